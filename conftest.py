@@ -1,0 +1,84 @@
+"""Shared fixtures: the starter taxonomy and a small world of two teams.
+
+East: alice (rep), erin (rep), bob (manager). West: dave (rep), grace (manager).
+carol is the admin (RevOps).
+"""
+
+import os
+from types import SimpleNamespace
+
+import pytest
+
+from deals.factories import (
+    AccountFactory,
+    DealFactory,
+    MembershipFactory,
+    PipelineFactory,
+    StageFactory,
+    UserFactory,
+)
+from reasons.models import Competitor, Reason
+from reasons.taxonomy import load_starter_taxonomy_now
+from teams.models import Membership, Team, User
+
+# Playwright's sync API runs an event loop in the test thread; Django's ORM calls made from
+# that thread are still plain synchronous calls.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture
+def reasons(db) -> dict[str, Reason]:
+    """The starter taxonomy, by reason code (loaded again: transactional tests flush it)."""
+    load_starter_taxonomy_now()
+    return {reason.code: reason for reason in Reason.objects.all()}
+
+
+@pytest.fixture
+def competitor(reasons) -> Competitor:
+    return Competitor.objects.get(name="Northwind CRM")
+
+
+@pytest.fixture
+def world(db, reasons):
+    east, west = Team.objects.create(name="East"), Team.objects.create(name="West")
+    people = {}
+    for username, role, team, membership in [
+        ("alice", User.Role.REP, east, Membership.Role.REP),
+        ("erin", User.Role.REP, east, Membership.Role.REP),
+        ("bob", User.Role.MANAGER, east, Membership.Role.MANAGER),
+        ("dave", User.Role.REP, west, Membership.Role.REP),
+        ("grace", User.Role.MANAGER, west, Membership.Role.MANAGER),
+    ]:
+        people[username] = UserFactory(username=username, role=role)
+        MembershipFactory(team=team, user=people[username], role=membership)
+    people["carol"] = UserFactory(username="carol", role=User.Role.ADMIN)
+    pipeline = PipelineFactory(name="New business")
+    stages = [
+        StageFactory(pipeline=pipeline, name=name, order=order, win_probability=probability)
+        for order, (name, probability) in enumerate(
+            [("Qualification", 10), ("Discovery", 20), ("Demo", 40), ("Proposal", 60), ("Negotiation", 80)],
+            start=1,
+        )
+    ]
+    account = AccountFactory(name="Birch Health")
+
+    def deal(owner: str = "alice", stage: int = 3, **kwargs):
+        user = people[owner]
+        team = east if user.memberships.filter(team=east).exists() else west
+        return DealFactory(owner=user, team=team, stage=stages[stage], account=account, **kwargs)
+
+    return SimpleNamespace(
+        east=east,
+        west=west,
+        pipeline=pipeline,
+        stages=stages,
+        account=account,
+        deal=deal,
+        reasons=reasons,
+        **people,
+    )
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

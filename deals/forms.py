@@ -1,0 +1,207 @@
+"""Forms present the close rules; deals.services decides them.
+
+The reason, competitor and secondary-reason fields accept any existing row so that a
+retired or wrong-kind choice reaches the service, which says exactly what is wrong; the
+dropdowns only offer what is active.
+"""
+
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Div, Field, Layout, Submit
+from django import forms
+from django.forms.models import ModelChoiceIterator
+
+from deals.models import OUTCOME_REASON_KIND, DealStatus, Stage
+from deals.selectors import SORTS, DealFilters
+from reasons.models import Competitor, Reason
+from reasons.selectors import competitors_active, reasons_active
+
+
+class GroupedReasonIterator(ModelChoiceIterator):
+    """Active reasons of the form's kind as <optgroup>s by category."""
+
+    def __iter__(self):
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        groups: dict[str, list] = {}
+        for reason in self.field.offered:
+            groups.setdefault(reason.category.name, []).append(self.choice(reason))
+        yield from groups.items()
+
+    def __len__(self):
+        return len(self.field.offered) + (1 if self.field.empty_label is not None else 0)
+
+
+class OfferedIterator(ModelChoiceIterator):
+    def __iter__(self):
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        for obj in self.field.offered:
+            yield self.choice(obj)
+
+    def __len__(self):
+        return len(self.field.offered)
+
+
+class ReasonChoiceField(forms.ModelChoiceField):
+    iterator = GroupedReasonIterator
+
+
+class OfferedChoiceField(forms.ModelChoiceField):
+    iterator = OfferedIterator
+
+
+class OfferedMultipleChoiceField(forms.ModelMultipleChoiceField):
+    iterator = GroupedReasonIterator
+
+
+class ReasonSelect(forms.Select):
+    """Each option carries the reason's rules so the page can show the right fields."""
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        reason = getattr(value, "instance", None)
+        if reason is not None:
+            option["attrs"].update(
+                {
+                    "data-requires-competitor": "true" if reason.requires_competitor else "false",
+                    "data-requires-note": "true" if reason.requires_note else "false",
+                    "data-reopen-days": reason.reopen_after_days or "",
+                    "data-help": reason.help_text,
+                    "title": reason.help_text,
+                }
+            )
+        return option
+
+
+class CloseDealForm(forms.Form):
+    reason = ReasonChoiceField(
+        queryset=Reason.objects.select_related("category"),
+        required=False,
+        empty_label="Choose a reason…",
+        widget=ReasonSelect(attrs={"aria-required": "true", "aria-describedby": "reason-help"}),
+        error_messages={"invalid_choice": "That reason does not exist; choose one from the list."},
+    )
+    competitor = OfferedChoiceField(
+        queryset=Competitor.objects.all(),
+        required=False,
+        empty_label="Choose the competitor…",
+        error_messages={"invalid_choice": "That competitor does not exist; choose one from the list."},
+    )
+    note = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="What happened, in the buyer's words if you can.",
+    )
+    secondary_reasons = OfferedMultipleChoiceField(
+        queryset=Reason.objects.select_related("category"),
+        required=False,
+        help_text="Optional: other reasons that played a part (Ctrl/Cmd-click to pick several).",
+        error_messages={"invalid_choice": "Choose secondary reasons from the list."},
+    )
+    revisit_on = forms.DateField(
+        required=False,
+        label="Revisit on",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="When to look at this deal again; pre-filled from the reason.",
+    )
+
+    def __init__(self, *args, outcome: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.outcome = outcome
+        kind = OUTCOME_REASON_KIND[outcome]
+        offered = list(reasons_active(kind=kind))
+        self.fields["reason"].offered = offered
+        self.fields["secondary_reasons"].offered = offered
+        self.fields["secondary_reasons"].widget.attrs["size"] = min(8, len(offered) + 4)
+        self.fields["competitor"].offered = list(competitors_active())
+        if outcome == DealStatus.WON:
+            del self.fields["revisit_on"]
+            self.fields["competitor"].label = "Competitor beaten"
+        else:
+            self.fields["competitor"].label = "Lost to" if outcome == DealStatus.LOST else "Competitor"
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+        self.helper.disable_csrf = True
+        fields = [
+            Field("reason"),
+            Div(css_id="reason-help", css_class="form-text mb-3 reason-help"),
+            Div(Field("competitor"), css_id="competitor-group"),
+            Field("note"),
+            Field("secondary_reasons"),
+        ]
+        if "revisit_on" in self.fields:
+            fields.append(Field("revisit_on"))
+        self.helper.layout = Layout(*fields)
+        self.submit_label = {
+            DealStatus.LOST: "Mark lost",
+            DealStatus.WON: "Mark won",
+            DealStatus.NO_DECISION: "Save as No decision",
+        }[outcome]
+        self.helper_submit = Submit("save", self.submit_label)
+
+
+class ReopenForm(forms.Form):
+    stage = forms.ModelChoiceField(
+        queryset=Stage.objects.none(),
+        required=True,
+        help_text="The stage the deal goes back to; by default the one it closed at.",
+    )
+
+    def __init__(self, *args, deal, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["stage"].queryset = Stage.objects.filter(pipeline_id=deal.pipeline_id)
+
+
+class DealFilterForm(forms.Form):
+    """The deal list's filters; choices come from options already scoped to the user."""
+
+    q = forms.CharField(
+        required=False,
+        label="Search",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Deal or account"}),
+    )
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *DealStatus.choices])
+    pipeline = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    stage = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    owner = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    closed_from = forms.DateField(
+        required=False, label="Closed from", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    closed_to = forms.DateField(
+        required=False, label="Closed to", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    sort = forms.ChoiceField(required=False, choices=[(key, label) for key, (_f, _d, label) in SORTS.items()])
+
+    def __init__(self, *args, options: dict, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["pipeline"].choices = [("", "Any pipeline")] + [
+            (p.pk, p.name) for p in options["pipelines"]
+        ]
+        self.fields["stage"].choices = [("", "Any stage")] + [
+            (s.pk, f"{s.pipeline.name}: {s.name}") for s in options["stages"]
+        ]
+        self.fields["owner"].choices = [("", "Any owner")] + [
+            (u.pk, u.display_name) for u in options["owners"]
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("closed_from"), cleaned.get("closed_to")
+        if start and end and start > end:
+            self.add_error("closed_to", "“Closed to” must be on or after “Closed from”.")
+        return cleaned
+
+    def filters(self) -> DealFilters:
+        """The valid filters; an invalid field is ignored (and shown with its error)."""
+        self.is_valid()
+        data = self.cleaned_data
+        return DealFilters(
+            status=data.get("status") or "",
+            stage=data.get("stage"),
+            owner=data.get("owner"),
+            pipeline=data.get("pipeline"),
+            closed_from=data.get("closed_from"),
+            closed_to=data.get("closed_to") if "closed_to" not in self.errors else None,
+            q=(data.get("q") or "").strip(),
+            sort=data.get("sort") or "newest",
+        )

@@ -1,0 +1,282 @@
+"""Pipelines, deals, their closures and their history.
+
+State changes go through deals.services; the constraints here hold the rules that the
+database can hold even for code that skips the services.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from reasons.models import Competitor, Reason, ReasonKind
+from teams.models import Team
+
+
+class Pipeline(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    win_reason_required = models.BooleanField(
+        default=True, help_text="Whether marking a deal won in this pipeline asks for a win reason."
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Stage(models.Model):
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="stages")
+    name = models.CharField(max_length=100)
+    order = models.PositiveIntegerField()
+    win_probability = models.PositiveSmallIntegerField(help_text="Percent, 0 to 100.")
+
+    class Meta:
+        ordering = ["pipeline_id", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["pipeline", "order"], name="stage_unique_pipeline_order"),
+            models.UniqueConstraint(fields=["pipeline", "name"], name="stage_unique_pipeline_name"),
+            # Target of the composite (stage, pipeline) key from Deal: a deal's stage is in its pipeline.
+            models.UniqueConstraint(fields=["id", "pipeline"], name="stage_unique_id_pipeline"),
+            models.CheckConstraint(
+                condition=Q(win_probability__gte=0, win_probability__lte=100),
+                name="stage_probability_percent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Account(models.Model):
+    name = models.CharField(max_length=200)
+    industry = models.CharField(max_length=100, blank=True)
+    employees = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contact(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="contacts")
+    name = models.CharField(max_length=200)
+    email = models.EmailField(blank=True)
+    title = models.CharField(max_length=120, blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DealStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    WON = "won", "Won"
+    LOST = "lost", "Lost"
+    NO_DECISION = "no_decision", "No decision"
+
+
+# The reason kind each closed status must carry.
+OUTCOME_REASON_KIND = {
+    DealStatus.WON: ReasonKind.WIN,
+    DealStatus.LOST: ReasonKind.LOSS,
+    DealStatus.NO_DECISION: ReasonKind.NO_DECISION,
+}
+
+
+def _reason_matches_outcome(status_field: str) -> Q:
+    """Open: no reason. Lost / no decision: a reason of that kind. Won: a win reason or none."""
+    no_reason = Q(close_reason__isnull=True, close_reason_kind__isnull=True)
+    return (
+        (Q(**{status_field: DealStatus.OPEN}) & no_reason)
+        | Q(**{status_field: DealStatus.LOST}, close_reason__isnull=False, close_reason_kind=ReasonKind.LOSS)
+        | Q(
+            **{status_field: DealStatus.NO_DECISION},
+            close_reason__isnull=False,
+            close_reason_kind=ReasonKind.NO_DECISION,
+        )
+        | (
+            Q(**{status_field: DealStatus.WON})
+            & (Q(close_reason__isnull=False, close_reason_kind=ReasonKind.WIN) | no_reason)
+        )
+    )
+
+
+class Deal(models.Model):
+    name = models.CharField(max_length=200)
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="deals")
+    contacts = models.ManyToManyField(Contact, blank=True, related_name="deals")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_deals")
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="deals")
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="deals")
+    # A closed deal keeps the stage it was in when it closed.
+    stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="deals")
+    amount = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    currency = models.CharField(max_length=3, default="USD")
+    status = models.CharField(max_length=16, choices=DealStatus.choices, default=DealStatus.OPEN)
+    # The current closure's primary reason and its kind, kept here so that a check
+    # constraint (and a composite foreign key on PostgreSQL) can hold rule 1.
+    close_reason = models.ForeignKey(
+        Reason, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    close_reason_kind = models.CharField(max_length=16, choices=ReasonKind.choices, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expected_close_date = models.DateField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    hubspot_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    salesforce_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    pipedrive_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=_reason_matches_outcome("status"), name="deal_reason_matches_status"
+            ),
+            models.CheckConstraint(
+                condition=Q(status=DealStatus.OPEN, closed_at__isnull=True)
+                | (~Q(status=DealStatus.OPEN) & Q(closed_at__isnull=False)),
+                name="deal_closed_at_iff_closed",
+            ),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="deal_amount_not_negative"),
+        ]
+        indexes = [
+            # Keyset pagination of the deal list: all deals, and one owner's deals.
+            models.Index(fields=["-created_at", "-id"], name="deal_created_id"),
+            models.Index(fields=["owner", "-created_at", "-id"], name="deal_owner_created_id"),
+            models.Index(fields=["team", "-created_at", "-id"], name="deal_team_created_id"),
+            models.Index(fields=["status", "closed_at"], name="deal_status_closed"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == DealStatus.OPEN
+
+
+class Closure(models.Model):
+    """One close of a deal. Reopening marks it reopened; it is never deleted."""
+
+    deal = models.ForeignKey(Deal, on_delete=models.PROTECT, related_name="closures")
+    outcome = models.CharField(
+        max_length=16, choices=[c for c in DealStatus.choices if c[0] != DealStatus.OPEN]
+    )
+    reason = models.ForeignKey(
+        Reason, on_delete=models.PROTECT, null=True, blank=True, related_name="closures"
+    )
+    reason_kind = models.CharField(max_length=16, choices=ReasonKind.choices, null=True, blank=True)
+    secondary_reasons = models.ManyToManyField(
+        Reason, through="ClosureSecondaryReason", blank=True, related_name="secondary_closures"
+    )
+    competitor = models.ForeignKey(
+        Competitor, on_delete=models.PROTECT, null=True, blank=True, related_name="closures"
+    )
+    note = models.TextField(blank=True)
+    revisit_on = models.DateField(null=True, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    stage_at_close = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="+")
+    amount_at_close = models.DecimalField(max_digits=14, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    closed_at = models.DateTimeField(default=timezone.now)
+    reopened_at = models.DateTimeField(null=True, blank=True)
+    reopened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-closed_at", "-id"]
+        constraints = [
+            # At most one standing (not reopened) closure per deal: two concurrent closes cannot both land.
+            models.UniqueConstraint(
+                fields=["deal"], condition=Q(reopened_at__isnull=True), name="closure_one_standing_per_deal"
+            ),
+            models.CheckConstraint(
+                condition=Q(outcome=DealStatus.LOST, reason__isnull=False, reason_kind=ReasonKind.LOSS)
+                | Q(outcome=DealStatus.NO_DECISION, reason__isnull=False, reason_kind=ReasonKind.NO_DECISION)
+                | Q(outcome=DealStatus.WON, reason__isnull=False, reason_kind=ReasonKind.WIN)
+                | Q(outcome=DealStatus.WON, reason__isnull=True, reason_kind__isnull=True),
+                name="closure_reason_matches_outcome",
+            ),
+            models.CheckConstraint(
+                condition=Q(reopened_by__isnull=True) | Q(reopened_at__isnull=False),
+                name="closure_reopened_by_needs_reopened_at",
+            ),
+            models.CheckConstraint(
+                condition=Q(reopened_at__isnull=True) | Q(reopened_at__gte=models.F("closed_at")),
+                name="closure_reopened_after_closed",
+            ),
+        ]
+        indexes = [models.Index(fields=["reason", "closed_at"], name="closure_reason_closed")]
+
+    def __str__(self) -> str:
+        return f"{self.deal} {self.outcome} at {self.closed_at:%Y-%m-%d}"
+
+    @property
+    def is_standing(self) -> bool:
+        return self.reopened_at is None
+
+
+class ClosureSecondaryReason(models.Model):
+    closure = models.ForeignKey(Closure, on_delete=models.PROTECT)
+    reason = models.ForeignKey(Reason, on_delete=models.PROTECT)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["closure", "reason"], name="closure_secondary_reason_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.closure_id}: {self.reason_id}"
+
+
+class DealEvent(models.Model):
+    """Append-only history: every change of a deal's status, stage, owner and amount."""
+
+    class Field(models.TextChoices):
+        STATUS = "status", "Status"
+        STAGE = "stage", "Stage"
+        OWNER = "owner", "Owner"
+        AMOUNT = "amount", "Amount"
+
+    class ActorKind(models.TextChoices):
+        USER = "user", "User"
+        CRM = "crm", "CRM sync"
+        SYSTEM = "system", "System"
+
+    deal = models.ForeignKey(Deal, on_delete=models.PROTECT, related_name="events")
+    field = models.CharField(max_length=16, choices=Field.choices)
+    from_value = models.CharField(max_length=200, blank=True)
+    to_value = models.CharField(max_length=200, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    actor_kind = models.CharField(max_length=16, choices=ActorKind.choices, default=ActorKind.USER)
+    closure = models.ForeignKey(
+        Closure, on_delete=models.PROTECT, null=True, blank=True, related_name="events"
+    )
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(actor_kind="user", actor__isnull=False) | ~Q(actor_kind="user"),
+                name="dealevent_user_actor_named",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.deal}: {self.field} {self.from_value} -> {self.to_value}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("DealEvent rows are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("DealEvent rows are append-only.")

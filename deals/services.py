@@ -1,0 +1,311 @@
+"""Every change of a deal's state goes through one function here.
+
+Each function is atomic, keyword-only, records DealEvent rows, and raises DealError
+with a message for the user (and the form field it concerns) when a rule says no.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from deals.models import (
+    OUTCOME_REASON_KIND,
+    Closure,
+    ClosureSecondaryReason,
+    Deal,
+    DealEvent,
+    DealStatus,
+    Stage,
+)
+from reasons.models import Competitor, Reason
+from teams.models import User
+
+NOTE_MIN_WORDS = 3
+
+
+class DealError(Exception):
+    """A rule refused the change. `field` names the form field it concerns, if any."""
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class DealAlreadyClosed(DealError):
+    pass
+
+
+class DealNotClosed(DealError):
+    pass
+
+
+@dataclass(frozen=True)
+class CloseDetails:
+    reason: Reason | None
+    competitor: Competitor | None = None
+    note: str = ""
+    secondary_reasons: tuple[Reason, ...] = ()
+    revisit_on: date | None = None
+
+
+def _actor_kind(actor: User | None) -> str:
+    return DealEvent.ActorKind.USER if actor is not None else DealEvent.ActorKind.SYSTEM
+
+
+def _describe_closure(closure: Closure) -> str:
+    who = closure.actor.display_name if closure.actor else "a CRM sync"
+    when = timezone.localtime(closure.closed_at).strftime("%Y-%m-%d %H:%M %Z")
+    return f"This deal was already closed ({closure.get_outcome_display().lower()}) by {who} at {when}."
+
+
+def _validate_close(*, deal: Deal, outcome: str, details: CloseDetails) -> None:
+    """The rules a close must meet before anything is written (PRODUCT.md rules 1 and 2)."""
+    kind = OUTCOME_REASON_KIND[outcome]
+    reason = details.reason
+    if reason is None:
+        if outcome == DealStatus.WON and not deal.pipeline.win_reason_required:
+            return
+        raise DealError("Choose a reason: every close needs a standard reason.", field="reason")
+    if reason.kind != kind:
+        raise DealError(
+            f"“{reason.label}” is a {reason.get_kind_display().lower()} reason; choose a "
+            f"{kind.label.lower()} reason.",
+            field="reason",
+        )
+    if not reason.active:
+        raise DealError(f"“{reason.label}” has been retired; choose an active reason.", field="reason")
+    if details.competitor is not None and not details.competitor.active:
+        raise DealError(f"“{details.competitor}” is no longer an active competitor.", field="competitor")
+    if reason.requires_competitor and details.competitor is None:
+        who = "who we beat" if outcome == DealStatus.WON else "who we lost to"
+        raise DealError(f"“{reason.label}” needs the competitor: choose {who}.", field="competitor")
+    if reason.requires_note and len(details.note.split()) < NOTE_MIN_WORDS:
+        raise DealError(
+            f"“{reason.label}” needs a note of at least {NOTE_MIN_WORDS} words saying what happened.",
+            field="note",
+        )
+    for secondary in details.secondary_reasons:
+        if secondary.pk == reason.pk:
+            raise DealError(
+                "The primary reason cannot also be a secondary reason.", field="secondary_reasons"
+            )
+        if secondary.kind != kind or not secondary.active:
+            raise DealError(
+                f"“{secondary.label}” is not an active {kind.label.lower()} reason.",
+                field="secondary_reasons",
+            )
+
+
+def _deal_close(
+    *, deal: Deal, outcome: str, details: CloseDetails, actor: User | None, closed_at: datetime | None
+) -> Closure:
+    _validate_close(deal=deal, outcome=outcome, details=details)
+    closed_at = closed_at or timezone.now()
+    with transaction.atomic():
+        # Lock the row: of two concurrent closes, the second waits here and then sees the first.
+        locked = Deal.objects.select_for_update().get(pk=deal.pk)
+        if locked.status != DealStatus.OPEN:
+            standing = (
+                Closure.objects.select_related("actor").filter(deal=locked, reopened_at__isnull=True).first()
+            )
+            message = _describe_closure(standing) if standing else "This deal is already closed."
+            raise DealAlreadyClosed(message)
+        reason = details.reason
+        closure = Closure.objects.create(
+            deal=locked,
+            outcome=outcome,
+            reason=reason,
+            reason_kind=reason.kind if reason else None,
+            competitor=details.competitor,
+            note=details.note.strip(),
+            revisit_on=details.revisit_on,
+            actor=actor,
+            stage_at_close_id=locked.stage_id,
+            amount_at_close=locked.amount,
+            currency=locked.currency,
+            closed_at=closed_at,
+        )
+        ClosureSecondaryReason.objects.bulk_create(
+            ClosureSecondaryReason(closure=closure, reason=secondary)
+            for secondary in details.secondary_reasons
+        )
+        updated = Deal.objects.filter(pk=locked.pk, status=DealStatus.OPEN).update(
+            status=outcome,
+            close_reason=reason,
+            close_reason_kind=reason.kind if reason else None,
+            closed_at=closed_at,
+        )
+        if updated != 1:  # cannot happen under the row lock; refuse rather than write twice
+            raise IntegrityError("deal changed under its row lock")
+        DealEvent.objects.create(
+            deal=locked,
+            field=DealEvent.Field.STATUS,
+            from_value=DealStatus.OPEN,
+            to_value=outcome,
+            actor=actor,
+            actor_kind=_actor_kind(actor),
+            closure=closure,
+            at=closed_at,
+        )
+    deal.status, deal.close_reason, deal.closed_at = outcome, reason, closed_at
+    deal.close_reason_kind = reason.kind if reason else None
+    return closure
+
+
+def deal_mark_lost(
+    *,
+    deal: Deal,
+    reason: Reason | None,
+    actor: User | None,
+    competitor: Competitor | None = None,
+    note: str = "",
+    secondary_reasons: Iterable[Reason] = (),
+    revisit_on: date | None = None,
+    closed_at: datetime | None = None,
+) -> Closure:
+    """Close an open deal as lost with an active loss reason."""
+    details = CloseDetails(reason, competitor, note, tuple(secondary_reasons), revisit_on)
+    return _deal_close(deal=deal, outcome=DealStatus.LOST, details=details, actor=actor, closed_at=closed_at)
+
+
+def deal_mark_won(
+    *,
+    deal: Deal,
+    reason: Reason | None,
+    actor: User | None,
+    competitor: Competitor | None = None,
+    note: str = "",
+    secondary_reasons: Iterable[Reason] = (),
+    closed_at: datetime | None = None,
+) -> Closure:
+    """Close an open deal as won (with an active win reason where the pipeline asks for one)."""
+    details = CloseDetails(reason, competitor, note, tuple(secondary_reasons))
+    return _deal_close(deal=deal, outcome=DealStatus.WON, details=details, actor=actor, closed_at=closed_at)
+
+
+def deal_mark_no_decision(
+    *,
+    deal: Deal,
+    reason: Reason | None,
+    actor: User | None,
+    competitor: Competitor | None = None,
+    note: str = "",
+    secondary_reasons: Iterable[Reason] = (),
+    revisit_on: date | None = None,
+    closed_at: datetime | None = None,
+) -> Closure:
+    """Close an open deal as No Decision (the buyer kept the status quo)."""
+    details = CloseDetails(reason, competitor, note, tuple(secondary_reasons), revisit_on)
+    return _deal_close(
+        deal=deal, outcome=DealStatus.NO_DECISION, details=details, actor=actor, closed_at=closed_at
+    )
+
+
+def deal_reopen(
+    *, deal: Deal, actor: User | None, stage: Stage | None = None, reopened_at: datetime | None = None
+) -> Deal:
+    """Put a closed deal back to open, in the stage it closed at (or `stage`).
+
+    The standing closure is kept and marked reopened; the history records the change.
+    """
+    reopened_at = reopened_at or timezone.now()
+    with transaction.atomic():
+        locked = Deal.objects.select_for_update().select_related("stage").get(pk=deal.pk)
+        if locked.status == DealStatus.OPEN:
+            raise DealNotClosed("This deal is already open.")
+        closure = Closure.objects.select_for_update().get(deal=locked, reopened_at__isnull=True)
+        target = stage or closure.stage_at_close
+        if target.pipeline_id != locked.pipeline_id:
+            raise DealError(f"Stage “{target}” is not in this deal's pipeline.", field="stage")
+        closure.reopened_at = reopened_at
+        closure.reopened_by = actor
+        closure.save(update_fields=["reopened_at", "reopened_by"])
+        previous_status, previous_stage = locked.status, locked.stage
+        Deal.objects.filter(pk=locked.pk).update(
+            status=DealStatus.OPEN, close_reason=None, close_reason_kind=None, closed_at=None, stage=target
+        )
+        events = [
+            DealEvent(
+                deal=locked,
+                field=DealEvent.Field.STATUS,
+                from_value=previous_status,
+                to_value=DealStatus.OPEN,
+                actor=actor,
+                actor_kind=_actor_kind(actor),
+                closure=closure,
+                at=reopened_at,
+            )
+        ]
+        if target.pk != previous_stage.pk:
+            events.append(
+                DealEvent(
+                    deal=locked,
+                    field=DealEvent.Field.STAGE,
+                    from_value=previous_stage.name,
+                    to_value=target.name,
+                    actor=actor,
+                    actor_kind=_actor_kind(actor),
+                    at=reopened_at,
+                )
+            )
+        DealEvent.objects.bulk_create(events)
+    deal.refresh_from_db()
+    return deal
+
+
+def deal_change_stage(
+    *, deal: Deal, stage: Stage, actor: User | None, changed_at: datetime | None = None
+) -> Deal:
+    """Move an open deal to another stage of its pipeline."""
+    with transaction.atomic():
+        locked = Deal.objects.select_for_update().select_related("stage").get(pk=deal.pk)
+        if locked.status != DealStatus.OPEN:
+            raise DealError("Only an open deal can change stage; reopen it first.", field="stage")
+        if stage.pipeline_id != locked.pipeline_id:
+            raise DealError(f"Stage “{stage}” is not in this deal's pipeline.", field="stage")
+        if stage.pk == locked.stage_id:
+            return locked
+        DealEvent.objects.create(
+            deal=locked,
+            field=DealEvent.Field.STAGE,
+            from_value=locked.stage.name,
+            to_value=stage.name,
+            actor=actor,
+            actor_kind=_actor_kind(actor),
+            at=changed_at or timezone.now(),
+        )
+        Deal.objects.filter(pk=locked.pk).update(stage=stage)
+    deal.refresh_from_db()
+    return deal
+
+
+def deal_create(
+    *,
+    name: str,
+    account,
+    owner: User,
+    team,
+    stage: Stage,
+    amount: Decimal,
+    currency: str = "USD",
+    created_at: datetime | None = None,
+    expected_close_date: date | None = None,
+) -> Deal:
+    """Create an open deal in `stage` (and so in its pipeline)."""
+    return Deal.objects.create(
+        name=name,
+        account=account,
+        owner=owner,
+        team=team,
+        pipeline_id=stage.pipeline_id,
+        stage=stage,
+        amount=amount,
+        currency=currency,
+        created_at=created_at or timezone.now(),
+        expected_close_date=expected_close_date,
+    )

@@ -1,0 +1,63 @@
+"""The reason taxonomy every close must choose from, and the competitors we lose to."""
+
+from django.db import models
+
+
+class ReasonKind(models.TextChoices):
+    LOSS = "loss", "Loss"
+    WIN = "win", "Win"
+    NO_DECISION = "no_decision", "No decision"
+
+
+class ReasonCategory(models.Model):
+    code = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100, unique=True)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "name"]
+        verbose_name_plural = "reason categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Reason(models.Model):
+    category = models.ForeignKey(ReasonCategory, on_delete=models.PROTECT, related_name="reasons")
+    kind = models.CharField(max_length=16, choices=ReasonKind.choices)
+    code = models.SlugField(
+        max_length=60, unique=True, help_text="Stable identifier for CRMs and the API; never reused."
+    )
+    label = models.CharField(max_length=120)
+    help_text = models.TextField(blank=True)
+    order = models.PositiveIntegerField(default=0)
+    active = models.BooleanField(default=True)
+    requires_competitor = models.BooleanField(default=False)
+    requires_note = models.BooleanField(default=False)
+    reopen_after_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Pre-fills the close form's 'revisit on' date."
+    )
+
+    class Meta:
+        ordering = ["category__order", "order", "label"]
+        constraints = [
+            # Target of the composite (reason, kind) foreign keys from Deal and Closure,
+            # which let the database check that a close uses a reason of the right kind.
+            models.UniqueConstraint(fields=["id", "kind"], name="reason_unique_id_kind"),
+            models.UniqueConstraint(fields=["kind", "label"], name="reason_unique_kind_label"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class Competitor(models.Model):
+    name = models.CharField(max_length=120, unique=True)
+    active = models.BooleanField(default=True)
+    aliases = models.JSONField(default=list, blank=True, help_text="Other spellings seen in CRM free text.")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

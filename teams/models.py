@@ -1,0 +1,51 @@
+"""People and the teams they sell in: who may see which deals."""
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+
+class User(AbstractUser):
+    class Role(models.TextChoices):
+        REP = "rep", "Sales rep"
+        MANAGER = "manager", "Sales manager"
+        ADMIN = "admin", "Admin (RevOps)"
+
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.REP)
+
+    @property
+    def is_revops_admin(self) -> bool:
+        """Admins (RevOps) see and change everything."""
+        return self.is_superuser or self.role == self.Role.ADMIN
+
+    @property
+    def display_name(self) -> str:
+        return self.get_full_name() or self.username
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    members = models.ManyToManyField(User, through="Membership", related_name="teams")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        REP = "rep", "Rep"
+        MANAGER = "manager", "Manager"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.REP)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "user"], name="membership_unique_team_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} ({self.role})"
