@@ -82,3 +82,57 @@ def world(db, reasons):
 @pytest.fixture(autouse=True)
 def _fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+OUTPUT_DIR = os.path.join(os.path.dirname(__file__), "test-output")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless chromium driven by Playwright (no browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def browser_page(browser, live_server):
+    """A fresh browser tab on the live server; `screenshot(name)` saves under test-output/."""
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    console_errors = []
+    tab.on("console", lambda message: message.type == "error" and console_errors.append(message.text))
+
+    def screenshot(name: str) -> str:
+        os.makedirs(OUTPUT_DIR, exist_ok=True)
+        path = os.path.join(OUTPUT_DIR, f"{name}.png")
+        tab.screenshot(path=path, full_page=True)
+        return path
+
+    def sign_in(username: str, password: str = "a-long-test-password") -> None:
+        tab.goto("/login/")
+        tab.get_by_label("Username").fill(username)
+        tab.get_by_label("Password").fill(password)
+        tab.get_by_role("button", name="Sign in").click()
+        tab.wait_for_url("**/deals/")
+
+    tab.screenshot_to = screenshot
+    tab.sign_in = sign_in
+    tab.console_errors = console_errors
+    yield tab
+    context.close()

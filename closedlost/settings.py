@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "teams",
     "reasons",
     "deals",
+    # apps: taxonomy (issue 4) lives in reasons; follow-ups, insights, crm add themselves below
 ]
 
 MIDDLEWARE = [

@@ -11,5 +11,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("health/", views.health, name="health"),
     path("deals/", include("deals.urls")),
+    # urls: taxonomy, follow-ups, insights, api and crm add themselves below
     path("admin/", admin.site.urls),
 ]
