@@ -53,6 +53,10 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "axes",
     "csp",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "teams",
     "reasons",
     "deals",
@@ -147,6 +151,30 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 # The organisation's currency: dashboards convert deal amounts into it.
 ORG_CURRENCY = os.environ.get("ORG_CURRENCY", "USD")
 DEAL_LIST_PAGE_SIZE = envint("DEAL_LIST_PAGE_SIZE", 25)
+
+# The JSON API: token or session auth, per-object scoping in each view (selectors), a
+# cursor on every list, and a rate limit per user.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"user": os.environ.get("API_RATE_LIMIT", "6000/hour")},
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "closedlost API",
+    "DESCRIPTION": "Deals, closures with standard reasons, the reason taxonomy, follow-ups and loss figures.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
 
 # Content-Security-Policy: only our own files; no inline script or style.
 CONTENT_SECURITY_POLICY = {

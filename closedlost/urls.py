@@ -12,5 +12,6 @@ urlpatterns = [
     path("health/", views.health, name="health"),
     path("deals/", include("deals.urls")),
     # urls: taxonomy, follow-ups, insights, api and crm add themselves below
+    path("api/", include("closedlost.api")),
     path("admin/", admin.site.urls),
 ]
