@@ -1,6 +1,7 @@
 """The reason taxonomy every close must choose from, and the competitors we lose to."""
 
 from django.db import models
+from django.db.models import F, Q
 
 
 class ReasonKind(models.TextChoices):
@@ -37,6 +38,14 @@ class Reason(models.Model):
     reopen_after_days = models.PositiveIntegerField(
         null=True, blank=True, help_text="Pre-fills the close form's 'revisit on' date."
     )
+    example = models.TextField(
+        blank=True, help_text="A short story that fits this reason, shown in the reason guide for reps."
+    )
+    # Set by reasons.services.reason_merge: always a survivor whose own merged_into is NULL,
+    # so figures roll up in one step with Coalesce("reason__merged_into", "reason").
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged_reasons"
+    )
 
     class Meta:
         ordering = ["category__order", "order", "label"]
@@ -45,6 +54,7 @@ class Reason(models.Model):
             # which let the database check that a close uses a reason of the right kind.
             models.UniqueConstraint(fields=["id", "kind"], name="reason_unique_id_kind"),
             models.UniqueConstraint(fields=["kind", "label"], name="reason_unique_kind_label"),
+            models.CheckConstraint(condition=~Q(merged_into=F("pk")), name="reason_not_merged_into_itself"),
         ]
 
     def __str__(self) -> str:
@@ -55,9 +65,18 @@ class Competitor(models.Model):
     name = models.CharField(max_length=120, unique=True)
     active = models.BooleanField(default=True)
     aliases = models.JSONField(default=list, blank=True, help_text="Other spellings seen in CRM free text.")
+    # Same invariant as Reason.merged_into: points at a survivor that is not merged itself.
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged_competitors"
+    )
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(merged_into=F("pk")), name="competitor_not_merged_into_itself"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
