@@ -1,7 +1,9 @@
 """The reason taxonomy every close must choose from, and the competitors we lose to."""
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 
 class ReasonKind(models.TextChoices):
@@ -55,6 +57,10 @@ class Reason(models.Model):
             models.UniqueConstraint(fields=["id", "kind"], name="reason_unique_id_kind"),
             models.UniqueConstraint(fields=["kind", "label"], name="reason_unique_kind_label"),
             models.CheckConstraint(condition=~Q(merged_into=F("pk")), name="reason_not_merged_into_itself"),
+            # A merged reason has retired: it leaves the rep's form and points to its survivor.
+            models.CheckConstraint(
+                condition=Q(merged_into__isnull=True) | Q(active=False), name="reason_merged_is_retired"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -76,7 +82,79 @@ class Competitor(models.Model):
             models.CheckConstraint(
                 condition=~Q(merged_into=F("pk")), name="competitor_not_merged_into_itself"
             ),
+            models.CheckConstraint(
+                condition=Q(merged_into__isnull=True) | Q(active=False), name="competitor_merged_is_retired"
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+
+class TaxonomyChange(models.Model):
+    """Append-only history of the taxonomy: who changed what, when, from what, to what.
+
+    Written only by reasons.services; UPDATE and DELETE are refused here and, on
+    PostgreSQL, by a trigger.
+    """
+
+    class Action(models.TextChoices):
+        CREATE = "create", "Created"
+        UPDATE = "update", "Edited"
+        REORDER = "reorder", "Reordered"
+        RETIRE = "retire", "Retired"
+        RESTORE = "restore", "Restored"
+        MERGE = "merge", "Merged"
+        UNMERGE = "unmerge", "Merge undone"
+
+    class Subject(models.TextChoices):
+        CATEGORY = "category", "Category"
+        REASON = "reason", "Reason"
+        COMPETITOR = "competitor", "Competitor"
+
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    action = models.CharField(max_length=16, choices=Action.choices)
+    subject = models.CharField(max_length=16, choices=Subject.choices)
+    # The row the change is about; PROTECT keeps every reason with a history (and its code).
+    category = models.ForeignKey(
+        ReasonCategory, on_delete=models.PROTECT, null=True, blank=True, related_name="changes"
+    )
+    reason = models.ForeignKey(
+        Reason, on_delete=models.PROTECT, null=True, blank=True, related_name="changes"
+    )
+    competitor = models.ForeignKey(
+        Competitor, on_delete=models.PROTECT, null=True, blank=True, related_name="changes"
+    )
+    subject_label = models.CharField(max_length=200)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["-at", "-id"], name="taxonomychange_at_id")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    subject="category", category__isnull=False, reason__isnull=True, competitor__isnull=True
+                )
+                | Q(subject="reason", reason__isnull=False, category__isnull=True, competitor__isnull=True)
+                | Q(
+                    subject="competitor", competitor__isnull=False, category__isnull=True, reason__isnull=True
+                ),
+                name="taxonomychange_one_subject",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.subject} {self.subject_label}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("TaxonomyChange rows are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("TaxonomyChange rows are append-only.")

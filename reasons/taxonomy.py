@@ -276,6 +276,36 @@ REASONS = [
     ),
 ]
 
+# One short story per starter reason for the reason guide, so two reps pick the same reason.
+EXAMPLES = {
+    "price-too-high": "“We love the demo, but at 40k we cannot justify it; come back at 25k.”",
+    "no-budget": "“This was never in the plan for this year; finance won't release anything until April.”",
+    "value-not-proven": "The CFO asked for the payback period and our business case did not convince her.",
+    "competitor-better-fit": "They picked Northwind because it has the field-service module we lack.",
+    "competitor-cheaper": "Globex offered the same scope for half the price and they took it.",
+    "incumbent-renewed": "They signed another two years with the tool they already use, at a discount.",
+    "missing-feature": "Single sign-on with their identity provider was a must-have and we do not offer it.",
+    "no-need": "After discovery it turned out the team tracks 20 deals a quarter; a spreadsheet is enough.",
+    "integration-gap": "Their security review failed us on data residency, or the ERP connector is missing.",
+    "bad-timing": "“Great fit, but we're mid-migration; talk to us again after Q3.”",
+    "reorganisation": "The company was acquired and all purchasing is frozen until the new owners decide.",
+    "champion-left": "Our sponsor, the VP Sales, left the company and her successor did not pick it up.",
+    "no-decision-maker-access": "We only ever met the analyst; the CRO who signs never joined a call.",
+    "procurement-blocked": "Legal would not accept our liability cap and procurement stopped the deal.",
+    "went-dark": "Five follow-ups over six weeks, no answer by email or phone.",
+    "other-loss": "None of the above fits, e.g. the buyer's office burned down; explain it in the note.",
+    "win-best-fit": "They chose us because our reporting did what the other two tools could not.",
+    "win-best-value": "Similar features everywhere; our price and fast onboarding made the case.",
+    "win-relationship": "The buyer trusted our team after a smooth pilot and quick answers.",
+    "win-beat-competitor": "Head-to-head bake-off against Initech; we won on ease of use.",
+    "other-win": "None of the above fits; the note says why they bought.",
+    "status-quo": "They decided their current spreadsheet process is good enough for now.",
+    "not-a-priority": "A bigger ERP project took all the budget and attention this year.",
+    "no-consensus": "Sales wanted it, IT did not, and nobody broke the tie.",
+    "budget-frozen": "All new spend was frozen company-wide before they could decide.",
+    "other-no-decision": "None of the above fits; the note says what happened.",
+}
+
 COMPETITORS = [
     ("Northwind CRM", ["Northwind", "NW CRM"]),
     ("Globex Sales Cloud", ["Globex"]),
@@ -292,12 +322,16 @@ def load_starter_taxonomy(*, category_model, reason_model, competitor_model) -> 
         categories[code], _ = category_model.objects.get_or_create(
             code=code, defaults={"name": name, "order": order}
         )
+    # Migration 0002 runs with a Reason model that has no `example` yet.
+    has_example = any(field.name == "example" for field in reason_model._meta.get_fields())
     for order, (kind, category, code, label, help_text, competitor, note, days) in enumerate(
         REASONS, start=1
     ):
+        example = {"example": EXAMPLES.get(code, "")} if has_example else {}
         reason_model.objects.get_or_create(
             code=code,
             defaults={
+                **example,
                 "kind": kind,
                 "category": categories[category],
                 "label": label,
@@ -310,6 +344,12 @@ def load_starter_taxonomy(*, category_model, reason_model, competitor_model) -> 
         )
     for name, aliases in COMPETITORS:
         competitor_model.objects.get_or_create(name=name, defaults={"aliases": aliases})
+
+
+def fill_starter_examples(*, reason_model) -> None:
+    """Give the starter reasons that have no example yet the starter example."""
+    for code, example in EXAMPLES.items():
+        reason_model.objects.filter(code=code, example="").update(example=example)
 
 
 def load_starter_taxonomy_now() -> None:
