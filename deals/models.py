@@ -87,11 +87,16 @@ OUTCOME_REASON_KIND = {
 
 
 def _reason_matches_outcome(status_field: str) -> Q:
-    """Open: no reason. Lost / no decision: a reason of that kind. Won: a win reason or none."""
+    """Open: no reason. Lost / no decision: a reason of that kind. Won: a win reason or none.
+
+    A lost deal may lack a reason only while it waits in the "needs a reason" queue (a CRM
+    closed it without a standard reason).
+    """
     no_reason = Q(close_reason__isnull=True, close_reason_kind__isnull=True)
     return (
         (Q(**{status_field: DealStatus.OPEN}) & no_reason)
         | Q(**{status_field: DealStatus.LOST}, close_reason__isnull=False, close_reason_kind=ReasonKind.LOSS)
+        | (Q(**{status_field: DealStatus.LOST}, needs_reason=True) & no_reason)
         | Q(
             **{status_field: DealStatus.NO_DECISION},
             close_reason__isnull=False,
@@ -125,6 +130,8 @@ class Deal(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     expected_close_date = models.DateField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # Closed lost by a CRM without a standard reason: waits in the rep's "needs a reason" queue.
+    needs_reason = models.BooleanField(default=False)
     hubspot_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
     salesforce_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
     pipedrive_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
@@ -140,6 +147,10 @@ class Deal(models.Model):
                 name="deal_closed_at_iff_closed",
             ),
             models.CheckConstraint(condition=Q(amount__gte=0), name="deal_amount_not_negative"),
+            models.CheckConstraint(
+                condition=Q(needs_reason=False) | Q(status=DealStatus.LOST, close_reason__isnull=True),
+                name="deal_needs_reason_only_lost_without_reason",
+            ),
         ]
         indexes = [
             # Keyset pagination of the deal list: all deals, and one owner's deals.
@@ -147,6 +158,7 @@ class Deal(models.Model):
             models.Index(fields=["owner", "-created_at", "-id"], name="deal_owner_created_id"),
             models.Index(fields=["team", "-created_at", "-id"], name="deal_team_created_id"),
             models.Index(fields=["status", "closed_at"], name="deal_status_closed"),
+            models.Index(fields=["owner"], condition=Q(needs_reason=True), name="deal_needs_reason_owner"),
         ]
 
     def __str__(self) -> str:
@@ -183,6 +195,8 @@ class Closure(models.Model):
     amount_at_close = models.DecimalField(max_digits=14, decimal_places=2)
     currency = models.CharField(max_length=3)
     closed_at = models.DateTimeField(default=timezone.now)
+    # A CRM closed the deal lost without a standard reason; the rep gives one later.
+    needs_reason = models.BooleanField(default=False)
     reopened_at = models.DateTimeField(null=True, blank=True)
     reopened_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -197,10 +211,15 @@ class Closure(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(outcome=DealStatus.LOST, reason__isnull=False, reason_kind=ReasonKind.LOSS)
+                | Q(outcome=DealStatus.LOST, reason__isnull=True, reason_kind__isnull=True, needs_reason=True)
                 | Q(outcome=DealStatus.NO_DECISION, reason__isnull=False, reason_kind=ReasonKind.NO_DECISION)
                 | Q(outcome=DealStatus.WON, reason__isnull=False, reason_kind=ReasonKind.WIN)
                 | Q(outcome=DealStatus.WON, reason__isnull=True, reason_kind__isnull=True),
                 name="closure_reason_matches_outcome",
+            ),
+            models.CheckConstraint(
+                condition=Q(needs_reason=False) | Q(outcome=DealStatus.LOST, reason__isnull=True),
+                name="closure_needs_reason_only_lost_without_reason",
             ),
             models.CheckConstraint(
                 condition=Q(reopened_by__isnull=True) | Q(reopened_at__isnull=False),

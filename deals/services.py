@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import partial
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -21,6 +22,7 @@ from deals.models import (
     DealStatus,
     Stage,
 )
+from deals.signals import deal_closed
 from reasons.models import Competitor, Reason
 from teams.models import User
 
@@ -102,9 +104,17 @@ def _validate_close(*, deal: Deal, outcome: str, details: CloseDetails) -> None:
 
 
 def _deal_close(
-    *, deal: Deal, outcome: str, details: CloseDetails, actor: User | None, closed_at: datetime | None
+    *,
+    deal: Deal,
+    outcome: str,
+    details: CloseDetails,
+    actor: User | None,
+    closed_at: datetime | None,
+    via_crm: bool = False,
+    needs_reason: bool = False,
 ) -> Closure:
-    _validate_close(deal=deal, outcome=outcome, details=details)
+    if not needs_reason:
+        _validate_close(deal=deal, outcome=outcome, details=details)
     closed_at = closed_at or timezone.now()
     with transaction.atomic():
         # Lock the row: of two concurrent closes, the second waits here and then sees the first.
@@ -129,6 +139,7 @@ def _deal_close(
             amount_at_close=locked.amount,
             currency=locked.currency,
             closed_at=closed_at,
+            needs_reason=needs_reason,
         )
         ClosureSecondaryReason.objects.bulk_create(
             ClosureSecondaryReason(closure=closure, reason=secondary)
@@ -139,6 +150,7 @@ def _deal_close(
             close_reason=reason,
             close_reason_kind=reason.kind if reason else None,
             closed_at=closed_at,
+            needs_reason=needs_reason,
         )
         if updated != 1:  # cannot happen under the row lock; refuse rather than write twice
             raise IntegrityError("deal changed under its row lock")
@@ -148,11 +160,15 @@ def _deal_close(
             from_value=DealStatus.OPEN,
             to_value=outcome,
             actor=actor,
-            actor_kind=_actor_kind(actor),
+            actor_kind=DealEvent.ActorKind.CRM if via_crm else _actor_kind(actor),
             closure=closure,
             at=closed_at,
         )
+        transaction.on_commit(
+            partial(deal_closed.send, sender=Deal, deal_id=locked.pk, closure_id=closure.pk, via_crm=via_crm)
+        )
     deal.status, deal.close_reason, deal.closed_at = outcome, reason, closed_at
+    deal.needs_reason = needs_reason
     deal.close_reason_kind = reason.kind if reason else None
     return closure
 
@@ -167,10 +183,73 @@ def deal_mark_lost(
     secondary_reasons: Iterable[Reason] = (),
     revisit_on: date | None = None,
     closed_at: datetime | None = None,
+    via_crm: bool = False,
 ) -> Closure:
-    """Close an open deal as lost with an active loss reason."""
+    """Close an open deal as lost with an active loss reason (`via_crm`: a CRM closed it)."""
     details = CloseDetails(reason, competitor, note, tuple(secondary_reasons), revisit_on)
-    return _deal_close(deal=deal, outcome=DealStatus.LOST, details=details, actor=actor, closed_at=closed_at)
+    return _deal_close(
+        deal=deal, outcome=DealStatus.LOST, details=details, actor=actor, closed_at=closed_at, via_crm=via_crm
+    )
+
+
+def deal_mark_lost_from_crm(
+    *, deal: Deal, crm_reason_text: str, closed_at: datetime | None = None
+) -> Closure:
+    """A CRM closed the deal lost without a reason we can map: close it, flagged "needs a reason".
+
+    The CRM's own words go into the note so the rep sees what the CRM said.
+    """
+    text = crm_reason_text.strip()
+    details = CloseDetails(None, note=f"CRM reason: {text}" if text else "")
+    return _deal_close(
+        deal=deal,
+        outcome=DealStatus.LOST,
+        details=details,
+        actor=None,
+        closed_at=closed_at,
+        via_crm=True,
+        needs_reason=True,
+    )
+
+
+def deal_give_reason(
+    *,
+    deal: Deal,
+    reason: Reason,
+    actor: User | None,
+    competitor: Competitor | None = None,
+    note: str = "",
+    secondary_reasons: Iterable[Reason] = (),
+    revisit_on: date | None = None,
+    via_crm: bool = False,
+) -> Closure:
+    """Give the standard reason to a deal a CRM closed lost without one; clears "needs a reason"."""
+    details = CloseDetails(reason, competitor, note, tuple(secondary_reasons), revisit_on)
+    _validate_close(deal=deal, outcome=DealStatus.LOST, details=details)
+    with transaction.atomic():
+        locked = Deal.objects.select_for_update().get(pk=deal.pk)
+        if locked.status != DealStatus.LOST or not locked.needs_reason:
+            raise DealError("This deal is not waiting for a reason.", field="reason")
+        closure = Closure.objects.select_for_update().get(deal=locked, reopened_at__isnull=True)
+        closure.reason, closure.reason_kind, closure.needs_reason = reason, reason.kind, False
+        closure.competitor = competitor
+        closure.note = "\n".join(part for part in (note.strip(), closure.note) if part)
+        closure.revisit_on = revisit_on
+        closure.save(
+            update_fields=["reason", "reason_kind", "needs_reason", "competitor", "note", "revisit_on"]
+        )
+        ClosureSecondaryReason.objects.bulk_create(
+            ClosureSecondaryReason(closure=closure, reason=secondary)
+            for secondary in details.secondary_reasons
+        )
+        Deal.objects.filter(pk=locked.pk, needs_reason=True).update(
+            close_reason=reason, close_reason_kind=reason.kind, needs_reason=False
+        )
+        transaction.on_commit(
+            partial(deal_closed.send, sender=Deal, deal_id=locked.pk, closure_id=closure.pk, via_crm=via_crm)
+        )
+    deal.close_reason, deal.close_reason_kind, deal.needs_reason = reason, reason.kind, False
+    return closure
 
 
 def deal_mark_won(
@@ -227,7 +306,12 @@ def deal_reopen(
         closure.save(update_fields=["reopened_at", "reopened_by"])
         previous_status, previous_stage = locked.status, locked.stage
         Deal.objects.filter(pk=locked.pk).update(
-            status=DealStatus.OPEN, close_reason=None, close_reason_kind=None, closed_at=None, stage=target
+            status=DealStatus.OPEN,
+            close_reason=None,
+            close_reason_kind=None,
+            closed_at=None,
+            stage=target,
+            needs_reason=False,
         )
         events = [
             DealEvent(

@@ -1,0 +1,10 @@
+"""Signals the deal services send after a change has been committed.
+
+Other apps (CRM write-back, follow-ups) listen here instead of being imported by deals.
+"""
+
+from django.dispatch import Signal
+
+# Sent on commit after a deal was closed or its missing reason was given.
+# Keyword arguments: deal_id, closure_id, via_crm (True when a CRM made the change).
+deal_closed = Signal()
