@@ -1,0 +1,228 @@
+"""Benchmark: closing deals and paging the deal list on PostgreSQL with many deals.
+
+Builds (once) a database `closedlost_bench` with N deals (default 200,000) spread over
+10 reps in 2 teams, 60% of them closed with consistent closures, then measures in one run:
+
+- requests/s of POSTing "mark lost" through the Django test client, against a trivial
+  view behind the same middleware (session, auth, CSRF, CSP), as a ratio;
+- the deal list page time (median) at the first and at the last page, for an admin who
+  sees every deal and for a rep, as a ratio (keyset pagination keeps it near 1).
+
+Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/bench_close.py [--deals N]
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+BENCH_DB = "closedlost_bench"
+
+
+def _bench_database_url() -> str:
+    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    parsed = urlparse(base)
+    if not parsed.scheme.startswith("postgres"):
+        sys.exit("bench_close.py needs DATABASE_URL pointing at PostgreSQL")
+    return urlunparse(parsed._replace(path=f"/{BENCH_DB}"))
+
+
+def _ensure_database(url: str) -> None:
+    import psycopg2
+
+    parsed = urlparse(url)
+    admin = psycopg2.connect(
+        host=parsed.hostname, port=parsed.port or 5432, user=parsed.username or "postgres", dbname="postgres"
+    )
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB])
+        if not cursor.fetchone():
+            cursor.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    admin.close()
+
+
+def _setup_django(url: str) -> None:
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "closedlost.settings")
+    os.environ["AXES_ENABLED"] = "0"
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    settings.ROOT_URLCONF = "bench.urls"
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.ALLOWED_HOSTS = ["*"]
+    settings.DEBUG = False
+
+
+def _build(deal_count: int) -> None:
+    from django.core.management import call_command
+    from django.db import connection
+
+    from deals.models import Deal, Pipeline, Stage
+    from teams.models import Membership, Team, User
+
+    call_command("migrate", verbosity=0)
+    existing = Deal.objects.count()
+    if existing >= deal_count:
+        print(f"using the existing {existing:,} deals in {BENCH_DB}")
+        return
+    print(f"building {deal_count:,} deals in {BENCH_DB} ...", flush=True)
+    started = time.perf_counter()
+    pipeline, _ = Pipeline.objects.get_or_create(name="Bench pipeline")
+    for order, name in enumerate(
+        ["Qualification", "Discovery", "Demo", "Proposal", "Negotiation", "Commit"], 1
+    ):
+        Stage.objects.get_or_create(
+            pipeline=pipeline, order=order, defaults={"name": name, "win_probability": 15 * order}
+        )
+    teams = [Team.objects.get_or_create(name=f"Bench team {n}")[0] for n in (1, 2)]
+    for n in range(10):
+        user, _ = User.objects.get_or_create(username=f"benchrep{n}", defaults={"role": User.Role.REP})
+        Membership.objects.get_or_create(team=teams[n % 2], user=user)
+    admin, _ = User.objects.get_or_create(username="benchadmin", defaults={"role": User.Role.ADMIN})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE deals_dealevent, deals_closuresecondaryreason, deals_closure, deals_deal_contacts, deals_deal, deals_contact, deals_account RESTART IDENTITY CASCADE"
+        )
+        cursor.execute(
+            """INSERT INTO deals_account (name, industry, employees)
+               SELECT 'Bench account ' || g, (ARRAY['Software','Retail','Healthcare','Logistics'])[1 + g % 4], 50 + g % 5000
+               FROM generate_series(1, 5000) g"""
+        )
+        # Deals: created over 18 months; 40% open, then lost 45%, won 35%, no decision 20% of the closed.
+        cursor.execute(
+            """
+            WITH reps AS (SELECT array_agg(u.id ORDER BY u.id) ids, array_agg(m.team_id ORDER BY u.id) teams
+                          FROM teams_user u JOIN teams_membership m ON m.user_id = u.id
+                          WHERE u.username LIKE 'benchrep%%'),
+                 stages AS (SELECT array_agg(id ORDER BY "order") ids FROM deals_stage WHERE pipeline_id = %(pipeline)s),
+                 loss AS (SELECT array_agg(id) ids FROM reasons_reason WHERE kind = 'loss' AND NOT requires_competitor AND NOT requires_note),
+                 win AS (SELECT array_agg(id) ids FROM reasons_reason WHERE kind = 'win' AND NOT requires_competitor AND NOT requires_note),
+                 nd AS (SELECT array_agg(id) ids FROM reasons_reason WHERE kind = 'no_decision' AND NOT requires_note),
+                 raw AS (
+                   SELECT g, random() r, random() r2, (g %% 10) + 1 rep,
+                          now() - (random() * interval '545 days') created
+                   FROM generate_series(1, %(count)s) g)
+            INSERT INTO deals_deal (name, account_id, owner_id, team_id, pipeline_id, stage_id, amount, currency,
+                                    status, close_reason_id, close_reason_kind, created_at, expected_close_date, closed_at,
+                                    needs_reason)
+            SELECT 'Bench deal ' || g, 1 + g %% 5000, reps.ids[rep], reps.teams[rep], %(pipeline)s,
+                   stages.ids[1 + (g %% 6)], round((1000 + r2 * 90000)::numeric, 2),
+                   (ARRAY['USD','USD','USD','EUR','GBP'])[1 + g %% 5],
+                   CASE WHEN r < 0.4 THEN 'open' WHEN r < 0.67 THEN 'lost' WHEN r < 0.88 THEN 'won' ELSE 'no_decision' END,
+                   CASE WHEN r < 0.4 THEN NULL
+                        WHEN r < 0.67 THEN loss.ids[1 + (g %% array_length(loss.ids, 1))]
+                        WHEN r < 0.88 THEN win.ids[1 + (g %% array_length(win.ids, 1))]
+                        ELSE nd.ids[1 + (g %% array_length(nd.ids, 1))] END,
+                   CASE WHEN r < 0.4 THEN NULL WHEN r < 0.67 THEN 'loss' WHEN r < 0.88 THEN 'win' ELSE 'no_decision' END,
+                   created, (created + interval '60 days')::date,
+                   CASE WHEN r < 0.4 THEN NULL ELSE LEAST(now(), created + (10 + r2 * 150) * interval '1 day') END,
+                   false
+            FROM raw, reps, stages, loss, win, nd
+            """,
+            {"count": deal_count, "pipeline": pipeline.pk},
+        )
+        cursor.execute(
+            """INSERT INTO deals_closure (deal_id, outcome, reason_id, reason_kind, note, actor_id, stage_at_close_id,
+                                          amount_at_close, currency, closed_at, needs_reason)
+               SELECT id, status, close_reason_id, close_reason_kind, '', owner_id, stage_id, amount, currency, closed_at, false
+               FROM deals_deal WHERE status <> 'open'"""
+        )
+        cursor.execute(
+            """INSERT INTO deals_dealevent (deal_id, field, from_value, to_value, actor_id, actor_kind, closure_id, at)
+               SELECT c.deal_id, 'status', 'open', c.outcome, c.actor_id, 'user', c.id, c.closed_at FROM deals_closure c"""
+        )
+        cursor.execute("ANALYZE")
+    print(f"built in {time.perf_counter() - started:.1f} s (admin user id {admin.pk})")
+
+
+def _median_ms(call, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def _rate(call, count: int) -> float:
+    started = time.perf_counter()
+    for index in range(count):
+        call(index)
+    return count / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deals", type=int, default=200_000)
+    parser.add_argument("--posts", type=int, default=300)
+    args = parser.parse_args()
+
+    url = _bench_database_url()
+    _ensure_database(url)
+    _setup_django(url)
+    _build(args.deals)
+
+    from django.test import Client
+    from django.urls import reverse
+
+    from deals.models import Deal, DealStatus
+    from reasons.models import Reason
+    from teams.models import User
+
+    rep = User.objects.get(username="benchrep1")
+    admin = User.objects.get(username="benchadmin")
+    reason = Reason.objects.get(code="no-budget")
+    open_deals = list(
+        Deal.objects.filter(owner=rep, status=DealStatus.OPEN)
+        .order_by("id")
+        .values_list("id", flat=True)[: args.posts]
+    )
+    if len(open_deals) < args.posts:
+        sys.exit("not enough open deals left; drop the closedlost_bench database and run again")
+
+    client = Client()
+    client.force_login(rep)
+    client.get("/bench/trivial/")  # warm up
+
+    def trivial(_index):
+        assert client.get("/bench/trivial/").status_code == 200
+
+    def mark_lost(index):
+        response = client.post(reverse("deals:mark-lost", args=[open_deals[index]]), {"reason": reason.pk})
+        assert response.status_code == 302, response.status_code
+
+    trivial_rate = _rate(trivial, args.posts)
+    close_rate = _rate(mark_lost, args.posts)
+    print(
+        f"\nmark lost: {close_rate:,.0f} req/s; trivial view: {trivial_rate:,.0f} req/s; "
+        f"ratio close/trivial = {close_rate / trivial_rate:.2f} (time ratio {trivial_rate / close_rate:.1f}x)"
+    )
+
+    for label, user in (("admin (all deals)", admin), ("rep (own deals)", rep)):
+        client.force_login(user)
+        first = client.get(reverse("deals:list"))
+        total = first.context["page"].total
+        first_ms = _median_ms(lambda: client.get(reverse("deals:list")), 15)
+        last_ms = _median_ms(lambda: client.get(reverse("deals:list"), {"cursor": "last"}), 15)
+        # A page in the middle, reached by a cursor, costs the same index scan.
+        page = client.get(reverse("deals:list"), {"cursor": "last"}).context["page"]
+        before_last = {"cursor": page.prev_cursor}
+        middle_ms = _median_ms(lambda q=before_last: client.get(reverse("deals:list"), q), 15)
+        print(
+            f"deal list, {label}, {total:,} deals: first page {first_ms:.1f} ms, last page {last_ms:.1f} ms, "
+            f"page before last {middle_ms:.1f} ms; last/first = {last_ms / first_ms:.2f}"
+        )
+    print(f"\ntrivial view median: {_median_ms(lambda: client.get('/bench/trivial/'), 50):.2f} ms")
+    print("(the closed deals stay closed; rerun with a fresh database for identical figures)")
+
+
+if __name__ == "__main__":
+    main()
