@@ -79,6 +79,22 @@ def world(db, reasons):
     )
 
 
+@pytest.fixture
+def api_as(db):
+    """`api_as(user)`: a DRF test client sending the user's real API token (`api_as(None)`: anonymous)."""
+    from rest_framework.test import APIClient
+
+    from teams.services import api_token_get_or_create
+
+    def client_for(user: User | None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_get_or_create(user=user).key}")
+        return client
+
+    return client_for
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -116,7 +132,16 @@ def browser_page(browser, live_server):
     context.set_default_timeout(10_000)
     tab = context.new_page()
     console_errors = []
-    tab.on("console", lambda message: message.type == "error" and console_errors.append(message.text))
+    # Script errors and CSP refusals; a form answered with 400 is expected, not an error.
+    tab.on(
+        "console",
+        lambda message: (
+            message.type == "error"
+            and "status of 400" not in message.text
+            and console_errors.append(message.text)
+        ),
+    )
+    tab.on("pageerror", lambda error: console_errors.append(str(error)))
 
     def screenshot(name: str) -> str:
         os.makedirs(OUTPUT_DIR, exist_ok=True)

@@ -61,6 +61,8 @@ INSTALLED_APPS = [
     "reasons",
     "deals",
     # apps: taxonomy (issue 4) lives in reasons; follow-ups, insights, crm add themselves below
+    "followups",
+    "insights",
 ]
 
 MIDDLEWARE = [
@@ -161,7 +163,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["closedlost.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": os.environ.get("API_RATE_LIMIT", "6000/hour")},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
 }
@@ -170,6 +172,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Deals, closures with standard reasons, the reason taxonomy, follow-ups and loss figures.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema needs a signed-in user or a token, like every other API answer.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -212,7 +216,16 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Follow-ups: claim the due ones every minute; a tick that waited too long is dropped.
+    "followups-dispatch": {"task": "followups.dispatch_due", "schedule": 60.0, "options": {"expires": 55}},
+}
+
+# Follow-ups: links in emails, retries with backoff, and when a handed-out row is handed out again.
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
+FOLLOWUPS_MAX_ATTEMPTS = envint("FOLLOWUPS_MAX_ATTEMPTS", 5)
+FOLLOWUPS_RETRY_BACKOFF = envint("FOLLOWUPS_RETRY_BACKOFF", 30)  # seconds, doubling, at most 300
+FOLLOWUPS_CLAIM_LEASE = envint("FOLLOWUPS_CLAIM_LEASE", 900)  # seconds
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -68,6 +69,95 @@ class DealFilters:
     closed_to: date | None = None
     q: str = ""
     sort: str = DEFAULT_SORT
+    # Drill-down from the dashboards (insights): the same rules the figures use.
+    team: int | None = None
+    reason: int | None = None  # the standard reason, merged reasons rolled up to their survivor
+    needs_reason: bool = False  # lost without a standard reason
+    category: int | None = None  # the rolled-up reason's category
+    competitor: int | None = None  # of the standing closure, merged competitors rolled up
+    industry: str = ""
+    size: str = ""  # a key of SIZE_BANDS
+    recovery: str = ""  # "lost" (ever lost), "reopened" or "won"; closed_from/to then mean the latest close
+    first_lost_reason: int | None = None  # with recovery: the reason of the deal's first loss
+    first_lost_needs_reason: bool = False
+    sequence: int | None = None  # with recovery: the nurture sequence of the first loss
+
+
+# Account size bands for the segment filters: key -> (label, employees from, employees below).
+SIZE_BANDS = {
+    "under-50": ("Under 50 employees", None, 50),
+    "50-249": ("50–249 employees", 50, 250),
+    "250-999": ("250–999 employees", 250, 1000),
+    "1000-plus": ("1,000+ employees", 1000, None),
+    "unknown": ("Size unknown", None, None),
+}
+
+
+def size_band_q(key: str, prefix: str = "account__") -> Q:
+    """The accounts of one size band (an unknown key matches nothing)."""
+    if key not in SIZE_BANDS:
+        return Q(pk__in=[])
+    if key == "unknown":
+        return Q(**{f"{prefix}employees__isnull": True})
+    _label, low, below = SIZE_BANDS[key]
+    q = Q(**{f"{prefix}employees__isnull": False})
+    if low is not None:
+        q &= Q(**{f"{prefix}employees__gte": low})
+    if below is not None:
+        q &= Q(**{f"{prefix}employees__lt": below})
+    return q
+
+
+def rolled_up_q(field_name: str, pk: int) -> Q:
+    """`field_name` (a reason or competitor) is `pk` once merged rows roll up to their survivor."""
+    return Q(**{f"{field_name}__merged_into": pk}) | Q(
+        **{field_name: pk, f"{field_name}__merged_into__isnull": True}
+    )
+
+
+def _drill_filtered(qs: QuerySet[Deal], filters: DealFilters) -> QuerySet[Deal]:
+    if filters.team:
+        qs = qs.filter(team_id=filters.team)
+    if filters.reason:
+        qs = qs.filter(rolled_up_q("close_reason", filters.reason))
+    if filters.needs_reason:
+        qs = qs.filter(status="lost", close_reason__isnull=True)
+    if filters.category:
+        qs = qs.filter(
+            Q(close_reason__merged_into__category=filters.category)
+            | Q(close_reason__merged_into__isnull=True, close_reason__category=filters.category)
+        )
+    if filters.competitor:
+        standing = Closure.objects.filter(deal=OuterRef("pk"), reopened_at__isnull=True)
+        qs = qs.filter(Exists(standing.filter(rolled_up_q("competitor", filters.competitor))))
+    if filters.industry:
+        qs = qs.filter(account__industry=filters.industry)
+    if filters.size:
+        qs = qs.filter(size_band_q(filters.size))
+    return qs
+
+
+def _recovery_filtered(qs: QuerySet[Deal], filters: DealFilters) -> QuerySet[Deal]:
+    """Deals ever lost (open ones included); closed_from/to then apply to the latest close."""
+    lost = Closure.objects.filter(deal=OuterRef("pk"), outcome="lost")
+    first_lost = lost.order_by("closed_at", "id")
+    latest = Closure.objects.filter(deal=OuterRef("pk")).order_by("-closed_at", "-id").values("closed_at")[:1]
+    qs = qs.filter(Exists(lost)).annotate(latest_closed_at=Coalesce("closed_at", Subquery(latest)))
+    if filters.recovery == "reopened":
+        qs = qs.filter(Exists(lost.filter(reopened_at__isnull=False)))
+    elif filters.recovery == "won":
+        qs = qs.filter(status="won")
+    if filters.first_lost_reason or filters.first_lost_needs_reason:
+        rolled = first_lost.annotate(rolled=Coalesce("reason__merged_into", "reason")).values("rolled")[:1]
+        qs = qs.annotate(first_lost_reason=Subquery(rolled))
+        if filters.first_lost_needs_reason:
+            qs = qs.filter(first_lost_reason__isnull=True)
+        else:
+            qs = qs.filter(first_lost_reason=filters.first_lost_reason)
+    if filters.sequence:
+        qs = qs.annotate(first_lost_sequence=Subquery(first_lost.values("nurture__sequence")[:1]))
+        qs = qs.filter(first_lost_sequence=filters.sequence)
+    return qs
 
 
 @dataclass
@@ -91,13 +181,29 @@ def _filtered(user: User, filters: DealFilters) -> QuerySet[Deal]:
         qs = qs.filter(owner_id=filters.owner)
     if filters.pipeline:
         qs = qs.filter(pipeline_id=filters.pipeline)
+    qs = _drill_filtered(qs, filters)
+    closed_field = "closed_at"
+    if filters.recovery:
+        qs, closed_field = _recovery_filtered(qs, filters), "latest_closed_at"
     if filters.closed_from:
-        qs = qs.filter(closed_at__gte=timezone.make_aware(datetime.combine(filters.closed_from, time.min)))
+        start = timezone.make_aware(datetime.combine(filters.closed_from, time.min))
+        qs = qs.filter(**{f"{closed_field}__gte": start})
     if filters.closed_to:
-        qs = qs.filter(closed_at__lte=timezone.make_aware(datetime.combine(filters.closed_to, time.max)))
+        end = timezone.make_aware(datetime.combine(filters.closed_to, time.max))
+        qs = qs.filter(**{f"{closed_field}__lte": end})
     if filters.q:
         qs = qs.filter(Q(name__icontains=filters.q) | Q(account__name__icontains=filters.q))
     return qs
+
+
+def deals_filtered(*, user: User, filters: DealFilters) -> QuerySet[Deal]:
+    """The deals `user` may see that match the deal list's filters (unsorted, unpaginated)."""
+    return _filtered(user, filters)
+
+
+def closures_visible_to(user: User) -> QuerySet[Closure]:
+    """Every closure of a deal `user` may see."""
+    return Closure.objects.filter(deal__in=deals_visible_to(user))
 
 
 def _encode_cursor(direction: str, value, pk: int) -> str:

@@ -1,0 +1,218 @@
+"""Deals and closures in the JSON API.
+
+Every read goes through deals.selectors (another team's deal is a 404, as on the pages) and
+every close or reopen through deals.services, so the API keeps exactly the rules the pages keep.
+"""
+
+from django.db.models import Prefetch
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+
+from deals import services
+from deals.models import Closure, DealStatus
+from deals.selectors import DealFilters, closures_visible_to, deals_filtered, deals_visible_to
+from deals.serializers import (
+    CloseLostSerializer,
+    CloseWonSerializer,
+    ClosureFilterSerializer,
+    ClosureSerializer,
+    DealDetailSerializer,
+    DealFilterSerializer,
+    DealSerializer,
+    ReopenSerializer,
+)
+
+CLOSURE_RELATED = ("reason", "competitor", "actor", "reopened_by", "stage_at_close")
+DEAL_RELATED = ("account", "owner", "team", "pipeline", "stage", "close_reason")
+
+ERROR = inline_serializer("Error", fields={"detail": serializers.CharField()})
+FIELD_ERRORS = OpenApiResponse(
+    description='What is wrong, by field name: `{"reason": ["..."]}`.',
+    response=inline_serializer(
+        "FieldErrors",
+        fields={"field_name": serializers.ListField(child=serializers.CharField(), required=False)},
+    ),
+)
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The deal is not in a state that allows this."
+    default_code = "conflict"
+
+
+class DealCursorPagination(CursorPagination):
+    ordering = ("-created_at", "-id")
+    page_size = 25
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class ClosureCursorPagination(CursorPagination):
+    ordering = ("-closed_at", "-id")
+    page_size = 25
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+def _query_params(serializer_class, request) -> dict:
+    """Validated query parameters; a bad one is a 400 naming it."""
+    params = serializer_class(data=request.query_params)
+    params.is_valid(raise_exception=True)
+    return params.validated_data
+
+
+def _call_service(function, *, fields, **kwargs):
+    """Run a deals service; its refusals become a 400 naming the field or a 409 (conflict)."""
+    try:
+        return function(**kwargs)
+    except (services.DealAlreadyClosed, services.DealNotClosed) as exc:
+        raise Conflict(exc.message) from exc
+    except services.DealError as exc:
+        field = exc.field if exc.field in fields else "non_field_errors"
+        raise ValidationError({field: [exc.message]}) from exc
+
+
+@extend_schema_view(
+    list=extend_schema(parameters=[DealFilterSerializer], summary="Deals you may see, newest first"),
+    retrieve=extend_schema(summary="One deal with its closures"),
+)
+class DealViewSet(viewsets.ReadOnlyModelViewSet):
+    """Deals: reps see their own, managers their teams', admins all."""
+
+    pagination_class = DealCursorPagination
+    lookup_value_regex = r"[0-9]+"
+
+    def get_queryset(self):
+        user = self.request.user
+        if self.action == "list":
+            data = _query_params(DealFilterSerializer, self.request)
+            filters = DealFilters(
+                status=data.get("status", ""),
+                stage=data.get("stage"),
+                owner=data.get("owner"),
+                pipeline=data.get("pipeline"),
+                closed_from=data.get("closed_from"),
+                closed_to=data.get("closed_to"),
+                q=data.get("q", "").strip(),
+            )
+            return deals_filtered(user=user, filters=filters).select_related(*DEAL_RELATED)
+        return (
+            deals_visible_to(user)
+            .select_related(*DEAL_RELATED)
+            .prefetch_related(
+                "contacts",
+                Prefetch(
+                    "closures",
+                    queryset=Closure.objects.select_related(*CLOSURE_RELATED).prefetch_related(
+                        "secondary_reasons"
+                    ),
+                ),
+            )
+        )
+
+    def get_serializer_class(self):
+        return DealSerializer if self.action == "list" else DealDetailSerializer
+
+    def _close(self, request, outcome: str, serializer_class):
+        deal = self.get_object()
+        payload = serializer_class(data=request.data)
+        payload.is_valid(raise_exception=True)
+        closure = _call_service(
+            CLOSE_SERVICES[outcome],
+            fields=payload.fields,
+            deal=deal,
+            actor=request.user,
+            **payload.validated_data,
+        )
+        closure = (
+            Closure.objects.select_related(*CLOSURE_RELATED)
+            .prefetch_related("secondary_reasons")
+            .get(pk=closure.pk)
+        )
+        return Response(ClosureSerializer(closure).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Mark the deal lost",
+        request=CloseLostSerializer,
+        responses={201: ClosureSerializer, 400: FIELD_ERRORS, 404: ERROR, 409: ERROR},
+    )
+    @action(detail=True, methods=["post"], url_path="mark-lost")
+    def mark_lost(self, request, pk=None):
+        return self._close(request, DealStatus.LOST, CloseLostSerializer)
+
+    @extend_schema(
+        summary="Mark the deal won",
+        request=CloseWonSerializer,
+        responses={201: ClosureSerializer, 400: FIELD_ERRORS, 404: ERROR, 409: ERROR},
+    )
+    @action(detail=True, methods=["post"], url_path="mark-won")
+    def mark_won(self, request, pk=None):
+        return self._close(request, DealStatus.WON, CloseWonSerializer)
+
+    @extend_schema(
+        summary="Mark the deal No decision",
+        request=CloseLostSerializer,
+        responses={201: ClosureSerializer, 400: FIELD_ERRORS, 404: ERROR, 409: ERROR},
+    )
+    @action(detail=True, methods=["post"], url_path="mark-no-decision")
+    def mark_no_decision(self, request, pk=None):
+        return self._close(request, DealStatus.NO_DECISION, CloseLostSerializer)
+
+    @extend_schema(
+        summary="Reopen the deal",
+        request=ReopenSerializer,
+        responses={200: DealDetailSerializer, 400: FIELD_ERRORS, 404: ERROR, 409: ERROR},
+    )
+    @action(detail=True, methods=["post"])
+    def reopen(self, request, pk=None):
+        deal = self.get_object()
+        payload = ReopenSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        _call_service(
+            services.deal_reopen,
+            fields=payload.fields,
+            deal=deal,
+            actor=request.user,
+            stage=payload.validated_data.get("stage"),
+        )
+        return Response(DealDetailSerializer(self.get_object()).data)
+
+
+CLOSE_SERVICES = {
+    DealStatus.LOST: services.deal_mark_lost,
+    DealStatus.WON: services.deal_mark_won,
+    DealStatus.NO_DECISION: services.deal_mark_no_decision,
+}
+
+
+@extend_schema_view(
+    list=extend_schema(parameters=[ClosureFilterSerializer], summary="Closures of deals you may see"),
+    retrieve=extend_schema(summary="One closure"),
+)
+class ClosureViewSet(viewsets.ReadOnlyModelViewSet):
+    """Every close of a deal you may see; reopened ones stay, with `standing` false."""
+
+    serializer_class = ClosureSerializer
+    pagination_class = ClosureCursorPagination
+    lookup_value_regex = r"[0-9]+"
+
+    def get_queryset(self):
+        qs = (
+            closures_visible_to(self.request.user)
+            .select_related(*CLOSURE_RELATED)
+            .prefetch_related("secondary_reasons")
+        )
+        if self.action == "list":
+            data = _query_params(ClosureFilterSerializer, self.request)
+            if data.get("deal"):
+                qs = qs.filter(deal_id=data["deal"])
+            if data.get("outcome"):
+                qs = qs.filter(outcome=data["outcome"])
+            if data.get("standing") is not None:
+                qs = qs.filter(reopened_at__isnull=data["standing"])
+        return qs
