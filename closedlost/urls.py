@@ -12,6 +12,9 @@ urlpatterns = [
     path("health/", views.health, name="health"),
     path("deals/", include("deals.urls")),
     # urls: taxonomy, follow-ups, insights, api and crm add themselves below
+    path("insights/", include("insights.urls")),
+    path("taxonomy/", include("reasons.urls")),
+    path("follow-ups/", include("followups.urls")),
     path("api/", include("closedlost.api")),
     path("admin/", admin.site.urls),
 ]

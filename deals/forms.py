@@ -11,9 +11,11 @@ from django import forms
 from django.forms.models import ModelChoiceIterator
 
 from deals.models import OUTCOME_REASON_KIND, DealStatus, Stage
-from deals.selectors import SORTS, DealFilters
-from reasons.models import Competitor, Reason
+from deals.selectors import SIZE_BANDS, SORTS, DealFilters
+from followups.forms import NurtureSequenceField, nurture_kwargs
+from reasons.models import Competitor, Reason, ReasonCategory
 from reasons.selectors import competitors_active, reasons_active
+from teams.models import Team
 
 
 class GroupedReasonIterator(ModelChoiceIterator):
@@ -131,6 +133,8 @@ class CloseDealForm(forms.Form):
         ]
         if "revisit_on" in self.fields:
             fields.append(Field("revisit_on"))
+            self.fields["nurture_sequence"] = NurtureSequenceField()
+            fields.append(Field("nurture_sequence"))
         self.helper.layout = Layout(*fields)
         self.submit_label = {
             DealStatus.LOST: "Mark lost",
@@ -138,6 +142,10 @@ class CloseDealForm(forms.Form):
             DealStatus.NO_DECISION: "Save as No decision",
         }[outcome]
         self.helper_submit = Submit("save", self.submit_label)
+
+    def nurture_kwargs(self) -> dict:
+        """The close service's follow-up arguments (lost / no decision only)."""
+        return nurture_kwargs(self)
 
 
 class ReopenForm(forms.Form):
@@ -171,6 +179,35 @@ class DealFilterForm(forms.Form):
         required=False, label="Closed to", widget=forms.DateInput(attrs={"type": "date"})
     )
     sort = forms.ChoiceField(required=False, choices=[(key, label) for key, (_f, _d, label) in SORTS.items()])
+    # Drill-down from the dashboards: kept as hidden fields and summarised above the list.
+    team = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    reason = forms.RegexField(regex=r"^(\d+|none)$", required=False, widget=forms.HiddenInput)
+    category = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    competitor = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    industry = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
+    size = forms.ChoiceField(
+        required=False,
+        choices=[("", "")] + [(k, v[0]) for k, v in SIZE_BANDS.items()],
+        widget=forms.HiddenInput,
+    )
+    recovery = forms.ChoiceField(
+        required=False,
+        choices=[("", ""), ("lost", "Ever lost"), ("reopened", "Reopened"), ("won", "Won back")],
+        widget=forms.HiddenInput,
+    )
+    first_lost_reason = forms.RegexField(regex=r"^(\d+|none)$", required=False, widget=forms.HiddenInput)
+    sequence = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    drill_fields = (
+        "team",
+        "reason",
+        "category",
+        "competitor",
+        "industry",
+        "size",
+        "recovery",
+        "first_lost_reason",
+        "sequence",
+    )
 
     def __init__(self, *args, options: dict, **kwargs):
         super().__init__(*args, **kwargs)
@@ -204,4 +241,40 @@ class DealFilterForm(forms.Form):
             closed_to=data.get("closed_to") if "closed_to" not in self.errors else None,
             q=(data.get("q") or "").strip(),
             sort=data.get("sort") or "newest",
+            team=data.get("team"),
+            reason=int(data["reason"]) if (data.get("reason") or "").isdigit() else None,
+            needs_reason=data.get("reason") == "none",
+            category=data.get("category"),
+            competitor=data.get("competitor"),
+            industry=data.get("industry") or "",
+            size=data.get("size") or "",
+            recovery=data.get("recovery") or "",
+            first_lost_reason=(
+                int(data["first_lost_reason"]) if (data.get("first_lost_reason") or "").isdigit() else None
+            ),
+            first_lost_needs_reason=data.get("first_lost_reason") == "none",
+            sequence=data.get("sequence"),
         )
+
+    def drill_down(self) -> list[tuple[str, str]]:
+        """The dashboard filters in force, as (what, value) for the page to show."""
+        if not self.is_bound:
+            return []
+        self.is_valid()
+        data = self.cleaned_data
+        shown = []
+        lookups = {"team": Team, "category": ReasonCategory, "competitor": Competitor}
+        for name in self.drill_fields:
+            value = data.get(name)
+            if value in (None, ""):
+                continue
+            label = str(value)
+            if name in lookups:
+                label = str(lookups[name].objects.filter(pk=value).first() or value)
+            elif name in {"reason", "first_lost_reason"}:
+                label = "Needs a reason" if value == "none" else str(Reason.objects.filter(pk=value).first())
+            elif name in {"size", "recovery"}:
+                label = dict(self.fields[name].choices).get(value, value)
+            title = {"first_lost_reason": "First lost for", "size": "Account size"}.get(name, name.title())
+            shown.append((title, label))
+        return shown

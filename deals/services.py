@@ -23,6 +23,8 @@ from deals.models import (
     Stage,
 )
 from deals.signals import deal_closed
+from followups import services as followups
+from followups.models import NurtureSequence
 from reasons.models import Competitor, Reason
 from teams.models import User
 
@@ -53,6 +55,9 @@ class CloseDetails:
     note: str = ""
     secondary_reasons: tuple[Reason, ...] = ()
     revisit_on: date | None = None
+    # Follow-ups: the rep's sequence (None: the reason's default), or none at all.
+    nurture_sequence: NurtureSequence | None = None
+    skip_nurture: bool = False
 
 
 def _actor_kind(actor: User | None) -> str:
@@ -164,6 +169,12 @@ def _deal_close(
             closure=closure,
             at=closed_at,
         )
+        if outcome == DealStatus.WON:
+            followups.followups_cancel_for_deal(deal=locked, reason="deal won", now=closed_at)
+        elif not needs_reason:  # a CRM close without a reason schedules once the reason is given
+            followups.followups_schedule_for_closure(
+                closure=closure, sequence=details.nurture_sequence, skip_nurture=details.skip_nurture
+            )
         transaction.on_commit(
             partial(deal_closed.send, sender=Deal, deal_id=locked.pk, closure_id=closure.pk, via_crm=via_crm)
         )
@@ -184,9 +195,17 @@ def deal_mark_lost(
     revisit_on: date | None = None,
     closed_at: datetime | None = None,
     via_crm: bool = False,
+    nurture_sequence: NurtureSequence | None = None,
+    skip_nurture: bool = False,
 ) -> Closure:
-    """Close an open deal as lost with an active loss reason (`via_crm`: a CRM closed it)."""
-    details = CloseDetails(reason, competitor, note, tuple(secondary_reasons), revisit_on)
+    """Close an open deal as lost with an active loss reason (`via_crm`: a CRM closed it).
+
+    Schedules the nurture sequence (`nurture_sequence`, else the reason's default, none with
+    `skip_nurture`) and a reopen reminder on `revisit_on`.
+    """
+    details = CloseDetails(
+        reason, competitor, note, tuple(secondary_reasons), revisit_on, nurture_sequence, skip_nurture
+    )
     return _deal_close(
         deal=deal, outcome=DealStatus.LOST, details=details, actor=actor, closed_at=closed_at, via_crm=via_crm
     )
@@ -245,6 +264,7 @@ def deal_give_reason(
         Deal.objects.filter(pk=locked.pk, needs_reason=True).update(
             close_reason=reason, close_reason_kind=reason.kind, needs_reason=False
         )
+        followups.followups_schedule_for_closure(closure=closure)
         transaction.on_commit(
             partial(deal_closed.send, sender=Deal, deal_id=locked.pk, closure_id=closure.pk, via_crm=via_crm)
         )
@@ -277,9 +297,14 @@ def deal_mark_no_decision(
     secondary_reasons: Iterable[Reason] = (),
     revisit_on: date | None = None,
     closed_at: datetime | None = None,
+    nurture_sequence: NurtureSequence | None = None,
+    skip_nurture: bool = False,
 ) -> Closure:
-    """Close an open deal as No Decision (the buyer kept the status quo)."""
-    details = CloseDetails(reason, competitor, note, tuple(secondary_reasons), revisit_on)
+    """Close an open deal as No Decision (the buyer kept the status quo); schedules follow-ups
+    as deal_mark_lost does."""
+    details = CloseDetails(
+        reason, competitor, note, tuple(secondary_reasons), revisit_on, nurture_sequence, skip_nurture
+    )
     return _deal_close(
         deal=deal, outcome=DealStatus.NO_DECISION, details=details, actor=actor, closed_at=closed_at
     )
@@ -304,6 +329,7 @@ def deal_reopen(
         closure.reopened_at = reopened_at
         closure.reopened_by = actor
         closure.save(update_fields=["reopened_at", "reopened_by"])
+        followups.followups_cancel_for_deal(deal=locked, reason="deal reopened", now=reopened_at)
         previous_status, previous_stage = locked.status, locked.stage
         Deal.objects.filter(pk=locked.pk).update(
             status=DealStatus.OPEN,

@@ -1,0 +1,104 @@
+"""The emails a follow-up sends: plain text and HTML, through Django's email backend."""
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.template import Context, Engine
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.html import escape, linebreaks
+
+from followups.models import FollowUp, FollowUpKind
+
+SMTP_TIMEOUT = 30  # seconds: a hung mail server must not hold a worker (and the row lock) forever
+
+
+def absolute(path: str) -> str:
+    return settings.SITE_URL.rstrip("/") + path
+
+
+def _step_context(followup: FollowUp) -> Context:
+    """Only plain values reach an admin-written template (no model objects to walk)."""
+    deal, owner, contact = followup.deal, followup.deal.owner, followup.contact
+    return Context(
+        {
+            "deal": {
+                "name": deal.name,
+                "account": deal.account.name,
+                "amount": deal.amount,
+                "currency": deal.currency,
+            },
+            "owner": {
+                "name": owner.display_name,
+                "first_name": owner.first_name or owner.username,
+                "email": owner.email,
+            },
+            "contact": {
+                "name": contact.name if contact else "",
+                "first_name": (contact.name.split() or [""])[0] if contact else "",
+                "title": contact.title if contact else "",
+            },
+        },
+        autoescape=False,
+    )
+
+
+def render_step(followup: FollowUp) -> tuple[str, str]:
+    """The step's subject and plain-text body with the deal's and contact's fields."""
+    engine = Engine.get_default()
+    context = _step_context(followup)
+    subject = engine.from_string(followup.step.subject).render(context)
+    body = engine.from_string(followup.step.body).render(context)
+    return " ".join(subject.split()), body.strip()
+
+
+def followup_message(followup: FollowUp) -> EmailMultiAlternatives | None:
+    """The email for one follow-up, or None when there is nobody to write to."""
+    from followups.services import opt_out_token
+
+    deal = followup.deal
+    # One Message-ID per follow-up: a receiving server can spot a rare resend as the same mail.
+    headers = {
+        "Message-ID": f"<followup-{followup.pk}@{urlsplit(settings.SITE_URL).hostname or 'closedlost'}>"
+    }
+    context = {
+        "followup": followup,
+        "deal": deal,
+        "deal_url": absolute(reverse("deals:detail", args=[deal.pk])),
+        "reopen_url": absolute(reverse("deals:reopen", args=[deal.pk])),
+        "followups_url": absolute(reverse("followups:mine")),
+    }
+    if followup.kind == FollowUpKind.CONTACT_EMAIL:
+        to = followup.contact.email
+        subject, body = render_step(followup)
+        opt_out_url = absolute(reverse("followups:opt-out", args=[opt_out_token(to)]))
+        context.update(body=body, body_html=linebreaks(escape(body)), opt_out_url=opt_out_url)
+        headers["List-Unsubscribe"] = f"<{opt_out_url}>"
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        template = "contact_email"
+        reply_to = [deal.owner.email] if deal.owner.email else None
+    else:
+        to = followup.assignee.email
+        if followup.kind == FollowUpKind.OWNER_TASK:
+            subject, body = render_step(followup)
+            context.update(body=body, body_html=linebreaks(escape(body)))
+            template = "owner_task"
+        else:
+            subject = f"Time to revisit {deal.name}"
+            template = "reopen_reminder"
+        reply_to = None
+    if not to:
+        return None
+    text = render_to_string(f"followups/email/{template}.txt", context)
+    html = render_to_string(f"followups/email/{template}.html", context)
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=text,
+        to=[to],
+        reply_to=reply_to,
+        headers=headers,
+        connection=get_connection(timeout=SMTP_TIMEOUT),
+    )
+    message.attach_alternative(html, "text/html")
+    return message

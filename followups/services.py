@@ -1,0 +1,372 @@
+"""Every change of a follow-up goes through one function here.
+
+Closing a deal lost / no decision schedules follow-ups in the close's own transaction
+(called from deals.services); the dispatcher claims due rows for Celery; the worker task
+delivers one row, safe to run twice.
+"""
+
+import logging
+import smtplib
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from django.conf import settings
+from django.core import signing
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from deals import services as deal_services  # (deals.services calls us: import the module)
+from deals.models import Closure, Deal, DealStatus
+from followups import emails
+from followups.models import (
+    DUE_STATES,
+    ClosureSequence,
+    ContactOptOut,
+    FollowUp,
+    FollowUpKind,
+    FollowUpState,
+    NurtureSequence,
+    ReasonSequenceDefault,
+    StepAction,
+)
+from teams.models import User
+
+log = logging.getLogger(__name__)
+
+OPT_OUT_SALT = "followups.opt-out"
+# A backdated close (CRM import, demo data) does not schedule work that was due long ago.
+BACKDATE_GRACE = timedelta(days=14)
+REMINDER_HOUR = time(9, 0)
+MAX_BACKOFF_SECONDS = 300  # never park a retry in the broker for longer than this
+
+
+class FollowUpError(Exception):
+    """A rule refused the change; the message is for the user."""
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+# --- scheduling and cancelling (called inside the deal services' transactions) ------------
+
+
+def _at_reminder_hour(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, REMINDER_HOUR))
+
+
+def opted_out_emails(emails_: list[str]) -> set[str]:
+    lowered = [e.lower() for e in emails_ if e]
+    return set(ContactOptOut.objects.filter(email__in=lowered).values_list("email", flat=True))
+
+
+def followups_schedule_for_closure(
+    *,
+    closure: Closure,
+    sequence: NurtureSequence | None = None,
+    skip_nurture: bool = False,
+    now: datetime | None = None,
+) -> list[FollowUp]:
+    """Schedule a lost / no-decision closure's nurture steps and its reopen reminder.
+
+    The sequence is the rep's choice, else the reason's default, else none (`skip_nurture`
+    means none even if the reason has a default). Records the choice in ClosureSequence.
+    Call inside the close's transaction: a refusal (DealError) undoes the close too.
+    """
+    if closure.outcome not in (DealStatus.LOST, DealStatus.NO_DECISION):
+        return []
+    now = now or timezone.now()
+    if skip_nurture:
+        chosen, source = None, ClosureSequence.Source.SKIPPED
+    elif sequence is not None:
+        if not sequence.active:
+            raise deal_services.DealError(
+                f"The sequence “{sequence}” is no longer active.", field="nurture_sequence"
+            )
+        chosen, source = sequence, ClosureSequence.Source.REP
+    else:
+        default = (
+            ReasonSequenceDefault.objects.select_related("sequence")
+            .filter(reason_id=closure.reason_id, sequence__active=True)
+            .first()
+        )
+        if default:
+            chosen, source = default.sequence, ClosureSequence.Source.REASON_DEFAULT
+        else:
+            chosen, source = None, ClosureSequence.Source.NONE
+    ClosureSequence.objects.create(closure=closure, sequence=chosen, source=source)
+
+    deal = Deal.objects.select_related("owner").get(pk=closure.deal_id)
+    horizon = now - BACKDATE_GRACE
+    rows: list[FollowUp] = []
+    common = {"deal": deal, "closure": closure, "assignee": deal.owner, "created_at": now}
+    if chosen is not None:
+        contacts = [c for c in deal.contacts.order_by("pk") if c.email]
+        opted_out = opted_out_emails([c.email for c in contacts])
+        contacts = [c for c in contacts if c.email.lower() not in opted_out]
+        for step in chosen.steps.all():
+            due_at = closure.closed_at + timedelta(days=step.days_after_close)
+            if due_at < horizon:
+                continue
+            if step.action == StepAction.OWNER_TASK:
+                rows.append(
+                    FollowUp(
+                        kind=FollowUpKind.OWNER_TASK, sequence=chosen, step=step, due_at=due_at, **common
+                    )
+                )
+            else:
+                rows.extend(
+                    FollowUp(
+                        kind=FollowUpKind.CONTACT_EMAIL,
+                        sequence=chosen,
+                        step=step,
+                        contact=contact,
+                        due_at=due_at,
+                        **common,
+                    )
+                    for contact in contacts
+                )
+    if closure.revisit_on is not None:
+        due_at = _at_reminder_hour(closure.revisit_on)
+        if due_at >= horizon:
+            rows.append(FollowUp(kind=FollowUpKind.REOPEN_REMINDER, due_at=due_at, **common))
+    return FollowUp.objects.bulk_create(rows)
+
+
+def followups_cancel_for_deal(*, deal: Deal, reason: str, now: datetime | None = None) -> int:
+    """Cancel everything still to come for a deal (it was reopened or won). Returns how many."""
+    # Under a worker's row lock the UPDATE waits, then re-checks the state: an email that
+    # just went out stays `sent`.
+    return (
+        FollowUp.objects.filter(deal=deal)
+        .filter(
+            Q(state__in=[*DUE_STATES, FollowUpState.QUEUED])
+            | (Q(state__in=[FollowUpState.SENT, FollowUpState.FAILED]) & ~Q(kind=FollowUpKind.CONTACT_EMAIL))
+        )
+        .update(state=FollowUpState.CANCELLED, cancelled_reason=reason, completed_at=now or timezone.now())
+    )
+
+
+# --- opt-out ---------------------------------------------------------------------------
+
+
+def opt_out_token(email: str) -> str:
+    """A signed, non-expiring token naming one address (the link in every contact email)."""
+    return signing.dumps(email.lower(), salt=OPT_OUT_SALT, compress=True)
+
+
+def opt_out_email_from_token(token: str) -> str | None:
+    try:
+        value = signing.loads(token, salt=OPT_OUT_SALT)
+    except signing.BadSignature:
+        return None
+    return value if isinstance(value, str) and "@" in value else None
+
+
+def contact_opt_out(*, email: str, now: datetime | None = None) -> int:
+    """Stop every nurture email to `email`, now and later. Returns how many were cancelled."""
+    email = email.lower()
+    now = now or timezone.now()
+    with transaction.atomic():
+        ContactOptOut.objects.get_or_create(email=email, defaults={"opted_out_at": now})
+        return FollowUp.objects.filter(
+            kind=FollowUpKind.CONTACT_EMAIL,
+            contact__email__iexact=email,
+            state__in=[*DUE_STATES, FollowUpState.QUEUED, FollowUpState.FAILED],
+        ).update(state=FollowUpState.CANCELLED, cancelled_reason="contact opted out", completed_at=now)
+
+
+# --- dispatch: claim due rows and hand each to the worker --------------------------------
+
+
+def _enqueue(ids: list[int]) -> None:
+    from closedlost.celery import app
+    from followups.tasks import send_followup
+
+    with app.producer_or_acquire() as producer:
+        for pk in ids:
+            send_followup.apply_async((pk,), producer=producer)
+
+
+def followups_claim(*, now: datetime | None = None, limit: int = 500, enqueue=_enqueue) -> list[int]:
+    """Claim up to `limit` due follow-ups (and any handed out but never finished), mark them
+    queued and, once committed, hand each to the worker.
+
+    Concurrent claims never take the same row: locked rows are skipped, not waited for.
+    """
+    now = now or timezone.now()
+    lease = timedelta(seconds=settings.FOLLOWUPS_CLAIM_LEASE)
+    with transaction.atomic():
+        ids = list(
+            FollowUp.objects.select_for_update(skip_locked=True)
+            .filter(state__in=DUE_STATES, due_at__lte=now)
+            .order_by("due_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if len(ids) < limit:
+            # A message lost with a killed worker or a broker outage: hand the row out again.
+            ids += list(
+                FollowUp.objects.select_for_update(skip_locked=True)
+                .filter(state=FollowUpState.QUEUED, claimed_at__lt=now - lease)
+                .order_by("claimed_at")
+                .values_list("pk", flat=True)[: limit - len(ids)]
+            )
+        if ids:
+            FollowUp.objects.filter(pk__in=ids).update(state=FollowUpState.QUEUED, claimed_at=now)
+            transaction.on_commit(lambda: enqueue(ids), robust=True)
+    return ids
+
+
+def followups_dispatch(*, now: datetime | None = None, batch_size: int = 500, enqueue=_enqueue) -> int:
+    """The beat task's work: claim and hand out batches until nothing is due. Returns the count."""
+    now = now or timezone.now()
+    total = 0
+    while True:
+        ids = followups_claim(now=now, limit=batch_size, enqueue=enqueue)
+        total += len(ids)
+        if len(ids) < batch_size:
+            return total
+
+
+# --- delivery (the worker task) ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    outcome: str  # sent, skipped, cancelled, retry, failed
+    retry_in: int | None = None
+
+
+def _backoff(attempts: int) -> int:
+    return min(settings.FOLLOWUPS_RETRY_BACKOFF * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS)
+
+
+def followup_deliver(*, followup_id: int, now: datetime | None = None) -> Delivery:
+    """Send one claimed follow-up's email and mark it sent; safe to run twice.
+
+    The row stays locked while the email goes out, so a redelivered or re-dispatched
+    message waits and then finds it `sent`. An SMTP failure is recorded on the row and
+    retried with backoff; after FOLLOWUPS_MAX_ATTEMPTS the row is `failed`.
+    """
+    with transaction.atomic():
+        followup = (
+            FollowUp.objects.select_for_update(of=("self",))
+            .select_related("deal__account", "deal__owner", "closure", "assignee", "contact", "step")
+            .filter(pk=followup_id)
+            .first()
+        )
+        if followup is None or followup.state != FollowUpState.QUEUED:
+            return Delivery("skipped")
+        now = now or timezone.now()
+        stale = followup.closure.reopened_at is not None or followup.deal.status not in (
+            DealStatus.LOST,
+            DealStatus.NO_DECISION,
+        )
+        opted_out = followup.kind == FollowUpKind.CONTACT_EMAIL and bool(
+            opted_out_emails([followup.contact.email])
+        )
+        if stale or opted_out:
+            followup.state = FollowUpState.CANCELLED
+            followup.cancelled_reason = "contact opted out" if opted_out else "deal no longer closed"
+            followup.completed_at = now
+            followup.save(update_fields=["state", "cancelled_reason", "completed_at"])
+            return Delivery("cancelled")
+        message = emails.followup_message(followup)
+        followup.attempts += 1
+        try:
+            if message is not None:
+                message.send()
+        except (smtplib.SMTPException, OSError) as exc:
+            followup.last_error = f"{exc.__class__.__name__}: {exc}"[:2000]
+            if followup.attempts >= settings.FOLLOWUPS_MAX_ATTEMPTS:
+                followup.state = FollowUpState.FAILED
+                result = Delivery("failed")
+            else:
+                followup.claimed_at = now  # still ours: the lease starts again
+                result = Delivery("retry", retry_in=_backoff(followup.attempts))
+            followup.save(update_fields=["attempts", "last_error", "state", "claimed_at"])
+            log.warning("follow-up %s: attempt %s failed: %s", followup.pk, followup.attempts, exc)
+            return result
+        followup.state = FollowUpState.SENT
+        followup.sent_at = now
+        followup.last_error = ""
+        followup.save(update_fields=["attempts", "last_error", "state", "sent_at"])
+        return Delivery("sent")
+
+
+# --- what reps do with their follow-ups --------------------------------------------------
+
+SNOOZABLE = [*DUE_STATES, FollowUpState.SENT, FollowUpState.FAILED]
+
+
+def _change(followup: FollowUp, *, allowed: list[str], what: str, **values) -> FollowUp:
+    query = FollowUp.objects.filter(pk=followup.pk, state__in=allowed)
+    if FollowUpState.SENT in allowed:
+        query = query.exclude(kind=FollowUpKind.CONTACT_EMAIL, state=FollowUpState.SENT)
+    if query.update(**values) != 1:
+        followup.refresh_from_db(fields=["state"])
+        if followup.state == FollowUpState.QUEUED:
+            raise FollowUpError(f"This follow-up is being sent right now; {what} it in a minute.")
+        raise FollowUpError(
+            f"This follow-up is {followup.get_state_display().lower()}; it cannot be {what}d."
+        )
+    followup.refresh_from_db()
+    return followup
+
+
+def followup_complete(*, followup: FollowUp, actor: User, now: datetime | None = None) -> FollowUp:
+    """Mark an owner's task or reminder done."""
+    if followup.kind == FollowUpKind.CONTACT_EMAIL:
+        raise FollowUpError("A nurture email is sent, not done; skip it if it should not go out.")
+    return _change(
+        followup,
+        allowed=SNOOZABLE,
+        what="complete",
+        state=FollowUpState.DONE,
+        completed_at=now or timezone.now(),
+    )
+
+
+def followup_skip(*, followup: FollowUp, actor: User, now: datetime | None = None) -> FollowUp:
+    """Cancel one follow-up that has not gone out (e.g. a nurture email the rep does not want)."""
+    return _change(
+        followup,
+        allowed=[*DUE_STATES, FollowUpState.FAILED],
+        what="skip",
+        state=FollowUpState.CANCELLED,
+        cancelled_reason=f"skipped by {actor.username}",
+        completed_at=now or timezone.now(),
+    )
+
+
+def followup_snooze(
+    *, followup: FollowUp, actor: User, days: int | None = None, until: datetime | None = None
+) -> FollowUp:
+    """Put a follow-up off by `days` (from now) or to `until`; it comes back then."""
+    now = timezone.now()
+    if until is None:
+        if days not in (1, 7):
+            raise FollowUpError("Snooze for 1 day or 1 week.", field="days")
+        until = now + timedelta(days=days)
+    if until <= now:
+        raise FollowUpError("Choose a time in the future.", field="due_on")
+    return _change(
+        followup, allowed=SNOOZABLE, what="snooze", state=FollowUpState.SNOOZED, due_at=until, attempts=0
+    )
+
+
+def followup_reschedule(*, followup: FollowUp, actor: User, due_on: date) -> FollowUp:
+    """Move a follow-up to another day (at the reminder hour)."""
+    due_at = _at_reminder_hour(due_on)
+    if due_on < timezone.localdate():
+        raise FollowUpError("Choose today or a later day.", field="due_on")
+    return _change(
+        followup,
+        allowed=SNOOZABLE,
+        what="reschedule",
+        state=FollowUpState.PENDING,
+        due_at=max(due_at, timezone.now()),
+        attempts=0,
+    )
