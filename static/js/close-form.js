@@ -42,8 +42,8 @@
     setRequiredMark(form.querySelector("label[for='id_competitor']"), needsCompetitor);
     setRequiredMark(noteLabel, data.requiresNote === "true");
     if (help) help.textContent = data.help || "";
-    if (revisit && !revisitTouched && data.reopenDays) {
-      revisit.value = isoDateInDays(parseInt(data.reopenDays, 10));
+    if (revisit && !revisitTouched) {
+      revisit.value = data.reopenDays ? isoDateInDays(parseInt(data.reopenDays, 10)) : "";
     }
   }
 
