@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from closedlost import views
+from crm.urls import webhook_urlpatterns as crm_webhook_urls
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="deals:list", permanent=False)),
@@ -15,6 +16,8 @@ urlpatterns = [
     path("insights/", include("insights.urls")),
     path("taxonomy/", include("reasons.urls")),
     path("follow-ups/", include("followups.urls")),
+    path("crm/", include("crm.urls")),
+    path("webhooks/", include((crm_webhook_urls, "crm-webhooks"))),
     path("api/", include("closedlost.api")),
     path("admin/", admin.site.urls),
 ]

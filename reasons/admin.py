@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from reasons.models import Competitor, Reason, ReasonCategory
+from reasons.models import Competitor, Reason, ReasonCategory, TaxonomyChange
 
 
 @admin.register(ReasonCategory)
@@ -22,3 +22,24 @@ class ReasonAdmin(admin.ModelAdmin):
 class CompetitorAdmin(admin.ModelAdmin):
     list_display = ("name", "active")
     search_fields = ("name",)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # competitors are retired or merged, never deleted
+
+
+@admin.register(TaxonomyChange)
+class TaxonomyChangeAdmin(admin.ModelAdmin):
+    """Read-only: the history is append-only (the taxonomy pages write it through reasons.services)."""
+
+    list_display = ("at", "actor", "action", "subject", "subject_label")
+    list_filter = ("action", "subject")
+    search_fields = ("subject_label",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

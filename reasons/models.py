@@ -91,6 +91,16 @@ class Competitor(models.Model):
         return self.name
 
 
+def _as_text(value) -> str:
+    if value is None or value == []:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(_as_text(item.get("name") if isinstance(item, dict) else item) for item in value)
+    return str(value)
+
+
 class TaxonomyChange(models.Model):
     """Append-only history of the taxonomy: who changed what, when, from what, to what.
 
@@ -158,3 +168,14 @@ class TaxonomyChange(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("TaxonomyChange rows are append-only.")
+
+    @property
+    def differences(self) -> list[tuple[str, str, str]]:
+        """(field, before, after) for each value that differs, as short text for the history page."""
+        before, after = self.before or {}, self.after or {}
+        keys = list(dict.fromkeys([*before, *after]))
+        return [
+            (key.replace("_", " "), _as_text(before.get(key)), _as_text(after.get(key)))
+            for key in keys
+            if before.get(key) != after.get(key)
+        ]
