@@ -1,0 +1,10 @@
+from django.urls import path
+
+from insights import views
+
+app_name = "insights"
+
+urlpatterns = [
+    path("", views.dashboard_view, name="dashboard"),
+    path("export/<slug:name>.csv", views.export_view, name="export"),
+]

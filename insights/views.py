@@ -1,0 +1,135 @@
+"""The manager dashboard page and its CSV exports; the figures come from insights.selectors."""
+
+import csv
+from urllib.parse import urlencode
+
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+
+from insights.exports import DEAL_COLUMNS, cell, deal_rows, figure_table, jsonable
+from insights.forms import PERIODS, DashboardFilterForm
+from insights.selectors import FIGURES, Dashboard, dashboard_figures
+
+
+def _dashboard(request) -> tuple[DashboardFilterForm, Dashboard]:
+    form = DashboardFilterForm(request.GET, user=request.user)
+    filters = form.dashboard_filters()
+    return form, Dashboard(user=request.user, filters=filters)
+
+
+def _chart_data(figures: dict) -> dict:
+    """What the charts draw (the tables on the page show the same numbers)."""
+    reasons = figures["loss-by-reason"]["rows"]
+    categories = figures["loss-by-category"]["rows"]
+    stages = figures["losses-by-stage"]["rows"]
+    competitors = figures["by-competitor"]["rows"]
+    return jsonable(
+        {
+            "reasons": {
+                "labels": [r["reason"] for r in reasons],
+                "count_share": [r["share"] for r in reasons],
+                "value_share": [r["value_share"] for r in reasons],
+                "links": [r["links"]["lost"] for r in reasons],
+            },
+            "categories": {
+                "labels": [r["category"] for r in categories],
+                "count_share": [r["share"] for r in categories],
+                "value_share": [r["value_share"] for r in categories],
+                "links": [r["links"]["lost"] for r in categories],
+            },
+            "trend": {
+                "labels": figures["reason-trend"]["months"],
+                "series": [
+                    {
+                        "label": s["reason"],
+                        "data": [p["lost"] for p in s["points"]],
+                        "links": [p["link"] for p in s["points"]],
+                    }
+                    for s in figures["reason-trend"]["series"]
+                ],
+            },
+            "stages": {
+                "labels": [f"{r['stage']}" for r in stages],
+                "data": [r["lost"] for r in stages],
+                "links": [r["links"]["lost"] for r in stages],
+            },
+            "competitors": {
+                "labels": [r["competitor"] for r in competitors],
+                "won": [r["won"] for r in competitors],
+                "lost": [r["lost"] for r in competitors],
+                "won_links": [r["links"]["won"] for r in competitors],
+                "lost_links": [r["links"]["lost"] for r in competitors],
+            },
+        }
+    )
+
+
+def dashboard_view(request):
+    form, dashboard = _dashboard(request)
+    figures = dashboard_figures(dashboard)
+    query = urlencode(dashboard.filters.as_query())
+    period, start, end = form.period_shown
+    by_name = {name.replace("-", "_"): figure for name, figure in figures.items()}
+    return render(
+        request,
+        "insights/dashboard.html",
+        {
+            "form": form,
+            "filters": dashboard.filters,
+            "period_label": dict(PERIODS).get(period, ""),
+            "period_start": start,
+            "period_end": end,
+            "f": by_name,
+            "recovery_panels": [
+                {
+                    "key": "reason",
+                    "title": "By the reason first lost for",
+                    "column": "First lost for",
+                    "figure": figures["recovery-by-reason"],
+                },
+                {
+                    "key": "sequence",
+                    "title": "By nurture sequence",
+                    "column": "Nurture sequence",
+                    "figure": figures["recovery-by-sequence"],
+                },
+            ],
+            "charts": _chart_data(figures),
+            "export_urls": {
+                name.replace("-", "_"): f"{reverse('insights:export', args=[name])}?{query}"
+                for name in [*FIGURES, "deals"]
+            },
+            "api_url": f"{reverse('api-figures')}?{query}",
+        },
+    )
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _csv_response(filename: str, header: list[str], rows) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield writer.writerow(header)
+        for row in rows:
+            yield writer.writerow([cell(value) for value in row])
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def export_view(request, name: str):
+    """One panel's figures, or the deals behind the dashboard, as CSV."""
+    if name != "deals" and name not in FIGURES:
+        raise Http404("No such figure.")
+    _form, dashboard = _dashboard(request)
+    stamp = f"{dashboard.filters.date_from:%Y%m%d}-{dashboard.filters.date_to:%Y%m%d}"
+    if name == "deals":
+        return _csv_response(f"closedlost-deals-{stamp}.csv", DEAL_COLUMNS, deal_rows(dashboard))
+    header, rows = figure_table(name, FIGURES[name](dashboard))
+    return _csv_response(f"closedlost-{name}-{stamp}.csv", header, rows)
