@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     # apps: taxonomy (issue 4) lives in reasons; follow-ups, insights, crm add themselves below
     "followups",
     "insights",
+    "crm",
 ]
 
 MIDDLEWARE = [
@@ -226,6 +227,13 @@ SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
 FOLLOWUPS_MAX_ATTEMPTS = envint("FOLLOWUPS_MAX_ATTEMPTS", 5)
 FOLLOWUPS_RETRY_BACKOFF = envint("FOLLOWUPS_RETRY_BACKOFF", 30)  # seconds, doubling, at most 300
 FOLLOWUPS_CLAIM_LEASE = envint("FOLLOWUPS_CLAIM_LEASE", 900)  # seconds
+
+# CRM integration: attempts before a webhook event goes to the dead-letter list (or a
+# write-back is marked failed), the first retry delay, and the public address the CRMs call
+# (HubSpot signs the full URI; set it when a proxy rewrites host or scheme).
+CRM_MAX_ATTEMPTS = envint("CRM_MAX_ATTEMPTS", 5)
+CRM_RETRY_BASE_SECONDS = float(os.environ.get("CRM_RETRY_BASE_SECONDS", "2"))
+CRM_WEBHOOK_BASE_URL = os.environ.get("CRM_WEBHOOK_BASE_URL", "")
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")

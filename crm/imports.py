@@ -1,0 +1,382 @@
+"""CSV import of CRM deal exports: upsert by the CRM's id, one row never stops the others.
+
+Each row runs in its own savepoint; a bad row becomes ImportRowError(row, field, problem)
+and the good rows land. Closing goes through deals.services like everywhere else. Running
+the same file twice changes nothing the second time.
+"""
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from decimal import Decimal, InvalidOperation
+
+from django.db import transaction
+from django.utils import timezone
+
+from crm.models import EXTERNAL_ID_FIELD, ImportJob, ImportRowError
+from deals import services as deal_services
+from deals.models import Account, Deal, DealEvent, DealStatus, Pipeline
+from teams.models import Team, User
+
+CHUNK = 500
+
+# Our field → (label on the mapping page, required).
+FIELDS = {
+    "external_id": ("CRM record id", True),
+    "name": ("Deal name", True),
+    "owner": ("Owner (user name, e-mail or full name)", True),
+    "stage": ("Stage", True),
+    "status": ("Status (won / lost / open), if a separate column", False),
+    "pipeline": ("Pipeline", False),
+    "account": ("Account / company", False),
+    "amount": ("Amount", False),
+    "currency": ("Currency", False),
+    "created": ("Created date", False),
+    "closed": ("Close date", False),
+    "reason": ("Loss reason", False),
+}
+
+# Column names in each CRM's standard deal export.
+PRESETS = {
+    "hubspot": {
+        "external_id": ["Record ID", "Deal ID"],
+        "name": ["Deal Name"],
+        "owner": ["Deal owner", "Deal Owner"],
+        "stage": ["Deal Stage"],
+        "pipeline": ["Pipeline"],
+        "account": ["Associated Company", "Company name"],
+        "amount": ["Amount"],
+        "currency": ["Currency"],
+        "created": ["Create Date"],
+        "closed": ["Close Date"],
+        "reason": ["Closed Lost Reason"],
+    },
+    "salesforce": {
+        "external_id": ["Opportunity ID", "Id"],
+        "name": ["Opportunity Name"],
+        "owner": ["Opportunity Owner", "Owner Email"],
+        "stage": ["Stage"],
+        "account": ["Account Name"],
+        "amount": ["Amount"],
+        "currency": ["Opportunity Currency", "Amount Currency"],
+        "created": ["Created Date"],
+        "closed": ["Close Date"],
+        "reason": ["Loss Reason", "Closed Lost Reason"],
+    },
+    "pipedrive": {
+        "external_id": ["Deal - ID", "ID"],
+        "name": ["Deal - Title", "Title"],
+        "owner": ["Deal - Owner", "Owner"],
+        "stage": ["Deal - Stage", "Stage"],
+        "status": ["Deal - Status", "Status"],
+        "pipeline": ["Deal - Pipeline", "Pipeline"],
+        "account": ["Deal - Organization", "Organization"],
+        "amount": ["Deal - Value", "Value"],
+        "currency": ["Deal - Currency", "Currency"],
+        "created": ["Deal - Deal created", "Deal created"],
+        "closed": ["Deal - Lost time", "Deal - Deal closed on", "Deal closed on"],
+        "reason": ["Deal - Lost reason", "Lost reason"],
+    },
+}
+
+LOST_WORDS = {"lost", "closed lost", "closedlost", "closed - lost"}
+WON_WORDS = {"won", "closed won", "closedwon", "closed - won"}
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_DATE_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%m/%d/%Y %H:%M", "%m/%d/%Y", "%d.%m.%Y"]
+
+
+class RowError(Exception):
+    def __init__(self, field: str, problem: str, value: str = ""):
+        super().__init__(problem)
+        self.field, self.problem, self.value = field, problem, value
+
+
+def import_job_create(*, kind: str, filename: str, content: str, actor: User) -> ImportJob:
+    total = max(sum(1 for _ in csv.reader(io.StringIO(content))) - 1, 0)
+    return ImportJob.objects.create(
+        kind=kind, filename=filename[:255], content=content, created_by=actor, total_rows=total
+    )
+
+
+def import_job_start(*, job: ImportJob, column_map: dict[str, str]) -> None:
+    """Save the column mapping and queue the import."""
+    from crm.tasks import run_import
+
+    with transaction.atomic():
+        updated = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.MAPPING).update(
+            column_map=column_map, status=ImportJob.Status.QUEUED
+        )
+        if updated:
+            transaction.on_commit(lambda: run_import.delay(job.pk))
+
+
+def _parse_amount(raw: str) -> Decimal:
+    cleaned = re.sub(r"[^\d.\-]", "", raw.replace(",", ""))
+    try:
+        value = Decimal(cleaned) if cleaned else Decimal("0")
+    except InvalidOperation as exc:
+        raise RowError("amount", "is not a number", raw) from exc
+    if value < 0:
+        raise RowError("amount", "cannot be negative", raw)
+    if value >= Decimal("1e12"):
+        raise RowError("amount", "is too large", raw)
+    return value.quantize(Decimal("0.01"))
+
+
+def _parse_when(raw: str, field: str) -> datetime | None:
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        parsed = None
+        for fmt in _DATE_FORMATS:
+            try:
+                parsed = datetime.strptime(raw, fmt)  # noqa: DTZ007 - made aware just below
+                break
+            except ValueError:
+                continue
+    if parsed is None:
+        raise RowError(field, "is not a date (use YYYY-MM-DD)", raw)
+    if isinstance(parsed, date) and not isinstance(parsed, datetime):
+        parsed = datetime.combine(parsed, time(12))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@dataclass
+class _Lookups:
+    users: dict
+    pipelines: dict
+    stages: dict  # (pipeline id, lower name) -> Stage
+    first_stage: dict  # pipeline id -> Stage
+    accounts: dict
+    teams: dict  # user id -> Team
+
+
+def _lookups() -> _Lookups:
+    users = {}
+    for user in User.objects.all():
+        for key in {user.username, user.email, user.get_full_name()}:
+            if key:
+                users.setdefault(key.casefold(), user)
+    pipelines = {p.name.casefold(): p for p in Pipeline.objects.prefetch_related("stages")}
+    stages, first_stage = {}, {}
+    for pipeline in pipelines.values():
+        ordered = sorted(pipeline.stages.all(), key=lambda s: s.order)
+        if ordered:
+            first_stage[pipeline.pk] = ordered[0]
+        for stage in ordered:
+            stages[(pipeline.pk, stage.name.casefold())] = stage
+    teams, team_rows = {}, Team.objects.in_bulk()
+    for user_id, team_id in User.objects.filter(memberships__isnull=False).values_list(
+        "pk", "memberships__team_id"
+    ).order_by("pk", "memberships__id"):  # fmt: skip
+        teams.setdefault(user_id, team_rows[team_id])
+    return _Lookups(users, pipelines, stages, first_stage, {}, teams)
+
+
+def _outcome(values: dict) -> str:
+    for field in ("status", "stage"):
+        word = " ".join(values.get(field, "").casefold().split())
+        if word in LOST_WORDS:
+            return DealStatus.LOST
+        if word in WON_WORDS:
+            return DealStatus.WON
+    return DealStatus.OPEN
+
+
+def _import_row(*, job: ImportJob, values: dict, look: _Lookups) -> str:
+    """Upsert one row; returns "created", "updated" or "unchanged"; raises RowError."""
+    from crm.services import crm_lost_reason_record, reason_for_crm_text, unmapped_reason_record
+
+    external_id = values.get("external_id", "").strip()
+    if not external_id:
+        raise RowError("external_id", "is empty")
+    if not _ID.match(external_id):
+        raise RowError("external_id", "may hold only letters, digits, - and _", external_id)
+    name = values.get("name", "").strip()
+    if not name:
+        raise RowError("name", "is empty")
+    if len(name) > 200:
+        raise RowError("name", "is longer than 200 characters", name[:50])
+    owner_key = values.get("owner", "").strip()
+    owner = look.users.get(owner_key.casefold())
+    if owner is None:
+        raise RowError("owner", "matches no user (by user name, e-mail or full name)", owner_key)
+    team = look.teams.get(owner.pk)
+    if team is None:
+        raise RowError("owner", "is in no team", owner_key)
+    pipeline_name = values.get("pipeline", "").strip()
+    if pipeline_name:
+        pipeline = look.pipelines.get(pipeline_name.casefold())
+        if pipeline is None:
+            raise RowError("pipeline", "matches no pipeline", pipeline_name)
+    elif len(look.pipelines) == 1:
+        pipeline = next(iter(look.pipelines.values()))
+    else:
+        raise RowError("pipeline", "is needed: there is more than one pipeline")
+    outcome = _outcome(values)
+    stage_name = values.get("stage", "").strip()
+    stage = look.stages.get((pipeline.pk, stage_name.casefold()))
+    if stage is None and outcome == DealStatus.OPEN:
+        raise RowError("stage", f"matches no stage of pipeline “{pipeline.name}”", stage_name)
+    amount = _parse_amount(values.get("amount", ""))
+    currency = (values.get("currency", "").strip() or "USD").upper()
+    if not re.fullmatch(r"[A-Z]{3}", currency):
+        raise RowError("currency", "is not a three-letter currency code", currency)
+    created = _parse_when(values.get("created", ""), "created")
+    closed = _parse_when(values.get("closed", ""), "closed")
+    if outcome != DealStatus.OPEN and closed is None:
+        raise RowError("closed", "is needed for a closed deal")
+    reason_text = values.get("reason", "").strip()[:300]
+
+    id_field = EXTERNAL_ID_FIELD[job.kind]
+    deal = Deal.objects.filter(**{id_field: external_id}).first()
+    result = "unchanged"
+    if deal is None:
+        account_name = values.get("account", "").strip()[:200] or name
+        account = look.accounts.get(account_name)
+        if account is None:
+            account = Account.objects.filter(name=account_name).first() or Account.objects.create(
+                name=account_name
+            )
+            look.accounts[account_name] = account
+        deal = deal_services.deal_create(
+            name=name,
+            account=account,
+            owner=owner,
+            team=team,
+            stage=stage or look.first_stage[pipeline.pk],
+            amount=amount,
+            currency=currency,
+            created_at=created,
+        )
+        Deal.objects.filter(pk=deal.pk).update(**{id_field: external_id})
+        result = "created"
+    else:
+        changed = {}
+        if deal.name != name:
+            changed["name"] = name
+        if deal.amount != amount:
+            DealEvent.objects.create(
+                deal=deal,
+                field=DealEvent.Field.AMOUNT,
+                from_value=str(deal.amount),
+                to_value=str(amount),
+                actor_kind=DealEvent.ActorKind.CRM,
+            )
+            changed["amount"] = amount
+        if changed:
+            Deal.objects.filter(pk=deal.pk).update(**changed)
+            result = "updated"
+        if deal.is_open and stage is not None and stage.pk != deal.stage_id:
+            deal_services.deal_change_stage(deal=deal, stage=stage, actor=None, changed_at=timezone.now())
+            result = "updated"
+    if deal.is_open and outcome == DealStatus.LOST:
+        reason, competitor = reason_for_crm_text(kind=job.kind, text=reason_text)
+        closure = None
+        if reason is not None:
+            try:
+                closure = deal_services.deal_mark_lost(
+                    deal=deal,
+                    reason=reason,
+                    actor=None,
+                    competitor=competitor,
+                    note=f"Imported from {job.get_kind_display()}: “{reason_text}”",
+                    closed_at=closed,
+                    via_crm=True,
+                )
+            except deal_services.DealError:
+                closure = None  # e.g. needs a competitor the export does not name
+        if closure is None:
+            if reason is None:
+                unmapped_reason_record(kind=job.kind, text=reason_text)
+            deal_services.deal_mark_lost_from_crm(deal=deal, crm_reason_text=reason_text, closed_at=closed)
+            crm_lost_reason_record(deal=deal, kind=job.kind, text=reason_text)
+        result = "created" if result == "created" else "updated"
+    elif deal.is_open and outcome == DealStatus.WON:
+        try:
+            deal_services.deal_mark_won(deal=deal, reason=None, actor=None, closed_at=closed)
+        except deal_services.DealError as exc:
+            raise RowError("status", f"won, but {exc.message.lower()} Close it here instead.") from exc
+        result = "created" if result == "created" else "updated"
+    elif deal.status == DealStatus.LOST and deal.needs_reason and reason_text:
+        reason, competitor = reason_for_crm_text(kind=job.kind, text=reason_text)
+        if reason is not None:
+            try:
+                deal_services.deal_give_reason(
+                    deal=deal, reason=reason, actor=None, competitor=competitor, via_crm=True
+                )
+                result = "updated"
+            except deal_services.DealError:
+                pass
+    return result
+
+
+def import_job_run(*, job_id: int) -> str:
+    """Import every row of a queued job, in chunks, recording progress and per-row errors."""
+    claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
+        status=ImportJob.Status.RUNNING, started_at=timezone.now()
+    )
+    if not claimed:
+        return "not claimed"
+    job = ImportJob.objects.get(pk=job_id)
+    try:
+        reader = csv.reader(io.StringIO(job.content))
+        header = next(reader, [])
+        index = {column: i for i, column in enumerate(header)}
+        columns = {field: index[column] for field, column in job.column_map.items() if column in index}
+        look = _lookups()
+        counts = {"created": 0, "updated": 0, "unchanged": 0}
+        errors: list[ImportRowError] = []
+        processed = 0
+        rows = enumerate(reader, start=2)
+        while True:
+            chunk = [row for _, row in zip(range(CHUNK), rows, strict=False)]
+            if not chunk:
+                break
+            with transaction.atomic():
+                for line, row in chunk:
+                    values = {field: row[i] if i < len(row) else "" for field, i in columns.items()}
+                    try:
+                        with transaction.atomic():
+                            counts[_import_row(job=job, values=values, look=look)] += 1
+                    except RowError as exc:
+                        errors.append(
+                            ImportRowError(
+                                job=job, row=line, field=exc.field, problem=exc.problem, value=exc.value[:300]
+                            )
+                        )
+                    except deal_services.DealError as exc:
+                        errors.append(
+                            ImportRowError(
+                                job=job, row=line, field=exc.field or "row", problem=exc.message[:300]
+                            )
+                        )
+                ImportRowError.objects.bulk_create(errors)
+                processed += len(chunk)
+                job.error_count += len(errors)
+                errors = []
+                ImportJob.objects.filter(pk=job.pk).update(
+                    processed_rows=processed,
+                    created_count=counts["created"],
+                    updated_count=counts["updated"],
+                    unchanged_count=counts["unchanged"],
+                    error_count=job.error_count,
+                )
+        ImportJob.objects.filter(pk=job.pk).update(
+            status=ImportJob.Status.DONE,
+            finished_at=timezone.now(),
+            total_rows=processed,
+        )
+        return "done"
+    except Exception as exc:
+        ImportJob.objects.filter(pk=job.pk).update(
+            status=ImportJob.Status.FAILED,
+            error=f"{type(exc).__name__}: {exc}"[:2000],
+            finished_at=timezone.now(),
+        )
+        raise

@@ -1,0 +1,296 @@
+"""CRM connections, the raw webhook events they send us, write-back state and CSV imports.
+
+Webhook events are stored raw before anything else happens, so a failure in processing
+never loses one; a unique dedupe key makes repeated deliveries land once.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from deals.models import Deal
+from reasons.models import Competitor, Reason
+
+
+class CrmKind(models.TextChoices):
+    HUBSPOT = "hubspot", "HubSpot"
+    PIPEDRIVE = "pipedrive", "Pipedrive"
+    SALESFORCE = "salesforce", "Salesforce"
+
+
+# Which Deal column holds each CRM's id for the deal.
+EXTERNAL_ID_FIELD = {
+    CrmKind.HUBSPOT: "hubspot_id",
+    CrmKind.PIPEDRIVE: "pipedrive_id",
+    CrmKind.SALESFORCE: "salesforce_id",
+}
+
+# What a new connection starts with, from each CRM's standard set-up.
+CONNECTION_DEFAULTS = {
+    CrmKind.HUBSPOT: {
+        "base_url": "https://api.hubapi.com",
+        "lost_stages": ["closedlost"],
+        "stage_out": {"lost": "closedlost", "won": "closedwon"},
+        "reason_field": "closed_lost_reason",
+    },
+    CrmKind.PIPEDRIVE: {
+        "base_url": "https://api.pipedrive.com",
+        "lost_stages": ["lost"],
+        "stage_out": {"lost": "lost", "won": "won"},
+        "reason_field": "lost_reason",
+    },
+    CrmKind.SALESFORCE: {
+        "base_url": "https://example.my.salesforce.com",
+        "lost_stages": ["Closed Lost"],
+        "stage_out": {"lost": "Closed Lost", "won": "Closed Won"},
+        "reason_field": "Loss_Reason__c",
+    },
+}
+
+
+def mask_secret(value: str) -> str:
+    """What a page may show of a secret: that it is set, and its last four characters."""
+    if not value:
+        return ""
+    return "••••" + value[-4:] if len(value) > 8 else "••••"
+
+
+class CrmConnection(models.Model):
+    """How we talk to one CRM: where its API is, the secrets, and how its values map to ours."""
+
+    class ReasonValue(models.TextChoices):
+        LABEL = "label", "Reason label"
+        CODE = "code", "Reason code"
+
+    kind = models.CharField(max_length=16, choices=CrmKind.choices, unique=True)
+    active = models.BooleanField(default=True)
+    base_url = models.URLField(
+        max_length=300, help_text="The CRM's API address, used for write-back (no trailing slash)."
+    )
+    account_id = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="HubSpot portal id, Salesforce organization id or Pipedrive company id; "
+        "events from any other account are refused. Blank accepts any.",
+    )
+    webhook_secret = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="HubSpot: the app's client secret. Pipedrive: the webhook's Basic auth password. "
+        "Salesforce: a shared token expected as ?token= on the endpoint URL.",
+    )
+    webhook_username = models.CharField(
+        max_length=100, blank=True, help_text="Pipedrive: the webhook's Basic auth user name."
+    )
+    api_token = models.CharField(max_length=400, blank=True, help_text="Bearer token for write-back.")
+    api_version = models.CharField(max_length=10, default="v60.0", help_text="Salesforce REST API version.")
+    lost_stages = models.JSONField(
+        default=list, blank=True, help_text="CRM stage (or status) values that mean closed lost."
+    )
+    stage_out = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Our outcome → the CRM stage value written back, e.g. {"lost": "closedlost"}.',
+    )
+    reason_field = models.CharField(max_length=100, help_text="The CRM field that holds the loss reason.")
+    reason_value = models.CharField(
+        max_length=8,
+        choices=ReasonValue.choices,
+        default=ReasonValue.LABEL,
+        help_text="What is written into the reason field.",
+    )
+    write_back = models.BooleanField(default=True, help_text="Send our closes back to the CRM.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["kind"]
+
+    def __str__(self) -> str:
+        return self.get_kind_display()
+
+    @property
+    def external_id_field(self) -> str:
+        return EXTERNAL_ID_FIELD[self.kind]
+
+
+class ReasonMapping(models.Model):
+    """A CRM's own loss-reason value (normalised) → our standard reason."""
+
+    kind = models.CharField(
+        max_length=16, choices=CrmKind.choices, blank=True, help_text="Blank: applies to every CRM."
+    )
+    crm_value = models.CharField(max_length=300, help_text="Stored lower-case, spaces collapsed.")
+    reason = models.ForeignKey(Reason, on_delete=models.PROTECT, related_name="crm_mappings")
+    competitor = models.ForeignKey(
+        Competitor, on_delete=models.PROTECT, null=True, blank=True, related_name="crm_mappings"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["kind", "crm_value"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "crm_value"], name="reasonmapping_unique_kind_value"),
+            models.CheckConstraint(condition=~Q(crm_value=""), name="reasonmapping_value_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.crm_value} → {self.reason}"
+
+
+class UnmappedReason(models.Model):
+    """The "needs classification" queue: CRM reason texts no mapping, code or label matched."""
+
+    kind = models.CharField(max_length=16, choices=CrmKind.choices)
+    crm_value = models.CharField(max_length=300, help_text="Normalised, as in ReasonMapping.")
+    example = models.CharField(max_length=300, help_text="The text as the CRM wrote it.")
+    occurrences = models.PositiveIntegerField(default=1)
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+    mapping = models.ForeignKey(
+        ReasonMapping, on_delete=models.PROTECT, null=True, blank=True, related_name="classified"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-occurrences", "crm_value"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "crm_value"], name="unmappedreason_unique_kind_value"),
+        ]
+
+    def __str__(self) -> str:
+        return self.example
+
+
+class WebhookEvent(models.Model):
+    """One event a CRM sent us, stored raw first and processed by Celery afterwards."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSING = "processing", "Processing"
+        DONE = "done", "Done"
+        IGNORED = "ignored", "Ignored"
+        FAILED = "failed", "Failed (will retry)"
+        DEAD = "dead", "Dead letter"
+
+    kind = models.CharField(max_length=16, choices=CrmKind.choices)
+    dedupe_key = models.CharField(max_length=200, unique=True)
+    # The request body exactly as received; `item` says which event in it this row is.
+    body = models.TextField()
+    item = models.PositiveIntegerField(default=0)
+    headers = models.JSONField(default=dict)
+    received_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    result = models.CharField(max_length=300, blank=True)
+    deal = models.ForeignKey(Deal, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["status", "-received_at"], name="webhookevent_status_received")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.dedupe_key}"
+
+
+class DealSync(models.Model):
+    """Write-back state of one deal to one CRM, shown on the deal page."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting to send"
+        RETRYING = "retrying", "Retrying"
+        SYNCED = "synced", "In sync"
+        FAILED = "failed", "Failed"
+
+    deal = models.ForeignKey(Deal, on_delete=models.PROTECT, related_name="crm_syncs")
+    kind = models.CharField(max_length=16, choices=CrmKind.choices)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    # What we last sent (and the CRM accepted): an echo of exactly this is not a new change.
+    last_pushed = models.JSONField(default=dict, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["kind"]
+        constraints = [models.UniqueConstraint(fields=["deal", "kind"], name="dealsync_unique_deal_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.deal} → {self.get_kind_display()}: {self.state}"
+
+
+class ImportJob(models.Model):
+    """One CSV export being imported: its file, its column mapping and its progress."""
+
+    class Status(models.TextChoices):
+        MAPPING = "mapping", "Choosing columns"
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=16, choices=CrmKind.choices)
+    filename = models.CharField(max_length=255)
+    content = models.TextField()
+    column_map = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.MAPPING)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    unchanged_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.get_kind_display()})"
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.processed_rows / self.total_rows) if self.total_rows else 0
+
+
+class ImportRowError(models.Model):
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="row_errors")
+    row = models.PositiveIntegerField(help_text="Line in the file, counting the header as line 1.")
+    field = models.CharField(max_length=100)
+    problem = models.CharField(max_length=300)
+    value = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["row", "id"]
+
+    def __str__(self) -> str:
+        return f"row {self.row}, {self.field}: {self.problem}"
+
+
+class CrmLostReason(models.Model):
+    """The CRM's own reason text for a deal it closed lost without a standard reason.
+
+    Classifying that text (UnmappedReason) gives the reason to every deal waiting with it.
+    """
+
+    deal = models.OneToOneField(Deal, on_delete=models.PROTECT, related_name="crm_lost_reason")
+    kind = models.CharField(max_length=16, choices=CrmKind.choices)
+    crm_value = models.CharField(max_length=300)
+    text = models.CharField(max_length=300)
+
+    class Meta:
+        indexes = [models.Index(fields=["kind", "crm_value"], name="crmlostreason_kind_value")]
+
+    def __str__(self) -> str:
+        return self.text

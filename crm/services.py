@@ -1,0 +1,748 @@
+"""Every change the CRM integration makes: webhooks in, reason mapping, write-back.
+
+Webhook receivers only verify and store (`webhook_receive`); Celery processes each stored
+event through `webhook_event_process`, which closes deals through deals.services.
+"""
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+import re
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from functools import partial
+
+from defusedxml import ElementTree
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.text import slugify
+
+from crm.models import (
+    CONNECTION_DEFAULTS,
+    EXTERNAL_ID_FIELD,
+    CrmConnection,
+    CrmKind,
+    CrmLostReason,
+    DealSync,
+    ReasonMapping,
+    UnmappedReason,
+    WebhookEvent,
+)
+from deals import services as deal_services
+from deals.models import Deal, DealStatus
+from reasons.models import Competitor, Reason, ReasonKind
+from teams.models import User
+
+logger = logging.getLogger(__name__)
+
+HUBSPOT_MAX_AGE_MS = 5 * 60 * 1000
+SALESFORCE_NS = "http://soap.sforce.com/2005/09/outbound"
+XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
+# Headers kept with a stored event; credentials and cookies never are.
+DROPPED_HEADERS = {"authorization", "cookie", "proxy-authorization"}
+# An incoming change equal to what we pushed within this window is our own echo.
+ECHO_WINDOW = timedelta(hours=6)
+
+
+def max_attempts() -> int:
+    return getattr(settings, "CRM_MAX_ATTEMPTS", 5)
+
+
+def retry_delay(attempt: int) -> float:
+    """Seconds before retry number `attempt`: short exponential backoff (nothing long in the broker)."""
+    base = getattr(settings, "CRM_RETRY_BASE_SECONDS", 2.0)
+    return min(base * 2 ** max(attempt - 1, 0), 300)
+
+
+class WebhookRejected(Exception):
+    """The request is not from the CRM we trust; `status` is the HTTP answer."""
+
+    def __init__(self, message: str, *, status: int = 401):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def normalise_reason_text(text: str) -> str:
+    return " ".join((text or "").casefold().split())[:300]
+
+
+# --- connections -------------------------------------------------------------------------
+
+
+def connection_get(*, kind: str) -> CrmConnection | None:
+    return CrmConnection.objects.filter(kind=kind, active=True).first()
+
+
+def connection_create(*, kind: str, **fields) -> CrmConnection:
+    """A connection with the CRM's standard stages and reason field unless given."""
+    values = {**CONNECTION_DEFAULTS[kind], **{k: v for k, v in fields.items() if v not in (None, "")}}
+    return CrmConnection.objects.create(kind=kind, **values)
+
+
+# --- signatures and authentication ---------------------------------------------------------
+
+# HubSpot signs the URI with these characters decoded.
+_HUBSPOT_DECODE = {
+    "%3A": ":",
+    "%2F": "/",
+    "%3F": "?",
+    "%40": "@",
+    "%21": "!",
+    "%24": "$",
+    "%27": "'",
+    "%28": "(",
+    "%29": ")",
+    "%2A": "*",
+    "%2C": ",",
+    "%3B": ";",
+}
+
+
+def hubspot_signature_v3(*, secret: str, method: str, uri: str, body: bytes, timestamp: str) -> str:
+    """base64(HMAC-SHA256(secret, method + URI + body + timestamp)), as HubSpot computes it."""
+    for encoded, char in _HUBSPOT_DECODE.items():
+        uri = uri.replace(encoded, char).replace(encoded.lower(), char)
+    message = method.upper().encode() + uri.encode() + body + timestamp.encode()
+    return base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode()
+
+
+def hubspot_verify(
+    *, connection: CrmConnection, method: str, uri: str, body: bytes, headers, now_ms: int | None = None
+) -> None:
+    """Raise WebhookRejected unless the v3 signature is right and at most five minutes old."""
+    signature = headers.get("X-HubSpot-Signature-v3")
+    timestamp = headers.get("X-HubSpot-Request-Timestamp")
+    if not signature or not timestamp:
+        raise WebhookRejected("Missing X-HubSpot-Signature-v3 or X-HubSpot-Request-Timestamp.")
+    if not timestamp.isdigit():
+        raise WebhookRejected("X-HubSpot-Request-Timestamp is not a number of milliseconds.")
+    now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
+    if abs(now_ms - int(timestamp)) > HUBSPOT_MAX_AGE_MS:
+        raise WebhookRejected("X-HubSpot-Request-Timestamp is more than five minutes old.")
+    if not connection.webhook_secret:
+        raise WebhookRejected("No HubSpot client secret is configured.")
+    expected = hubspot_signature_v3(
+        secret=connection.webhook_secret, method=method, uri=uri, body=body, timestamp=timestamp
+    )
+    if not hmac.compare_digest(expected.encode(), signature.encode()):
+        raise WebhookRejected("X-HubSpot-Signature-v3 does not match.")
+
+
+def pipedrive_verify(*, connection: CrmConnection, headers) -> None:
+    """Basic auth with the user name and password set on the Pipedrive webhook."""
+    header = headers.get("Authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        raise WebhookRejected("Basic authentication is required.")
+    try:
+        user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise WebhookRejected("The Authorization header is not valid Basic authentication.") from exc
+    if not connection.webhook_secret:
+        raise WebhookRejected("No Pipedrive webhook password is configured.")
+    user_ok = hmac.compare_digest(user.encode(), connection.webhook_username.encode())
+    password_ok = hmac.compare_digest(password.encode(), connection.webhook_secret.encode())
+    if not (user_ok and password_ok):
+        raise WebhookRejected("Wrong user name or password.")
+
+
+def salesforce_verify(*, connection: CrmConnection, token: str) -> None:
+    """Outbound messages are not signed: a shared token in the endpoint URL (plus the org id)."""
+    if connection.webhook_secret and not hmac.compare_digest(
+        token.encode(), connection.webhook_secret.encode()
+    ):
+        raise WebhookRejected("Wrong or missing token.")
+
+
+# --- receiving: parse the envelope, store raw -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Received:
+    dedupe_key: str
+    item: int
+
+
+def hubspot_items(*, connection: CrmConnection, body: bytes) -> list[Received]:
+    try:
+        events = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise WebhookRejected("The body is not JSON.", status=400) from exc
+    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+        raise WebhookRejected("The body must be a JSON array of event objects.", status=400)
+    received = []
+    for index, event in enumerate(events):
+        if event.get("eventId") in (None, "") or event.get("portalId") in (None, ""):
+            raise WebhookRejected(f"Event {index} has no eventId or portalId.", status=400)
+        if connection.account_id and str(event["portalId"]) != connection.account_id:
+            raise WebhookRejected(f"Event {index} is from another HubSpot portal.", status=403)
+        received.append(Received(f"hubspot:{event['portalId']}:{event['eventId']}", index))
+    return received
+
+
+def pipedrive_items(*, connection: CrmConnection, body: bytes) -> list[Received]:
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise WebhookRejected("The body is not JSON.", status=400) from exc
+    meta = payload.get("meta") if isinstance(payload, dict) else None
+    if not isinstance(meta, dict):
+        raise WebhookRejected("The body has no meta object.", status=400)
+    if connection.account_id and str(meta.get("company_id", "")) != connection.account_id:
+        raise WebhookRejected("The event is from another Pipedrive company.", status=403)
+    if meta.get("id"):
+        key = f"pipedrive:{meta['id']}"
+    else:
+        parts = [meta.get(k, "") for k in ("entity", "entity_id", "action", "timestamp")]
+        key = "pipedrive:" + ":".join(str(p) for p in parts)
+    return [Received(key, 0)]
+
+
+def _salesforce_notifications(body: bytes):
+    try:
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError as exc:
+        raise WebhookRejected("The body is not XML.", status=400) from exc
+    notifications = root.find(f".//{{{SALESFORCE_NS}}}notifications")
+    if notifications is None:
+        raise WebhookRejected("The body is not a Salesforce outbound message.", status=400)
+    return notifications
+
+
+def salesforce_items(*, connection: CrmConnection, body: bytes) -> list[Received]:
+    notifications = _salesforce_notifications(body)
+    org = (notifications.findtext(f"{{{SALESFORCE_NS}}}OrganizationId") or "").strip()
+    if connection.account_id and org[:15] != connection.account_id[:15]:
+        raise WebhookRejected("The message is from another Salesforce organization.", status=403)
+    received = []
+    for index, notification in enumerate(notifications.findall(f"{{{SALESFORCE_NS}}}Notification")):
+        notification_id = (notification.findtext(f"{{{SALESFORCE_NS}}}Id") or "").strip()
+        if not notification_id:
+            raise WebhookRejected(f"Notification {index} has no Id.", status=400)
+        received.append(Received(f"salesforce:{notification_id}", index))
+    return received
+
+
+ITEM_PARSERS = {
+    CrmKind.HUBSPOT: hubspot_items,
+    CrmKind.PIPEDRIVE: pipedrive_items,
+    CrmKind.SALESFORCE: salesforce_items,
+}
+
+
+def webhook_receive(*, connection: CrmConnection, body: bytes, headers) -> int:
+    """Store each event of a verified request (once per dedupe key) and queue its processing.
+
+    Returns how many events were new. A repeated delivery stores nothing and queues nothing.
+    """
+    from crm.tasks import process_webhook_event
+
+    items = ITEM_PARSERS[connection.kind](connection=connection, body=body)
+    kept_headers = {k: v for k, v in headers.items() if k.lower() not in DROPPED_HEADERS}
+    text = body.decode("utf-8", errors="replace")
+    now = timezone.now()
+    rows = [
+        WebhookEvent(
+            kind=connection.kind,
+            dedupe_key=item.dedupe_key,
+            body=text,
+            item=item.item,
+            headers=kept_headers,
+            received_at=now,
+        )
+        for item in items
+    ]
+    with transaction.atomic():
+        WebhookEvent.objects.bulk_create(rows, ignore_conflicts=True)
+        # Rows stored by this request carry its exact timestamp; earlier deliveries do not.
+        new_ids = list(
+            WebhookEvent.objects.filter(
+                dedupe_key__in=[item.dedupe_key for item in items], received_at=now
+            ).values_list("pk", flat=True)
+        )
+        for event_id in new_ids:
+            transaction.on_commit(partial(process_webhook_event.delay, event_id))
+    return len(new_ids)
+
+
+# --- reasons: CRM text → our taxonomy -------------------------------------------------------
+
+
+def _active_survivor(reason: Reason | None) -> Reason | None:
+    """A retired reason that was merged counts as its survivor."""
+    seen = set()
+    while reason is not None and not reason.active and reason.pk not in seen:
+        seen.add(reason.pk)
+        reason = getattr(reason, "merged_into", None)
+    return reason if reason is not None and reason.active else None
+
+
+def _competitor_in(text: str) -> Competitor | None:
+    folded = text.casefold()
+    for competitor in Competitor.objects.filter(active=True):
+        names = [competitor.name, *(competitor.aliases or [])]
+        if any(name and name.casefold() in folded for name in names):
+            return competitor
+    return None
+
+
+def reason_for_crm_text(*, kind: str, text: str) -> tuple[Reason | None, Competitor | None]:
+    """Our loss reason for a CRM's reason text: the mapping table, then code, then label."""
+    value = normalise_reason_text(text)
+    if not value:
+        return None, None
+    mapping = (
+        ReasonMapping.objects.filter(Q(kind=kind) | Q(kind=""), crm_value=value)
+        .select_related("reason", "competitor")
+        .order_by("-kind")
+        .first()
+    )
+    if mapping is not None:
+        reason, competitor = _active_survivor(mapping.reason), mapping.competitor
+    else:
+        candidates = Reason.objects.filter(kind=ReasonKind.LOSS).filter(
+            Q(code=text.strip()) | Q(code=slugify(text)) | Q(label__iexact=text.strip())
+        )
+        reason, competitor = _active_survivor(candidates.first()), None
+    if reason is not None and reason.requires_competitor and competitor is None:
+        competitor = _competitor_in(text)
+    return reason, competitor
+
+
+def unmapped_reason_record(*, kind: str, text: str, count: int = 1) -> None:
+    """Put a CRM reason text no mapping matched into the "needs classification" queue."""
+    value = normalise_reason_text(text)
+    if not value:
+        return
+    now = timezone.now()
+    updated = UnmappedReason.objects.filter(kind=kind, crm_value=value).update(
+        occurrences=F("occurrences") + count, last_seen=now
+    )
+    if not updated:
+        UnmappedReason.objects.bulk_create(
+            [UnmappedReason(kind=kind, crm_value=value, example=text.strip()[:300], occurrences=count)],
+            update_conflicts=True,
+            unique_fields=["kind", "crm_value"],
+            update_fields=["last_seen"],
+        )
+
+
+def crm_lost_reason_record(*, deal: Deal, kind: str, text: str) -> None:
+    if text:
+        CrmLostReason.objects.update_or_create(
+            deal=deal, defaults={"kind": kind, "crm_value": normalise_reason_text(text), "text": text[:300]}
+        )
+
+
+def unmapped_reason_classify(
+    *, unmapped: UnmappedReason, reason: Reason, actor: User, competitor: Competitor | None = None
+) -> int:
+    """Map a queued CRM text onto a reason; deals waiting with that text get it. Returns how many."""
+    if reason.kind != ReasonKind.LOSS or not reason.active:
+        raise deal_services.DealError("Choose an active loss reason.", field="reason")
+    with transaction.atomic():
+        mapping, _created = ReasonMapping.objects.update_or_create(
+            kind=unmapped.kind,
+            crm_value=unmapped.crm_value,
+            defaults={"reason": reason, "competitor": competitor, "created_by": actor},
+        )
+        UnmappedReason.objects.filter(pk=unmapped.pk).update(mapping=mapping, resolved_at=timezone.now())
+    given = 0
+    waiting = Deal.objects.filter(
+        needs_reason=True, crm_lost_reason__kind=unmapped.kind, crm_lost_reason__crm_value=unmapped.crm_value
+    )
+    for deal in waiting:
+        try:
+            deal_services.deal_give_reason(
+                deal=deal, reason=reason, actor=actor, competitor=competitor, via_crm=False
+            )
+            given += 1
+        except deal_services.DealError:
+            continue  # the rep will give one from the queue
+    return given
+
+
+# --- processing stored events ----------------------------------------------------------------
+
+
+class EventFailed(Exception):
+    """Processing failed in a way a retry may cure (e.g. the deal is not imported yet)."""
+
+
+@dataclass(frozen=True)
+class CrmChange:
+    external_id: str
+    closes_lost: bool  # the CRM says the deal is closed lost
+    reason_text: str | None  # the CRM's loss reason, when the event carries one
+    closed_at: datetime | None
+    stage_value: str = ""
+
+
+def _from_ms(value) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _parse_time(value) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, tz=UTC)
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _hubspot_change(connection: CrmConnection, event: WebhookEvent) -> CrmChange | str:
+    events = json.loads(event.body)
+    item = events[event.item]
+    if item.get("subscriptionType") not in {"deal.propertyChange", "object.propertyChange"}:
+        return f"{item.get('subscriptionType')} is not a deal property change"
+    object_id = str(item["objectId"])
+    name, value = item.get("propertyName"), item.get("propertyValue") or ""
+    closed_at = _from_ms(item.get("occurredAt"))
+    if name == "dealstage":
+        if value not in connection.lost_stages:
+            return f"stage {value!r} is not a closed-lost stage"
+        # HubSpot sends the reason as its own event; take it from the same delivery when there.
+        reason = next(
+            (
+                e.get("propertyValue") or ""
+                for e in events
+                if str(e.get("objectId")) == object_id and e.get("propertyName") == connection.reason_field
+            ),
+            None,
+        )
+        return CrmChange(object_id, True, reason, closed_at, stage_value=value)
+    if name == connection.reason_field:
+        return CrmChange(object_id, False, value, closed_at)
+    return f"property {name!r} is not followed"
+
+
+def _pipedrive_change(connection: CrmConnection, event: WebhookEvent) -> CrmChange | str:
+    payload = json.loads(event.body)
+    meta, data = payload["meta"], payload.get("data") or {}
+    if meta.get("entity") != "deal" or meta.get("action") not in {"change", "create"}:
+        return f"{meta.get('action')} of {meta.get('entity')} is not followed"
+    status = data.get("status") or ""
+    if status not in connection.lost_stages:
+        return f"status {status!r} is not lost"
+    closed_at = _parse_time(data.get("lost_time")) or _parse_time(meta.get("timestamp"))
+    external_id = str(meta.get("entity_id") or data.get("id"))
+    reason = data.get(connection.reason_field)
+    return CrmChange(external_id, True, reason if reason is not None else "", closed_at, stage_value=status)
+
+
+def _salesforce_change(connection: CrmConnection, event: WebhookEvent) -> CrmChange | str:
+    notifications = _salesforce_notifications(event.body.encode())
+    notification = notifications.findall(f"{{{SALESFORCE_NS}}}Notification")[event.item]
+    sobject = notification.find(f"{{{SALESFORCE_NS}}}sObject")
+    if sobject is None or not (sobject.get(XSI_TYPE) or "").endswith("Opportunity"):
+        return "not an Opportunity"
+    fields = {child.tag.rsplit("}", 1)[-1]: (child.text or "").strip() for child in sobject}
+    stage = fields.get("StageName", "")
+    if stage not in connection.lost_stages:
+        return f"stage {stage!r} is not a closed-lost stage"
+    closed_at = _parse_time(fields.get("LastModifiedDate")) or _parse_time(fields.get("CloseDate"))
+    reason = fields.get(connection.reason_field)
+    return CrmChange(fields["Id"], True, reason, closed_at, stage_value=stage)
+
+
+CHANGE_PARSERS = {
+    CrmKind.HUBSPOT: _hubspot_change,
+    CrmKind.PIPEDRIVE: _pipedrive_change,
+    CrmKind.SALESFORCE: _salesforce_change,
+}
+
+
+def _is_echo(*, deal: Deal, kind: str, change: CrmChange) -> bool:
+    """The CRM telling us what we just told it: nothing new, whatever our deal looks like now."""
+    sync = DealSync.objects.filter(deal=deal, kind=kind, synced_at__isnull=False).first()
+    if sync is None or not sync.last_pushed or timezone.now() - sync.synced_at > ECHO_WINDOW:
+        return False
+    pushed = sync.last_pushed
+    if change.closes_lost and change.stage_value != pushed.get("stage"):
+        return False
+    if change.reason_text is None:
+        return True
+    return normalise_reason_text(change.reason_text) == normalise_reason_text(pushed.get("reason", ""))
+
+
+def _apply_change(*, connection: CrmConnection, change: CrmChange, event: WebhookEvent) -> str:
+    field = EXTERNAL_ID_FIELD[connection.kind]
+    deal = Deal.objects.filter(**{field: change.external_id}).first()
+    if deal is None:
+        raise EventFailed(f"No deal has {connection} id {change.external_id}.")
+    event.deal = deal
+    if _is_echo(deal=deal, kind=connection.kind, change=change):
+        return "ignored: the CRM echoed our own change"
+    text = (change.reason_text or "").strip()
+    reason, competitor = reason_for_crm_text(kind=connection.kind, text=text) if text else (None, None)
+    if deal.status == DealStatus.LOST and deal.needs_reason:
+        if reason is None:
+            if text:
+                unmapped_reason_record(kind=connection.kind, text=text)
+            return "ignored: still no standard reason"
+        try:
+            deal_services.deal_give_reason(
+                deal=deal, reason=reason, actor=None, competitor=competitor, note=_crm_note(connection, text),
+                via_crm=True,
+            )  # fmt: skip
+        except deal_services.DealError as exc:
+            return f"ignored: {exc.message}"
+        return f"reason given: {reason.code}"
+    if not change.closes_lost:
+        return "ignored: a reason for a deal that is not waiting for one"
+    if deal.status != DealStatus.OPEN:
+        return f"ignored: the deal is already {deal.get_status_display().lower()}"
+    closed_at = change.closed_at or event.received_at
+    if reason is not None:
+        try:
+            deal_services.deal_mark_lost(
+                deal=deal,
+                reason=reason,
+                actor=None,
+                competitor=competitor,
+                note=_crm_note(connection, text),
+                closed_at=closed_at,
+                via_crm=True,
+            )
+            return f"closed lost: {reason.code}"
+        except deal_services.DealAlreadyClosed:
+            return "ignored: the deal was closed meanwhile"
+        except deal_services.DealError:
+            pass  # e.g. the reason needs a competitor the CRM did not name: ask the rep
+    elif text:
+        unmapped_reason_record(kind=connection.kind, text=text)
+    deal_services.deal_mark_lost_from_crm(deal=deal, crm_reason_text=text, closed_at=closed_at)
+    crm_lost_reason_record(deal=deal, kind=connection.kind, text=text)
+    transaction.on_commit(partial(_queue_reminder, deal.pk))
+    return "closed lost: needs a reason"
+
+
+def _crm_note(connection: CrmConnection, text: str) -> str:
+    return f"Closed lost in {connection}: “{text}”" if text else f"Closed lost in {connection}."
+
+
+def _queue_reminder(deal_id: int) -> None:
+    from crm.tasks import remind_needs_reason
+
+    remind_needs_reason.delay(deal_id)
+
+
+@dataclass(frozen=True)
+class Processed:
+    status: str
+    retry_in: float | None = None
+
+
+def webhook_event_process(*, event_id: int) -> Processed:
+    """Process one stored event once: claim it, apply it atomically, record the outcome.
+
+    Safe to run twice: only a pending or failed event (or one stuck in processing) is claimed.
+    """
+    now = timezone.now()
+    claimable = Q(status__in=[WebhookEvent.Status.PENDING, WebhookEvent.Status.FAILED]) | Q(
+        status=WebhookEvent.Status.PROCESSING, claimed_at__lt=now - timedelta(minutes=10)
+    )
+    claimed = (
+        WebhookEvent.objects.filter(claimable, pk=event_id)
+        .update(status=WebhookEvent.Status.PROCESSING, attempts=F("attempts") + 1, claimed_at=now)
+    )  # fmt: skip
+    if not claimed:
+        return Processed("not claimed")
+    event = WebhookEvent.objects.get(pk=event_id)
+    connection = CrmConnection.objects.filter(kind=event.kind).first()
+    try:
+        if connection is None:
+            raise EventFailed(f"No {event.get_kind_display()} connection is set up.")
+        with transaction.atomic():
+            change = CHANGE_PARSERS[event.kind](connection, event)
+            result = change if isinstance(change, str) else _apply_change(
+                connection=connection, change=change, event=event
+            )  # fmt: skip
+            ignored = isinstance(change, str) or result.startswith("ignored")
+            event.status = WebhookEvent.Status.IGNORED if ignored else WebhookEvent.Status.DONE
+            event.result = result[:300]
+            event.last_error = ""
+            event.processed_at = timezone.now()
+            event.save(update_fields=["status", "result", "last_error", "processed_at", "deal"])
+        return Processed(event.status)
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded on the event and retried
+        if not isinstance(exc, EventFailed):
+            logger.exception("CRM event %s failed", event_id)
+        dead = event.attempts >= max_attempts()
+        status = WebhookEvent.Status.DEAD if dead else WebhookEvent.Status.FAILED
+        WebhookEvent.objects.filter(pk=event_id).update(
+            status=status, last_error=f"{type(exc).__name__}: {exc}"[:2000], deal=event.deal
+        )
+        return Processed(status, retry_in=None if dead else retry_delay(event.attempts))
+
+
+def webhook_event_replay(*, event: WebhookEvent) -> None:
+    """An admin sends a dead (or failed) event round again with fresh attempts."""
+    from crm.tasks import process_webhook_event
+
+    with transaction.atomic():
+        updated = WebhookEvent.objects.filter(
+            pk=event.pk, status__in=[WebhookEvent.Status.DEAD, WebhookEvent.Status.FAILED]
+        ).update(status=WebhookEvent.Status.PENDING, attempts=0, last_error="")
+        if not updated:
+            raise deal_services.DealError("Only failed or dead events can be replayed.")
+        transaction.on_commit(partial(process_webhook_event.delay, event.pk))
+
+
+# --- write-back -----------------------------------------------------------------------------
+
+
+def _reason_value(connection: CrmConnection, reason: Reason) -> str:
+    return reason.code if connection.reason_value == CrmConnection.ReasonValue.CODE else reason.label
+
+
+def write_back_request(*, connection: CrmConnection, deal: Deal) -> tuple[str, dict, dict] | None:
+    """(URL, JSON body, the values pushed) for the deal's current state, or None if nothing to send."""
+    external_id = getattr(deal, connection.external_id_field)
+    stage = (connection.stage_out or {}).get(deal.status)
+    if not external_id or deal.status == DealStatus.OPEN or not stage:
+        return None
+    reason = deal.close_reason
+    pushed = {
+        "status": deal.status,
+        "stage": stage,
+        "reason": _reason_value(connection, reason) if reason else "",
+    }
+    base = connection.base_url.rstrip("/")
+    if connection.kind == CrmKind.HUBSPOT:
+        properties = {"dealstage": stage}
+        if reason:
+            properties[connection.reason_field] = pushed["reason"]
+        return f"{base}/crm/v3/objects/deals/{external_id}", {"properties": properties}, pushed
+    if connection.kind == CrmKind.PIPEDRIVE:
+        body = {"status": stage}
+        if reason and deal.status == DealStatus.LOST:
+            body[connection.reason_field] = pushed["reason"]
+        return f"{base}/api/v2/deals/{external_id}", body, pushed
+    body = {"StageName": stage}
+    if reason:
+        body[connection.reason_field] = pushed["reason"]
+    url = f"{base}/services/data/{connection.api_version}/sobjects/Opportunity/{external_id}"
+    return url, body, pushed
+
+
+def _retry_after(value: str | None) -> float:
+    if not value:
+        return 30.0
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return 30.0
+    return max((when - datetime.now(tz=UTC)).total_seconds(), 0.0)
+
+
+def deal_sync_queue(*, deal_id: int) -> list[str]:
+    """After a close here: mark the deal's CRM syncs pending and queue a push to each CRM."""
+    from crm.tasks import push_deal_to_crm
+
+    connections = [c for c in CrmConnection.objects.filter(active=True, write_back=True)]
+    if not connections:
+        return []
+    deal = Deal.objects.filter(pk=deal_id).values(*EXTERNAL_ID_FIELD.values()).first() or {}
+    kinds = [c.kind for c in connections if deal.get(c.external_id_field)]
+    for kind in kinds:
+        DealSync.objects.update_or_create(
+            deal_id=deal_id, kind=kind, defaults={"state": DealSync.State.PENDING, "last_error": ""}
+        )
+        push_deal_to_crm.delay(deal_id, kind)
+    return kinds
+
+
+def deal_sync_push(*, deal_id: int, kind: str, timeout: float = 10.0) -> Processed:
+    """PATCH the deal's current close (stage and reason) to one CRM; one attempt.
+
+    Returns the sync state, with `retry_in` seconds when it should be tried again
+    (after a 429 its Retry-After, after a 5xx or network error a short backoff).
+    """
+    connection = CrmConnection.objects.filter(kind=kind, active=True, write_back=True).first()
+    deal = Deal.objects.select_related("close_reason").filter(pk=deal_id).first()
+    if connection is None or deal is None:
+        return Processed("nothing to do")
+    sync, _ = DealSync.objects.get_or_create(deal=deal, kind=kind)
+    request = write_back_request(connection=connection, deal=deal)
+    now = timezone.now()
+    if request is None:
+        DealSync.objects.filter(pk=sync.pk).update(state=DealSync.State.SYNCED, last_attempt_at=now)
+        return Processed(DealSync.State.SYNCED)
+    url, body, pushed = request
+    http = urllib.request.Request(  # noqa: S310 - the admin-configured CRM address
+        url,
+        data=json.dumps(body).encode(),
+        method="PATCH",
+        headers={
+            "Authorization": f"Bearer {connection.api_token}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": "closedlost-crm-sync",
+        },
+    )
+    attempts = sync.attempts + 1
+    error, retry_in = "", None
+    try:
+        with urllib.request.urlopen(http, timeout=timeout):  # noqa: S310
+            pass
+    except urllib.error.HTTPError as exc:
+        detail = exc.read(500).decode("utf-8", errors="replace")
+        error = f"HTTP {exc.code}: {detail}"
+        if exc.code == 429:
+            retry_in = min(_retry_after(exc.headers.get("Retry-After")), 600.0)
+        elif exc.code >= 500:
+            retry_in = retry_delay(attempts)
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        error, retry_in = f"Network error: {exc}", retry_delay(attempts)
+    if not error:
+        DealSync.objects.filter(pk=sync.pk).update(
+            state=DealSync.State.SYNCED, attempts=0, last_error="", last_pushed=pushed,
+            last_attempt_at=now, synced_at=timezone.now(),
+        )  # fmt: skip
+        return Processed(DealSync.State.SYNCED)
+    if retry_in is not None and attempts < max_attempts():
+        DealSync.objects.filter(pk=sync.pk).update(
+            state=DealSync.State.RETRYING, attempts=attempts, last_error=error[:2000], last_attempt_at=now
+        )
+        return Processed(DealSync.State.RETRYING, retry_in=retry_in)
+    DealSync.objects.filter(pk=sync.pk).update(
+        state=DealSync.State.FAILED, attempts=attempts, last_error=error[:2000], last_attempt_at=now
+    )
+    return Processed(DealSync.State.FAILED)
+
+
+def deal_sync_retry(*, sync: DealSync) -> None:
+    """An admin (or the deal's viewer) asks to send a failed sync again."""
+    from crm.tasks import push_deal_to_crm
+
+    DealSync.objects.filter(pk=sync.pk).update(state=DealSync.State.PENDING, attempts=0)
+    transaction.on_commit(partial(push_deal_to_crm.delay, sync.deal_id, sync.kind))
+
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def external_id_is_safe(value: str) -> bool:
+    """External ids end up in CRM URLs: letters, digits, - and _ only."""
+    return bool(_SAFE_ID.match(value))

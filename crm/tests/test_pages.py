@@ -1,0 +1,104 @@
+"""The integration pages: admins only, secrets never shown back, lists with pinned queries."""
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from crm.models import CrmConnection, CrmKind, WebhookEvent
+from deals import services as deal_services
+
+
+@pytest.mark.parametrize(
+    "name,args",
+    [
+        ("crm:integrations", []),
+        ("crm:connection", ["hubspot"]),
+        ("crm:events", []),
+        ("crm:mappings", []),
+        ("crm:unmapped", []),
+        ("crm:imports", []),
+    ],
+)
+def test_admin_pages_refuse_reps_and_managers(client, world, connections, name, args):
+    for user in (world.alice, world.bob):
+        client.force_login(user)
+        assert client.get(reverse(name, args=args)).status_code == 403
+    client.force_login(world.carol)
+    assert client.get(reverse(name, args=args)).status_code == 200
+    client.logout()
+    assert client.get(reverse(name, args=args)).status_code == 302  # to the sign-in page
+
+
+def test_nav_link_only_for_admins(client, world):
+    client.force_login(world.alice)
+    assert "Integrations" not in client.get(reverse("deals:list")).content.decode()
+    client.force_login(world.carol)
+    assert reverse("crm:integrations") in client.get(reverse("deals:list")).content.decode()
+
+
+def test_secrets_are_never_shown_back_and_blank_keeps_them(client, world, connections):
+    client.force_login(world.carol)
+    html = client.get(reverse("crm:connection", args=["hubspot"])).content.decode()
+    secret = connections[CrmKind.HUBSPOT].webhook_secret
+    assert secret not in html
+    assert "hs-token-1234" not in html
+    assert "••••" + secret[-4:] in html
+    response = client.post(
+        reverse("crm:connection", args=["hubspot"]),
+        {
+            "active": "on",
+            "base_url": "https://api.hubapi.com",
+            "account_id": "62515",
+            "webhook_username": "",
+            "webhook_secret": "",
+            "api_token": "a-brand-new-token-0000",
+            "api_version": "v60.0",
+            "lost_stages": '["closedlost", "appointmentscheduled-lost"]',
+            "stage_out": '{"lost": "closedlost", "won": "closedwon"}',
+            "reason_field": "closed_lost_reason",
+            "reason_value": "label",
+            "write_back": "on",
+        },
+    )
+    assert response.status_code == 302
+    connection = CrmConnection.objects.get(kind=CrmKind.HUBSPOT)
+    assert connection.webhook_secret == secret  # blank kept it
+    assert connection.api_token == "a-brand-new-token-0000"
+    assert connection.lost_stages == ["closedlost", "appointmentscheduled-lost"]
+
+
+def test_connection_form_names_the_bad_field(client, world, connections):
+    client.force_login(world.carol)
+    response = client.post(
+        reverse("crm:connection", args=["pipedrive"]),
+        {
+            "base_url": "not a url",
+            "lost_stages": '{"a": 1}',
+            "stage_out": "[]",
+            "reason_field": "",
+            "api_version": "v1",
+        },
+    )
+    assert response.status_code == 400
+    errors = response.context["form"].errors
+    assert set(errors) >= {"base_url", "lost_stages", "stage_out", "reason_field"}
+
+
+def test_needs_reason_queue_pins_its_queries(client, world, django_assert_num_queries):
+    for _ in range(5):
+        deal = world.deal(owner="alice")
+        deal_services.deal_mark_lost_from_crm(deal=deal, crm_reason_text="meh", closed_at=timezone.now())
+    client.force_login(world.alice)
+    client.get(reverse("crm:needs-reason"))
+    with django_assert_num_queries(4):  # session, user, managed teams, the deals with the CRM text
+        response = client.get(reverse("crm:needs-reason"))
+    assert response.content.decode().count("Give reason") == 5
+
+
+def test_event_list_pins_its_queries(client, world, django_assert_num_queries):
+    for n in range(6):
+        WebhookEvent.objects.create(kind="hubspot", dedupe_key=f"k{n}", body="[]", status="dead", attempts=5)
+    client.force_login(world.carol)
+    with django_assert_num_queries(3):
+        response = client.get(reverse("crm:events"))
+    assert response.content.decode().count("Replay<") == 6

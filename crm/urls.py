@@ -1,0 +1,28 @@
+from django.urls import path
+
+from crm import views
+
+app_name = "crm"
+
+urlpatterns = [
+    path("", views.integrations, name="integrations"),
+    path("connections/<slug:kind>/", views.connection_edit, name="connection"),
+    path("events/", views.event_list, name="events"),
+    path("events/<int:pk>/", views.event_detail, name="event"),
+    path("events/<int:pk>/replay/", views.event_replay, name="event-replay"),
+    path("mappings/", views.mapping_list, name="mappings"),
+    path("classify/", views.unmapped_list, name="unmapped"),
+    path("classify/<int:pk>/", views.unmapped_classify, name="classify"),
+    path("needs-reason/", views.needs_reason_list, name="needs-reason"),
+    path("needs-reason/<int:pk>/", views.give_reason, name="give-reason"),
+    path("syncs/<int:pk>/retry/", views.sync_retry, name="sync-retry"),
+    path("imports/", views.import_new, name="imports"),
+    path("imports/<int:pk>/columns/", views.import_map, name="import-map"),
+    path("imports/<int:pk>/", views.import_detail, name="import-detail"),
+]
+
+webhook_urlpatterns = [
+    path("hubspot/", views.hubspot_webhook, name="webhook-hubspot"),
+    path("pipedrive/", views.pipedrive_webhook, name="webhook-pipedrive"),
+    path("salesforce/", views.salesforce_webhook, name="webhook-salesforce"),
+]

@@ -1,0 +1,345 @@
+"""Webhook receivers (verify, store raw, answer fast) and the integration pages.
+
+Receivers are open to the CRMs (no session, no CSRF token) and prove the sender by
+signature or credentials instead. Pages for connections, events, mappings and imports are
+for admins (RevOps); the "needs a reason" queue is for everyone, scoped to their deals.
+"""
+
+import csv
+import io
+from functools import wraps
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from crm import imports, selectors, services
+from crm.forms import (
+    ClassifyForm,
+    ConnectionForm,
+    ImportMappingForm,
+    ImportUploadForm,
+    ReasonMappingForm,
+)
+from crm.models import CrmConnection, CrmKind, DealSync, ImportJob, UnmappedReason, WebhookEvent
+from deals.forms import CloseDealForm
+from deals.models import DealStatus
+from deals.selectors import deal_get_for_user
+from deals.services import DealError, deal_give_reason
+
+
+def admin_required(view):
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not request.user.is_revops_admin:
+            raise PermissionDenied("Only admins (RevOps) manage CRM integrations.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+# --- webhook receivers -----------------------------------------------------------------------
+
+
+def _request_uri(request) -> str:
+    """The URI the CRM called: behind a proxy, CRM_WEBHOOK_BASE_URL says the public address."""
+    base = getattr(settings, "CRM_WEBHOOK_BASE_URL", "")
+    return base.rstrip("/") + request.get_full_path() if base else request.build_absolute_uri()
+
+
+def _refuse(exc: services.WebhookRejected, **headers) -> JsonResponse:
+    response = JsonResponse({"error": exc.message}, status=exc.status)
+    for name, value in headers.items():
+        response[name] = value
+    return response
+
+
+def _connection_or_404(kind: str) -> CrmConnection | JsonResponse:
+    connection = services.connection_get(kind=kind)
+    if connection is None:
+        return JsonResponse({"error": f"No active {CrmKind(kind).label} connection."}, status=404)
+    return connection
+
+
+@csrf_exempt
+@login_not_required
+@require_POST
+def hubspot_webhook(request):
+    connection = _connection_or_404(CrmKind.HUBSPOT)
+    if isinstance(connection, JsonResponse):
+        return connection
+    try:
+        services.hubspot_verify(
+            connection=connection,
+            method=request.method,
+            uri=_request_uri(request),
+            body=request.body,
+            headers=request.headers,
+        )
+        stored = services.webhook_receive(connection=connection, body=request.body, headers=request.headers)
+    except services.WebhookRejected as exc:
+        return _refuse(exc)
+    return JsonResponse({"stored": stored})
+
+
+@csrf_exempt
+@login_not_required
+@require_POST
+def pipedrive_webhook(request):
+    connection = _connection_or_404(CrmKind.PIPEDRIVE)
+    if isinstance(connection, JsonResponse):
+        return connection
+    try:
+        services.pipedrive_verify(connection=connection, headers=request.headers)
+        stored = services.webhook_receive(connection=connection, body=request.body, headers=request.headers)
+    except services.WebhookRejected as exc:
+        extra = {"WWW-Authenticate": 'Basic realm="closedlost webhooks"'} if exc.status == 401 else {}
+        return _refuse(exc, **extra)
+    return JsonResponse({"stored": stored})
+
+
+SALESFORCE_ACK = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">'
+    "<soapenv:Body>"
+    '<notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound"><Ack>{ack}</Ack></notificationsResponse>'
+    "</soapenv:Body></soapenv:Envelope>"
+)
+
+
+@csrf_exempt
+@login_not_required
+@require_POST
+def salesforce_webhook(request):
+    connection = _connection_or_404(CrmKind.SALESFORCE)
+    if isinstance(connection, JsonResponse):
+        return connection
+    try:
+        services.salesforce_verify(connection=connection, token=request.GET.get("token", ""))
+        services.webhook_receive(connection=connection, body=request.body, headers=request.headers)
+    except services.WebhookRejected as exc:
+        # No Ack: Salesforce keeps the message and retries it.
+        return HttpResponse(
+            SALESFORCE_ACK.format(ack="false"), status=exc.status, content_type="text/xml; charset=utf-8"
+        )
+    return HttpResponse(SALESFORCE_ACK.format(ack="true"), content_type="text/xml; charset=utf-8")
+
+
+# --- the rep's "needs a reason" queue -------------------------------------------------------
+
+
+def needs_reason_list(request):
+    deals = selectors.deals_needing_reason(user=request.user)
+    return render(request, "crm/needs_reason.html", {"deals": deals})
+
+
+@require_http_methods(["GET", "POST"])
+def give_reason(request, pk: int):
+    deal = deal_get_for_user(user=request.user, pk=pk)
+    if not deal.needs_reason:
+        messages.info(request, f"“{deal}” is not waiting for a reason.")
+        return redirect("deals:detail", pk=deal.pk)
+    form = CloseDealForm(request.POST or None, outcome=DealStatus.LOST)
+    crm_text = selectors.crm_reason_text(deal=deal)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            deal_give_reason(
+                deal=deal,
+                reason=data["reason"],
+                actor=request.user,
+                competitor=data["competitor"],
+                note=data["note"],
+                secondary_reasons=list(data["secondary_reasons"]),
+                revisit_on=data.get("revisit_on"),
+            )
+        except DealError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            messages.success(request, f"“{deal}” now has its reason: {data['reason'].label}.")
+            return redirect("crm:needs-reason")
+    return render(
+        request,
+        "crm/give_reason.html",
+        {"deal": deal, "form": form, "crm_text": crm_text, "outcome": DealStatus.LOST},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@require_POST
+def sync_retry(request, pk: int):
+    sync = get_object_or_404(DealSync, pk=pk)
+    deal = deal_get_for_user(user=request.user, pk=sync.deal_id)
+    services.deal_sync_retry(sync=sync)
+    messages.info(request, f"Sending “{deal}” to {sync.get_kind_display()} again.")
+    return redirect("deals:detail", pk=deal.pk)
+
+
+# --- admin pages ------------------------------------------------------------------------------
+
+
+@admin_required
+def integrations(request):
+    context = selectors.integrations_overview()
+    return render(request, "crm/integrations.html", context)
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def connection_edit(request, kind: str):
+    if kind not in CrmKind.values:
+        raise PermissionDenied("Unknown CRM.")
+    connection = CrmConnection.objects.filter(kind=kind).first()
+    if connection is None:
+        connection = CrmConnection(kind=kind, **services.CONNECTION_DEFAULTS[kind])
+    form = ConnectionForm(request.POST or None, instance=connection)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"{connection} connection saved.")
+        return redirect("crm:integrations")
+    return render(
+        request,
+        "crm/connection_form.html",
+        {"form": form, "connection": connection},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@admin_required
+def event_list(request):
+    status = request.GET.get("status", "problems")
+    events = selectors.webhook_events(status=status)
+    return render(
+        request,
+        "crm/events.html",
+        {"events": events, "status": status, "statuses": WebhookEvent.Status.choices},
+    )
+
+
+@admin_required
+def event_detail(request, pk: int):
+    event = get_object_or_404(WebhookEvent.objects.select_related("deal"), pk=pk)
+    return render(request, "crm/event_detail.html", {"event": event})
+
+
+@admin_required
+@require_POST
+def event_replay(request, pk: int):
+    event = get_object_or_404(WebhookEvent, pk=pk)
+    try:
+        services.webhook_event_replay(event=event)
+    except DealError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Event {event.dedupe_key} queued again.")
+    return redirect("crm:events")
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def mapping_list(request):
+    form = ReasonMappingForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        mapping = form.save(commit=False)
+        mapping.crm_value = services.normalise_reason_text(mapping.crm_value)
+        mapping.created_by = request.user
+        mapping.save()
+        messages.success(request, f"“{mapping.crm_value}” now maps to {mapping.reason}.")
+        return redirect("crm:mappings")
+    return render(
+        request,
+        "crm/mappings.html",
+        {"form": form, "mappings": selectors.reason_mappings()},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@admin_required
+def unmapped_list(request):
+    return render(request, "crm/unmapped.html", {"queue": selectors.unmapped_reasons()})
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def unmapped_classify(request, pk: int):
+    unmapped = get_object_or_404(UnmappedReason, pk=pk, mapping__isnull=True)
+    form = ClassifyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            given = services.unmapped_reason_classify(
+                unmapped=unmapped,
+                reason=form.cleaned_data["reason"],
+                competitor=form.cleaned_data["competitor"],
+                actor=request.user,
+            )
+        except DealError as exc:
+            form.add_error("reason", exc.message)
+        else:
+            messages.success(
+                request,
+                f"“{unmapped.example}” now maps to {form.cleaned_data['reason']}; "
+                f"{given} waiting deal{'s' if given != 1 else ''} got it.",
+            )
+            return redirect("crm:unmapped")
+    return render(
+        request,
+        "crm/classify.html",
+        {"form": form, "unmapped": unmapped},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+# --- CSV import -------------------------------------------------------------------------------
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def import_new(request):
+    form = ImportUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        job = imports.import_job_create(
+            kind=form.cleaned_data["kind"],
+            filename=form.cleaned_data["file"].name,
+            content=form.cleaned_data["text"],
+            actor=request.user,
+        )
+        return redirect("crm:import-map", pk=job.pk)
+    jobs = ImportJob.objects.select_related("created_by").defer("content")[:20]
+    return render(
+        request,
+        "crm/import_new.html",
+        {"form": form, "jobs": jobs},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def import_map(request, pk: int):
+    job = get_object_or_404(ImportJob, pk=pk)
+    if job.status != ImportJob.Status.MAPPING:
+        return redirect("crm:import-detail", pk=job.pk)
+    headers = next(csv.reader(io.StringIO(job.content)), [])
+    form = ImportMappingForm(request.POST or None, headers=headers, kind=job.kind)
+    if request.method == "POST" and form.is_valid():
+        imports.import_job_start(job=job, column_map=form.column_map())
+        return redirect("crm:import-detail", pk=job.pk)
+    return render(
+        request,
+        "crm/import_map.html",
+        {"form": form, "job": job},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@admin_required
+def import_detail(request, pk: int):
+    job = get_object_or_404(ImportJob.objects.defer("content"), pk=pk)
+    errors = job.row_errors.all()[:500]
+    template = "crm/_import_progress.html" if request.headers.get("HX-Request") else "crm/import_detail.html"
+    return render(request, template, {"job": job, "errors": errors})
