@@ -23,8 +23,24 @@ def deals_visible_to(user: User) -> QuerySet[Deal]:
     """Every deal `user` may see (and act on)."""
     if user.is_revops_admin:
         return Deal.objects.all()
-    managed_teams = Membership.objects.filter(user=user, role=Membership.Role.MANAGER).values("team_id")
-    return Deal.objects.filter(Q(owner=user) | Q(team__in=managed_teams))
+    managed = managed_team_ids(user)
+    if not managed:
+        return Deal.objects.filter(owner=user)
+    # Literal ids (not a subquery) let PostgreSQL combine the owner and team indexes.
+    return Deal.objects.filter(Q(owner=user) | Q(team_id__in=managed))
+
+
+def managed_team_ids(user: User) -> list[int]:
+    """Ids of the teams `user` manages; read once per user object (so once per request)."""
+    cached = getattr(user, "_managed_team_ids", None)
+    if cached is None:
+        cached = list(
+            Membership.objects.filter(user=user, role=Membership.Role.MANAGER)
+            .order_by("team_id")
+            .values_list("team_id", flat=True)
+        )
+        user._managed_team_ids = cached
+    return cached
 
 
 def deal_get_for_user(*, user: User, pk: int) -> Deal:
@@ -280,8 +296,8 @@ def deal_list_filter_options(*, user: User) -> dict:
     if user.is_revops_admin:
         owners = User.objects.filter(memberships__isnull=False).distinct()
     else:
-        managed_teams = Membership.objects.filter(user=user, role=Membership.Role.MANAGER).values("team_id")
-        owners = User.objects.filter(Q(pk=user.pk) | Q(memberships__team__in=managed_teams)).distinct()
+        managed = managed_team_ids(user)
+        owners = User.objects.filter(Q(pk=user.pk) | Q(memberships__team__in=managed)).distinct()
     return {
         "pipelines": list(Pipeline.objects.all()),
         "stages": list(Stage.objects.select_related("pipeline")),

@@ -30,7 +30,8 @@ def test_alice_marks_a_deal_lost_with_other_and_reopens_it(browser_page, world):
         page.keyboard.press("Enter")
     note_error = page.locator("#div_id_note .invalid-feedback")
     assert "needs a note of at least 3 words" in note_error.inner_text()
-    assert page.get_by_label("Reason", exact=True).input_value() == str(world.reasons["other-loss"].pk)  # kept
+    kept = page.get_by_label("Reason", exact=True).input_value()
+    assert kept == str(world.reasons["other-loss"].pk)  # what was chosen is kept
     page.screenshot_to("close-form")
 
     page.get_by_label("Note").fill("Their board cancelled every new software purchase")

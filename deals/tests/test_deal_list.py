@@ -112,5 +112,5 @@ def test_deal_list_query_count_is_fixed(client, world, settings, count):
     with CaptureQueriesContext(connection) as queries:
         response = client.get(reverse("deals:list"), {"status": "", "sort": "amount_desc"})
     assert len(_names(response.content.decode())) == count
-    # session, user, filter options (pipelines, stages, owners), count, page
-    assert len(queries) == 7, [q["sql"] for q in queries]
+    # session, user, managed teams, filter options (pipelines, stages, owners), count, page
+    assert len(queries) == 8, [q["sql"] for q in queries]
