@@ -20,7 +20,9 @@ def absolute(path: str) -> str:
 
 def _step_context(followup: FollowUp) -> Context:
     """Only plain values reach an admin-written template (no model objects to walk)."""
-    deal, owner, contact = followup.deal, followup.deal.owner, followup.contact
+    deal, owner = followup.deal, followup.deal.owner
+    # An owner's task names the deal's (first) contact so the rep knows whom to call.
+    contact = followup.contact or deal.contacts.order_by("pk").first()
     return Context(
         {
             "deal": {

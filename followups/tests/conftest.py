@@ -1,0 +1,194 @@
+"""Follow-up fixtures: a nurture sequence, deals with contacts, a real SMTP server (aiosmtpd on
+loopback) and real Celery workers (separate processes on this run's Redis database and the
+test database)."""
+
+import asyncio
+import email
+import email.policy
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from django.conf import settings
+from django.db import connection
+
+from deals.factories import ContactFactory
+from followups.models import NurtureSequence, NurtureStep, StepAction
+
+ROOT = Path(__file__).resolve().parents[2]
+CELERY = Path(sys.executable).parent / "celery"
+SMTP_PORT = int(os.environ.get("FOLLOWUPS_TEST_SMTP_PORT", "1030"))
+
+
+def wait_for(condition, *, timeout: float = 30, interval: float = 0.1, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+@pytest.fixture
+def sequence(db) -> NurtureSequence:
+    """Day 1: a task for the owner; day 2 and day 5: emails to the contact."""
+    sequence = NurtureSequence.objects.create(name="Test nurture")
+    for position, (days, action, subject, body) in enumerate(
+        [
+            (1, StepAction.OWNER_TASK, "Call {{ contact.first_name }} at {{ deal.account }}",
+             "Ask what changed."),
+            (2, StepAction.CONTACT_EMAIL, "What changed at {{ deal.account }}?",
+             "Hi {{ contact.first_name }},\n\nHas anything changed since {{ deal.name }}?\n\n"
+             "{{ owner.first_name }}"),
+            (5, StepAction.CONTACT_EMAIL, "Worth another look?", "Hi {{ contact.first_name }}, still there?"),
+        ],
+        start=1,
+    ):  # fmt: skip
+        NurtureStep.objects.create(
+            sequence=sequence,
+            position=position,
+            days_after_close=days,
+            action=action,
+            subject=subject,
+            body=body,
+        )
+    return sequence
+
+
+@pytest.fixture
+def lost_deal(world):
+    """A factory: an open deal of `owner` with one contact (name, email) per call."""
+
+    def make(owner: str = "alice", contacts=(("Noor Birch", "noor@birch.example"),), **kwargs):
+        deal = world.deal(owner=owner, **kwargs)
+        for name, address in contacts:
+            deal.contacts.add(ContactFactory(account=world.account, name=name, email=address))
+        return deal
+
+    return make
+
+
+class Inbox:
+    """What the SMTP server received; `refuse` holds addresses it answers 550 for."""
+
+    def __init__(self):
+        self.messages: list[email.message.EmailMessage] = []
+        self.refuse: set[str] = set()
+        self.rcpt_delay = 0.0
+        self._lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.rcpt_delay:
+            await asyncio.sleep(self.rcpt_delay)
+        if address.lower() in self.refuse:
+            return "550 5.1.1 Mailbox unavailable: refused by the test server"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self._lock:
+            self.messages.append(message)
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list:
+        with self._lock:
+            return [m for m in self.messages if address in m["To"]]
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self.messages)
+
+
+@pytest.fixture
+def smtp_inbox():
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=SMTP_PORT)
+    controller.start()
+    yield inbox
+    controller.stop()
+
+
+@pytest.fixture
+def redis_clean():
+    """Empty this run's Redis database so no message of an earlier test is delivered."""
+    import redis
+
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+class Workers:
+    def __init__(self, tmp_path: Path):
+        self.tmp_path = tmp_path
+        self.processes: list[subprocess.Popen] = []
+
+    def env(self) -> dict:
+        db = connection.settings_dict
+        database_url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+        return {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": settings.CELERY_BROKER_URL,
+            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "EMAIL_HOST": "127.0.0.1",
+            "EMAIL_PORT": str(SMTP_PORT),
+            "SITE_URL": "http://testserver",
+            "FOLLOWUPS_RETRY_BACKOFF": "1",
+            "FOLLOWUPS_MAX_ATTEMPTS": "3",
+            "LOG_LEVEL": "INFO",
+        }
+
+    def start(self, *, concurrency: int = 2) -> subprocess.Popen:
+        """Start a worker process and wait until it is ready to take tasks."""
+        number = len(self.processes) + 1
+        log_path = self.tmp_path / f"worker-{number}.log"
+        log = open(log_path, "w")  # noqa: SIM115 - the worker writes to it until stopped
+        process = subprocess.Popen(  # noqa: S603 - our own celery, fixed arguments
+            [
+                str(CELERY), "-A", "closedlost", "worker", "--pool=prefork", f"--concurrency={concurrency}",
+                "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
+                "-n", f"followups-test-{number}-{os.getpid()}@%h",
+            ],
+            cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        self.processes.append(process)
+        wait_for(lambda: "ready." in log_path.read_text(), timeout=60, message=f"worker {number} ready")
+        return process
+
+    def kill(self, process: subprocess.Popen) -> None:
+        """SIGKILL the worker and its pool children at once (no warm shutdown, no acks)."""
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(timeout=5)
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text() for p in sorted(self.tmp_path.glob("worker-*.log")))
+
+
+@pytest.fixture
+def workers(transactional_db, redis_clean, smtp_inbox, tmp_path):
+    """Start real Celery workers with `workers.start()`; all are stopped after the test."""
+    pool = Workers(tmp_path)
+    yield pool
+    pool.stop_all()
