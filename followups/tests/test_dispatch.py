@@ -52,9 +52,8 @@ def test_a_snoozed_follow_up_comes_back_on_its_new_date(world, sequence, lost_de
     assert task.pk not in services.followups_claim(
         now=timezone.now() + timedelta(days=6), enqueue=noop.extend
     )
-    assert services.followups_claim(
-        now=timezone.now() + timedelta(days=7, minutes=1), enqueue=noop.extend
-    ) == [task.pk]
+    back = services.followups_claim(now=timezone.now() + timedelta(days=7, minutes=1), enqueue=noop.extend)
+    assert task.pk in back
 
 
 @pytest.mark.django_db(transaction=True)
