@@ -35,7 +35,6 @@ class ReasonViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = ReasonSerializer
     pagination_class = None  # the whole taxonomy is a few dozen rows
-    lookup_value_regex = r"[0-9]+"
 
     def get_queryset(self):
         qs = Reason.objects.select_related("category")
@@ -57,7 +56,6 @@ class ReasonCategoryViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = ReasonCategorySerializer
     pagination_class = None
     queryset = ReasonCategory.objects.all()
-    lookup_value_regex = r"[0-9]+"
 
 
 @extend_schema_view(
@@ -67,7 +65,6 @@ class ReasonCategoryViewSet(viewsets.ReadOnlyModelViewSet):
 class CompetitorViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = CompetitorSerializer
     pagination_class = None
-    lookup_value_regex = r"[0-9]+"
 
     def get_queryset(self):
         qs = Competitor.objects.all()

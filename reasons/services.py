@@ -684,9 +684,7 @@ def _reason_apply_order(
     rank = {code: i for i, code in enumerate(wanted)}
     ordered = sorted(siblings, key=lambda r: (0, rank[r.code]) if r.code in rank else (1, r.order))
     before = [r.code for r in siblings]
-    if [r.code for r in ordered] == before and [r.order for r in siblings] == list(
-        range(1, len(siblings) + 1)
-    ):
+    if [r.code for r in ordered] == before:
         return False
     for order, reason in enumerate(ordered, start=1):
         reason.order = order
