@@ -121,3 +121,83 @@ def smtp_inbox(settings):
     settings.SITE_URL = "http://testserver"
     yield inbox
     controller.stop()
+
+
+FAKE_CRM_PORT = 8109
+
+
+@pytest.fixture
+def fake_crm(connections):
+    """The fake CRM on loopback; every connection's API address points at it."""
+    from crm.models import CrmConnection
+    from crm.tests.fake_crm import start_fake_crm
+
+    fake = start_fake_crm(FAKE_CRM_PORT)
+    CrmConnection.objects.update(base_url=fake.url)
+    yield fake
+    fake.server.shutdown()
+    fake.server.server_close()
+
+
+@pytest.fixture
+def redis_clean(settings):
+    """Empty this helper's Redis database so no message of an earlier test is delivered."""
+    import redis
+
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+def wait_for(condition, *, timeout: float = 30, interval: float = 0.1, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+@pytest.fixture
+def crm_worker(transactional_db, redis_clean, tmp_path, settings):
+    """A real Celery worker process on this helper's Redis database and the test database."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from django.db import connection
+
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}",
+        "REDIS_URL": settings.CELERY_BROKER_URL,
+        "CRM_RETRY_BASE_SECONDS": "0.5",
+        "CRM_MAX_ATTEMPTS": "4",
+        "LOG_LEVEL": "INFO",
+    }
+    log_path = tmp_path / "crm-worker.log"
+    log = open(log_path, "w")  # noqa: SIM115 - the worker writes to it until stopped
+    root = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen(  # noqa: S603 - our own celery, fixed arguments
+        [
+            str(Path(sys.executable).parent / "celery"), "-A", "closedlost", "worker", "--pool=prefork",
+            "--concurrency=2", "--loglevel=INFO", "--without-gossip", "--without-mingle",
+            "--without-heartbeat",
+            "-n", f"crm-test-{os.getpid()}@%h",
+        ],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    wait_for(lambda: "ready." in log_path.read_text(), timeout=60, message="the Celery worker")
+    process.log_path = log_path
+    yield process
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+    log.close()

@@ -1,0 +1,81 @@
+"""A real HTTP server on loopback that plays a CRM's API: it records every request and
+answers from a script (e.g. 429 with Retry-After, then 200)."""
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict
+    body: dict | None
+    at: float
+
+
+@dataclass
+class FakeCrm:
+    server: ThreadingHTTPServer
+    requests: list[Recorded] = field(default_factory=list)
+    script: list[tuple[int, dict, dict]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def answer(self, *responses: tuple[int, dict, dict]) -> None:
+        """Queue answers (status, headers, JSON body); after them every request gets 200."""
+        with self.lock:
+            self.script.extend(responses)
+
+    def next_answer(self) -> tuple[int, dict, dict]:
+        with self.lock:
+            return self.script.pop(0) if self.script else (200, {}, {"id": "ok"})
+
+    def wait_for_requests(self, count: int, timeout: float = 30) -> list[Recorded]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.requests) >= count:
+                    return list(self.requests)
+            time.sleep(0.05)
+        raise AssertionError(f"the fake CRM got {len(self.requests)} requests, expected {count}")
+
+
+def start_fake_crm(port: int) -> FakeCrm:
+    fake: FakeCrm
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_PATCH(self):  # noqa: N802 - http.server's naming
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = {"unparsed": raw.decode(errors="replace")}
+            with fake.lock:
+                fake.requests.append(Recorded("PATCH", self.path, dict(self.headers), body, time.monotonic()))
+            status, headers, payload = fake.next_answer()
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):  # keep test output quiet
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    fake = FakeCrm(server)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return fake
