@@ -288,10 +288,7 @@ def figure_loss_by_reason(dashboard: Dashboard) -> dict:
         "total_value": money(total_value),
         "needs_reason": needs["lost"],
         "needs_reason_value": needs["value"],
-        "links": {
-            "total": dashboard.link(status=LOST),
-            "needs_reason": dashboard.link(status=LOST, reason="none"),
-        },
+        "links": {"needs_reason": dashboard.link(status=LOST, reason="none")},
     }
 
 

@@ -36,7 +36,9 @@ def deal_has_needs_reason() -> bool:
     return any(f.name == "needs_reason" for f in Deal._meta.get_fields())
 
 
-def build(world, *, deals: int = 3000, seed: int = 7, prefix: str = "") -> SimpleNamespace:
+def build(
+    world, *, deals: int = 3000, seed: int = 7, prefix: str = "", merge: bool = True
+) -> SimpleNamespace:
     """Insert `deals` deals for the `world` fixture's teams; returns handles for the tests."""
     rng = random.Random(seed)
     west_rep = UserFactory(username=f"{prefix}frank", first_name="Frank", role=User.Role.REP)
@@ -158,6 +160,8 @@ def build(world, *, deals: int = 3000, seed: int = 7, prefix: str = "") -> Simpl
     # Taxonomy changes after the fact: figures roll a merged reason up to its survivor, and a
     # retired reason still counts in its period.
     codes = {reason.code: reason for reason in reasons}
+    if not merge:
+        return SimpleNamespace(renewals=renewals, frank=west_rep, accounts=accounts, competitors=competitors)
     taxonomy.reason_merge(actor=world.carol, reason=codes["no-budget"], into=codes["price-too-high"])
     taxonomy.reason_retire(actor=world.carol, reason=codes["champion-left"])
     taxonomy.competitor_merge(actor=world.carol, competitor=competitors[-1], into=competitors[0])

@@ -1,0 +1,42 @@
+"""Each dashboard request runs a fixed number of queries, whatever the number of deals, reasons or reps."""
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from deals.factories import MembershipFactory, UserFactory
+from insights.tests import dataset
+from reasons.models import Reason, ReasonCategory
+from teams.models import Membership
+
+PERIOD = {"period": "custom", "from": "2024-01-01", "to": "2026-12-31"}
+URLS = ["/insights/", "/api/figures/", "/insights/export/loss-by-reason.csv", "/insights/export/deals.csv"]
+
+
+def count_queries(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url, PERIOD)
+        if hasattr(response, "streaming_content"):
+            b"".join(response.streaming_content)
+    assert response.status_code == 200
+    return len(captured.captured_queries)
+
+
+def test_query_count_does_not_grow_with_the_data(client, world):
+    client.force_login(world.bob)
+    dataset.build(world, deals=150, seed=1)
+    small = {url: count_queries(client, url) for url in URLS}
+
+    dataset.build(world, deals=1500, seed=2, prefix="more-", merge=False)
+    for index in range(6):
+        rep = UserFactory(username=f"extra-rep-{index}", first_name=f"Extra{index}")
+        MembershipFactory(team=world.east, user=rep, role=Membership.Role.REP)
+        world.deal(owner="alice", stage=1)
+    Reason.objects.create(
+        category=ReasonCategory.objects.first(),
+        kind="loss",
+        code="new-loss-reason",
+        label="A new loss reason",
+    )
+    large = {url: count_queries(client, url) for url in URLS}
+    assert large == small
+    assert small["/insights/"] <= 30
