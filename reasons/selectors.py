@@ -49,8 +49,17 @@ class CategoryGroup:
 def taxonomy_tree(*, kind: str) -> list[CategoryGroup]:
     """Every category (empty ones too) with its reasons of `kind` in order, with usage: two queries."""
     reasons = list(reasons_with_usage(kind=kind))
+    # What figures count under each survivor: its own closures plus those of reasons merged into it
+    # (merges stay within a kind, so they are all in this list).
+    merged_usage: dict[int, int] = {}
+    for reason in reasons:
+        if reason.merged_into_id:
+            merged_usage[reason.merged_into_id] = (
+                merged_usage.get(reason.merged_into_id, 0) + reason.usage_count
+            )
     by_category: dict[int, list[Reason]] = {}
     for reason in reasons:
+        reason.merged_usage_count = merged_usage.get(reason.pk, 0)
         by_category.setdefault(reason.category_id, []).append(reason)
     return [
         CategoryGroup(category=category, reasons=by_category.get(category.pk, []))

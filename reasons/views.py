@@ -66,10 +66,19 @@ def _apply_error(form, exc: services.TaxonomyError) -> None:
 @admin_required
 def taxonomy_index_view(request):
     kind = _kind(request.GET.get("kind"))
+    groups = taxonomy_tree(kind=kind)
+    reasons = [reason for group in groups for reason in group.reasons]
+    summary = {
+        "active": sum(1 for r in reasons if r.active),
+        "retired": sum(1 for r in reasons if not r.active and not r.merged_into_id),
+        "merged": sum(1 for r in reasons if r.merged_into_id),
+        "unused": sum(1 for r in reasons if r.active and not r.usage_count),
+    }
     return render(
         request,
         "reasons/index.html",
         {
+            "summary": summary,
             "kind": kind,
             "kind_label": ReasonKind(kind).label,
             "kinds": [
@@ -78,7 +87,7 @@ def taxonomy_index_view(request):
                     ReasonKind.choices, reason_counts_by_kind().values(), strict=True
                 )
             ],
-            "groups": taxonomy_tree(kind=kind),
+            "groups": groups,
             "changes": list(taxonomy_changes()[:RECENT_CHANGES]),
         },
     )
