@@ -18,11 +18,11 @@ def absolute(path: str) -> str:
     return settings.SITE_URL.rstrip("/") + path
 
 
-def _step_context(followup: FollowUp) -> Context:
+def _step_context(followup: FollowUp, first_contact=None) -> Context:
     """Only plain values reach an admin-written template (no model objects to walk)."""
     deal, owner = followup.deal, followup.deal.owner
     # An owner's task names the deal's (first) contact so the rep knows whom to call.
-    contact = followup.contact or deal.contacts.order_by("pk").first()
+    contact = followup.contact or first_contact or deal.contacts.order_by("pk").first()
     return Context(
         {
             "deal": {
@@ -53,6 +53,16 @@ def render_step(followup: FollowUp) -> tuple[str, str]:
     subject = engine.from_string(followup.step.subject).render(context)
     body = engine.from_string(followup.step.body).render(context)
     return " ".join(subject.split()), body.strip()
+
+
+def followup_title(followup: FollowUp, first_contact=None) -> str:
+    """The line the rep's list shows for a follow-up."""
+    if followup.step is None:
+        return f"Revisit {followup.deal.name}"[:200]
+    subject = (
+        Engine.get_default().from_string(followup.step.subject).render(_step_context(followup, first_contact))
+    )
+    return " ".join(subject.split())[:200]
 
 
 def followup_message(followup: FollowUp) -> EmailMultiAlternatives | None:

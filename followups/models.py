@@ -162,6 +162,8 @@ class FollowUp(models.Model):
     kind = models.CharField(max_length=16, choices=FollowUpKind.choices)
     assignee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="followups")
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # What the rep's list shows (the step's subject, rendered when scheduled).
+    title = models.CharField(max_length=200, blank=True)
     due_at = models.DateTimeField()
     state = models.CharField(max_length=16, choices=FollowUpState.choices, default=FollowUpState.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)

@@ -52,7 +52,7 @@ def my_followups(*, user: User, now: datetime | None = None) -> MyFollowUps:
     base = (
         followups_visible_to(user)
         .filter(OPEN_Q, assignee=user)
-        .select_related("deal__account", "contact", "step", "sequence", "closure__reason")
+        .select_related("deal__account", "contact", "sequence", "closure__reason")
         .order_by("due_at", "pk")
     )
     current = list(base.filter(due_at__lt=end))
@@ -113,7 +113,7 @@ def team_followups(*, user: User, now: datetime | None = None) -> tuple[list[Tea
     ]
     overdue = list(
         scoped.filter(due_at__lt=start)
-        .select_related("deal__account", "deal__team", "assignee", "contact", "step")
+        .select_related("deal__account", "deal__team", "assignee", "contact")
         .order_by("due_at", "pk")[:TEAM_OVERDUE_LIMIT]
     )
     return rows, overdue

@@ -98,7 +98,7 @@ def followups_schedule_for_closure(
             chosen, source = None, ClosureSequence.Source.NONE
     ClosureSequence.objects.create(closure=closure, sequence=chosen, source=source)
 
-    deal = Deal.objects.select_related("owner").get(pk=closure.deal_id)
+    deal = Deal.objects.select_related("owner", "account").get(pk=closure.deal_id)
     horizon = now - BACKDATE_GRACE
     rows: list[FollowUp] = []
     common = {"deal": deal, "closure": closure, "assignee": deal.owner, "created_at": now}
@@ -132,6 +132,9 @@ def followups_schedule_for_closure(
         due_at = _at_reminder_hour(closure.revisit_on)
         if due_at >= horizon:
             rows.append(FollowUp(kind=FollowUpKind.REOPEN_REMINDER, due_at=due_at, **common))
+    first_contact = deal.contacts.order_by("pk").first() if rows else None
+    for row in rows:
+        row.title = emails.followup_title(row, first_contact)
     return FollowUp.objects.bulk_create(rows)
 
 
