@@ -68,7 +68,10 @@ class ReasonSelect(forms.Select):
                     "data-requires-competitor": "true" if reason.requires_competitor else "false",
                     "data-requires-note": "true" if reason.requires_note else "false",
                     "data-reopen-days": reason.reopen_after_days or "",
-                    "data-help": reason.help_text,
+                    # The reason guide's example too, so two reps pick the same reason for the same story.
+                    "data-help": f"{reason.help_text} Example: {reason.example}".strip()
+                    if reason.example
+                    else reason.help_text,
                     "title": reason.help_text,
                 }
             )

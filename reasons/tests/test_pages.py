@@ -118,3 +118,10 @@ def test_close_form_links_to_the_reason_guide(client, world):
     client.force_login(world.alice)
     page = client.get(reverse("deals:mark-lost", args=[world.deal().pk])).content.decode()
     assert f'href="{reverse("taxonomy:guide")}#guide-loss"' in page
+
+
+def test_close_form_help_text_carries_the_example(client, world):
+    client.force_login(world.alice)
+    page = client.get(reverse("deals:mark-lost", args=[world.deal().pk])).content.decode()
+    example = world.reasons["no-budget"].example.replace("'", "&#x27;")
+    assert f"Example: {example}" in page
