@@ -3,16 +3,28 @@
 Every view reads through the app's selectors, so the API sees exactly what the pages see.
 """
 
-from django.urls import URLPattern, URLResolver, include, path
+from django.contrib.auth.decorators import login_not_required, login_required
+from django.http import JsonResponse
+from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from deals.api import ClosureViewSet, DealViewSet
-from insights.api import FigureView, FiguresView
+from insights.api import FiguresView, FigureView
 from reasons.api import CompetitorViewSet, ReasonCategoryViewSet, ReasonViewSet
 from teams.api import TokenRotateView, TokenView
 
 router = DefaultRouter()
+
+
+@csrf_exempt  # it changes nothing: a POST gets the same JSON 404, not the CSRF page
+@login_not_required
+def api_not_found(request, *args, **kwargs):
+    """Any other /api/ address: a JSON 404 like the API's own, not the HTML error page."""
+    return JsonResponse({"detail": "Not found."}, status=404)
+
+
 # api: deals, closures, reasons, competitors, follow-ups register on `router` below
 router.register("deals", DealViewSet, basename="deal")
 router.register("closures", ClosureViewSet, basename="closure")
@@ -24,8 +36,11 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "docs/",
-        # Our own template: the stock one has an inline <style> that the CSP refuses.
-        SpectacularSwaggerSplitView.as_view(url_name="api-schema", template_name="api/swagger_ui.html"),
+        # Our own template: the stock one has an inline <style> that the CSP refuses. A page for
+        # people, so an anonymous visitor goes to the sign-in page (DRF views answer 401 instead).
+        login_required(
+            SpectacularSwaggerSplitView.as_view(url_name="api-schema", template_name="api/swagger_ui.html")
+        ),
         name="api-docs",
     ),
     path("token/", TokenView.as_view(), name="api-token"),
@@ -34,22 +49,5 @@ urlpatterns = [
     path("figures/", FiguresView.as_view(), name="api-figures"),
     path("figures/<slug:name>/", FigureView.as_view(), name="api-figure"),
     path("", include(router.urls)),
+    re_path(r"^.*/$", api_not_found),  # last: after every route above (a missing slash still redirects)
 ]
-
-
-def _let_drf_authenticate(patterns) -> None:
-    """DRF views authenticate by token or session and answer 401 themselves.
-
-    LoginRequiredMiddleware would otherwise redirect every token request to the sign-in page
-    (it runs before DRF reads the token). The HTML docs page keeps the redirect.
-    """
-    for pattern in patterns:
-        if isinstance(pattern, URLResolver):
-            _let_drf_authenticate(pattern.url_patterns)
-        elif isinstance(pattern, URLPattern):
-            view_class = getattr(pattern.callback, "cls", None)
-            if view_class is not None and not issubclass(view_class, SpectacularSwaggerSplitView):
-                pattern.callback.login_required = False
-
-
-_let_drf_authenticate(urlpatterns)

@@ -5,15 +5,16 @@ every close or reopen through deals.services, so the API keeps exactly the rules
 """
 
 from django.db.models import Prefetch
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
-from rest_framework import serializers, status, viewsets
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
+from closedlost.api_errors import ERROR, FIELD_ERRORS
 from deals import services
-from deals.models import Closure, DealStatus
+from deals.models import Closure, Deal, DealStatus
 from deals.selectors import DealFilters, closures_visible_to, deals_filtered, deals_visible_to
 from deals.serializers import (
     CloseLostSerializer,
@@ -28,15 +29,6 @@ from deals.serializers import (
 
 CLOSURE_RELATED = ("reason", "competitor", "actor", "reopened_by", "stage_at_close")
 DEAL_RELATED = ("account", "owner", "team", "pipeline", "stage", "close_reason")
-
-ERROR = inline_serializer("Error", fields={"detail": serializers.CharField()})
-FIELD_ERRORS = OpenApiResponse(
-    description='What is wrong, by field name: `{"reason": ["..."]}`.',
-    response=inline_serializer(
-        "FieldErrors",
-        fields={"field_name": serializers.ListField(child=serializers.CharField(), required=False)},
-    ),
-)
 
 
 class Conflict(APIException):
@@ -84,8 +76,8 @@ def _call_service(function, *, fields, **kwargs):
 class DealViewSet(viewsets.ReadOnlyModelViewSet):
     """Deals: reps see their own, managers their teams', admins all."""
 
+    queryset = Deal.objects.none()  # names the model for the schema; get_queryset() scopes the reads
     pagination_class = DealCursorPagination
-    lookup_value_regex = r"[0-9]+"
 
     def get_queryset(self):
         user = self.request.user
@@ -197,9 +189,9 @@ CLOSE_SERVICES = {
 class ClosureViewSet(viewsets.ReadOnlyModelViewSet):
     """Every close of a deal you may see; reopened ones stay, with `standing` false."""
 
+    queryset = Closure.objects.none()  # names the model for the schema; get_queryset() scopes the reads
     serializer_class = ClosureSerializer
     pagination_class = ClosureCursorPagination
-    lookup_value_regex = r"[0-9]+"
 
     def get_queryset(self):
         qs = (

@@ -33,6 +33,7 @@ class ReasonViewSet(viewsets.ReadOnlyModelViewSet):
     A retired reason stays here (old closures point to it); a merged one names its survivor.
     """
 
+    queryset = Reason.objects.none()  # names the model for the schema; get_queryset() filters
     serializer_class = ReasonSerializer
     pagination_class = None  # the whole taxonomy is a few dozen rows
 
@@ -63,6 +64,7 @@ class ReasonCategoryViewSet(viewsets.ReadOnlyModelViewSet):
     retrieve=extend_schema(summary="One competitor"),
 )
 class CompetitorViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = Competitor.objects.none()  # names the model for the schema; get_queryset() filters
     serializer_class = CompetitorSerializer
     pagination_class = None
 

@@ -1,13 +1,14 @@
 """API tokens: a user exchanges username and password for their token, or rotates it."""
 
 from django.contrib.auth import authenticate
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from closedlost.api_errors import FIELD_ERRORS
 from teams.services import api_token_get_or_create, api_token_rotate
 
 
@@ -30,12 +31,7 @@ class TokenView(APIView):
     @extend_schema(
         summary="Get your API token",
         request=CredentialsSerializer,
-        responses={
-            200: TokenSerializer,
-            400: inline_serializer(
-                "CredentialErrors", {"non_field_errors": serializers.ListField(child=serializers.CharField())}
-            ),
-        },
+        responses={200: TokenSerializer, 400: FIELD_ERRORS},
         auth=[],
     )
     def post(self, request):

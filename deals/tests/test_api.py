@@ -233,16 +233,16 @@ def test_list_endpoints_query_counts_do_not_grow_with_rows(
     for total in (5, 50):
         add_deals(total - Deal.objects.count())
         for url in ("/api/deals/?page_size=100", "/api/closures/?page_size=100", "/api/deals/?status=lost"):
-            # token, deals (or closures + their secondary reasons)
-            expected = 3 if url.startswith("/api/closures/") else 2
+            # token, managed teams, deals (or closures + their secondary reasons)
+            expected = 4 if url.startswith("/api/closures/") else 3
             with django_assert_num_queries(expected):
                 response = client.get(url)
             counts[(total, url)] = len(response.json()["results"])
     assert counts[(50, "/api/deals/?page_size=100")] == 50
     assert counts[(50, "/api/closures/?page_size=100")] == 17
     deal = Deal.objects.filter(status=DealStatus.LOST).first()
-    # token, deal, contacts, closures, their secondary reasons
-    with django_assert_num_queries(5):
+    # token, managed teams, deal, contacts, closures, their secondary reasons
+    with django_assert_num_queries(6):
         assert client.get(f"/api/deals/{deal.pk}/").status_code == 200
 
 
@@ -479,3 +479,11 @@ def test_amounts_are_exact_decimals(world, api_as):
     assert body["amount"] == "12345.67"
     assert body["created_at"].endswith("Z") or body["created_at"].endswith("+00:00")
     assert date.fromisoformat(body["created_at"][:10])
+
+
+def test_an_unknown_api_address_is_a_json_404(world, api_as):
+    for method in ("get", "post"):
+        response = getattr(api_as(world.alice), method)("/api/no-such-thing/1.5/")
+        assert response.status_code == 404
+        assert response.json() == {"detail": "Not found."}
+    assert APIClient().post("/api/deals/1.5/mark-lost/", {}, format="json").status_code == 404
