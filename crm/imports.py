@@ -113,6 +113,8 @@ def import_job_start(*, job: ImportJob, column_map: dict[str, str]) -> None:
 
 
 def _parse_amount(raw: str) -> Decimal:
+    if raw.strip() and not re.search(r"\d", raw):
+        raise RowError("amount", "is not a number", raw)
     cleaned = re.sub(r"[^\d.\-]", "", raw.replace(",", ""))
     try:
         value = Decimal(cleaned) if cleaned else Decimal("0")
@@ -188,10 +190,25 @@ def _outcome(values: dict) -> str:
     return DealStatus.OPEN
 
 
-def _import_row(*, job: ImportJob, values: dict, look: _Lookups) -> str:
-    """Upsert one row; returns "created", "updated" or "unchanged"; raises RowError."""
-    from crm.services import crm_lost_reason_record, reason_for_crm_text, unmapped_reason_record
+@dataclass
+class _Row:
+    external_id: str
+    name: str
+    owner: User
+    team: Team
+    pipeline: Pipeline
+    stage: object  # Stage or None for a closed deal whose stage the export does not name
+    outcome: str
+    amount: Decimal
+    currency: str
+    created: datetime | None
+    closed: datetime | None
+    account_name: str
+    reason_text: str
 
+
+def _parse_row(values: dict, look: _Lookups) -> _Row:
+    """Check one row without touching the database; raises RowError naming the field."""
     external_id = values.get("external_id", "").strip()
     if not external_id:
         raise RowError("external_id", "is empty")
@@ -231,135 +248,206 @@ def _import_row(*, job: ImportJob, values: dict, look: _Lookups) -> str:
     closed = _parse_when(values.get("closed", ""), "closed")
     if outcome != DealStatus.OPEN and closed is None:
         raise RowError("closed", "is needed for a closed deal")
-    reason_text = values.get("reason", "").strip()[:300]
+    return _Row(
+        external_id=external_id,
+        name=name,
+        owner=owner,
+        team=team,
+        pipeline=pipeline,
+        stage=stage,
+        outcome=outcome,
+        amount=amount,
+        currency=currency,
+        created=created,
+        closed=closed,
+        account_name=values.get("account", "").strip()[:200] or name,
+        reason_text=values.get("reason", "").strip()[:300],
+    )
+
+
+def _is_unchanged(deal: Deal, row: _Row, reasons: "_Reasons") -> bool:
+    """Nothing in the row would change the deal (so it needs no write at all)."""
+    if deal.name != row.name or deal.amount != row.amount:
+        return False
+    if deal.is_open:
+        return row.outcome == DealStatus.OPEN and (row.stage is None or row.stage.pk == deal.stage_id)
+    # A closed deal only changes when it waits for a reason and the row now gives one that maps.
+    return not (deal.needs_reason and row.reason_text and reasons.get(row.reason_text)[0] is not None)
+
+
+class _Reasons:
+    """Reason lookups of one import run, cached by text; unmapped texts counted once per row."""
+
+    def __init__(self, kind: str):
+        from crm.services import reason_for_crm_text
+
+        self.kind, self.lookup, self.cache, self.unmapped = kind, reason_for_crm_text, {}, {}
+
+    def get(self, text: str):
+        if text not in self.cache:
+            self.cache[text] = self.lookup(kind=self.kind, text=text) if text else (None, None)
+        return self.cache[text]
+
+
+def _apply_row(*, job: ImportJob, row: _Row, deal: Deal | None, look: _Lookups, reasons: _Reasons):
+    """Write one row (inside its savepoint). Returns (result, deal, unmapped text or "")."""
+    from crm.services import crm_lost_reason_record
 
     id_field = EXTERNAL_ID_FIELD[job.kind]
-    deal = Deal.objects.filter(**{id_field: external_id}).first()
-    result = "unchanged"
+    unmapped = ""
     if deal is None:
-        account_name = values.get("account", "").strip()[:200] or name
-        account = look.accounts.get(account_name)
+        account = look.accounts.get(row.account_name)
         if account is None:
-            account = Account.objects.filter(name=account_name).first() or Account.objects.create(
-                name=account_name
+            account = Account.objects.filter(name=row.account_name).first() or Account.objects.create(
+                name=row.account_name
             )
-            look.accounts[account_name] = account
+            look.accounts[row.account_name] = account
         deal = deal_services.deal_create(
-            name=name,
+            name=row.name,
             account=account,
-            owner=owner,
-            team=team,
-            stage=stage or look.first_stage[pipeline.pk],
-            amount=amount,
-            currency=currency,
-            created_at=created,
+            owner=row.owner,
+            team=row.team,
+            stage=row.stage or look.first_stage[row.pipeline.pk],
+            amount=row.amount,
+            currency=row.currency,
+            created_at=row.created,
+            external_ids={id_field: row.external_id},
         )
-        Deal.objects.filter(pk=deal.pk).update(**{id_field: external_id})
         result = "created"
     else:
+        result = "updated"
         changed = {}
-        if deal.name != name:
-            changed["name"] = name
-        if deal.amount != amount:
+        if deal.name != row.name:
+            changed["name"] = row.name
+        if deal.amount != row.amount:
             DealEvent.objects.create(
                 deal=deal,
                 field=DealEvent.Field.AMOUNT,
                 from_value=str(deal.amount),
-                to_value=str(amount),
+                to_value=str(row.amount),
                 actor_kind=DealEvent.ActorKind.CRM,
             )
-            changed["amount"] = amount
+            changed["amount"] = row.amount
         if changed:
             Deal.objects.filter(pk=deal.pk).update(**changed)
-            result = "updated"
-        if deal.is_open and stage is not None and stage.pk != deal.stage_id:
-            deal_services.deal_change_stage(deal=deal, stage=stage, actor=None, changed_at=timezone.now())
-            result = "updated"
-    if deal.is_open and outcome == DealStatus.LOST:
-        reason, competitor = reason_for_crm_text(kind=job.kind, text=reason_text)
-        closure = None
+        if deal.is_open and row.stage is not None and row.stage.pk != deal.stage_id:
+            deal = deal_services.deal_change_stage(deal=deal, stage=row.stage, actor=None)
+    if deal.is_open and row.outcome == DealStatus.LOST:
+        reason, competitor = reasons.get(row.reason_text)
+        closed = False
         if reason is not None:
             try:
-                closure = deal_services.deal_mark_lost(
+                deal_services.deal_mark_lost(
                     deal=deal,
                     reason=reason,
                     actor=None,
                     competitor=competitor,
-                    note=f"Imported from {job.get_kind_display()}: “{reason_text}”",
-                    closed_at=closed,
+                    note=f"Imported from {job.get_kind_display()}: “{row.reason_text}”",
+                    closed_at=row.closed,
                     via_crm=True,
+                    skip_nurture=True,  # a historical close: no nurture e-mails now
                 )
+                closed = True
+            except deal_services.DealAlreadyClosed:
+                raise
             except deal_services.DealError:
-                closure = None  # e.g. needs a competitor the export does not name
-        if closure is None:
-            if reason is None:
-                unmapped_reason_record(kind=job.kind, text=reason_text)
-            deal_services.deal_mark_lost_from_crm(deal=deal, crm_reason_text=reason_text, closed_at=closed)
-            crm_lost_reason_record(deal=deal, kind=job.kind, text=reason_text)
-        result = "created" if result == "created" else "updated"
-    elif deal.is_open and outcome == DealStatus.WON:
+                pass  # e.g. needs a competitor the export does not name: ask the rep
+        if not closed:
+            unmapped = row.reason_text if reason is None else ""
+            deal_services.deal_mark_lost_from_crm(
+                deal=deal, crm_reason_text=row.reason_text, closed_at=row.closed
+            )
+            crm_lost_reason_record(deal=deal, kind=job.kind, text=row.reason_text)
+    elif deal.is_open and row.outcome == DealStatus.WON:
         try:
-            deal_services.deal_mark_won(deal=deal, reason=None, actor=None, closed_at=closed)
+            deal_services.deal_mark_won(
+                deal=deal, reason=None, actor=None, closed_at=row.closed, via_crm=True
+            )
         except deal_services.DealError as exc:
-            raise RowError("status", f"won, but {exc.message.lower()} Close it here instead.") from exc
-        result = "created" if result == "created" else "updated"
-    elif deal.status == DealStatus.LOST and deal.needs_reason and reason_text:
-        reason, competitor = reason_for_crm_text(kind=job.kind, text=reason_text)
+            raise RowError(
+                "status", f"won, but {exc.message[0].lower()}{exc.message[1:]} Close it here."
+            ) from exc
+    elif deal.status == DealStatus.LOST and deal.needs_reason and row.reason_text:
+        reason, competitor = reasons.get(row.reason_text)
         if reason is not None:
-            try:
-                deal_services.deal_give_reason(
-                    deal=deal, reason=reason, actor=None, competitor=competitor, via_crm=True
-                )
-                result = "updated"
-            except deal_services.DealError:
-                pass
-    return result
+            deal_services.deal_give_reason(
+                deal=deal, reason=reason, actor=None, competitor=competitor, via_crm=True
+            )
+    return result, deal, unmapped
 
 
 def import_job_run(*, job_id: int) -> str:
     """Import every row of a queued job, in chunks, recording progress and per-row errors."""
+    from crm.services import unmapped_reason_record
+
     claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
         status=ImportJob.Status.RUNNING, started_at=timezone.now()
     )
     if not claimed:
         return "not claimed"
     job = ImportJob.objects.get(pk=job_id)
+    id_field = EXTERNAL_ID_FIELD[job.kind]
     try:
         reader = csv.reader(io.StringIO(job.content))
         header = next(reader, [])
         index = {column: i for i, column in enumerate(header)}
         columns = {field: index[column] for field, column in job.column_map.items() if column in index}
-        look = _lookups()
+        look, reasons = _lookups(), _Reasons(job.kind)
         counts = {"created": 0, "updated": 0, "unchanged": 0}
-        errors: list[ImportRowError] = []
-        processed = 0
-        rows = enumerate(reader, start=2)
+        processed, rows = 0, enumerate(reader, start=2)
         while True:
             chunk = [row for _, row in zip(range(CHUNK), rows, strict=False)]
             if not chunk:
                 break
+            errors: list[ImportRowError] = []
+            unmapped: dict[str, int] = {}
             with transaction.atomic():
-                for line, row in chunk:
-                    values = {field: row[i] if i < len(row) else "" for field, i in columns.items()}
+                parsed = []
+                for line, raw in chunk:
+                    values = {field: raw[i] if i < len(raw) else "" for field, i in columns.items()}
                     try:
-                        with transaction.atomic():
-                            counts[_import_row(job=job, values=values, look=look)] += 1
+                        parsed.append((line, _parse_row(values, look)))
                     except RowError as exc:
                         errors.append(
                             ImportRowError(
                                 job=job, row=line, field=exc.field, problem=exc.problem, value=exc.value[:300]
                             )
                         )
+                ids = [row.external_id for _, row in parsed]
+                existing = {getattr(d, id_field): d for d in Deal.objects.filter(**{f"{id_field}__in": ids})}
+                for line, row in parsed:
+                    deal = existing.get(row.external_id)
+                    if deal is not None and _is_unchanged(deal, row, reasons):
+                        counts["unchanged"] += 1
+                        continue
+                    try:
+                        with transaction.atomic():
+                            result, deal, text = _apply_row(
+                                job=job, row=row, deal=deal, look=look, reasons=reasons
+                            )
+                    except RowError as exc:
+                        errors.append(
+                            ImportRowError(
+                                job=job, row=line, field=exc.field, problem=exc.problem, value=exc.value[:300]
+                            )
+                        )
+                        continue
                     except deal_services.DealError as exc:
                         errors.append(
                             ImportRowError(
                                 job=job, row=line, field=exc.field or "row", problem=exc.message[:300]
                             )
                         )
-                ImportRowError.objects.bulk_create(errors)
+                        continue
+                    existing[row.external_id] = deal
+                    counts[result] += 1
+                    if text:
+                        unmapped[text] = unmapped.get(text, 0) + 1
+                for text, count in unmapped.items():
+                    unmapped_reason_record(kind=job.kind, text=text, count=count)
+                ImportRowError.objects.bulk_create(sorted(errors, key=lambda e: e.row))
                 processed += len(chunk)
                 job.error_count += len(errors)
-                errors = []
                 ImportJob.objects.filter(pk=job.pk).update(
                     processed_rows=processed,
                     created_count=counts["created"],
@@ -368,9 +456,7 @@ def import_job_run(*, job_id: int) -> str:
                     error_count=job.error_count,
                 )
         ImportJob.objects.filter(pk=job.pk).update(
-            status=ImportJob.Status.DONE,
-            finished_at=timezone.now(),
-            total_rows=processed,
+            status=ImportJob.Status.DONE, finished_at=timezone.now(), total_rows=processed
         )
         return "done"
     except Exception as exc:

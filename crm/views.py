@@ -144,7 +144,7 @@ def give_reason(request, pk: int):
     if not deal.needs_reason:
         messages.info(request, f"“{deal}” is not waiting for a reason.")
         return redirect("deals:detail", pk=deal.pk)
-    form = CloseDealForm(request.POST or None, outcome=DealStatus.LOST)
+    form = CloseDealForm(request.POST if request.method == "POST" else None, outcome=DealStatus.LOST)
     crm_text = selectors.crm_reason_text(deal=deal)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -197,7 +197,7 @@ def connection_edit(request, kind: str):
     connection = CrmConnection.objects.filter(kind=kind).first()
     if connection is None:
         connection = CrmConnection(kind=kind, **services.CONNECTION_DEFAULTS[kind])
-    form = ConnectionForm(request.POST or None, instance=connection)
+    form = ConnectionForm(request.POST if request.method == "POST" else None, instance=connection)
     if request.method == "POST" and form.is_valid():
         form.save()
         messages.success(request, f"{connection} connection saved.")
@@ -243,7 +243,7 @@ def event_replay(request, pk: int):
 @admin_required
 @require_http_methods(["GET", "POST"])
 def mapping_list(request):
-    form = ReasonMappingForm(request.POST or None)
+    form = ReasonMappingForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         mapping = form.save(commit=False)
         mapping.crm_value = services.normalise_reason_text(mapping.crm_value)
@@ -268,7 +268,7 @@ def unmapped_list(request):
 @require_http_methods(["GET", "POST"])
 def unmapped_classify(request, pk: int):
     unmapped = get_object_or_404(UnmappedReason, pk=pk, mapping__isnull=True)
-    form = ClassifyForm(request.POST or None)
+    form = ClassifyForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             given = services.unmapped_reason_classify(
@@ -300,7 +300,7 @@ def unmapped_classify(request, pk: int):
 @admin_required
 @require_http_methods(["GET", "POST"])
 def import_new(request):
-    form = ImportUploadForm(request.POST or None, request.FILES or None)
+    form = ImportUploadForm(request.POST if request.method == "POST" else None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         job = imports.import_job_create(
             kind=form.cleaned_data["kind"],
@@ -325,7 +325,9 @@ def import_map(request, pk: int):
     if job.status != ImportJob.Status.MAPPING:
         return redirect("crm:import-detail", pk=job.pk)
     headers = next(csv.reader(io.StringIO(job.content)), [])
-    form = ImportMappingForm(request.POST or None, headers=headers, kind=job.kind)
+    form = ImportMappingForm(
+        request.POST if request.method == "POST" else None, headers=headers, kind=job.kind
+    )
     if request.method == "POST" and form.is_valid():
         imports.import_job_start(job=job, column_map=form.column_map())
         return redirect("crm:import-detail", pk=job.pk)

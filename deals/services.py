@@ -281,10 +281,13 @@ def deal_mark_won(
     note: str = "",
     secondary_reasons: Iterable[Reason] = (),
     closed_at: datetime | None = None,
+    via_crm: bool = False,
 ) -> Closure:
     """Close an open deal as won (with an active win reason where the pipeline asks for one)."""
     details = CloseDetails(reason, competitor, note, tuple(secondary_reasons))
-    return _deal_close(deal=deal, outcome=DealStatus.WON, details=details, actor=actor, closed_at=closed_at)
+    return _deal_close(
+        deal=deal, outcome=DealStatus.WON, details=details, actor=actor, closed_at=closed_at, via_crm=via_crm
+    )
 
 
 def deal_mark_no_decision(
@@ -405,9 +408,17 @@ def deal_create(
     currency: str = "USD",
     created_at: datetime | None = None,
     expected_close_date: date | None = None,
+    external_ids: dict[str, str] | None = None,
 ) -> Deal:
-    """Create an open deal in `stage` (and so in its pipeline)."""
+    """Create an open deal in `stage` (and so in its pipeline).
+
+    `external_ids`: the deal's ids in CRMs, e.g. {"hubspot_id": "123"}.
+    """
+    allowed = {"hubspot_id", "salesforce_id", "pipedrive_id"}
+    if external_ids and not set(external_ids) <= allowed:
+        raise DealError(f"Unknown external id field: {sorted(set(external_ids) - allowed)}.")
     return Deal.objects.create(
+        **(external_ids or {}),
         name=name,
         account=account,
         owner=owner,

@@ -1,0 +1,88 @@
+"""Realistic CRM deal exports for tests and the benchmark: a HubSpot CSV with a few bad rows."""
+
+import csv
+import io
+import random
+
+HUBSPOT_COLUMNS = [
+    "Record ID",
+    "Deal Name",
+    "Deal Stage",
+    "Pipeline",
+    "Amount",
+    "Close Date",
+    "Create Date",
+    "Deal owner",
+    "Closed Lost Reason",
+    "Associated Company",
+]
+OPEN_STAGES = ["Qualification", "Discovery", "Demo", "Proposal", "Negotiation"]
+OWNERS = ["alice@closedlost.invalid", "Erin", "dave"]  # e-mail, full name, user name
+LOSS_TEXTS = [
+    "Price too high",
+    "no-budget",
+    "Missing feature",
+    "Went dark on us",
+    "",
+    "Chose to build in-house",
+]
+
+# line number in the file (header = 1) -> (column to spoil, bad value, field, problem)
+BAD_ROWS = {
+    17: ("Record ID", "", "external_id", "is empty"),
+    250: (
+        "Deal owner",
+        "zed@nowhere.example",
+        "owner",
+        "matches no user (by user name, e-mail or full name)",
+    ),
+    1234: ("Amount", "twelve grand", "amount", "is not a number"),
+    4000: ("Deal Stage", "Nowhere", "stage", "matches no stage of pipeline “New business”"),
+    6001: ("Pipeline", "Enterprise", "pipeline", "matches no pipeline"),
+    8500: ("Deal Name", "", "name", "is empty"),
+    9999: ("Amount", "-5", "amount", "cannot be negative"),
+}
+
+
+def hubspot_export(rows: int, *, bad_rows: dict | None = None, seed: int = 7, id_offset: int = 0) -> str:
+    """A HubSpot deal export of `rows` deals: ~60% open, ~35% closed lost, ~5% closed won."""
+    bad_rows = BAD_ROWS if bad_rows is None else bad_rows
+    rng = random.Random(seed)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(HUBSPOT_COLUMNS)
+    for n in range(rows):
+        line = n + 2
+        roll = rng.random()
+        created = f"2026-{rng.randint(1, 6):02d}-{rng.randint(1, 28):02d} 09:{rng.randint(0, 59):02d}"
+        if roll < 0.60:
+            stage, closed, reason = rng.choice(OPEN_STAGES), "", ""
+        elif roll < 0.95:
+            stage, closed, reason = (
+                "Closed Lost",
+                f"2026-{rng.randint(7, 10):02d}-{rng.randint(1, 28):02d}",
+                rng.choice(LOSS_TEXTS),
+            )
+        else:
+            stage, closed, reason = (
+                "Closed Won",
+                f"2026-{rng.randint(7, 10):02d}-{rng.randint(1, 28):02d}",
+                "",
+            )
+        row = {
+            "Record ID": str(9_000_000 + id_offset + n),
+            "Deal Name": f"Deal {id_offset + n} - {rng.choice(['Renewal', 'Expansion', 'New logo'])}",
+            "Deal Stage": stage,
+            "Pipeline": "New business",
+            "Amount": f"{rng.randint(1, 500) * 100}.00",
+            "Close Date": closed,
+            "Create Date": created,
+            "Deal owner": rng.choice(OWNERS),
+            "Closed Lost Reason": reason,
+            "Associated Company": f"Company {rng.randint(1, 400)}",
+        }
+        if line in bad_rows:
+            column, value, _field, _problem = bad_rows[line]
+            row[column] = value
+        writer.writerow([row[c] for c in HUBSPOT_COLUMNS])
+    return out.getvalue()
