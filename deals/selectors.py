@@ -158,7 +158,8 @@ def _recovery_filtered(qs: QuerySet[Deal], filters: DealFilters) -> QuerySet[Dea
     lost = Closure.objects.filter(deal=OuterRef("pk"), outcome="lost")
     first_lost = lost.order_by("closed_at", "id")
     latest = Closure.objects.filter(deal=OuterRef("pk")).order_by("-closed_at", "-id").values("closed_at")[:1]
-    qs = qs.filter(Exists(lost)).annotate(latest_closed_at=Coalesce("closed_at", Subquery(latest)))
+    # A closed deal's latest close is its closed_at; a reopened deal open now counts by its last closure.
+    qs = qs.filter(Exists(lost)).annotate(latest_closed_at=Subquery(latest))
     if filters.recovery == "reopened":
         qs = qs.filter(Exists(lost.filter(reopened_at__isnull=False)))
     elif filters.recovery == "won":
@@ -198,15 +199,17 @@ def _filtered(user: User, filters: DealFilters) -> QuerySet[Deal]:
     if filters.pipeline:
         qs = qs.filter(pipeline_id=filters.pipeline)
     qs = _drill_filtered(qs, filters)
-    closed_field = "closed_at"
     if filters.recovery:
-        qs, closed_field = _recovery_filtered(qs, filters), "latest_closed_at"
+        qs = _recovery_filtered(qs, filters)
+    closed, latest = Q(), Q(status="open")
     if filters.closed_from:
         start = timezone.make_aware(datetime.combine(filters.closed_from, time.min))
-        qs = qs.filter(**{f"{closed_field}__gte": start})
+        closed, latest = closed & Q(closed_at__gte=start), latest & Q(latest_closed_at__gte=start)
     if filters.closed_to:
         end = timezone.make_aware(datetime.combine(filters.closed_to, time.max))
-        qs = qs.filter(**{f"{closed_field}__lte": end})
+        closed, latest = closed & Q(closed_at__lte=end), latest & Q(latest_closed_at__lte=end)
+    if closed:
+        qs = qs.filter(closed | latest if filters.recovery else closed)
     if filters.q:
         qs = qs.filter(Q(name__icontains=filters.q) | Q(account__name__icontains=filters.q))
     return qs

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, fields
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import cached_property
 from urllib.parse import urlencode
 
 from django.apps import apps
 from django.conf import settings
+from django.db import connection
 from django.db.models import (
     Avg,
     Case,
@@ -42,6 +43,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, TruncMonth
 from django.urls import reverse
+from django.utils import timezone
 
 from deals.models import Closure, Deal, DealStatus
 from deals.selectors import SIZE_BANDS, DealFilters, deals_filtered, size_band_q
@@ -98,6 +100,13 @@ class DashboardFilters:
         params.update(extra)
         query = urlencode({key: value for key, value in params.items() if value not in ("", None)})
         return f"{reverse('deals:list')}?{query}"
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        """The period as aware datetimes, both inclusive (as the deal list's closed_from/to)."""
+        return (
+            timezone.make_aware(datetime.combine(self.date_from, time.min)),
+            timezone.make_aware(datetime.combine(self.date_to, time.max)),
+        )
 
     def as_query(self) -> dict[str, str]:
         """The filters as dashboard URL parameters (for CSV and API links)."""
@@ -537,6 +546,14 @@ def figure_by_segment(dashboard: Dashboard) -> dict:
 
 
 def _recovery_rows(dashboard: Dashboard, group: str) -> list[dict]:
+    """Deals ever lost, grouped by their first loss's reason or nurture sequence."""
+    if connection.vendor == "postgresql":
+        return _recovery_rows_from_history(dashboard, group)
+    return _recovery_rows_live(dashboard, group)
+
+
+def _recovery_rows_live(dashboard: Dashboard, group: str) -> list[dict]:
+    """Computed from the closures themselves (the drill-down's definition)."""
     lost = Closure.objects.filter(deal=OuterRef("pk"), outcome=LOST)
     first_lost = lost.order_by("closed_at", "id")
     if group == "reason":
@@ -550,6 +567,30 @@ def _recovery_rows(dashboard: Dashboard, group: str) -> list[dict]:
         .annotate(
             lost=Count("pk"),
             reopened_count=Count("pk", filter=Q(reopened=True)),
+            won=Count("pk", filter=Q(status=WON)),
+            recovered_value=Sum(dashboard.value, filter=Q(status=WON)),
+        )
+    )
+
+
+def _recovery_rows_from_history(dashboard: Dashboard, group: str) -> list[dict]:
+    """The same as the live computation, read from LossHistory (kept by triggers on PostgreSQL)."""
+    start, end = dashboard.filters.bounds()
+    history = "loss_history__"
+    in_period = Q(closed_at__gte=start, closed_at__lte=end) | Q(
+        status=OPEN, **{f"{history}last_closed_at__gte": start, f"{history}last_closed_at__lte": end}
+    )
+    if group == "reason":
+        key = Coalesce(f"{history}first_lost_reason__merged_into", f"{history}first_lost_reason")
+    else:
+        key = F(f"{history}first_lost_closure__nurture__sequence")
+    return list(
+        deals_filtered(user=dashboard.user, filters=dashboard.filters.deal_filters(period=False))
+        .filter(Q(**{f"{history}isnull": False}), in_period)
+        .values(group_key=key)
+        .annotate(
+            lost=Count("pk"),
+            reopened_count=Count("pk", filter=Q(**{f"{history}reopened": True})),
             won=Count("pk", filter=Q(status=WON)),
             recovered_value=Sum(dashboard.value, filter=Q(status=WON)),
         )

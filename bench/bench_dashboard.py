@@ -1,0 +1,399 @@
+"""Benchmark: the manager loss dashboard on PostgreSQL with many deals.
+
+Builds (once per size) a database `closedlost_bench_dashboard` with N deals (default 200,000;
+`--full` for 1,000,000) over 10 teams of 10 reps, three years of history, realistic mixes of
+status, reasons, competitors, currencies and reopened losses (generate_series, no ORM), then
+measures in one run, for a team manager (one team, ~N/10 deals) and for an admin (every deal),
+over the last 12 months:
+
+- each figure's selector (insights.selectors) vs hand-written SQL for the same figure, median ms
+  and the ratio (after checking that both give the same numbers);
+- the whole dashboard page and the JSON API (`/api/figures/`) through the Django test client,
+  against the sum of the hand-written SQL of every figure.
+
+Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/bench_dashboard.py [--deals N | --full]
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+BENCH_DB = "closedlost_bench_dashboard"
+TEAMS, REPS_PER_TEAM = 10, 10
+
+
+def _bench_database_url() -> str:
+    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    parsed = urlparse(base)
+    if not parsed.scheme.startswith("postgres"):
+        sys.exit("bench_dashboard.py needs DATABASE_URL pointing at PostgreSQL")
+    return urlunparse(parsed._replace(path=f"/{BENCH_DB}"))
+
+
+def _ensure_database(url: str) -> None:
+    import psycopg2
+
+    parsed = urlparse(url)
+    admin = psycopg2.connect(
+        host=parsed.hostname, port=parsed.port or 5432, user=parsed.username or "postgres", dbname="postgres"
+    )
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB])
+        if not cursor.fetchone():
+            cursor.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    admin.close()
+
+
+def _setup_django(url: str) -> None:
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "closedlost.settings")
+    os.environ["AXES_ENABLED"] = "0"
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.ALLOWED_HOSTS = ["*"]
+    settings.DEBUG = False
+
+
+def _columns(cursor, table: str) -> set[str]:
+    cursor.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s", [table])
+    return {row[0] for row in cursor.fetchall()}
+
+
+def _build(deal_count: int) -> None:
+    from django.core.management import call_command
+    from django.db import connection
+
+    from deals.models import Deal, Pipeline, Stage
+    from teams.models import Membership, Team, User
+
+    call_command("migrate", verbosity=0)
+    existing = Deal.objects.count()
+    if existing == deal_count:
+        print(f"using the existing {existing:,} deals in {BENCH_DB}")
+        return
+    print(f"building {deal_count:,} deals in {BENCH_DB} ...", flush=True)
+    started = time.perf_counter()
+    pipeline, _ = Pipeline.objects.get_or_create(name="Bench pipeline")
+    for order, name in enumerate(
+        ["Qualification", "Discovery", "Demo", "Proposal", "Negotiation", "Commit"], 1
+    ):
+        Stage.objects.get_or_create(
+            pipeline=pipeline, order=order, defaults={"name": name, "win_probability": 15 * order}
+        )
+    for t in range(TEAMS):
+        team, _ = Team.objects.get_or_create(name=f"Bench team {t}")
+        manager, _ = User.objects.get_or_create(
+            username=f"benchmanager{t}", defaults={"role": User.Role.MANAGER}
+        )
+        Membership.objects.get_or_create(team=team, user=manager, defaults={"role": Membership.Role.MANAGER})
+        for r in range(REPS_PER_TEAM):
+            rep, _ = User.objects.get_or_create(
+                username=f"benchrep{t}-{r}", defaults={"role": User.Role.REP, "first_name": f"Rep {t}-{r}"}
+            )
+            Membership.objects.get_or_create(team=team, user=rep)
+    User.objects.get_or_create(username="benchadmin", defaults={"role": User.Role.ADMIN})
+    with connection.cursor() as cursor:
+        deal_extra = "needs_reason" in _columns(cursor, "deals_deal")
+        closure_extra = "needs_reason" in _columns(cursor, "deals_closure")
+        tables = [
+            "deals_dealevent",
+            "deals_closuresecondaryreason",
+            "deals_closure",
+            "deals_deal_contacts",
+            "deals_deal",
+        ]
+        tables += ["deals_contact", "deals_account", "insights_losshistory"]
+        cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        cursor.execute("SELECT setseed(0.42)")
+        cursor.execute(
+            """INSERT INTO deals_account (name, industry, employees)
+               SELECT 'Bench account ' || g,
+                      (ARRAY['Software','Retail','Healthcare','Logistics','Manufacturing','Education'])[1 + g % 6],
+                      CASE WHEN g % 17 = 0 THEN NULL ELSE (ARRAY[12, 35, 80, 180, 400, 900, 2500, 12000])[1 + g % 8] END
+               FROM generate_series(1, 20000) g"""
+        )
+        # Status: 12% open, 36% won, 38% lost, 14% no decision. Reasons weighted by position
+        # (power law), competitors where the reason needs one (and on some wins).
+        cursor.execute(
+            f"""
+            WITH reps AS (SELECT array_agg(u.id ORDER BY u.id) ids, array_agg(m.team_id ORDER BY u.id) teams
+                          FROM teams_user u JOIN teams_membership m ON m.user_id = u.id
+                          WHERE u.username LIKE 'benchrep%%'),
+                 stages AS (SELECT array_agg(id ORDER BY "order") ids FROM deals_stage WHERE pipeline_id = %(pipeline)s),
+                 loss AS (SELECT array_agg(id ORDER BY id) ids FROM reasons_reason WHERE kind = 'loss'),
+                 win AS (SELECT array_agg(id ORDER BY id) ids FROM reasons_reason WHERE kind = 'win'),
+                 nd AS (SELECT array_agg(id ORDER BY id) ids FROM reasons_reason WHERE kind = 'no_decision'),
+                 raw AS (
+                   SELECT g, random() r, random() r2, random() r3, 1 + floor(random() * {TEAMS * REPS_PER_TEAM})::int rep,
+                          now() - (random() * interval '1095 days') created
+                   FROM generate_series(1, %(count)s) g)
+            INSERT INTO deals_deal (name, account_id, owner_id, team_id, pipeline_id, stage_id, amount, currency,
+                                    status, close_reason_id, close_reason_kind, created_at, expected_close_date,
+                                    closed_at{", needs_reason" if deal_extra else ""})
+            SELECT 'Bench deal ' || g, 1 + floor(r3 * 20000)::int, reps.ids[rep], reps.teams[rep], %(pipeline)s,
+                   stages.ids[1 + floor(r2 * r2 * 6)::int],
+                   round((500 + exp(r2 * 5.3) * 500)::numeric, 2),
+                   (ARRAY['USD','USD','USD','USD','EUR','EUR','GBP'])[1 + g %% 7],
+                   CASE WHEN r < 0.12 THEN 'open' WHEN r < 0.48 THEN 'won' WHEN r < 0.86 THEN 'lost' ELSE 'no_decision' END,
+                   CASE WHEN r < 0.12 THEN NULL
+                        WHEN r < 0.48 THEN win.ids[1 + floor(r3 * r3 * array_length(win.ids, 1))::int]
+                        WHEN r < 0.86 THEN loss.ids[1 + floor(r3 * r3 * array_length(loss.ids, 1))::int]
+                        ELSE nd.ids[1 + floor(r3 * array_length(nd.ids, 1))::int] END,
+                   CASE WHEN r < 0.12 THEN NULL WHEN r < 0.48 THEN 'win' WHEN r < 0.86 THEN 'loss' ELSE 'no_decision' END,
+                   created, (created + interval '60 days')::date,
+                   CASE WHEN r < 0.12 THEN NULL ELSE LEAST(now(), created + (5 + r2 * 175) * interval '1 day') END
+                   {", false" if deal_extra else ""}
+            FROM raw, reps, stages, loss, win, nd
+            """,
+            {"count": deal_count, "pipeline": pipeline.pk},
+        )
+        extra_col, extra_val = (", needs_reason", ", false") if closure_extra else ("", "")
+        # An earlier loss, reopened, for 10% of the deals (won back, lost again, or open now).
+        cursor.execute(
+            f"""INSERT INTO deals_closure (deal_id, outcome, reason_id, reason_kind, note, stage_at_close_id,
+                                           amount_at_close, currency, closed_at, reopened_at{extra_col})
+               SELECT d.id, 'lost', (SELECT array_agg(id ORDER BY id) FROM reasons_reason WHERE kind = 'loss')[1 + d.id % 10],
+                      'loss', '', d.stage_id, d.amount, d.currency, d.created_at + interval '2 days',
+                      d.created_at + interval '3 days'{extra_val}
+               FROM deals_deal d WHERE d.id % 10 = 3"""
+        )
+        cursor.execute(
+            f"""INSERT INTO deals_closure (deal_id, outcome, reason_id, reason_kind, competitor_id, note,
+                                           stage_at_close_id, amount_at_close, currency, closed_at{extra_col})
+               SELECT d.id, d.status, d.close_reason_id, d.close_reason_kind,
+                      CASE WHEN r.requires_competitor OR (d.status IN ('won', 'lost') AND d.id % 5 = 0)
+                           THEN (SELECT array_agg(id ORDER BY id) FROM reasons_competitor)[1 + d.id % 5] END,
+                      '', d.stage_id, d.amount, d.currency, d.closed_at{extra_val}
+               FROM deals_deal d LEFT JOIN reasons_reason r ON r.id = d.close_reason_id
+               WHERE d.status <> 'open'"""
+        )
+        cursor.execute("VACUUM ANALYZE")
+    print(f"built in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+# --- hand-written SQL for each figure ------------------------------------------------------------
+
+VALUE = "d.amount * x.rate"
+RATES = "LEFT JOIN insights_exchangerate x ON x.currency = d.currency"
+ROLLED = "LEFT JOIN reasons_reason rr ON rr.id = d.close_reason_id"
+
+SQL = {
+    "headline": [
+        f"""SELECT count(*) FILTER (WHERE d.status = 'won'), count(*) FILTER (WHERE d.status = 'lost'),
+                  count(*) FILTER (WHERE d.status = 'no_decision'),
+                  count(*) FILTER (WHERE d.status = 'lost' AND d.close_reason_id IS NULL),
+                  sum({VALUE}) FILTER (WHERE d.status = 'won'), sum({VALUE}) FILTER (WHERE d.status = 'lost'),
+                  avg({VALUE}) FILTER (WHERE d.status = 'won'),
+                  avg(d.closed_at - d.created_at) FILTER (WHERE d.status = 'won'),
+                  avg(d.closed_at - d.created_at) FILTER (WHERE d.status = 'lost')
+           FROM deals_deal d {RATES} WHERE {{period}} AND {{scope}}""",
+        "SELECT count(*) FROM deals_deal d WHERE d.status = 'open' AND {scope}",
+    ],
+    "loss-by-reason": [
+        f"""SELECT coalesce(rr.merged_into_id, d.close_reason_id), count(*), sum({VALUE})
+           FROM deals_deal d {ROLLED} {RATES} WHERE d.status = 'lost' AND {{period}} AND {{scope}} GROUP BY 1"""
+    ],
+    "loss-by-category": [
+        f"""SELECT coalesce(m.category_id, rr.category_id), count(*), sum({VALUE})
+           FROM deals_deal d JOIN reasons_reason rr ON rr.id = d.close_reason_id
+           LEFT JOIN reasons_reason m ON m.id = rr.merged_into_id {RATES}
+           WHERE d.status = 'lost' AND {{period}} AND {{scope}} GROUP BY 1"""
+    ],
+    "reason-trend": [
+        f"""SELECT date_trunc('month', d.closed_at AT TIME ZONE 'UTC'), coalesce(rr.merged_into_id, d.close_reason_id),
+                  count(*)
+           FROM deals_deal d {ROLLED} WHERE d.status = 'lost' AND d.close_reason_id IS NOT NULL
+           AND {{period}} AND {{scope}} GROUP BY 1, 2"""
+    ],
+    "losses-by-stage": [
+        f"""SELECT d.stage_id, count(*), sum({VALUE}) FROM deals_deal d {RATES}
+           WHERE d.status = 'lost' AND {{period}} AND {{scope}} GROUP BY 1"""
+    ],
+    "by-competitor": [
+        f"""SELECT coalesce(k.merged_into_id, k.id), count(*) FILTER (WHERE d.status = 'won'),
+                  count(*) FILTER (WHERE d.status = 'lost'), sum({VALUE}) FILTER (WHERE d.status = 'lost')
+           FROM deals_deal d JOIN deals_closure c ON c.deal_id = d.id AND c.reopened_at IS NULL
+           JOIN reasons_competitor k ON k.id = c.competitor_id {RATES}
+           WHERE d.status IN ('won', 'lost') AND {{period}} AND {{scope}} GROUP BY 1"""
+    ],
+    "by-rep": [
+        f"""SELECT d.owner_id, count(*) FILTER (WHERE d.status = 'won'), count(*) FILTER (WHERE d.status = 'lost'),
+                  count(*) FILTER (WHERE d.status = 'no_decision'), sum({VALUE}) FILTER (WHERE d.status = 'lost')
+           FROM deals_deal d {RATES} WHERE {{period}} AND {{scope}} GROUP BY 1""",
+        f"""SELECT d.owner_id, coalesce(rr.merged_into_id, d.close_reason_id), count(*)
+           FROM deals_deal d {ROLLED} WHERE d.status = 'lost' AND d.close_reason_id IS NOT NULL
+           AND {{period}} AND {{scope}} GROUP BY 1, 2""",
+    ],
+    "by-segment": [
+        f"""SELECT a.industry, CASE WHEN a.employees IS NULL THEN 'unknown' WHEN a.employees < 50 THEN 'under-50'
+                  WHEN a.employees < 250 THEN '50-249' WHEN a.employees < 1000 THEN '250-999' ELSE '1000-plus' END,
+                  count(*) FILTER (WHERE d.status = 'won'), count(*) FILTER (WHERE d.status = 'lost'),
+                  count(*) FILTER (WHERE d.status = 'no_decision'), sum({VALUE}) FILTER (WHERE d.status = 'lost')
+           FROM deals_deal d JOIN deals_account a ON a.id = d.account_id {RATES}
+           WHERE {{period}} AND {{scope}} GROUP BY 1, 2"""
+    ],
+    "recovery-by-reason": [
+        f"""SELECT coalesce(rr.merged_into_id, h.first_lost_reason_id), count(*), count(*) FILTER (WHERE h.reopened),
+                  count(*) FILTER (WHERE d.status = 'won'), sum({VALUE}) FILTER (WHERE d.status = 'won')
+           FROM deals_deal d JOIN insights_losshistory h ON h.deal_id = d.id
+           LEFT JOIN reasons_reason rr ON rr.id = h.first_lost_reason_id {RATES}
+           WHERE {{scope}} AND ({{period}} OR (d.status = 'open' AND h.last_closed_at >= %(start)s
+                 AND h.last_closed_at < %(end)s))
+           GROUP BY 1"""
+    ],
+    # The same figure computed from the closures alone (what LossHistory saves), for reference.
+    "recovery-live-sql": [
+        f"""WITH cohort AS (
+              SELECT d.id, d.status, d.amount, d.currency FROM deals_deal d
+              WHERE {{scope}} AND EXISTS (SELECT 1 FROM deals_closure l WHERE l.deal_id = d.id AND l.outcome = 'lost')
+                AND ({{period}} OR (d.status = 'open' AND (SELECT max(c.closed_at) FROM deals_closure c
+                     WHERE c.deal_id = d.id) >= %(start)s AND (SELECT max(c.closed_at) FROM deals_closure c
+                     WHERE c.deal_id = d.id) < %(end)s))),
+            first_lost AS (
+              SELECT DISTINCT ON (l.deal_id) l.deal_id, coalesce(r.merged_into_id, l.reason_id) reason
+              FROM deals_closure l JOIN cohort ON cohort.id = l.deal_id LEFT JOIN reasons_reason r ON r.id = l.reason_id
+              WHERE l.outcome = 'lost' ORDER BY l.deal_id, l.closed_at, l.id)
+           SELECT f.reason, count(*),
+                  count(*) FILTER (WHERE EXISTS (SELECT 1 FROM deals_closure l WHERE l.deal_id = d.id
+                                   AND l.outcome = 'lost' AND l.reopened_at IS NOT NULL)),
+                  count(*) FILTER (WHERE d.status = 'won'), sum({VALUE}) FILTER (WHERE d.status = 'won')
+           FROM cohort d JOIN first_lost f ON f.deal_id = d.id {RATES} GROUP BY 1"""
+    ],
+}
+SQL["taxonomy-health"] = SQL["loss-by-reason"]
+
+
+def _median_ms(call, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def _run_sql(name: str, scope: str, params: dict) -> list:
+    from django.db import connection
+
+    period = "d.closed_at >= %(start)s AND d.closed_at < %(end)s"
+    out = []
+    with connection.cursor() as cursor:
+        for statement in SQL[name]:
+            cursor.execute(statement.replace("{period}", period).replace("{scope}", scope), params)
+            out.append(cursor.fetchall())
+    return out
+
+
+def _same(name: str, figure: dict, sql: list) -> bool:
+    """Spot checks that the selector and the SQL computed the same figure."""
+    if name == "headline":
+        row = sql[0][0]
+        return (figure["won"], figure["lost"], figure["no_decision"], figure["open_deals"]) == (
+            row[0],
+            row[1],
+            row[2],
+            sql[1][0][0],
+        ) and figure["lost_value"] == Decimal(row[5] or 0).quantize(Decimal("0.01"))
+    if name == "loss-by-reason":
+        rows = {r[0]: r[1] for r in sql[0] if r[0] is not None}
+        return rows == {r["reason_id"]: r["lost"] for r in figure["rows"]}
+    if name == "losses-by-stage":
+        return {r[0]: r[1] for r in sql[0]} == {r["stage_id"]: r["lost"] for r in figure["rows"]}
+    if name == "by-competitor":
+        return {r[0]: (r[1], r[2]) for r in sql[0]} == {
+            r["competitor_id"]: (r["won"], r["lost"]) for r in figure["rows"]
+        }
+    if name == "recovery-by-reason":
+        return {r[0]: (r[1], r[2], r[3]) for r in sql[0]} == {
+            r["key"]: (r["lost"], r["reopened"], r["won"]) for r in figure["rows"]
+        }
+    if name == "by-rep":
+        return {r[0]: (r[1], r[2], r[3]) for r in sql[0]} == {
+            r["owner_id"]: (r["won"], r["lost"], r["no_decision"]) for r in figure["rows"]
+        }
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deals", type=int, default=200_000)
+    parser.add_argument("--full", action="store_true", help="1,000,000 deals, as the issue asks")
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    deal_count = 1_000_000 if args.full else args.deals
+
+    url = _bench_database_url()
+    _ensure_database(url)
+    _setup_django(url)
+    _build(deal_count)
+
+    from django.db import connection
+    from django.test import Client
+    from django.utils import timezone
+
+    from deals.selectors import managed_team_ids
+    from insights.selectors import FIGURES, Dashboard, DashboardFilters
+    from teams.models import User
+
+    today = timezone.localdate()
+    start = (today.replace(day=1) - timedelta(days=335)).replace(day=1)
+    filters = DashboardFilters(date_from=start, date_to=today)
+    bounds = {
+        "start": timezone.make_aware(timezone.datetime.combine(start, timezone.datetime.min.time())),
+        "end": timezone.make_aware(
+            timezone.datetime.combine(today + timedelta(days=1), timezone.datetime.min.time())
+        ),
+    }
+    print(f"period {start} .. {today}; {deal_count:,} deals; median of {args.repeat} runs\n")
+    query = {"period": "last-12-months"}
+    for username in ("benchmanager3", "benchadmin"):
+        user = User.objects.get(username=username)
+        if user.is_revops_admin:
+            scope = "TRUE"
+        else:
+            teams = ", ".join(str(pk) for pk in managed_team_ids(user)) or "NULL"
+            scope = f"(d.owner_id = {user.pk} OR d.team_id IN ({teams}))"
+        print(f"== {username} ({'every deal' if user.is_revops_admin else 'one team'})")
+        print(f"{'figure':<22}{'selector ms':>12}{'SQL ms':>10}{'ratio':>8}  same")
+        sql_total = 0.0
+        for name, selector in FIGURES.items():
+            if name == "recovery-by-sequence":
+                continue  # the same query as by reason, grouped by the nurture sequence
+            figure = selector(Dashboard(user=user, filters=filters))
+            sql = _run_sql(name, scope, bounds)
+            same = _same(name, figure, sql)
+            # A fresh Dashboard each time: the rates and reasons are read again, as in a request.
+            orm_ms = _median_ms(lambda s=selector, u=user: s(Dashboard(user=u, filters=filters)), args.repeat)
+            sql_ms = _median_ms(lambda n=name, w=scope: _run_sql(n, w, bounds), args.repeat)
+            sql_total += sql_ms if name != "taxonomy-health" else 0
+            print(
+                f"{name:<22}{orm_ms:>12.1f}{sql_ms:>10.1f}{orm_ms / sql_ms:>8.2f}  {'yes' if same else 'NO'}"
+            )
+        live_ms = _median_ms(lambda w=scope: _run_sql("recovery-live-sql", w, bounds), args.repeat)
+        print(f"{'(recovery, live SQL)':<22}{'':>12}{live_ms:>10.1f}  from the closures, without LossHistory")
+        client = Client()
+        client.force_login(user)
+        for label, path in (("dashboard page", "/insights/"), ("API /api/figures/", "/api/figures/")):
+            assert client.get(path, query).status_code == 200
+            ms = _median_ms(lambda p=path, c=client, q=query: c.get(p, q), args.repeat)
+            print(
+                f"{label:<22}{ms:>12.1f}{sql_total:>10.1f}{ms / sql_total:>8.2f}  (vs the SQL of every figure)"
+            )
+        print()
+    connection.close()
+
+
+if __name__ == "__main__":
+    main()
