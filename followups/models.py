@@ -211,7 +211,7 @@ class FollowUp(models.Model):
         indexes = [
             # The dispatcher's claim: due rows only, in due order (a small partial index).
             models.Index(
-                fields=["due_at"], name="followup_due", condition=Q(state__in=["pending", "snoozed"])
+                fields=["due_at", "id"], name="followup_due", condition=Q(state__in=["pending", "snoozed"])
             ),
             # Rows handed out whose worker never finished (lost message, killed worker).
             models.Index(fields=["claimed_at"], name="followup_queued", condition=Q(state="queued")),
