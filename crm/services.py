@@ -244,34 +244,40 @@ def webhook_receive(*, connection: CrmConnection, body: bytes, headers) -> int:
     """Store each event of a verified request (once per dedupe key) and queue its processing.
 
     Returns how many events were new. A repeated delivery stores nothing and queues nothing.
+    One INSERT ... ON CONFLICT DO NOTHING RETURNING statement (autocommit, so durable when it
+    returns) stores the batch and says which rows are new; one task processes them.
     """
-    from crm.tasks import process_webhook_event
+    from crm.tasks import process_webhook_events
 
     items = ITEM_PARSERS[connection.kind](connection=connection, body=body)
-    kept_headers = {k: v for k, v in headers.items() if k.lower() not in DROPPED_HEADERS}
+    if not items:
+        return 0
+    kept_headers = json.dumps({k: v for k, v in headers.items() if k.lower() not in DROPPED_HEADERS})
     text = body.decode("utf-8", errors="replace")
-    now = timezone.now()
-    rows = [
-        WebhookEvent(
-            kind=connection.kind,
-            dedupe_key=item.dedupe_key,
-            body=text,
-            item=item.item,
-            headers=kept_headers,
-            received_at=now,
+    db = transaction.get_connection()
+    now = db.ops.adapt_datetimefield_value(timezone.now())
+    table = WebhookEvent._meta.db_table
+    columns = "kind, dedupe_key, body, item, headers, received_at, status, attempts, last_error, result"
+    rows = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, 0, '', '')"] * len(items))
+    params = []
+    for item in items:
+        params += [
+            connection.kind,
+            item.dedupe_key,
+            text,
+            item.item,
+            kept_headers,
+            now,
+            WebhookEvent.Status.PENDING,
+        ]
+    with transaction.atomic(), db.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) VALUES {rows} ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",  # noqa: S608 - fixed names
+            params,
         )
-        for item in items
-    ]
-    with transaction.atomic():
-        WebhookEvent.objects.bulk_create(rows, ignore_conflicts=True)
-        # Rows stored by this request carry its exact timestamp; earlier deliveries do not.
-        new_ids = list(
-            WebhookEvent.objects.filter(
-                dedupe_key__in=[item.dedupe_key for item in items], received_at=now
-            ).values_list("pk", flat=True)
-        )
-        for event_id in new_ids:
-            transaction.on_commit(partial(process_webhook_event.delay, event_id))
+        new_ids = [row[0] for row in cursor.fetchall()]
+        if new_ids:
+            transaction.on_commit(partial(process_webhook_events.delay, new_ids))
     return len(new_ids)
 
 

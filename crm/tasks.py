@@ -17,6 +17,16 @@ def process_webhook_event(self, event_id: int) -> str:
     return outcome.status
 
 
+@shared_task(acks_late=True)
+def process_webhook_events(event_ids: list[int]) -> int:
+    """Process the events of one delivery; one that fails is retried on its own."""
+    for event_id in event_ids:
+        outcome = services.webhook_event_process(event_id=event_id)
+        if outcome.retry_in is not None:
+            process_webhook_event.apply_async((event_id,), countdown=outcome.retry_in)
+    return len(event_ids)
+
+
 @shared_task(bind=True, acks_late=True, max_retries=None)
 def push_deal_to_crm(self, deal_id: int, kind: str) -> str:
     outcome = services.deal_sync_push(deal_id=deal_id, kind=kind)
