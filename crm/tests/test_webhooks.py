@@ -38,6 +38,28 @@ def post_hubspot(client, body: bytes, **headers):
 # --- HubSpot v3 signatures ----------------------------------------------------------------
 
 
+def test_hubspot_published_v3_test_vector(db):
+    """The v3 vector HubSpot publishes with its official Python client's signature tests."""
+    from crm.models import CrmConnection
+    from crm.services import WebhookRejected, hubspot_signature_v3, hubspot_verify
+
+    vector = {
+        "secret": "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy",
+        "method": "POST",
+        "uri": "https://www.example.com/webhook_uri",
+        "body": b"{'example_field':'example_value'}",
+        "timestamp": "15000000",
+    }
+    expected = "HPW73RUtKmcYoEDADG0s6MmGFWUzWJKAW07r8RDgcQw="
+    assert hubspot_signature_v3(**vector) == expected
+    connection = CrmConnection(kind="hubspot", webhook_secret=vector["secret"])
+    headers = {"X-HubSpot-Signature-v3": expected, "X-HubSpot-Request-Timestamp": vector["timestamp"]}
+    check = {"connection": connection, "method": "POST", "uri": vector["uri"], "body": vector["body"]}
+    hubspot_verify(**check, headers=headers, now_ms=15_000_000 + 299_000)  # within five minutes
+    with pytest.raises(WebhookRejected, match="five minutes"):
+        hubspot_verify(**check, headers=headers, now_ms=15_000_000 + 301_000)
+
+
 def test_hubspot_published_example_request_is_accepted(client, db, connections):
     """The request body and client secret of HubSpot's published validation example, signed
     with v3 (HMAC-SHA256 over method + URI + body + timestamp, base64) computed here by hand."""
