@@ -107,18 +107,22 @@ def _record(
     return TaxonomyChange.objects.create(actor=actor, action=action, before=before, after=after, **kwargs)
 
 
+def _lock(model, pks: list[int], *related: str) -> dict:
+    """Lock rows (in id order, so two callers cannot deadlock), then read them with their relations.
+
+    The relations are read after the lock is held: a locking SELECT that waited re-reads only the
+    locked row, so a join in the same statement could show a relation from before the wait.
+    """
+    list(model.objects.select_for_update().filter(pk__in=pks).order_by("pk").values_list("pk", flat=True))
+    return {row.pk: row for row in model.objects.select_related(*related).filter(pk__in=pks)}
+
+
 def _lock_reason(reason: Reason) -> Reason:
-    return (
-        Reason.objects.select_for_update(of=("self",))
-        .select_related("category", "merged_into")
-        .get(pk=reason.pk)
-    )
+    return _lock(Reason, [reason.pk], "category", "merged_into")[reason.pk]
 
 
 def _lock_competitor(competitor: Competitor) -> Competitor:
-    return (
-        Competitor.objects.select_for_update(of=("self",)).select_related("merged_into").get(pk=competitor.pk)
-    )
+    return _lock(Competitor, [competitor.pk], "merged_into")[competitor.pk]
 
 
 def _refresh(target, source) -> None:
@@ -378,14 +382,9 @@ def _check_merge(*, source, target, name: str, kind_of=None) -> None:
 def _merge(*, model, actor, source, target, snapshot, name, kind_of=None):
     """Retire `source` and point it (and whatever was merged into it) at `target`."""
     with transaction.atomic():
-        # Lock both in id order so two opposite merges cannot deadlock or both pass the cycle check.
-        locked = {
-            row.pk: row
-            for row in model.objects.select_for_update(of=("self",))
-            .select_related("merged_into")
-            .filter(pk__in=[source.pk, target.pk])
-            .order_by("pk")
-        }
+        # Lock both so two opposite merges cannot both pass the cycle check.
+        related = ("category", "merged_into") if model is Reason else ("merged_into",)
+        locked = _lock(model, [source.pk, target.pk], *related)
         src, dst = locked[source.pk], locked[target.pk]
         _check_merge(source=src, target=dst, name=name, kind_of=kind_of)
         before = snapshot(src)
@@ -405,9 +404,8 @@ def _merge(*, model, actor, source, target, snapshot, name, kind_of=None):
 def _unmerge(*, model, actor, subject, snapshot, name, change_filter):
     """Undo the latest merge of `subject`: it returns as it was, with what had been merged into it."""
     with transaction.atomic():
-        locked = (
-            model.objects.select_for_update(of=("self",)).select_related("merged_into").get(pk=subject.pk)
-        )
+        related = ("category", "merged_into") if model is Reason else ("merged_into",)
+        locked = _lock(model, [subject.pk], *related)[subject.pk]
         if locked.merged_into_id is None:
             raise TaxonomyError(f"“{name(locked)}” is not merged into anything.")
         survivor = locked.merged_into
