@@ -11,6 +11,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from deals.api import ClosureViewSet, DealViewSet
+from followups.api import FollowUpViewSet
 from insights.api import FiguresView, FigureView
 from reasons.api import CompetitorViewSet, ReasonCategoryViewSet, ReasonViewSet
 from teams.api import TokenRotateView, TokenView
@@ -28,6 +29,7 @@ def api_not_found(request, *args, **kwargs):
 # api: deals, closures, reasons, competitors, follow-ups register on `router` below
 router.register("deals", DealViewSet, basename="deal")
 router.register("closures", ClosureViewSet, basename="closure")
+router.register("follow-ups", FollowUpViewSet, basename="followup")
 router.register("reasons", ReasonViewSet, basename="reason")
 router.register("reason-categories", ReasonCategoryViewSet, basename="reason-category")
 router.register("competitors", CompetitorViewSet, basename="competitor")
