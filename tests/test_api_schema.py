@@ -23,7 +23,8 @@ from deals import services
 from deals.models import Closure, Deal
 from teams.services import api_token_get_or_create
 
-MAX_EXAMPLES = 25  # per operation; about a minute in all on this machine
+MAX_EXAMPLES = 10  # per operation, user and mode; about two minutes in all on this machine
+TAXONOMY_PATHS = ("/api/reasons/", "/api/competitors/")
 
 
 @pytest.fixture
@@ -49,6 +50,7 @@ def api_world(world, competitor):
 
 @pytest.fixture
 def api_token(api_world):
+    api_token_get_or_create(user=api_world.carol)
     return api_token_get_or_create(user=api_world.bob).key
 
 
@@ -95,23 +97,24 @@ def test_api_matches_its_schema(live_server, api_token):
     failures, walked, answers = [], 0, Counter()
     for result in schema.get_all_operations():
         operation = result.ok()
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            walked += 1
-            try:
-                _fuzz(operation, mode, "bob", answers)
-            except Unsatisfiable:  # nothing to make invalid (no parameters, no body)
-                assert mode == GenerationMode.NEGATIVE
-            except (
-                Exception,
-                BaseExceptionGroup,
-            ) as exc:  # collect every operation's failure, then report them together
-                failures.append(f"{operation.label} ({mode.value}):\n{exc}")
-    assert walked >= 2 * 18
+        # bob (a manager) calls everything; carol (admin) also fuzzes the taxonomy writes.
+        admin_write = operation.method.upper() != "GET" and operation.path.startswith(TAXONOMY_PATHS)
+        for username in ("bob", "carol") if admin_write else ("bob",):
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                walked += 1
+                try:
+                    _fuzz(operation, mode, username, answers)
+                except Unsatisfiable:  # nothing to make invalid (no parameters, no body)
+                    assert mode == GenerationMode.NEGATIVE
+                except (Exception, BaseExceptionGroup) as exc:  # report every operation's failure together
+                    failures.append(f"{operation.label} as {username} ({mode.value}):\n{exc}")
+    assert walked >= 2 * (30 + 12)
     assert not failures, "\n\n".join(failures)
     print(sorted(answers.items()))
     # The fuzzing reached the real work, not only the refusals.
     assert answers["POST /api/deals/{id}/mark-lost/", 201] + answers["POST /api/deals/{id}/reopen/", 200] > 0
     assert answers["GET /api/deals/", 200] > 0 and answers["GET /api/deals/{id}/", 200] > 0
+    assert answers["POST /api/competitors/", 201] > 0 and answers["POST /api/competitors/", 403] > 0
 
 
 @pytest.mark.django_db(transaction=True)
