@@ -64,6 +64,7 @@ vendor:
 bench: devenv
 	@scripts/ensure-services.sh
 	DATABASE_URL=$(PG_URL) $(BIN)/python bench/bench_close.py
+	DATABASE_URL=$(PG_URL) $(BIN)/python bench/bench_dashboard.py
 
 clean:
 	rm -rf $(VENV) var staticfiles test-output

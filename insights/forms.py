@@ -23,6 +23,7 @@ PERIODS = [
 ]
 DEFAULT_PERIOD = "last-12-months"
 MAX_DAYS = 366 * 10
+EARLIEST, LATEST = date(1990, 1, 1), date(2999, 12, 1)
 
 
 def _quarter_start(day: date) -> date:
@@ -114,7 +115,12 @@ class DashboardFilterForm(forms.Form):
         start, end = cleaned.get("date_from"), cleaned.get("date_to")
         if not period:
             period = "custom" if (start or end) else DEFAULT_PERIOD
-        if period == "custom":
+        out_of_range = False
+        for name, day in (("date_from", start), ("date_to", end)):
+            if day and not (EARLIEST <= day <= LATEST):
+                self.add_error(name, f"Choose a date between {EARLIEST:%Y} and {LATEST:%Y}.")
+                out_of_range = True
+        if period == "custom" and not out_of_range:
             if not start:
                 self.add_error("date_from", "Choose the first day of the period.")
             if not end:

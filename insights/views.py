@@ -8,7 +8,7 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from insights.exports import DEAL_COLUMNS, cell, deal_rows, figure_table, jsonable
-from insights.forms import PERIODS, DashboardFilterForm
+from insights.forms import PERIODS, DashboardFilterForm, teams_visible_to
 from insights.selectors import FIGURES, Dashboard, dashboard_figures
 
 
@@ -65,6 +65,13 @@ def _chart_data(figures: dict) -> dict:
     )
 
 
+def _scope_label(user) -> str:
+    if user.is_revops_admin:
+        return "All teams"
+    teams = [team.name for team in teams_visible_to(user)] if user.role == user.Role.MANAGER else []
+    return f"Team {', '.join(teams)}" if teams else "Your deals"
+
+
 def dashboard_view(request):
     form, dashboard = _dashboard(request)
     figures = dashboard_figures(dashboard)
@@ -78,6 +85,7 @@ def dashboard_view(request):
             "form": form,
             "filters": dashboard.filters,
             "period_label": dict(PERIODS).get(period, ""),
+            "scope_label": _scope_label(request.user),
             "period_start": start,
             "period_end": end,
             "f": by_name,
