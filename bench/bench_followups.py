@@ -170,21 +170,24 @@ def _due_ids(total: int) -> list[int]:
 
 def _reset(due: list[int], *, past: bool = True) -> None:
     from django.db import connection
+    from django.db.models import F
     from django.utils import timezone
 
     from followups.models import FollowUp
 
+    # Due over the last day (or the next days), one second apart: a realistic spread of due times.
+    base = (
+        timezone.now() - timezone.timedelta(days=1) if past else timezone.now() + timezone.timedelta(days=9)
+    )
     FollowUp.objects.filter(pk__in=due).update(
         state="pending",
         claimed_at=None,
         sent_at=None,
         attempts=0,
-        due_at=timezone.now() - timezone.timedelta(days=1)
-        if past
-        else timezone.now() + timezone.timedelta(days=9),
+        due_at=base + (F("id") % 80000) * timezone.timedelta(seconds=1),
     )
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE followups_followup")
+        cursor.execute("VACUUM ANALYZE followups_followup")  # as autovacuum would between ticks
 
 
 def _claim_all(enqueue) -> tuple[int, float]:
@@ -308,6 +311,9 @@ def main() -> None:
     _setup_django(url)
     _build(args.followups)
     due = _due_ids(args.followups)
+    from followups.models import FollowUp
+
+    FollowUp.objects.exclude(state="done").exclude(pk__in=due).update(state="cancelled")  # a smaller run
     print(f"{len(due):,} due follow-ups; PostgreSQL {BENCH_DB}; Redis {os.environ['REDIS_URL']}")
 
     from followups import services

@@ -203,8 +203,9 @@ def _claim(
     due = FollowUp.objects.select_for_update(skip_locked=True).filter(state__in=DUE_STATES, due_at__lte=now)
     if after is not None:
         # Keyset: a batch starts where the last one ended instead of stepping over the rows
-        # it just claimed (their dead index entries make a queue table slow otherwise).
-        due = due.filter(Q(due_at__gt=after[0]) | Q(due_at=after[0], pk__gt=after[1]))
+        # it just claimed (their dead index entries make a queue table slow otherwise). A row
+        # comparison, so that PostgreSQL starts the index scan there.
+        due = due.extra(where=["(due_at, id) > (%s, %s)"], params=list(after))  # noqa: S610
     with transaction.atomic():
         rows = list(due.order_by("due_at", "pk").values_list("due_at", "pk")[:limit])
         ids = [pk for _due_at, pk in rows]
