@@ -35,11 +35,31 @@ SECRET = "bench-hubspot-client-secret-5f2e"
 PORTAL = 62515
 
 
+def ensure_database(url: str) -> None:
+    """Create the database DATABASE_URL names if it does not exist yet."""
+    from urllib.parse import urlparse
+
+    import psycopg2
+
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    admin = psycopg2.connect(
+        host=parsed.hostname, port=parsed.port or 5432, user=parsed.username or "postgres", dbname="postgres"
+    )
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        if not cursor.fetchone():
+            cursor.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+
+
 def setup_django() -> None:
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         sys.exit("bench_crm.py needs DATABASE_URL pointing at PostgreSQL (and REDIS_URL at Redis)")
     if not os.environ.get("REDIS_URL"):
         sys.exit("bench_crm.py needs REDIS_URL (webhook processing is queued on Redis)")
+    ensure_database(os.environ["DATABASE_URL"])
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.crm_settings"
     os.environ["AXES_ENABLED"] = "0"
     import django
