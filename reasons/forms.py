@@ -123,7 +123,14 @@ class MergeForm(forms.Form):
         self.fields["into"].queryset = queryset
         self.fields["into"].label = label
         self.fields["into"].empty_label = empty_label
-        self.fields["into"].choices = [("", empty_label)] + [(row.pk, str(row)) for row in offered]
+        choices: list = [("", empty_label)]
+        groups: dict[str, list] = {}
+        for row in offered:
+            if isinstance(row, Reason):  # reasons in <optgroup>s by category, as reps see them
+                groups.setdefault(row.category.name, []).append((row.pk, str(row)))
+            else:
+                choices.append((row.pk, str(row)))
+        self.fields["into"].choices = choices + list(groups.items())
 
 
 class ImportForm(forms.Form):
