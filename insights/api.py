@@ -38,7 +38,9 @@ class _FiguresBase(APIView):
 class FiguresView(_FiguresBase):
     """Every dashboard figure for the filters, over the deals the user may see."""
 
-    @extend_schema(parameters=FILTER_PARAMETERS, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        operation_id="figures_all", parameters=FILTER_PARAMETERS, responses={200: OpenApiTypes.OBJECT}
+    )
     def get(self, request):
         dashboard = self.dashboard(request)
         if isinstance(dashboard, Response):
@@ -50,7 +52,16 @@ class FiguresView(_FiguresBase):
 class FigureView(_FiguresBase):
     """One dashboard figure (e.g. loss-by-reason) for the filters."""
 
-    @extend_schema(parameters=FILTER_PARAMETERS, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        operation_id="figure_retrieve",
+        parameters=[
+            OpenApiParameter(
+                "name", str, OpenApiParameter.PATH, enum=list(FIGURES), description="The figure."
+            ),
+            *FILTER_PARAMETERS,
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def get(self, request, name: str):
         if name not in FIGURES:
             raise Http404("No such figure.")
