@@ -179,6 +179,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "kind": name the reason's one in the schema.
+    "ENUM_NAME_OVERRIDES": {"ReasonKindEnum": "reasons.models.ReasonKind"},
 }
 
 # Content-Security-Policy: only our own files; no inline script or style.

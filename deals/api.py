@@ -70,8 +70,14 @@ def _call_service(function, *, fields, **kwargs):
 
 
 @extend_schema_view(
-    list=extend_schema(parameters=[DealFilterSerializer], summary="Deals you may see, newest first"),
-    retrieve=extend_schema(summary="One deal with its closures"),
+    list=extend_schema(
+        parameters=[DealFilterSerializer],
+        summary="Deals you may see, newest first",
+        responses={200: DealSerializer(many=True), 400: FIELD_ERRORS, 404: ERROR},
+    ),
+    retrieve=extend_schema(
+        summary="One deal with its closures", responses={200: DealDetailSerializer, 404: ERROR}
+    ),
 )
 class DealViewSet(viewsets.ReadOnlyModelViewSet):
     """Deals: reps see their own, managers their teams', admins all."""
@@ -183,8 +189,12 @@ CLOSE_SERVICES = {
 
 
 @extend_schema_view(
-    list=extend_schema(parameters=[ClosureFilterSerializer], summary="Closures of deals you may see"),
-    retrieve=extend_schema(summary="One closure"),
+    list=extend_schema(
+        parameters=[ClosureFilterSerializer],
+        summary="Closures of deals you may see",
+        responses={200: ClosureSerializer(many=True), 400: FIELD_ERRORS, 404: ERROR},
+    ),
+    retrieve=extend_schema(summary="One closure", responses={200: ClosureSerializer, 404: ERROR}),
 )
 class ClosureViewSet(viewsets.ReadOnlyModelViewSet):
     """Every close of a deal you may see; reopened ones stay, with `standing` false."""

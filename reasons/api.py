@@ -78,8 +78,12 @@ WRITE_RESPONSES = {400: FIELD_ERRORS, 403: ERROR, 404: ERROR, 409: ERROR}
 
 
 @extend_schema_view(
-    list=extend_schema(parameters=[ReasonFilterSerializer], summary="Reasons, retired ones included"),
-    retrieve=extend_schema(summary="One reason"),
+    list=extend_schema(
+        parameters=[ReasonFilterSerializer],
+        summary="Reasons, retired ones included",
+        responses={200: ReasonSerializer(many=True), 400: FIELD_ERRORS},
+    ),
+    retrieve=extend_schema(summary="One reason", responses={200: ReasonSerializer, 404: ERROR}),
     create=extend_schema(
         summary="Create a reason (admins)",
         request=ReasonCreateSerializer,
@@ -201,8 +205,12 @@ class ReasonCategoryViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(parameters=[ActiveFilterSerializer], summary="Competitors"),
-    retrieve=extend_schema(summary="One competitor"),
+    list=extend_schema(
+        parameters=[ActiveFilterSerializer],
+        summary="Competitors",
+        responses={200: CompetitorSerializer(many=True), 400: FIELD_ERRORS},
+    ),
+    retrieve=extend_schema(summary="One competitor", responses={200: CompetitorSerializer, 404: ERROR}),
     create=extend_schema(
         summary="Add a competitor (admins)",
         request=CompetitorWriteSerializer,
