@@ -26,8 +26,10 @@ class Conflict(APIException):
 class FollowUpSerializer(serializers.ModelSerializer):
     deal_name = serializers.CharField(source="deal.name", read_only=True)
     assignee = serializers.CharField(source="assignee.username", read_only=True)
-    sequence = serializers.CharField(source="sequence.name", read_only=True, default=None)
-    contact_email = serializers.CharField(source="contact.email", read_only=True, default=None)
+    sequence = serializers.CharField(source="sequence.name", read_only=True, default=None, allow_null=True)
+    contact_email = serializers.CharField(
+        source="contact.email", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = FollowUp
