@@ -108,6 +108,9 @@ class DashboardFilterForm(forms.Form):
         self.fields["competitor"].choices = [("", "Any competitor")] + [
             (c.pk, c.name) for c in Competitor.objects.filter(merged_into__isnull=True)
         ]
+        if user.role == User.Role.REP and not user.is_revops_admin:
+            # A rep's version covers their own deals: no team or rep to choose.
+            del self.fields["team"], self.fields["owner"]
 
     def clean(self):
         cleaned = super().clean()
