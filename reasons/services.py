@@ -670,6 +670,27 @@ def competitor_unmerge(*, actor: User | None, competitor: Competitor) -> Competi
 # --- import ---------------------------------------------------------------------------------------
 
 
+def _category_apply_order(*, actor: User | None, wanted: list[str]) -> bool:
+    """Put the categories in the order `wanted` (codes), the rest after them."""
+    categories = list(ReasonCategory.objects.select_for_update().order_by("order", "name", "id"))
+    rank = {code: i for i, code in enumerate(wanted)}
+    ordered = sorted(categories, key=lambda c: (0, rank[c.code]) if c.code in rank else (1, c.order))
+    before = [c.code for c in categories]
+    if not wanted or [c.code for c in ordered] == before:
+        return False
+    for order, category in enumerate(ordered, start=1):
+        category.order = order
+    ReasonCategory.objects.bulk_update(ordered, ["order"])
+    _record(
+        actor=actor,
+        action=TaxonomyChange.Action.REORDER,
+        subject=ordered[0],
+        before={"order": before},
+        after={"order": [c.code for c in ordered]},
+    )
+    return True
+
+
 def _reason_apply_order(
     *, actor: User | None, category: ReasonCategory, kind: str, wanted: list[str]
 ) -> bool:
@@ -728,6 +749,15 @@ def taxonomy_import(*, actor: User | None, parsed) -> dict[str, int]:
                     counts["updated"] += 1
                 else:
                     counts["unchanged"] += 1
+            row = None
+            wanted = [
+                v["code"]
+                for _i, v in sorted(
+                    enumerate(r.values for r in parsed.categories),
+                    key=lambda item: (item[1]["order"] if item[1]["order"] is not None else item[0], item[0]),
+                )
+            ]
+            _category_apply_order(actor=actor, wanted=wanted)
             categories = {c.code: c for c in ReasonCategory.objects.all()}
 
             # Undo merges the file no longer has before anything else, so labels and targets are free.

@@ -50,7 +50,7 @@ def test_round_trip_changes_nothing(world, name, export):
 
 def test_import_creates_updates_retires_and_merges(world):
     data = taxonomy_export()
-    data["categories"].append({"code": "legal", "name": "Legal", "order": 9})
+    data["categories"].append({"code": "legal", "name": "Legal", "order": 0})  # first
     data["reasons"].append(
         {
             "code": "legal-terms",
@@ -72,6 +72,7 @@ def test_import_creates_updates_retires_and_merges(world):
     assert counts["created"] == 3  # category, reason, competitor
     assert counts["updated"] >= 3
     assert Reason.objects.get(code="legal-terms").category.code == "legal"
+    assert ReasonCategory.objects.order_by("order").first().code == "legal"
     assert Reason.objects.get(code="no-budget").label == "No budget this year"
     assert not Reason.objects.get(code="went-dark").active
     assert Reason.objects.get(code="value-not-proven").merged_into.code == "price-too-high"
