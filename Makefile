@@ -24,7 +24,7 @@ venv: $(VENV)/.runtime
 devenv: $(VENV)/.dev
 
 var:
-	mkdir -p var/celery/queue var/celery/processed
+	mkdir -p var/celery/queue var/celery/processed var/celery/control
 
 migrate: venv var
 	$(BIN)/python manage.py migrate --noinput

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -212,6 +213,7 @@ else:
         "data_folder_in": str(CELERY_DATA_DIR / "queue"),
         "data_folder_out": str(CELERY_DATA_DIR / "queue"),
         "data_folder_processed": str(CELERY_DATA_DIR / "processed"),
+        "control_folder": str(CELERY_DATA_DIR / "control"),
     }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER")
@@ -222,6 +224,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {
     # Follow-ups: claim the due ones every minute; a tick that waited too long is dropped.
     "followups-dispatch": {"task": "followups.dispatch_due", "schedule": 60.0, "options": {"expires": 55}},
+    "followups-digest": {"task": "followups.send_digests", "schedule": crontab(hour=7, minute=0)},
 }
 
 # Follow-ups: links in emails, retries with backoff, and when a handed-out row is handed out again.
