@@ -487,3 +487,67 @@ def test_an_unknown_api_address_is_a_json_404(world, api_as):
         assert response.status_code == 404
         assert response.json() == {"detail": "Not found."}
     assert APIClient().post("/api/deals/1.5/mark-lost/", {}, format="json").status_code == 404
+
+
+def test_token_exchange_shares_the_sign_in_lockout(world, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    client = APIClient()
+    codes = [
+        client.post("/api/token/", {"username": "erin", "password": "guess"}, format="json").status_code
+        for _ in range(3)
+    ]
+    assert codes == [400, 400, 429]  # the failure that reaches the limit locks out
+    locked = client.post(
+        "/api/token/", {"username": "erin", "password": "a-long-test-password"}, format="json"
+    )
+    assert locked.status_code == 429
+    assert "token" not in locked.content.decode()
+
+
+def test_all_teams_integration_account_is_an_admin(world, capsys):
+    west = world.deal(owner="dave")
+    call_command("create_integration_token", "warehouse", "--all-teams")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {capsys.readouterr().out.strip()}")
+    assert west.pk in _deal_ids(client.get("/api/deals/"))
+    assert User.objects.get(username="integration-warehouse").is_revops_admin
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_closes_at_once_over_http_make_one_closure(live_server, world, reasons):
+    """alice and bob mark the same deal lost at the same moment against a real server."""
+    import threading
+
+    import requests
+
+    from teams.services import api_token_get_or_create
+
+    deal = world.deal()
+    barrier = threading.Barrier(2)
+    answers = {}
+
+    tokens = {user.username: api_token_get_or_create(user=user).key for user in (world.alice, world.bob)}
+
+    def close(username, reason_code):  # no ORM here: a thread's own connection would outlive the test
+        barrier.wait()
+        answers[username] = requests.post(
+            f"{live_server.url}{LOST_URL.format(deal.pk)}",
+            json={"reason": reason_code},
+            headers={"Authorization": f"Token {tokens[username]}"},
+            timeout=30,
+        )
+
+    threads = [
+        threading.Thread(target=close, args=("alice", "no-budget")),
+        threading.Thread(target=close, args=("bob", "price-too-high")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    codes = sorted(response.status_code for response in answers.values())
+    assert codes == [201, 409]
+    loser = next(response for response in answers.values() if response.status_code == 409)
+    assert loser.json()["detail"].startswith("This deal was already closed (lost) by ")
+    assert Closure.objects.filter(deal=deal).count() == 1
+    assert DealEvent.objects.filter(deal=deal).count() == 1
