@@ -78,3 +78,14 @@ def test_api_needs_authentication(client, data):
     assert client.get("/api/figures/").status_code in (401, 403)
     client.force_login(data.carol)
     assert client.get("/api/figures/no-such-figure/").status_code == 404
+
+
+def test_api_answers_a_token_with_the_tokens_users_scope(client, data):
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=data.grace)
+    answer = client.get("/api/figures/by-rep/", PERIOD, HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert answer.status_code == 200
+    owners = {row["owner_id"] for row in answer.json()["data"]["rows"]}
+    assert owners and owners <= {data.dave.pk, data.grace.pk} | {u.pk for u in data.west.members.all()}
+    assert data.alice.pk not in owners and data.erin.pk not in owners
