@@ -1,5 +1,6 @@
 """The emails a follow-up sends: plain text and HTML, through Django's email backend."""
 
+from datetime import datetime, time
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -7,6 +8,7 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.template import Context, Engine
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import escape, linebreaks
 
 from followups.models import FollowUp, FollowUpKind
@@ -113,4 +115,25 @@ def followup_message(followup: FollowUp) -> EmailMultiAlternatives | None:
         connection=get_connection(timeout=SMTP_TIMEOUT),
     )
     message.attach_alternative(html, "text/html")
+    return message
+
+
+def digest_message(*, user, followups: list[FollowUp], now) -> EmailMultiAlternatives:
+    """A rep's daily list: what is overdue and what is due today, with links."""
+    start = timezone.make_aware(datetime.combine(timezone.localdate(now), time.min))
+    context = {
+        "user": user,
+        "overdue": [f for f in followups if f.due_at < start],
+        "today": [f for f in followups if f.due_at >= start],
+        "followups_url": absolute(reverse("followups:mine")),
+        "site_url": settings.SITE_URL.rstrip("/"),
+    }
+    count = len(followups)
+    message = EmailMultiAlternatives(
+        subject=f"Your follow-ups today: {count} to do",
+        body=render_to_string("followups/email/digest.txt", context),
+        to=[user.email],
+        connection=get_connection(timeout=SMTP_TIMEOUT),
+    )
+    message.attach_alternative(render_to_string("followups/email/digest.html", context), "text/html")
     return message

@@ -236,3 +236,17 @@ class FollowUp(models.Model):
     @property
     def is_overdue(self) -> bool:
         return self.is_open and self.due_at < timezone.now()
+
+
+class DigestSent(models.Model):
+    """One daily digest per rep and day: a repeated task sends it once."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "day"], name="digestsent_one_per_user_day")]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.day}"

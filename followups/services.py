@@ -21,8 +21,10 @@ from deals.models import Closure, Deal, DealStatus
 from followups import emails
 from followups.models import (
     DUE_STATES,
+    OPEN_Q,
     ClosureSequence,
     ContactOptOut,
+    DigestSent,
     FollowUp,
     FollowUpKind,
     FollowUpState,
@@ -387,3 +389,47 @@ def followup_reschedule(*, followup: FollowUp, actor: User, due_on: date) -> Fol
         due_at=max(due_at, timezone.now()),
         attempts=0,
     )
+
+
+# --- the daily digest ---------------------------------------------------------------------
+
+
+def followup_digests_send(*, now: datetime | None = None) -> int:
+    """E-mail each rep the follow-ups overdue or due today, once a day. Returns how many went out.
+
+    Safe to run twice: a digest already recorded for the rep and day is not sent again; one
+    that fails to send is not recorded, so the next run tries again.
+    """
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    end_of_day = timezone.make_aware(datetime.combine(today + timedelta(days=1), time.min))
+    rows = (
+        FollowUp.objects.filter(OPEN_Q, due_at__lt=end_of_day)
+        .exclude(kind=FollowUpKind.CONTACT_EMAIL)
+        .select_related("deal__account", "assignee")
+        .order_by("assignee_id", "due_at", "pk")
+    )
+    by_user: dict[int, list[FollowUp]] = {}
+    for row in rows:
+        by_user.setdefault(row.assignee_id, []).append(row)
+    sent, failure = 0, None
+    for items in by_user.values():
+        user = items[0].assignee
+        if not user.email or not user.is_active:
+            continue
+        try:
+            with transaction.atomic():
+                _digest, created = DigestSent.objects.get_or_create(
+                    user=user, day=today, defaults={"sent_at": now}
+                )
+                if not created:
+                    continue
+                emails.digest_message(user=user, followups=items, now=now).send()  # failure: not recorded
+        except (smtplib.SMTPException, OSError) as exc:
+            log.warning("digest for %s not sent: %s", user.username, exc)
+            failure = failure or exc
+            continue
+        sent += 1
+    if failure is not None:
+        raise failure  # after the others went out: the task retries the ones that failed
+    return sent

@@ -1,5 +1,7 @@
 """Celery tasks: thin wrappers around followups.services, safe to run twice."""
 
+import smtplib
+
 from celery import shared_task
 from django.db import OperationalError
 
@@ -29,3 +31,17 @@ def send_followup(self, followup_id: int) -> str:
     if delivery.retry_in is not None:
         raise self.retry(countdown=delivery.retry_in, max_retries=None)
     return delivery.outcome
+
+
+@shared_task(
+    name="followups.send_digests",
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(smtplib.SMTPException, OSError),
+    retry_backoff=60,
+    retry_backoff_max=services.MAX_BACKOFF_SECONDS,
+    max_retries=5,
+)
+def send_digests() -> int:
+    """Every morning (beat): each rep's follow-ups overdue or due today, in one e-mail."""
+    return services.followup_digests_send()
