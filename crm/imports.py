@@ -376,6 +376,50 @@ def _apply_row(*, job: ImportJob, row: _Row, deal: Deal | None, look: _Lookups, 
     return result, deal, unmapped
 
 
+class _Redo(Exception):
+    """A row failed after writing: undo the chunk and run it again row by row in savepoints."""
+
+
+def _error(job: ImportJob, line: int, exc: Exception) -> ImportRowError:
+    if isinstance(exc, RowError):
+        return ImportRowError(job=job, row=line, field=exc.field, problem=exc.problem, value=exc.value[:300])
+    return ImportRowError(job=job, row=line, field=exc.field or "row", problem=exc.message[:300])
+
+
+def _import_chunk(*, job, parsed, look, reasons, savepoints: bool):
+    """Apply the parsed rows of one chunk; returns (counts, errors, unmapped texts).
+
+    Without `savepoints` (the fast path) the first row that fails raises _Redo; with them,
+    each row has its own savepoint and a failing row is only recorded.
+    """
+    id_field = EXTERNAL_ID_FIELD[job.kind]
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    errors, unmapped = [], {}
+    ids = [row.external_id for _, row in parsed]
+    existing = {getattr(d, id_field): d for d in Deal.objects.filter(**{f"{id_field}__in": ids})}
+    for line, row in parsed:
+        deal = existing.get(row.external_id)
+        if deal is not None and _is_unchanged(deal, row, reasons):
+            counts["unchanged"] += 1
+            continue
+        try:
+            if savepoints:
+                with transaction.atomic():
+                    result, deal, text = _apply_row(job=job, row=row, deal=deal, look=look, reasons=reasons)
+            else:
+                result, deal, text = _apply_row(job=job, row=row, deal=deal, look=look, reasons=reasons)
+        except (RowError, deal_services.DealError) as exc:
+            if not savepoints:
+                raise _Redo from exc
+            errors.append(_error(job, line, exc))
+            continue
+        existing[row.external_id] = deal
+        counts[result] += 1
+        if text:
+            unmapped[text] = unmapped.get(text, 0) + 1
+    return counts, errors, unmapped
+
+
 def import_job_run(*, job_id: int) -> str:
     """Import every row of a queued job, in chunks, recording progress and per-row errors."""
     from crm.services import unmapped_reason_record
@@ -386,75 +430,47 @@ def import_job_run(*, job_id: int) -> str:
     if not claimed:
         return "not claimed"
     job = ImportJob.objects.get(pk=job_id)
-    id_field = EXTERNAL_ID_FIELD[job.kind]
     try:
         reader = csv.reader(io.StringIO(job.content))
         header = next(reader, [])
         index = {column: i for i, column in enumerate(header)}
         columns = {field: index[column] for field, column in job.column_map.items() if column in index}
         look, reasons = _lookups(), _Reasons(job.kind)
-        counts = {"created": 0, "updated": 0, "unchanged": 0}
+        totals = {"created": 0, "updated": 0, "unchanged": 0}
         processed, rows = 0, enumerate(reader, start=2)
         while True:
             chunk = [row for _, row in zip(range(CHUNK), rows, strict=False)]
             if not chunk:
                 break
-            errors: list[ImportRowError] = []
-            unmapped: dict[str, int] = {}
-            with transaction.atomic():
-                parsed = []
-                for line, raw in chunk:
-                    values = {field: raw[i] if i < len(raw) else "" for field, i in columns.items()}
-                    try:
-                        parsed.append((line, _parse_row(values, look)))
-                    except RowError as exc:
-                        errors.append(
-                            ImportRowError(
-                                job=job, row=line, field=exc.field, problem=exc.problem, value=exc.value[:300]
-                            )
-                        )
-                ids = [row.external_id for _, row in parsed]
-                existing = {getattr(d, id_field): d for d in Deal.objects.filter(**{f"{id_field}__in": ids})}
-                for line, row in parsed:
-                    deal = existing.get(row.external_id)
-                    if deal is not None and _is_unchanged(deal, row, reasons):
-                        counts["unchanged"] += 1
-                        continue
-                    try:
-                        with transaction.atomic():
-                            result, deal, text = _apply_row(
-                                job=job, row=row, deal=deal, look=look, reasons=reasons
-                            )
-                    except RowError as exc:
-                        errors.append(
-                            ImportRowError(
-                                job=job, row=line, field=exc.field, problem=exc.problem, value=exc.value[:300]
-                            )
-                        )
-                        continue
-                    except deal_services.DealError as exc:
-                        errors.append(
-                            ImportRowError(
-                                job=job, row=line, field=exc.field or "row", problem=exc.message[:300]
-                            )
-                        )
-                        continue
-                    existing[row.external_id] = deal
-                    counts[result] += 1
-                    if text:
-                        unmapped[text] = unmapped.get(text, 0) + 1
-                for text, count in unmapped.items():
-                    unmapped_reason_record(kind=job.kind, text=text, count=count)
-                ImportRowError.objects.bulk_create(sorted(errors, key=lambda e: e.row))
-                processed += len(chunk)
-                job.error_count += len(errors)
-                ImportJob.objects.filter(pk=job.pk).update(
-                    processed_rows=processed,
-                    created_count=counts["created"],
-                    updated_count=counts["updated"],
-                    unchanged_count=counts["unchanged"],
-                    error_count=job.error_count,
-                )
+            parsed, parse_errors = [], []
+            for line, raw in chunk:
+                values = {field: raw[i] if i < len(raw) else "" for field, i in columns.items()}
+                try:
+                    parsed.append((line, _parse_row(values, look)))
+                except RowError as exc:
+                    parse_errors.append(_error(job, line, exc))
+            accounts = dict(look.accounts)
+            try:
+                with transaction.atomic():
+                    counts, errors, unmapped = _import_chunk(
+                        job=job, parsed=parsed, look=look, reasons=reasons, savepoints=False
+                    )
+                    _chunk_done(job, parse_errors + errors, unmapped, counts, totals, unmapped_reason_record)
+            except _Redo:
+                look.accounts = accounts  # accounts made by the undone attempt are gone
+                with transaction.atomic():
+                    counts, errors, unmapped = _import_chunk(
+                        job=job, parsed=parsed, look=look, reasons=reasons, savepoints=True
+                    )
+                    _chunk_done(job, parse_errors + errors, unmapped, counts, totals, unmapped_reason_record)
+            processed += len(chunk)
+            ImportJob.objects.filter(pk=job.pk).update(
+                processed_rows=processed,
+                created_count=totals["created"],
+                updated_count=totals["updated"],
+                unchanged_count=totals["unchanged"],
+                error_count=job.error_count,
+            )
         ImportJob.objects.filter(pk=job.pk).update(
             status=ImportJob.Status.DONE, finished_at=timezone.now(), total_rows=processed
         )
@@ -466,3 +482,13 @@ def import_job_run(*, job_id: int) -> str:
             finished_at=timezone.now(),
         )
         raise
+
+
+def _chunk_done(job, errors, unmapped, counts, totals, record_unmapped) -> None:
+    """Inside the chunk's transaction: errors, the classification queue, and the totals."""
+    for text, count in unmapped.items():
+        record_unmapped(kind=job.kind, text=text, count=count)
+    ImportRowError.objects.bulk_create(sorted(errors, key=lambda e: e.row))
+    job.error_count += len(errors)
+    for key, value in counts.items():
+        totals[key] += value

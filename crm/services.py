@@ -344,9 +344,13 @@ def unmapped_reason_record(*, kind: str, text: str, count: int = 1) -> None:
 
 
 def crm_lost_reason_record(*, deal: Deal, kind: str, text: str) -> None:
+    """Remember what the CRM said for a deal waiting for a reason (one upsert statement)."""
     if text:
-        CrmLostReason.objects.update_or_create(
-            deal=deal, defaults={"kind": kind, "crm_value": normalise_reason_text(text), "text": text[:300]}
+        CrmLostReason.objects.bulk_create(
+            [CrmLostReason(deal=deal, kind=kind, crm_value=normalise_reason_text(text), text=text[:300])],
+            update_conflicts=True,
+            unique_fields=["deal"],
+            update_fields=["kind", "crm_value", "text"],
         )
 
 

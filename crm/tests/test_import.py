@@ -209,3 +209,23 @@ def test_import_runs_in_a_real_worker(client, importing_world, crm_worker):
     wait_for(lambda: ImportJob.objects.filter(pk=job.pk, status="done").exists(), message="the import")
     job.refresh_from_db()
     assert (job.created_count, job.error_count) == (300, 0)
+
+
+def test_a_row_failing_after_writes_is_undone_alone(world):
+    """The pipeline asks for a win reason, which an export cannot give: the won row is
+    reported and leaves nothing behind; the rows around it (same chunk) are imported."""
+    header = ",".join(HUBSPOT_COLUMNS) + "\n"
+    content = header + (
+        "1,First,Demo,New business,100,,2026-01-02,alice,,Fresh Co\n"
+        "2,Second,Closed Won,New business,200,2026-10-01,2026-01-02,alice,,Fresh Co 2\n"
+        "3,Third,Closed Lost,New business,300,2026-10-02,2026-01-02,alice,no-budget,Fresh Co 3\n"
+    )
+    job = run(world, content)
+    assert (job.created_count, job.error_count) == (2, 1)
+    [error] = job.row_errors.all()
+    assert (error.row, error.field) == (3, "status")
+    assert "win reason" in error.problem or "reason" in error.problem
+    assert set(Deal.objects.values_list("hubspot_id", flat=True)) == {"1", "3"}
+    assert Deal.objects.get(hubspot_id="3").close_reason.code == "no-budget"
+    again = run(world, content)
+    assert (again.created_count, again.unchanged_count, again.error_count) == (0, 2, 1)
