@@ -8,6 +8,7 @@ dropdowns only offer what is active.
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Div, Field, Layout, Submit
 from django import forms
+from django.apps import apps
 from django.forms.models import ModelChoiceIterator
 
 from deals.models import OUTCOME_REASON_KIND, DealStatus, Stage
@@ -199,7 +200,7 @@ class DealFilterForm(forms.Form):
         widget=forms.HiddenInput,
     )
     first_lost_reason = forms.RegexField(regex=r"^(\d+|none)$", required=False, widget=forms.HiddenInput)
-    sequence = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    sequence = forms.RegexField(regex=r"^(\d+|none)$", required=False, widget=forms.HiddenInput)
     drill_fields = (
         "team",
         "reason",
@@ -256,7 +257,8 @@ class DealFilterForm(forms.Form):
                 int(data["first_lost_reason"]) if (data.get("first_lost_reason") or "").isdigit() else None
             ),
             first_lost_needs_reason=data.get("first_lost_reason") == "none",
-            sequence=data.get("sequence"),
+            sequence=int(data["sequence"]) if (data.get("sequence") or "").isdigit() else None,
+            no_sequence=data.get("sequence") == "none",
         )
 
     def drill_down(self) -> list[tuple[str, str]]:
@@ -278,6 +280,14 @@ class DealFilterForm(forms.Form):
                 label = "Needs a reason" if value == "none" else str(Reason.objects.filter(pk=value).first())
             elif name in {"size", "recovery"}:
                 label = dict(self.fields[name].choices).get(value, value)
-            title = {"first_lost_reason": "First lost for", "size": "Account size"}.get(name, name.title())
+            elif name == "sequence" and value == "none":
+                label = "No sequence"
+            elif name == "sequence" and apps.is_installed("followups"):
+                label = str(apps.get_model("followups", "NurtureSequence").objects.filter(pk=value).first())
+            title = {
+                "first_lost_reason": "First lost for",
+                "size": "Account size",
+                "sequence": "Nurture sequence",
+            }.get(name, name.title())
             shown.append((title, label))
         return shown

@@ -97,6 +97,7 @@ class DealFilters:
     first_lost_reason: int | None = None  # with recovery: the reason of the deal's first loss
     first_lost_needs_reason: bool = False
     sequence: int | None = None  # with recovery: the nurture sequence of the first loss
+    no_sequence: bool = False  # with recovery: the first loss got no nurture sequence
 
 
 # Account size bands for the segment filters: key -> (label, employees from, employees below).
@@ -171,9 +172,12 @@ def _recovery_filtered(qs: QuerySet[Deal], filters: DealFilters) -> QuerySet[Dea
             qs = qs.filter(first_lost_reason__isnull=True)
         else:
             qs = qs.filter(first_lost_reason=filters.first_lost_reason)
-    if filters.sequence:
+    if filters.sequence or filters.no_sequence:
         qs = qs.annotate(first_lost_sequence=Subquery(first_lost.values("nurture__sequence")[:1]))
-        qs = qs.filter(first_lost_sequence=filters.sequence)
+        if filters.no_sequence:
+            qs = qs.filter(first_lost_sequence__isnull=True)
+        else:
+            qs = qs.filter(first_lost_sequence=filters.sequence)
     return qs
 
 

@@ -605,8 +605,7 @@ def _recovery_result(dashboard: Dashboard, rows: list[dict], label, link_key: st
     result = []
     for row in rows:
         key = row["group_key"]
-        # "No sequence" has no deal-list filter; every other row drills down.
-        drill = None if key is None and link_key == "sequence" else {link_key: "none" if key is None else key}
+        drill = {link_key: "none" if key is None else key}
         result.append(
             {
                 "key": key,
@@ -621,9 +620,7 @@ def _recovery_result(dashboard: Dashboard, rows: list[dict], label, link_key: st
                     "lost": dashboard.link(recovery="lost", **drill),
                     "reopened": dashboard.link(recovery="reopened", **drill),
                     "won": dashboard.link(recovery="won", **drill),
-                }
-                if drill is not None
-                else {},
+                },
             }
         )
     result.sort(key=lambda r: (-r["lost"], r["label"]))
