@@ -102,3 +102,27 @@ def test_event_list_pins_its_queries(client, world, django_assert_num_queries):
     with django_assert_num_queries(3):
         response = client.get(reverse("crm:events"))
     assert response.content.decode().count("Replay<") == 6
+
+
+def test_object_pages_refuse_non_admins(client, world, connections):
+    from crm import imports
+    from crm.models import UnmappedReason
+
+    event = WebhookEvent.objects.create(kind="hubspot", dedupe_key="k", body="[]", status="dead")
+    unmapped = UnmappedReason.objects.create(kind="hubspot", crm_value="meh", example="Meh")
+    job = imports.import_job_create(kind="hubspot", filename="a.csv", content="A,B\n1,2\n", actor=world.carol)
+    gets = [
+        reverse("crm:event", args=[event.pk]),
+        reverse("crm:classify", args=[unmapped.pk]),
+        reverse("crm:import-map", args=[job.pk]),
+        reverse("crm:import-detail", args=[job.pk]),
+    ]
+    posts = [reverse("crm:event-replay", args=[event.pk]), reverse("crm:classify", args=[unmapped.pk])]
+    for user in (world.alice, world.bob, world.dave, world.grace):
+        client.force_login(user)
+        assert {client.get(url).status_code for url in gets} == {403}
+        assert {client.post(url).status_code for url in posts} == {403}
+    event.refresh_from_db()
+    assert event.status == "dead"
+    client.force_login(world.carol)
+    assert {client.get(url).status_code for url in gets} == {200}
