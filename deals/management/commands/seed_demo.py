@@ -180,7 +180,11 @@ class Command(BaseCommand):
         by_kind = {kind: [r for r in reasons.values() if r.kind == kind] for kind in ("win", "no_decision")}
         competitors = list(Competitor.objects.filter(active=True))
         now = timezone.now()
-        loss_codes, loss_weights = zip(*LOSS_WEIGHTS.items(), strict=True)
+        # Only reasons still active: an admin may have retired or merged a starter reason.
+        weighted = [(code, weight) for code, weight in LOSS_WEIGHTS.items() if code in reasons]
+        if not weighted:
+            weighted = [(r.code, 1) for r in reasons.values() if r.kind == "loss" and not r.requires_note]
+        loss_codes, loss_weights = zip(*weighted, strict=True)
         for index in range(count):
             owner = reps[index % len(reps)]
             account = rng.choice(accounts)
