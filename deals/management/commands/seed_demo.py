@@ -177,7 +177,10 @@ class Command(BaseCommand):
         reps = [users[name] for name in ("alice", "erin", "dave", "frank")]
         teams = {m.user_id: m.team for m in Membership.objects.select_related("team")}
         reasons = {r.code: r for r in Reason.objects.filter(active=True)}
-        by_kind = {kind: [r for r in reasons.values() if r.kind == kind] for kind in ("win", "no_decision")}
+        by_kind = {
+            kind: [r for r in reasons.values() if r.kind == kind and not r.requires_note]
+            for kind in ("win", "no_decision")
+        }
         competitors = list(Competitor.objects.filter(active=True))
         now = timezone.now()
         # Only reasons still active: an admin may have retired or merged a starter reason.
