@@ -69,6 +69,14 @@ def _call_service(function, *, fields, **kwargs):
         raise ValidationError({field: [exc.message]}) from exc
 
 
+def _closure_for_answer(closure: Closure) -> Closure:
+    return (
+        Closure.objects.select_related(*CLOSURE_RELATED)
+        .prefetch_related("secondary_reasons")
+        .get(pk=closure.pk)
+    )
+
+
 @extend_schema_view(
     list=extend_schema(
         parameters=[DealFilterSerializer],
@@ -97,6 +105,8 @@ class DealViewSet(viewsets.ReadOnlyModelViewSet):
                 closed_from=data.get("closed_from"),
                 closed_to=data.get("closed_to"),
                 q=data.get("q", "").strip(),
+                team=data.get("team"),
+                needs_reason=data.get("needs_reason", False),
             )
             return deals_filtered(user=user, filters=filters).select_related(*DEAL_RELATED)
         return (
@@ -127,12 +137,7 @@ class DealViewSet(viewsets.ReadOnlyModelViewSet):
             actor=request.user,
             **payload.validated_data,
         )
-        closure = (
-            Closure.objects.select_related(*CLOSURE_RELATED)
-            .prefetch_related("secondary_reasons")
-            .get(pk=closure.pk)
-        )
-        return Response(ClosureSerializer(closure).data, status=status.HTTP_201_CREATED)
+        return Response(ClosureSerializer(_closure_for_answer(closure)).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         summary="Mark the deal lost",
@@ -160,6 +165,25 @@ class DealViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"], url_path="mark-no-decision")
     def mark_no_decision(self, request, pk=None):
         return self._close(request, DealStatus.NO_DECISION, CloseLostSerializer)
+
+    @extend_schema(
+        summary="Give the standard reason to a deal a CRM closed lost without one",
+        request=CloseLostSerializer,
+        responses={200: ClosureSerializer, 400: FIELD_ERRORS, 404: ERROR},
+    )
+    @action(detail=True, methods=["post"], url_path="give-reason")
+    def give_reason(self, request, pk=None):
+        deal = self.get_object()
+        payload = CloseLostSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        closure = _call_service(
+            services.deal_give_reason,
+            fields=payload.fields,
+            deal=deal,
+            actor=request.user,
+            **payload.validated_data,
+        )
+        return Response(ClosureSerializer(_closure_for_answer(closure)).data)
 
     @extend_schema(
         summary="Reopen the deal",

@@ -73,6 +73,7 @@ class ClosureSerializer(serializers.ModelSerializer):
             "competitor",
             "note",
             "revisit_on",
+            "needs_reason",
             "actor",
             "stage_at_close",
             "amount_at_close",
@@ -107,6 +108,7 @@ class DealSerializer(serializers.ModelSerializer):
             "currency",
             "status",
             "close_reason",
+            "needs_reason",
             "created_at",
             "expected_close_date",
             "closed_at",
@@ -144,6 +146,12 @@ class DealFilterSerializer(serializers.Serializer):
     closed_to = serializers.DateField(required=False, help_text="Closed on or before this day (UTC).")
     q = serializers.CharField(
         required=False, allow_blank=True, max_length=200, help_text="Search in deal and account names."
+    )
+    team = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False, help_text="Team id.")
+    needs_reason = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Only lost deals without a standard reason (closed by a CRM).",
     )
 
     def validate(self, attrs):

@@ -87,7 +87,7 @@ def test_every_deal_and_closure_endpoint_refuses_another_teams_objects(world, ap
         for url, methods, view_class in _api_routes()
         if url.startswith(("/api/deals/1/", "/api/closures/1/"))
     ]
-    assert len(routes) == 6  # detail, mark-lost, mark-won, mark-no-decision, reopen, closure detail
+    assert len(routes) == 7  # detail, mark-lost, -won, -no-decision, give-reason, reopen, closure detail
     for intruder in (world.dave, world.grace):
         client = api_as(intruder)
         for url, methods in routes:
@@ -173,6 +173,12 @@ def test_list_filters_are_the_pages_filters(world, api_as, reasons):
     assert ids("q=acme") == {early.pk}
     assert ids("q=birch") == {early.pk, late.pk, renewal.pk}  # the account's name
     assert ids("q=acme&status=won") == set()
+    assert ids(f"team={world.east.pk}") == {early.pk, late.pk, renewal.pk}
+    assert ids(f"team={world.west.pk}") == set()
+    assert ids("needs_reason=true") == set()
+    crm_lost = world.deal(owner="alice")
+    services.deal_mark_lost_from_crm(deal=crm_lost, crm_reason_text="went dark")
+    assert ids("needs_reason=true") == {crm_lost.pk}
 
 
 @pytest.mark.parametrize(
@@ -367,6 +373,31 @@ def test_mark_won_and_no_decision(world, api_as, reasons):
     assert response.status_code == 201, response.content
     assert response.json()["revisit_on"] == "2027-03-01"
     assert Deal.objects.get(pk=undecided.pk).status == DealStatus.NO_DECISION
+
+
+def test_give_the_reason_a_crm_close_lacked(world, api_as, reasons, competitor):
+    deal = world.deal(owner="alice")
+    services.deal_mark_lost_from_crm(deal=deal, crm_reason_text="Went with the other guys")
+    client = api_as(world.alice)
+    listed = client.get("/api/deals/?needs_reason=true").json()["results"]
+    assert [(row["id"], row["needs_reason"], row["close_reason"]) for row in listed] == [
+        (deal.pk, True, None)
+    ]
+    url = f"/api/deals/{deal.pk}/give-reason/"
+    refused = client.post(url, {"reason": "competitor-cheaper"}, format="json")
+    assert refused.status_code == 400 and list(refused.json()) == ["competitor"]
+    response = client.post(url, {"reason": "competitor-cheaper", "competitor": competitor.pk}, format="json")
+    assert response.status_code == 200, response.content
+    assert (response.json()["reason"]["code"], response.json()["needs_reason"]) == (
+        "competitor-cheaper",
+        False,
+    )
+    deal.refresh_from_db()
+    assert (deal.close_reason, deal.needs_reason) == (reasons["competitor-cheaper"], False)
+    assert "Went with the other guys" in Closure.objects.get(deal=deal).note
+    again = client.post(url, {"reason": "no-budget"}, format="json")
+    assert again.status_code == 400 and again.json() == {"reason": ["This deal is not waiting for a reason."]}
+    assert client.get("/api/deals/?needs_reason=true").json()["results"] == []
 
 
 def test_reopen_through_the_api(world, api_as, reasons):
