@@ -254,6 +254,16 @@ SQL = {
                  AND h.last_closed_at < %(end)s))
            GROUP BY 1"""
     ],
+    "recovery-by-sequence": [
+        f"""SELECT s.sequence_id, count(*), count(*) FILTER (WHERE h.reopened),
+                  count(*) FILTER (WHERE d.status = 'won'), sum({VALUE}) FILTER (WHERE d.status = 'won')
+           FROM deals_deal d JOIN insights_losshistory h ON h.deal_id = d.id
+           LEFT JOIN followups_closuresequence s ON s.closure_id = h.first_lost_closure_id {RATES}
+           WHERE {{scope}} AND ({{period}} OR (d.status = 'open' AND h.last_closed_at >= %(start)s
+                 AND h.last_closed_at < %(end)s))
+           GROUP BY 1""",
+        "SELECT id, name FROM followups_nurturesequence",
+    ],
     # The same figure computed from the closures alone (what LossHistory saves), for reference.
     "recovery-live-sql": [
         f"""WITH cohort AS (
@@ -373,8 +383,8 @@ def main() -> None:
         print(f"{'figure':<22}{'selector ms':>12}{'SQL ms':>10}{'ratio':>8}  same")
         sql_total = 0.0
         for name, selector in FIGURES.items():
-            if name == "recovery-by-sequence":
-                continue  # the same query as by reason, grouped by the nurture sequence
+            if name not in SQL:
+                continue  # followups not installed
             figure = selector(Dashboard(user=user, filters=filters))
             sql = _run_sql(name, scope, bounds)
             same = _same(name, figure, sql)
