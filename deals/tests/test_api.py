@@ -504,6 +504,31 @@ def test_rate_limit_answers_429(world, api_as, settings):
     assert api_as(world.dave).get("/api/deals/").status_code == 200  # per user, not global
 
 
+def test_rate_limit_counts_in_redis_for_every_worker(world, api_as, settings):
+    import redis
+
+    if not settings.REDIS_URL:
+        pytest.skip("REDIS_URL is not set: the counts stay in this process")
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"user": "2/minute"}}
+    client = api_as(world.erin)
+    assert [client.get("/api/reasons/").status_code for _ in range(3)] == [200, 200, 429]
+    stamp = int(world.erin.date_joined.timestamp())
+    keys = redis.Redis.from_url(settings.REDIS_URL).keys(f"*throttle_user_{world.erin.pk}-{stamp}")
+    assert len(keys) == 1  # where another web worker (process) finds the same count
+
+
+def test_rate_limit_lets_requests_through_when_its_cache_is_down(world, api_as, settings, caplog):
+    settings.CACHES = {
+        **settings.CACHES,
+        "throttle": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        },
+    }
+    assert api_as(world.erin).get("/api/reasons/").status_code == 200
+    assert "rate limit not checked" in caplog.text
+
+
 def test_amounts_are_exact_decimals(world, api_as):
     deal = world.deal(amount=Decimal("12345.67"))
     body = api_as(world.alice).get(f"/api/deals/{deal.pk}/").json()
