@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 
 from deals import services as deal_services
+from followups import services
 from followups.models import ClosureSequence, FollowUp, FollowUpKind, FollowUpState
 
 
@@ -61,7 +62,28 @@ def test_rep_chooses_a_sequence_and_works_the_follow_ups(browser_page, world, se
     assert page.locator(".followups-overdue").count() == 0
     assert page.console_errors == []
 
+    # Reschedule the first upcoming nurture email to a day of the rep's choosing.
+    email = (
+        FollowUp.objects.filter(closure=earlier, kind=FollowUpKind.CONTACT_EMAIL).order_by("due_at").first()
+    )
+    page.goto(f"/follow-ups/{email.pk}/reschedule/")
+    new_day = timezone.localdate() + timedelta(days=20)
+    page.get_by_label("New date").fill(new_day.isoformat())
+    page.screenshot_to("followups-reschedule")
+    page.get_by_role("button", name="Reschedule").click()
+    page.wait_for_url("**/follow-ups/")
+    email.refresh_from_db()
+    assert timezone.localtime(email.due_at).date() == new_day
+
+    # The contact's unsubscribe page, signed out.
     page.get_by_role("button", name="Sign out").click()
+    page.goto(f"/follow-ups/opt-out/{services.opt_out_token('sam@ridge.example')}/")
+    page.screenshot_to("followups-opt-out")
+    page.get_by_role("button", name="Unsubscribe").click()
+    assert page.get_by_role("status").inner_text().startswith("We will send no more follow-up emails")
+    assert FollowUp.objects.get(pk=email.pk).state == FollowUpState.CANCELLED
+    assert page.console_errors == []
+
     page.sign_in("bob")
     page.goto("/follow-ups/team/")
     assert "Alice" in page.locator(".team-followups").inner_text()
