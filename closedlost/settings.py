@@ -238,7 +238,11 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {
     # Follow-ups: claim the due ones every minute; a tick that waited too long is dropped.
-    "followups-dispatch": {"task": "followups.dispatch_due", "schedule": 60.0, "options": {"expires": 55}},
+    "followups-dispatch": {
+        "task": "followups.dispatch_due",
+        "schedule": float(envint("FOLLOWUPS_DISPATCH_EVERY", 60)),  # seconds
+        "options": {"expires": 55},
+    },
     "followups-digest": {"task": "followups.send_digests", "schedule": crontab(hour=7, minute=0)},
 }
 

@@ -156,19 +156,21 @@ class Workers:
             "SITE_URL": "http://testserver",
             "FOLLOWUPS_RETRY_BACKOFF": "1",
             "FOLLOWUPS_MAX_ATTEMPTS": "3",
+            "FOLLOWUPS_DISPATCH_EVERY": "3",  # beat's tick, every minute in production
             "LOG_LEVEL": "INFO",
         }
 
-    def start(self, *, concurrency: int = 2) -> subprocess.Popen:
-        """Start a worker process and wait until it is ready to take tasks."""
+    def start(self, *, concurrency: int = 2, beat: bool = False) -> subprocess.Popen:
+        """Start a worker process (with beat: `-B`) and wait until it is ready to take tasks."""
         number = len(self.processes) + 1
+        beat_args = ["-B", f"--schedule={self.tmp_path / f'beat-{number}'}"] if beat else []
         log_path = self.tmp_path / f"worker-{number}.log"
         log = open(log_path, "w")  # noqa: SIM115 - the worker writes to it until stopped
         process = subprocess.Popen(  # noqa: S603 - our own celery, fixed arguments
             [
                 str(CELERY), "-A", "closedlost", "worker", "--pool=prefork", f"--concurrency={concurrency}",
                 "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
-                "-n", f"followups-test-{number}-{os.getpid()}@%h",
+                "-n", f"followups-test-{number}-{os.getpid()}@%h", *beat_args,
             ],
             cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip

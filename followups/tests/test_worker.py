@@ -211,3 +211,15 @@ def test_the_worker_cancels_instead_of_sending_when_the_deal_was_reopened_meanwh
     wait_for(lambda: workers.logs().count("succeeded") >= 2, message="both messages handled")
     assert smtp_inbox.count() == 0
     assert set(FollowUp.objects.filter(deal=deal).values_list("state", flat=True)) == {"cancelled"}
+
+
+def test_beat_dispatches_due_follow_ups_on_its_own(world, sequence, lost_deal, workers, smtp_inbox):
+    deal = lost_deal()
+    closure = deal_services.deal_mark_lost(
+        deal=deal, reason=world.reasons["no-budget"], actor=world.alice, nurture_sequence=sequence
+    )
+    FollowUp.objects.filter(closure=closure).update(due_at=timezone.now() - timedelta(minutes=1))
+    workers.start(beat=True)  # ticks every 3 s here (FOLLOWUPS_DISPATCH_EVERY), every 60 s by default
+    wait_for(lambda: smtp_inbox.count() == 3, timeout=30, message="beat to dispatch the 3 due follow-ups")
+    assert "followups.dispatch_due" in workers.logs()
+    assert set(FollowUp.objects.filter(closure=closure).values_list("state", flat=True)) == {"sent"}
