@@ -117,3 +117,16 @@ def team_followups(*, user: User, now: datetime | None = None) -> tuple[list[Tea
         .order_by("due_at", "pk")[:TEAM_OVERDUE_LIMIT]
     )
     return rows, overdue
+
+
+DEAL_PANEL_LIMIT = 20
+
+
+def deal_followups(*, deal) -> list[FollowUp]:
+    """A deal's follow-ups, latest closure first then by due date (one query). The caller has
+    already checked that the user may see the deal."""
+    return list(
+        FollowUp.objects.filter(deal=deal)
+        .select_related("contact", "sequence")
+        .order_by("-closure_id", "due_at", "pk")[:DEAL_PANEL_LIMIT]
+    )

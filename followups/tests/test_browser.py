@@ -39,10 +39,12 @@ def test_rep_chooses_a_sequence_and_works_the_follow_ups(browser_page, world, se
     page.screenshot_to("followups-close-form")
     page.get_by_role("button", name="Mark lost").click()
     page.wait_for_url(f"**/deals/{deal.pk}/")
+    assert page.locator(".deal-followups tbody tr").count() == 4  # task, 2 emails, reopen reminder
+    page.screenshot_to("followups-deal-page")
     closure = deal.closures.get()
     assert ClosureSequence.objects.get(closure=closure).sequence == sequence
 
-    page.get_by_role("link", name="Follow-ups").click()
+    page.get_by_role("link", name="Follow-ups", exact=True).click()
     page.wait_for_url("**/follow-ups/")
     overdue = page.locator(".followups-overdue")
     assert overdue.get_by_text("Call Sam at Birch Health").is_visible()

@@ -215,3 +215,23 @@ def test_opt_out_page_works_signed_out_and_refuses_a_forged_token(client, world,
     forged = reverse("followups:opt-out", args=[services.opt_out_token(address)[:-3] + "abc"])
     assert client.get(forged).status_code == 404
     assert client.post(forged).status_code == 404
+
+
+def test_the_deal_page_lists_its_follow_ups(client, world, alice_work):
+    deal = alice_work["deal"]
+    FollowUp.objects.filter(pk=alice_work["email"].pk).update(
+        state=FollowUpState.FAILED, last_error="550 refused"
+    )
+    client.force_login(world.alice)
+    html = client.get(reverse("deals:detail", args=[deal.pk])).content.decode()
+    panel = html.split('id="followups-heading"')[1].split("</section>")[0]
+    assert panel.count("<tr>") == 1 + 4  # header + task, 2 emails, reminder
+    assert "Call Buyer at Birch Health" in panel and "Test nurture" in panel and "550 refused" in panel
+    client.force_login(world.dave)
+    assert client.get(reverse("deals:detail", args=[deal.pk])).status_code == 404
+    open_deal = world.deal()
+    client.force_login(world.alice)
+    assert (
+        'id="followups-heading"'
+        not in client.get(reverse("deals:detail", args=[open_deal.pk])).content.decode()
+    )
