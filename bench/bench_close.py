@@ -13,54 +13,14 @@ Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/ben
 
 import argparse
 import html
-import os
 import re
-import statistics
 import sys
 import time
-from pathlib import Path
-from urllib.parse import parse_qsl, urlparse, urlunparse
+from urllib.parse import parse_qsl
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import bench_database_url, ensure_database, median_ms, setup_django  # noqa: E402
+
 BENCH_DB = "closedlost_bench"
-
-
-def _bench_database_url() -> str:
-    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    parsed = urlparse(base)
-    if not parsed.scheme.startswith("postgres"):
-        sys.exit("bench_close.py needs DATABASE_URL pointing at PostgreSQL")
-    return urlunparse(parsed._replace(path=f"/{BENCH_DB}"))
-
-
-def _ensure_database(url: str) -> None:
-    import psycopg2
-
-    parsed = urlparse(url)
-    admin = psycopg2.connect(
-        host=parsed.hostname, port=parsed.port or 5432, user=parsed.username or "postgres", dbname="postgres"
-    )
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB])
-        if not cursor.fetchone():
-            cursor.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    admin.close()
-
-
-def _setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "closedlost.settings")
-    os.environ["AXES_ENABLED"] = "0"
-    import django
-
-    django.setup()
-    from django.conf import settings
-
-    settings.ROOT_URLCONF = "bench.urls"
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.ALLOWED_HOSTS = ["*"]
-    settings.DEBUG = False
 
 
 def _build(deal_count: int) -> None:
@@ -145,15 +105,6 @@ def _build(deal_count: int) -> None:
     print(f"built in {time.perf_counter() - started:.1f} s (admin user id {admin.pk})")
 
 
-def _median_ms(call, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
-
-
 def _rate(call, count: int) -> float:
     started = time.perf_counter()
     for index in range(count):
@@ -167,9 +118,9 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=300)
     args = parser.parse_args()
 
-    url = _bench_database_url()
-    _ensure_database(url)
-    _setup_django(url)
+    url = bench_database_url(BENCH_DB)
+    ensure_database(url)
+    setup_django(url, urlconf="bench.urls")
     _build(args.deals)
 
     from django.test import Client
@@ -212,18 +163,18 @@ def main() -> None:
         client.force_login(user)
         first = client.get(reverse("deals:list")).content.decode()
         total = int(re.search(r'id="deal-count">([\d,]+) deal', first).group(1).replace(",", ""))
-        first_ms = _median_ms(lambda: client.get(reverse("deals:list")), 15)
-        last_ms = _median_ms(lambda: client.get(reverse("deals:list"), {"cursor": "last"}), 15)
+        first_ms = median_ms(lambda: client.get(reverse("deals:list")), 15)
+        last_ms = median_ms(lambda: client.get(reverse("deals:list"), {"cursor": "last"}), 15)
         # The page before the last, reached by its cursor, costs the same index scan.
         last_page = client.get(reverse("deals:list"), {"cursor": "last"}).content.decode()
         prev_link = html.unescape(re.search(r'rel="prev" href="\?([^"]+)"', last_page).group(1))
         before_last = dict(parse_qsl(prev_link))
-        middle_ms = _median_ms(lambda q=before_last: client.get(reverse("deals:list"), q), 15)
+        middle_ms = median_ms(lambda q=before_last: client.get(reverse("deals:list"), q), 15)
         print(
             f"deal list, {label}, {total:,} deals: first page {first_ms:.1f} ms, last page {last_ms:.1f} ms, "
             f"page before last {middle_ms:.1f} ms; last/first = {last_ms / first_ms:.2f}"
         )
-    print(f"\ntrivial view median: {_median_ms(lambda: client.get('/bench/trivial/'), 50):.2f} ms")
+    print(f"\ntrivial view median: {median_ms(lambda: client.get('/bench/trivial/'), 50):.2f} ms")
     print("(the closed deals stay closed; rerun with a fresh database for identical figures)")
 
 

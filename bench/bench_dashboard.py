@@ -15,55 +15,14 @@ Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/ben
 """
 
 import argparse
-import os
-import statistics
-import sys
 import time
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import bench_database_url, ensure_database, median_ms, setup_django  # noqa: E402
+
 BENCH_DB = "closedlost_bench_dashboard"
 TEAMS, REPS_PER_TEAM = 10, 10
-
-
-def _bench_database_url() -> str:
-    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    parsed = urlparse(base)
-    if not parsed.scheme.startswith("postgres"):
-        sys.exit("bench_dashboard.py needs DATABASE_URL pointing at PostgreSQL")
-    return urlunparse(parsed._replace(path=f"/{BENCH_DB}"))
-
-
-def _ensure_database(url: str) -> None:
-    import psycopg2
-
-    parsed = urlparse(url)
-    admin = psycopg2.connect(
-        host=parsed.hostname, port=parsed.port or 5432, user=parsed.username or "postgres", dbname="postgres"
-    )
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB])
-        if not cursor.fetchone():
-            cursor.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    admin.close()
-
-
-def _setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "closedlost.settings")
-    os.environ["AXES_ENABLED"] = "0"
-    import django
-
-    django.setup()
-    from django.conf import settings
-
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.ALLOWED_HOSTS = ["*"]
-    settings.DEBUG = False
 
 
 def _columns(cursor, table: str) -> set[str]:
@@ -286,15 +245,6 @@ SQL = {
 SQL["taxonomy-health"] = SQL["loss-by-reason"]
 
 
-def _median_ms(call, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
-
-
 def _run_sql(name: str, scope: str, params: dict) -> list:
     from django.db import connection
 
@@ -348,9 +298,9 @@ def main() -> None:
     args = parser.parse_args()
     deal_count = 1_000_000 if args.full else args.deals
 
-    url = _bench_database_url()
-    _ensure_database(url)
-    _setup_django(url)
+    url = bench_database_url(BENCH_DB)
+    ensure_database(url)
+    setup_django(url)
     _build(deal_count, rebuild=args.rebuild)
 
     from django.db import connection
@@ -389,19 +339,19 @@ def main() -> None:
             sql = _run_sql(name, scope, bounds)
             same = _same(name, figure, sql)
             # A fresh Dashboard each time: the rates and reasons are read again, as in a request.
-            orm_ms = _median_ms(lambda s=selector, u=user: s(Dashboard(user=u, filters=filters)), args.repeat)
-            sql_ms = _median_ms(lambda n=name, w=scope: _run_sql(n, w, bounds), args.repeat)
+            orm_ms = median_ms(lambda s=selector, u=user: s(Dashboard(user=u, filters=filters)), args.repeat)
+            sql_ms = median_ms(lambda n=name, w=scope: _run_sql(n, w, bounds), args.repeat)
             sql_total += sql_ms if name != "taxonomy-health" else 0
             print(
                 f"{name:<22}{orm_ms:>12.1f}{sql_ms:>10.1f}{orm_ms / sql_ms:>8.2f}  {'yes' if same else 'NO'}"
             )
-        live_ms = _median_ms(lambda w=scope: _run_sql("recovery-live-sql", w, bounds), args.repeat)
+        live_ms = median_ms(lambda w=scope: _run_sql("recovery-live-sql", w, bounds), args.repeat)
         print(f"{'(recovery, live SQL)':<22}{'':>12}{live_ms:>10.1f}  from the closures, without LossHistory")
         client = Client()
         client.force_login(user)
         for label, path in (("dashboard page", "/insights/"), ("API /api/figures/", "/api/figures/")):
             assert client.get(path, query).status_code == 200
-            ms = _median_ms(lambda p=path, c=client, q=query: c.get(p, q), args.repeat)
+            ms = median_ms(lambda p=path, c=client, q=query: c.get(p, q), args.repeat)
             print(
                 f"{label:<22}{ms:>12.1f}{sql_total:>10.1f}{ms / sql_total:>8.2f}  (vs the SQL of every figure)"
             )

@@ -25,35 +25,13 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.common import bench_database_url, ensure_database  # noqa: E402
+
 BENCH_DB = "closedlost_bench_followups"
 DEALS = 1000
-
-
-def _bench_database_url() -> str:
-    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    parsed = urlparse(base)
-    if not parsed.scheme.startswith("postgres"):
-        sys.exit("bench_followups.py needs DATABASE_URL pointing at PostgreSQL")
-    return urlunparse(parsed._replace(path=f"/{BENCH_DB}"))
-
-
-def _ensure_database(url: str) -> None:
-    import psycopg2
-
-    parsed = urlparse(url)
-    admin = psycopg2.connect(
-        host=parsed.hostname, port=parsed.port or 5432, user=parsed.username or "postgres", dbname="postgres"
-    )
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB])
-        if not cursor.fetchone():
-            cursor.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    admin.close()
 
 
 def _setup_django(url: str) -> None:
@@ -306,8 +284,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4, help="worker processes")
     parser.add_argument("--smtp-port", type=int, default=1030)
     args = parser.parse_args()
-    url = _bench_database_url()
-    _ensure_database(url)
+    url = bench_database_url(BENCH_DB)
+    ensure_database(url)
     _setup_django(url)
     _build(args.followups)
     due = _due_ids(args.followups)

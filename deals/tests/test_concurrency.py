@@ -7,35 +7,14 @@ from django.db import connection, connections
 
 from deals import services
 from deals.models import Closure, DealEvent, DealStatus
-
-
-def _race(calls):
-    """Run each call in its own thread (so its own connection), released together."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            barrier.wait()
-            results[index] = ("ok", call())
-        except Exception as exc:  # collected and asserted on below
-            results[index] = ("error", exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return results
+from tests.concurrency import race
 
 
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_closes_make_exactly_one_closure(world, competitor):
     deal = world.deal(owner="alice")
     lost, no_decision = world.reasons["no-budget"], world.reasons["status-quo"]
-    results = _race(
+    results = race(
         [
             lambda: services.deal_mark_lost(deal=deal, reason=lost, actor=world.alice),
             lambda: services.deal_mark_no_decision(deal=deal, reason=no_decision, actor=world.bob),

@@ -1,34 +1,10 @@
 """Merges racing on two real database connections cannot make a cycle or a two-step chain."""
 
-import threading
-
 import pytest
-from django.db import connections
 
 from reasons import services
 from reasons.models import Reason, TaxonomyChange
-
-
-def _race(calls):
-    """Run each call in its own thread (so its own connection), released together."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            barrier.wait()
-            results[index] = ("ok", call())
-        except Exception as exc:  # collected and asserted on below
-            results[index] = ("error", exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return results
+from tests.concurrency import race
 
 
 def _assert_one_step_deep():
@@ -39,7 +15,7 @@ def _assert_one_step_deep():
 @pytest.mark.django_db(transaction=True)
 def test_opposite_merges_at_once_make_exactly_one_merge(world):
     a, b = world.reasons["no-budget"], world.reasons["price-too-high"]
-    results = _race(
+    results = race(
         [
             lambda: services.reason_merge(actor=world.carol, reason=a, into=b),
             lambda: services.reason_merge(actor=world.carol, reason=b, into=a),
@@ -60,7 +36,7 @@ def test_opposite_merges_at_once_make_exactly_one_merge(world):
 @pytest.mark.django_db(transaction=True)
 def test_merges_that_would_chain_stay_one_step_deep(world):
     a, b, c = (world.reasons[code] for code in ("value-not-proven", "price-too-high", "no-budget"))
-    results = _race(
+    results = race(
         [
             lambda: services.reason_merge(actor=world.carol, reason=a, into=b),  # A -> B
             lambda: services.reason_merge(actor=world.carol, reason=c, into=a),  # C -> A
