@@ -16,8 +16,10 @@ import html
 import re
 import sys
 import time
+from pathlib import Path
 from urllib.parse import parse_qsl
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 from bench.common import bench_database_url, ensure_database, median_ms, setup_django  # noqa: E402
 
 BENCH_DB = "closedlost_bench"

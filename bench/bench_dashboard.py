@@ -15,10 +15,13 @@ Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/ben
 """
 
 import argparse
+import sys
 import time
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 from bench.common import bench_database_url, ensure_database, median_ms, setup_django  # noqa: E402
 
 BENCH_DB = "closedlost_bench_dashboard"
