@@ -303,48 +303,42 @@ def reason_reorder(*, actor: User | None, reason: Reason, direction: Direction) 
     return reason
 
 
-def reason_retire(*, actor: User | None, reason: Reason) -> Reason:
-    """Take a reason off the reps' forms; closures that use it keep it and figures still count it."""
+def _set_active(*, actor: User | None, subject, active: bool, lock, snapshot, name: str):
+    """Retire (active=False) or restore (active=True) a reason or competitor, with its history row."""
     with transaction.atomic():
-        locked = _lock_reason(reason)
-        if not locked.active:
-            raise TaxonomyError(f"“{locked.label}” is already retired.")
-        before = reason_snapshot(locked)
-        locked.active = False
+        locked = lock(subject)
+        label = getattr(locked, name)
+        if locked.active == active:
+            raise TaxonomyError(f"“{label}” is already {'active' if active else 'retired'}.")
+        if active and locked.merged_into_id:
+            survivor = getattr(locked.merged_into, name)
+            raise TaxonomyError(f"“{label}” is merged into “{survivor}”; undo the merge to restore it.")
+        before = snapshot(locked)
+        locked.active = active
         locked.save(update_fields=["active"])
         _record(
             actor=actor,
-            action=TaxonomyChange.Action.RETIRE,
+            action=TaxonomyChange.Action.RESTORE if active else TaxonomyChange.Action.RETIRE,
             subject=locked,
             before=before,
-            after=reason_snapshot(locked),
+            after=snapshot(locked),
         )
-    _refresh(reason, locked)
-    return reason
+    _refresh(subject, locked)
+    return subject
+
+
+def reason_retire(*, actor: User | None, reason: Reason) -> Reason:
+    """Take a reason off the reps' forms; closures that use it keep it and figures still count it."""
+    return _set_active(
+        actor=actor, subject=reason, active=False, lock=_lock_reason, snapshot=reason_snapshot, name="label"
+    )
 
 
 def reason_restore(*, actor: User | None, reason: Reason) -> Reason:
     """Offer a retired reason on the reps' forms again (a merged one needs its merge undone)."""
-    with transaction.atomic():
-        locked = _lock_reason(reason)
-        if locked.active:
-            raise TaxonomyError(f"“{locked.label}” is already active.")
-        if locked.merged_into_id:
-            raise TaxonomyError(
-                f"“{locked.label}” is merged into “{locked.merged_into.label}”; undo the merge to restore it."
-            )
-        before = reason_snapshot(locked)
-        locked.active = True
-        locked.save(update_fields=["active"])
-        _record(
-            actor=actor,
-            action=TaxonomyChange.Action.RESTORE,
-            subject=locked,
-            before=before,
-            after=reason_snapshot(locked),
-        )
-    _refresh(reason, locked)
-    return reason
+    return _set_active(
+        actor=actor, subject=reason, active=True, lock=_lock_reason, snapshot=reason_snapshot, name="label"
+    )
 
 
 def _check_merge(*, source, target, name: str, kind_of=None) -> None:
@@ -601,46 +595,26 @@ def competitor_update(*, actor: User | None, competitor: Competitor, data: Compe
 
 def competitor_retire(*, actor: User | None, competitor: Competitor) -> Competitor:
     """Take a competitor off the reps' forms; closures that name it keep it."""
-    with transaction.atomic():
-        locked = _lock_competitor(competitor)
-        if not locked.active:
-            raise TaxonomyError(f"“{locked.name}” is already retired.")
-        before = competitor_snapshot(locked)
-        locked.active = False
-        locked.save(update_fields=["active"])
-        _record(
-            actor=actor,
-            action=TaxonomyChange.Action.RETIRE,
-            subject=locked,
-            before=before,
-            after=competitor_snapshot(locked),
-        )
-    _refresh(competitor, locked)
-    return competitor
+    return _set_active(
+        actor=actor,
+        subject=competitor,
+        active=False,
+        lock=_lock_competitor,
+        snapshot=competitor_snapshot,
+        name="name",
+    )
 
 
 def competitor_restore(*, actor: User | None, competitor: Competitor) -> Competitor:
     """Offer a retired competitor again (a merged one needs its merge undone)."""
-    with transaction.atomic():
-        locked = _lock_competitor(competitor)
-        if locked.active:
-            raise TaxonomyError(f"“{locked.name}” is already active.")
-        if locked.merged_into_id:
-            raise TaxonomyError(
-                f"“{locked.name}” is merged into “{locked.merged_into.name}”; undo the merge to restore it."
-            )
-        before = competitor_snapshot(locked)
-        locked.active = True
-        locked.save(update_fields=["active"])
-        _record(
-            actor=actor,
-            action=TaxonomyChange.Action.RESTORE,
-            subject=locked,
-            before=before,
-            after=competitor_snapshot(locked),
-        )
-    _refresh(competitor, locked)
-    return competitor
+    return _set_active(
+        actor=actor,
+        subject=competitor,
+        active=True,
+        lock=_lock_competitor,
+        snapshot=competitor_snapshot,
+        name="name",
+    )
 
 
 def competitor_merge(*, actor: User | None, competitor: Competitor, into: Competitor) -> Competitor:
