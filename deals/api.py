@@ -18,6 +18,7 @@ from deals.models import Closure, Deal, DealStatus
 from deals.selectors import DealFilters, closures_visible_to, deals_filtered, deals_visible_to
 from deals.serializers import (
     CloseLostSerializer,
+    CloseWithNurtureSerializer,
     CloseWonSerializer,
     ClosureFilterSerializer,
     ClosureSerializer,
@@ -141,12 +142,12 @@ class DealViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(
         summary="Mark the deal lost",
-        request=CloseLostSerializer,
+        request=CloseWithNurtureSerializer,
         responses={201: ClosureSerializer, 400: FIELD_ERRORS, 404: ERROR, 409: ERROR},
     )
     @action(detail=True, methods=["post"], url_path="mark-lost")
     def mark_lost(self, request, pk=None):
-        return self._close(request, DealStatus.LOST, CloseLostSerializer)
+        return self._close(request, DealStatus.LOST, CloseWithNurtureSerializer)
 
     @extend_schema(
         summary="Mark the deal won",
@@ -159,12 +160,12 @@ class DealViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(
         summary="Mark the deal No decision",
-        request=CloseLostSerializer,
+        request=CloseWithNurtureSerializer,
         responses={201: ClosureSerializer, 400: FIELD_ERRORS, 404: ERROR, 409: ERROR},
     )
     @action(detail=True, methods=["post"], url_path="mark-no-decision")
     def mark_no_decision(self, request, pk=None):
-        return self._close(request, DealStatus.NO_DECISION, CloseLostSerializer)
+        return self._close(request, DealStatus.NO_DECISION, CloseWithNurtureSerializer)
 
     @extend_schema(
         summary="Give the standard reason to a deal a CRM closed lost without one",

@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from deals.models import Account, Closure, Contact, Deal, DealStatus, Pipeline, Stage
+from followups.models import NurtureSequence
 from reasons.serializers import (
     MAX_ID,
     CompetitorReferenceField,
@@ -193,6 +194,21 @@ class CloseWonSerializer(serializers.Serializer):
 class CloseLostSerializer(CloseWonSerializer):
     revisit_on = serializers.DateField(
         required=False, allow_null=True, default=None, help_text="When to look at this deal again."
+    )
+
+
+class CloseWithNurtureSerializer(CloseLostSerializer):
+    """Lost / no decision closes: the follow-ups to schedule, as on the close form."""
+
+    nurture_sequence = serializers.PrimaryKeyRelatedField(
+        queryset=NurtureSequence.objects.filter(active=True),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The nurture sequence's id; left out or null: the reason's default sequence.",
+    )
+    skip_nurture = serializers.BooleanField(
+        required=False, default=False, help_text="True: no nurture sequence (the reopen reminder stays)."
     )
 
 

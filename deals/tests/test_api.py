@@ -300,6 +300,26 @@ def test_mark_lost_by_reason_id(world, api_as, reasons):
     assert Closure.objects.get(deal=deal).actor == world.bob  # the manager closed the rep's deal
 
 
+def test_mark_lost_chooses_or_skips_the_nurture_sequence(world, api_as, reasons):
+    from followups.models import ClosureSequence, NurtureSequence
+
+    chosen = NurtureSequence.objects.create(name="Quarterly check-in")
+    picked, skipped = world.deal(), world.deal()
+    client = api_as(world.alice)
+    body = {"reason": "bad-timing", "nurture_sequence": chosen.pk}
+    assert client.post(LOST_URL.format(picked.pk), body, format="json").status_code == 201
+    body = {"reason": "bad-timing", "skip_nurture": True}
+    assert client.post(LOST_URL.format(skipped.pk), body, format="json").status_code == 201
+    picked_row = ClosureSequence.objects.get(closure__deal=picked)
+    assert (picked_row.sequence, picked_row.source) == (chosen, "rep")
+    skipped_row = ClosureSequence.objects.get(closure__deal=skipped)
+    assert (skipped_row.sequence, skipped_row.source) == (None, "skipped")
+    refused = client.post(
+        LOST_URL.format(world.deal().pk), {"reason": "bad-timing", "nurture_sequence": 987654}, format="json"
+    )
+    assert refused.status_code == 400 and "nurture_sequence" in refused.json()
+
+
 @pytest.mark.parametrize(
     ("body", "field", "words"),
     [
