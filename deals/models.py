@@ -230,7 +230,11 @@ class Closure(models.Model):
                 name="closure_reopened_after_closed",
             ),
         ]
-        indexes = [models.Index(fields=["reason", "closed_at"], name="closure_reason_closed")]
+        indexes = [
+            models.Index(fields=["reason", "closed_at"], name="closure_reason_closed"),
+            # The closures list (API) pages newest first.
+            models.Index(fields=["-closed_at", "-id"], name="closure_closed_id"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.deal} {self.outcome} at {self.closed_at:%Y-%m-%d}"
