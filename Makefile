@@ -65,6 +65,7 @@ bench: devenv
 	@scripts/ensure-services.sh
 	DATABASE_URL=$(PG_URL) $(BIN)/python bench/bench_close.py
 	DATABASE_URL=$(PG_URL) $(BIN)/python bench/bench_dashboard.py
+	DATABASE_URL=$(PG_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python bench/bench_followups.py
 	DATABASE_URL=$(PG_URL:/postgres=/closedlost_bench_crm) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python bench/bench_crm.py
 
 clean:
