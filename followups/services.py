@@ -104,8 +104,9 @@ def followups_schedule_for_closure(
     horizon = now - BACKDATE_GRACE
     rows: list[FollowUp] = []
     common = {"deal": deal, "closure": closure, "assignee": deal.owner, "created_at": now}
+    all_contacts = list(deal.contacts.order_by("pk"))  # read once: recipients and titles
     if chosen is not None:
-        contacts = [c for c in deal.contacts.order_by("pk") if c.email]
+        contacts = [c for c in all_contacts if c.email]
         opted_out = opted_out_emails([c.email for c in contacts])
         contacts = [c for c in contacts if c.email.lower() not in opted_out]
         for step in chosen.steps.all():
@@ -134,7 +135,7 @@ def followups_schedule_for_closure(
         due_at = _at_reminder_hour(closure.revisit_on)
         if due_at >= horizon:
             rows.append(FollowUp(kind=FollowUpKind.REOPEN_REMINDER, due_at=due_at, **common))
-    first_contact = deal.contacts.order_by("pk").first() if rows else None
+    first_contact = all_contacts[0] if all_contacts else None
     for row in rows:
         row.title = emails.followup_title(row, first_contact)
     return FollowUp.objects.bulk_create(rows)

@@ -271,6 +271,28 @@ def reason_update(*, actor: User | None, reason: Reason, data: ReasonData) -> Re
     return reason
 
 
+def _move_one_place(*, actor: User | None, rows: list, subject, direction: Direction, where: str) -> int:
+    """Swap `subject` with its neighbour in `rows` (locked, in order), renumber, record; the new order."""
+    position = next(i for i, row in enumerate(rows) if row.pk == subject.pk)
+    other = position - 1 if direction == "up" else position + 1
+    if not 0 <= other < len(rows):
+        edge = "first" if direction == "up" else "last"
+        raise TaxonomyError(f"“{subject}” is already {edge}{where}.", field="direction")
+    before = [row.code for row in rows]
+    rows[position], rows[other] = rows[other], rows[position]
+    for order, row in enumerate(rows, start=1):
+        row.order = order
+    type(subject).objects.bulk_update(rows, ["order"])
+    _record(
+        actor=actor,
+        action=TaxonomyChange.Action.REORDER,
+        subject=rows[other],
+        before={"order": before},
+        after={"order": [row.code for row in rows]},
+    )
+    return rows[other].order
+
+
 def reason_reorder(*, actor: User | None, reason: Reason, direction: Direction) -> Reason:
     """Move a reason one place up or down among the reasons of its kind in its category."""
     if direction not in ("up", "down"):
@@ -281,25 +303,9 @@ def reason_reorder(*, actor: User | None, reason: Reason, direction: Direction) 
             .filter(category_id=reason.category_id, kind=reason.kind)
             .order_by("order", "label", "id")
         )
-        position = next(i for i, sibling in enumerate(siblings) if sibling.pk == reason.pk)
-        other = position - 1 if direction == "up" else position + 1
-        if not 0 <= other < len(siblings):
-            where = "first" if direction == "up" else "last"
-            raise TaxonomyError(f"“{reason.label}” is already {where} in its category.", field="direction")
-        before = [sibling.code for sibling in siblings]
-        siblings[position], siblings[other] = siblings[other], siblings[position]
-        for order, sibling in enumerate(siblings, start=1):
-            sibling.order = order
-        Reason.objects.bulk_update(siblings, ["order"])
-        moved = siblings[other]
-        _record(
-            actor=actor,
-            action=TaxonomyChange.Action.REORDER,
-            subject=moved,
-            before={"order": before},
-            after={"order": [sibling.code for sibling in siblings]},
+        reason.order = _move_one_place(
+            actor=actor, rows=siblings, subject=reason, direction=direction, where=" in its category"
         )
-    reason.order = moved.order
     return reason
 
 
@@ -515,25 +521,9 @@ def category_reorder(*, actor: User | None, category: ReasonCategory, direction:
         raise TaxonomyError("Move a category “up” or “down”.", field="direction")
     with transaction.atomic():
         categories = list(ReasonCategory.objects.select_for_update().order_by("order", "name", "id"))
-        position = next(i for i, row in enumerate(categories) if row.pk == category.pk)
-        other = position - 1 if direction == "up" else position + 1
-        if not 0 <= other < len(categories):
-            where = "first" if direction == "up" else "last"
-            raise TaxonomyError(f"“{category.name}” is already {where}.", field="direction")
-        before = [row.code for row in categories]
-        categories[position], categories[other] = categories[other], categories[position]
-        for order, row in enumerate(categories, start=1):
-            row.order = order
-        ReasonCategory.objects.bulk_update(categories, ["order"])
-        moved = categories[other]
-        _record(
-            actor=actor,
-            action=TaxonomyChange.Action.REORDER,
-            subject=moved,
-            before={"order": before},
-            after={"order": [row.code for row in categories]},
+        category.order = _move_one_place(
+            actor=actor, rows=categories, subject=category, direction=direction, where=""
         )
-    category.order = moved.order
     return category
 
 
