@@ -250,6 +250,13 @@ CELERY_BEAT_SCHEDULE: dict = {
         "options": {"expires": 55},
     },
     "followups-digest": {"task": "followups.send_digests", "schedule": crontab(hour=7, minute=0)},
+    # Dashboards: fold the summary rows the triggers append; check it against the deals nightly.
+    "insights-compact-rollup": {
+        "task": "insights.compact_rollup",
+        "schedule": float(envint("ROLLUP_COMPACT_EVERY", 300)),  # seconds
+        "options": {"expires": 240},
+    },
+    "insights-check-rollup": {"task": "insights.check_rollup", "schedule": crontab(hour=3, minute=30)},
 }
 
 # Follow-ups: links in emails, retries with backoff, and when a handed-out row is handed out again.

@@ -101,6 +101,9 @@ class DealFilters:
 
 
 # Account size bands for the segment filters: key -> (label, employees from, employees below).
+# The industry filter's value for accounts without one (the deal list's drill-down from the dashboard).
+INDUSTRY_UNKNOWN = "none"
+
 SIZE_BANDS = {
     "under-50": ("Under 50 employees", None, 50),
     "50-249": ("50–249 employees", 50, 250),
@@ -148,7 +151,7 @@ def _drill_filtered(qs: QuerySet[Deal], filters: DealFilters) -> QuerySet[Deal]:
         standing = Closure.objects.filter(deal=OuterRef("pk"), reopened_at__isnull=True)
         qs = qs.filter(Exists(standing.filter(rolled_up_q("competitor", filters.competitor))))
     if filters.industry:
-        qs = qs.filter(account__industry=filters.industry)
+        qs = qs.filter(account__industry="" if filters.industry == INDUSTRY_UNKNOWN else filters.industry)
     if filters.size:
         qs = qs.filter(size_band_q(filters.size))
     return qs

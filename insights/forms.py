@@ -7,7 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from deals.models import Account, Pipeline
-from deals.selectors import SIZE_BANDS
+from deals.selectors import INDUSTRY_UNKNOWN, SIZE_BANDS
 from insights.selectors import DashboardFilters
 from reasons.models import Competitor
 from teams.models import Membership, Team, User
@@ -104,7 +104,11 @@ class DashboardFilterForm(forms.Form):
             .values_list("industry", flat=True)
             .distinct()
         )
-        self.fields["industry"].choices = [("", "Any industry")] + [(i, i) for i in sorted(industries)]
+        self.fields["industry"].choices = (
+            [("", "Any industry")]
+            + [(i, i) for i in sorted(industries)]
+            + [(INDUSTRY_UNKNOWN, "Industry unknown")]
+        )
         self.fields["competitor"].choices = [("", "Any competitor")] + [
             (c.pk, c.name) for c in Competitor.objects.filter(merged_into__isnull=True)
         ]

@@ -55,3 +55,121 @@ class LossHistory(models.Model):
 
     def __str__(self) -> str:
         return f"deal {self.deal_id}: first lost for {self.first_lost_reason_id}"
+
+
+class DealFact(models.Model):
+    """What one deal adds to the dashboards' figures: one row per deal closed now or ever lost.
+
+    Kept current on PostgreSQL by triggers on deals, closures, accounts and closure sequences
+    (migration 0006), whichever way they are written. Each change replaces the deal's row and adds
+    the difference to `Rollup`. Reasons and competitors are stored as chosen; figures roll them up
+    to merge survivors when they read, so a merge changes nothing here.
+    """
+
+    deal = models.OneToOneField(
+        "deals.Deal", primary_key=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    # The latest close: the deal's own closed_at, or its last closure's when it is open again.
+    closed_at = models.DateTimeField()
+    month = models.DateField(help_text="The first day of closed_at's month (UTC).")
+    team_id = models.BigIntegerField()
+    owner_id = models.BigIntegerField()
+    pipeline_id = models.BigIntegerField()
+    stage_id = models.BigIntegerField()
+    status = models.CharField(max_length=16)
+    currency = models.CharField(max_length=3)
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    cycle_seconds = models.DecimalField(max_digits=20, decimal_places=6, null=True)
+    reason_id = models.BigIntegerField(null=True)
+    needs_reason = models.BooleanField()
+    competitor_id = models.BigIntegerField(null=True, help_text="The standing closure's competitor.")
+    industry = models.CharField(max_length=100)
+    band = models.CharField(max_length=16, help_text="A key of deals.selectors.SIZE_BANDS.")
+    ever_lost = models.BooleanField()
+    first_lost_reason_id = models.BigIntegerField(null=True)
+    sequence_id = models.BigIntegerField(null=True, help_text="The first loss's nurture sequence.")
+    reopened = models.BooleanField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["closed_at"], name="insights_fact_closed"),
+            models.Index(fields=["team_id", "closed_at"], name="insights_fact_team_closed"),
+            models.Index(fields=["owner_id", "closed_at"], name="insights_fact_owner_closed"),
+        ]
+
+    def __str__(self) -> str:
+        return f"deal {self.deal_id}: {self.status} in {self.month:%Y-%m}"
+
+
+ROLLUP_KEY = [
+    "grouping",
+    "month",
+    "team_id",
+    "owner_id",
+    "pipeline_id",
+    "status",
+    "currency",
+    "reason_id",
+    "stage_id",
+    "competitor_id",
+    "industry",
+    "band",
+    "first_lost_reason_id",
+    "sequence_id",
+    "reopened",
+]
+
+
+class Rollup(models.Model):
+    """Monthly sums of DealFact rows, one grouping per family of figures.
+
+    The triggers append signed differences (settled = false); `rollup_compact` (Celery beat) folds
+    them into one settled row per key. Readers sum every row of a key, so the figures are exact
+    before and after compaction.
+    """
+
+    class Grouping(models.IntegerChoices):
+        BASE = 1, "closed deals"
+        REASON = 2, "lost deals by reason"
+        STAGE = 3, "lost deals by stage"
+        COMPETITOR = 4, "won and lost deals by competitor"
+        SEGMENT = 5, "closed deals by industry and size"
+        RECOVERY = 6, "deals ever lost by first loss"
+
+    settled = models.BooleanField(default=False)
+    grouping = models.PositiveSmallIntegerField(choices=Grouping.choices)
+    month = models.DateField()
+    team_id = models.BigIntegerField()
+    owner_id = models.BigIntegerField()
+    pipeline_id = models.BigIntegerField()
+    status = models.CharField(max_length=16)
+    currency = models.CharField(max_length=3)
+    reason_id = models.BigIntegerField(null=True)
+    stage_id = models.BigIntegerField(null=True)
+    competitor_id = models.BigIntegerField(null=True)
+    industry = models.CharField(max_length=100, null=True)
+    band = models.CharField(max_length=16, null=True)
+    first_lost_reason_id = models.BigIntegerField(null=True)
+    sequence_id = models.BigIntegerField(null=True)
+    reopened = models.BooleanField(null=True)
+    deals = models.IntegerField()
+    needs_reason = models.IntegerField()
+    amount = models.DecimalField(max_digits=24, decimal_places=2)
+    cycle_seconds = models.DecimalField(max_digits=30, decimal_places=6, null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                *ROLLUP_KEY,
+                condition=Q(settled=True),
+                nulls_distinct=False,
+                name="insights_rollup_settled_key",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["grouping", "team_id", "month"], name="insights_rollup_team"),
+            models.Index(fields=["grouping", "owner_id", "month"], name="insights_rollup_owner"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_grouping_display()} {self.month:%Y-%m}: {self.deals}"

@@ -26,13 +26,11 @@ from django.apps import apps
 from django.conf import settings
 from django.db import connection
 from django.db.models import (
-    Avg,
     Case,
     Count,
     DecimalField,
     Exists,
     F,
-    FilteredRelation,
     OuterRef,
     Q,
     QuerySet,
@@ -45,9 +43,16 @@ from django.db.models.functions import Coalesce, TruncMonth
 from django.urls import reverse
 from django.utils import timezone
 
-from deals.models import Closure, Deal, DealStatus
-from deals.selectors import SIZE_BANDS, DealFilters, deals_filtered, size_band_q
-from insights.models import ExchangeRate
+from deals.models import Closure, Deal, DealStatus, Stage
+from deals.selectors import (
+    INDUSTRY_UNKNOWN,
+    SIZE_BANDS,
+    DealFilters,
+    deals_filtered,
+    managed_team_ids,
+    size_band_q,
+)
+from insights.models import ExchangeRate, Rollup
 from reasons.models import Competitor, Reason, ReasonKind
 from teams.models import User
 
@@ -149,12 +154,141 @@ def month_starts(start: date, end: date) -> list[date]:
     return months
 
 
-class Dashboard:
-    """One user's dashboard for one set of filters: the scoped querysets every figure reads."""
+def month_end(month: date) -> date:
+    return (month + timedelta(days=32)).replace(day=1) - timedelta(days=1)
 
-    def __init__(self, *, user: User, filters: DashboardFilters):
+
+def day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
+    """Two days as aware datetimes, both inclusive (as the deal list's closed_from/to)."""
+    return (
+        timezone.make_aware(datetime.combine(first, time.min)),
+        timezone.make_aware(datetime.combine(last, time.max)),
+    )
+
+
+# --- the measures every figure reads ---------------------------------------------------------
+#
+# A figure asks for one grouping of the closed deals (or of the deals ever lost) under the
+# dashboard's scope, filters and period, summed by a few dimensions: deals, deals needing a
+# reason, amount (per currency: converted here) and cycle seconds. Three sources give the same
+# rows (tests hold them equal):
+# - "rollup" (PostgreSQL): the monthly Rollup for the period's whole months, DealFact for the days
+#   of partial months (added, or taken off a whole month when that reads fewer rows);
+# - "facts" (PostgreSQL): DealFact alone, when a filter is not a Rollup key (industry, size,
+#   competitor);
+# - "live" (any database, so SQLite under `make run`): the deals themselves through the ORM.
+
+Grouping = Rollup.Grouping
+MEASURES = ("deals", "needs_reason", "amount", "cycle_seconds")
+
+
+@dataclass(frozen=True)
+class Read:
+    grouping: int
+    sets: tuple[tuple[str, ...], ...]  # each a GROUP BY of dimensions (DealFact column names)
+
+
+READS = {
+    "base": Read(Grouping.BASE, (("owner_id", "status", "currency"),)),
+    "reason": Read(
+        Grouping.REASON, (("reason_id", "currency"), ("month", "reason_id"), ("owner_id", "reason_id"))
+    ),
+    "stage": Read(Grouping.STAGE, (("stage_id", "currency"),)),
+    "competitor": Read(Grouping.COMPETITOR, (("competitor_id", "status", "currency"),)),
+    "segment": Read(Grouping.SEGMENT, (("industry", "band", "status", "currency"),)),
+    "recovery": Read(
+        Grouping.RECOVERY,
+        (
+            ("first_lost_reason_id", "reopened", "status", "currency"),
+            ("sequence_id", "reopened", "status", "currency"),
+        ),
+    ),
+}
+# Which facts each grouping sums (as the VALUES list of migration 0007).
+MEMBERS = {
+    Grouping.BASE: "f.status <> 'open'",
+    Grouping.REASON: "f.status = 'lost'",
+    Grouping.STAGE: "f.status = 'lost'",
+    Grouping.COMPETITOR: "f.status IN ('won', 'lost') AND f.competitor_id IS NOT NULL",
+    Grouping.SEGMENT: "f.status <> 'open'",
+    Grouping.RECOVERY: "f.ever_lost",
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where a period's rows come from: whole months of Rollup, and signed day ranges of DealFact."""
+
+    months: tuple[date, ...]
+    ranges: tuple[tuple[datetime, datetime, int], ...]
+
+
+def period_plan(first: date, last: date, *, rollup: bool) -> Plan:
+    if not rollup:
+        return Plan((), ((*day_bounds(first, last), 1),))
+    months, ranges = [], []
+    for month in month_starts(first, last):
+        end = month_end(month)
+        start, stop = max(month, first), min(end, last)
+        if (start, stop) == (month, end):
+            months.append(month)
+            continue
+        inside = (stop - start).days + 1
+        if inside * 2 <= (end - month).days + 1:
+            ranges.append((*day_bounds(start, stop), 1))
+            continue
+        # Most of the month: the whole month less the days outside the period.
+        months.append(month)
+        if start > month:
+            ranges.append((*day_bounds(month, start - timedelta(days=1)), -1))
+        if stop < end:
+            ranges.append((*day_bounds(stop + timedelta(days=1), end), -1))
+    return Plan(tuple(months), tuple(ranges))
+
+
+@dataclass
+class Tally:
+    """Measures summed over rows; values converted to the organisation currency."""
+
+    deals: int = 0
+    needs_reason: int = 0
+    value: Decimal = Decimal(0)
+    rated: int = 0  # deals whose currency has a stored rate (the ones `value` covers)
+    cycle_seconds: Decimal = Decimal(0)
+
+    def add(self, row: dict, rates: dict[str, Decimal]) -> None:
+        self.deals += row["deals"]
+        self.needs_reason += row["needs_reason"]
+        rate = rates.get(row["currency"]) if "currency" in row else None
+        if rate is not None:
+            self.value += (row["amount"] or 0) * rate
+            self.rated += row["deals"]
+        self.cycle_seconds += row["cycle_seconds"] or 0
+
+    @property
+    def avg_value(self) -> Decimal | None:
+        return self.value / self.rated if self.rated else None
+
+    @property
+    def avg_cycle_days(self) -> float | None:
+        return float(self.cycle_seconds) / self.deals / 86400 if self.deals else None
+
+
+class Dashboard:
+    """One user's dashboard for one set of filters: the measures every figure reads."""
+
+    def __init__(self, *, user: User, filters: DashboardFilters, source: str | None = None):
         self.user = user
         self.filters = filters
+        if source is None:
+            if connection.vendor != "postgresql":
+                source = "live"
+            elif filters.industry or filters.size or filters.competitor:
+                source = "facts"  # not keys of the rollup
+            else:
+                source = "rollup"
+        self.source = source
+        self._measures: dict[str, tuple[list[dict], ...]] = {}
 
     @cached_property
     def rates(self) -> dict[str, Decimal]:
@@ -195,16 +329,162 @@ class Dashboard:
     def reason_label(self, pk: int | None) -> str:
         return NEEDS_A_REASON if pk is None else self.reasons[pk].label
 
+    def rolled_reason(self, pk: int | None) -> int | None:
+        return None if pk is None else (self.reasons[pk].merged_into_id or pk)
+
+    def rolled_competitor(self, pk: int) -> int:
+        return self.competitors[pk].merged_into_id or pk
+
+    def measures(self, name: str) -> tuple[list[dict], ...]:
+        """The rows of READS[name], one list per GROUP BY set (read once per dashboard)."""
+        if name not in self._measures:
+            read = READS[name]
+            rows = _live_rows(self, read) if self.source == "live" else _sql_rows(self, read)
+            self._measures[name] = rows
+        return self._measures[name]
+
+    def tally(self, rows: list[dict], key) -> dict:
+        out: dict = defaultdict(Tally)
+        rates = self.rates  # read even when nothing matches: a fixed query count
+        for row in rows:
+            out[key(row)].add(row, rates)
+        return out
+
     @cached_property
-    def lost_by_reason(self) -> dict[int | None, dict]:
-        """Lost deals in the period by rolled-up reason (None: needs a reason): count and value."""
-        rows = (
-            self.closed()
-            .filter(status=LOST)
-            .values(rolled=Coalesce("close_reason__merged_into", "close_reason"))
-            .annotate(lost=Count("pk"), value=Sum(self.value))
+    def lost_by_reason(self) -> dict[int | None, Tally]:
+        """Lost deals in the period by rolled-up reason (None: needs a reason)."""
+        _ = self.reasons  # read even when nothing matches: a fixed query count
+        return self.tally(self.measures("reason")[0], lambda row: self.rolled_reason(row["reason_id"]))
+
+
+def _sql_rows(dashboard: Dashboard, read: Read) -> tuple[list[dict], ...]:
+    """One query: Rollup's whole months and DealFact's signed day ranges, by every set at once."""
+    filters = dashboard.filters
+    plan = period_plan(filters.date_from, filters.date_to, rollup=dashboard.source == "rollup")
+    dims = sorted({dim for group in read.sets for dim in group})
+    where, params = [], []
+    user = dashboard.user
+    if not user.is_revops_admin:
+        managed = managed_team_ids(user)
+        where.append("(owner_id = %s OR team_id = ANY(%s))" if managed else "owner_id = %s")
+        params += [user.pk, managed] if managed else [user.pk]
+    for column, value in (
+        ("pipeline_id", filters.pipeline),
+        ("team_id", filters.team),
+        ("owner_id", filters.owner),
+    ):
+        if value:
+            where.append(f"{column} = %s")
+            params.append(value)
+    fact_where, fact_params = [MEMBERS[read.grouping], *where], list(params)
+    if filters.industry:
+        fact_where.append("f.industry = %s")
+        fact_params.append("" if filters.industry == INDUSTRY_UNKNOWN else filters.industry)
+    if filters.size:
+        fact_where.append("f.band = %s")
+        fact_params.append(filters.size)
+    if filters.competitor:
+        fact_where.append(
+            "f.competitor_id IN (SELECT id FROM reasons_competitor"
+            " WHERE merged_into_id = %s OR (id = %s AND merged_into_id IS NULL))"
         )
-        return {row["rolled"]: {"lost": row["lost"], "value": money(row["value"])} for row in rows}
+        fact_params += [filters.competitor, filters.competitor]
+    # Only fixed names (READS, MEMBERS, column names) go into the text; every value is a parameter.
+    columns = ", ".join(dims)
+    parts, part_params = [], []
+    if plan.months:
+        conditions = "".join(f" AND {condition}" for condition in where)
+        parts.append(
+            f"SELECT {columns}, deals, needs_reason, amount, cycle_seconds FROM insights_rollup"  # noqa: S608
+            f" WHERE grouping = %s AND month = ANY(%s){conditions}"
+        )
+        part_params += [int(read.grouping), list(plan.months), *params]
+    if plan.ranges:
+        inside = " OR ".join("(f.closed_at >= %s AND f.closed_at <= %s)" for _ in plan.ranges)
+        signs = " ".join("WHEN f.closed_at >= %s AND f.closed_at <= %s THEN %s" for _ in plan.ranges)
+        parts.append(
+            f"SELECT {columns}, s AS deals, s * needs_reason::int AS needs_reason, s * amount AS amount,"  # noqa: S608
+            f" s * cycle_seconds AS cycle_seconds FROM ("
+            f"SELECT f.*, CASE {signs} END AS s FROM insights_dealfact f"
+            f" WHERE ({inside}) AND {' AND '.join(fact_where)}) f"
+        )
+        part_params += [value for start, end, sign in plan.ranges for value in (start, end, sign)]
+        part_params += [value for start, end, _sign in plan.ranges for value in (start, end)]
+        part_params += fact_params
+    sets = ", ".join(f"({', '.join(group)})" for group in read.sets)
+    union = " UNION ALL ".join(parts)
+    sql = (
+        f"SELECT {columns}, GROUPING({columns}), sum(deals), sum(needs_reason), sum(amount),"  # noqa: S608
+        f" sum(cycle_seconds) FROM ({union}) x GROUP BY GROUPING SETS ({sets}) HAVING sum(deals) <> 0"
+    )
+    masks = {
+        sum(1 << (len(dims) - 1 - i) for i, dim in enumerate(dims) if dim not in group): index
+        for index, group in enumerate(read.sets)
+    }
+    out: tuple[list[dict], ...] = tuple([] for _ in read.sets)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, part_params)
+        for record in cursor.fetchall():
+            index = masks[record[len(dims)]]
+            row = {dim: record[i] for i, dim in enumerate(dims) if dim in read.sets[index]}
+            row.update(zip(MEASURES, record[len(dims) + 1 :], strict=True))
+            out[index].append(row)
+    return out
+
+
+def _seconds(value: timedelta | None) -> Decimal | None:
+    if value is None:
+        return None
+    return Decimal(value.days * 86400 + value.seconds) + Decimal(value.microseconds) / 1_000_000
+
+
+def _live_rows(dashboard: Dashboard, read: Read) -> tuple[list[dict], ...]:
+    """The same rows from the deals through the ORM (one query per set)."""
+    standing = Closure.objects.filter(deal=OuterRef("pk"), reopened_at__isnull=True)
+    lost = Closure.objects.filter(deal=OuterRef("pk"), outcome=LOST)
+    first_lost = lost.order_by("closed_at", "id")
+    dimensions = {
+        "month": TruncMonth("closed_at"),
+        "reason_id": F("close_reason_id"),
+        "competitor_id": Subquery(standing.values("competitor")[:1]),
+        "industry": F("account__industry"),
+        "band": _size_band(),
+        "first_lost_reason_id": Subquery(first_lost.values("reason")[:1]),
+        "sequence_id": Subquery(first_lost.values("nurture__sequence")[:1]),
+        "reopened": Exists(lost.filter(reopened_at__isnull=False)),
+    }
+    grouping = read.grouping
+    qs = dashboard.cohort_ever_lost() if grouping == Grouping.RECOVERY else dashboard.closed()
+    if grouping in (Grouping.REASON, Grouping.STAGE):
+        qs = qs.filter(status=LOST)
+    elif grouping == Grouping.COMPETITOR:
+        qs = qs.filter(status__in=[WON, LOST]).alias(competitor_id=dimensions["competitor_id"])
+        qs = qs.filter(competitor_id__isnull=False)
+    out = []
+    for group in read.sets:
+        named = {dim: dimensions[dim] for dim in group if dim in dimensions}
+        rows = (
+            qs.annotate(**named)
+            .values(*group)
+            .annotate(
+                deals=Count("pk"),
+                needs_reason=Count("pk", filter=Q(status=LOST, close_reason__isnull=True)),
+                amount=Sum("amount"),
+                cycle_seconds=Sum(F("closed_at") - F("created_at")),
+            )
+            .order_by()
+        )
+        out.append(
+            [
+                {
+                    **row,
+                    **({"month": row["month"].date()} if "month" in row else {}),
+                    "cycle_seconds": _seconds(row["cycle_seconds"]),
+                }
+                for row in rows
+            ]
+        )
+    return tuple(out)
 
 
 # --- headline -------------------------------------------------------------------------------
@@ -212,25 +492,14 @@ class Dashboard:
 
 def figure_headline(dashboard: Dashboard) -> dict:
     """Win rates, no-decision rate, lost value, average cycles and sales velocity (two queries)."""
-    value = dashboard.value
-    cycle = F("closed_at") - F("created_at")
-    totals = dashboard.closed().aggregate(
-        won=Count("pk", filter=Q(status=WON)),
-        lost=Count("pk", filter=Q(status=LOST)),
-        no_decision=Count("pk", filter=Q(status=NO_DECISION)),
-        needs_reason=Count("pk", filter=Q(status=LOST, close_reason__isnull=True)),
-        won_value=Sum(value, filter=Q(status=WON)),
-        lost_value=Sum(value, filter=Q(status=LOST)),
-        avg_won_amount=Avg(value, filter=Q(status=WON)),
-        avg_cycle_won=Avg(cycle, filter=Q(status=WON)),
-        avg_cycle_lost=Avg(cycle, filter=Q(status=LOST)),
-    )
+    by_status = dashboard.tally(dashboard.measures("base")[0], lambda row: row["status"])
+    won_t, lost_t, nd_t = by_status[WON], by_status[LOST], by_status[NO_DECISION]
     open_deals = dashboard.open_now().count()
-    won, lost, no_decision = totals["won"], totals["lost"], totals["no_decision"]
+    won, lost, no_decision = won_t.deals, lost_t.deals, nd_t.deals
     decided = won + lost + no_decision
     win_rate = ratio(won, won + lost)
-    avg_won_amount = totals["avg_won_amount"]
-    avg_cycle_won = days(totals["avg_cycle_won"])
+    avg_won_amount = won_t.avg_value
+    avg_cycle_won = won_t.avg_cycle_days
     velocity = None
     if win_rate is not None and avg_won_amount is not None and avg_cycle_won:
         per_day = Decimal(open_deals) * avg_won_amount * won / (won + lost) / Decimal(repr(avg_cycle_won))
@@ -241,15 +510,15 @@ def figure_headline(dashboard: Dashboard) -> dict:
         "lost": lost,
         "no_decision": no_decision,
         "closed": decided,
-        "needs_reason": totals["needs_reason"],
+        "needs_reason": lost_t.needs_reason,
         "win_rate": win_rate,
         "inclusive_win_rate": ratio(won, decided),
         "no_decision_rate": ratio(no_decision, decided),
-        "won_value": money(totals["won_value"]),
-        "lost_value": money(totals["lost_value"]),
+        "won_value": money(won_t.value),
+        "lost_value": money(lost_t.value),
         "avg_won_amount": None if avg_won_amount is None else money(avg_won_amount),
         "avg_cycle_days_won": avg_cycle_won,
-        "avg_cycle_days_lost": days(totals["avg_cycle_lost"]),
+        "avg_cycle_days_lost": lost_t.avg_cycle_days,
         "open_deals": open_deals,
         "sales_velocity_per_day": velocity,
         "currency": settings.ORG_CURRENCY,
@@ -269,65 +538,62 @@ def figure_headline(dashboard: Dashboard) -> dict:
 
 def figure_loss_by_reason(dashboard: Dashboard) -> dict:
     """Lost deals with a standard reason by rolled-up reason: count, value and their shares."""
-    _ = dashboard.reasons  # read even when nothing matches: a fixed query count
     by_reason = dashboard.lost_by_reason
-    standard = {pk: row for pk, row in by_reason.items() if pk is not None}
-    total = sum(row["lost"] for row in standard.values())
-    total_value = sum((row["value"] for row in standard.values()), Decimal(0))
+    standard = {pk: tally for pk, tally in by_reason.items() if pk is not None}
+    total = sum(tally.deals for tally in standard.values())
+    total_value = sum((money(tally.value) for tally in standard.values()), Decimal(0))
     rows = []
-    for pk, row in standard.items():
+    for pk, tally in standard.items():
         reason = dashboard.reasons[pk]
+        value = money(tally.value)
         rows.append(
             {
                 "reason_id": pk,
                 "reason": reason.label,
                 "reason_code": reason.code,
                 "category": reason.category.name,
-                "lost": row["lost"],
-                "share": ratio(row["lost"], total),
-                "value": row["value"],
-                "value_share": ratio(row["value"], total_value),
+                "lost": tally.deals,
+                "share": ratio(tally.deals, total),
+                "value": value,
+                "value_share": ratio(value, total_value),
                 "links": {"lost": dashboard.link(status=LOST, reason=pk)},
             }
         )
     rows.sort(key=lambda r: (-r["lost"], -r["value"], r["reason"]))
-    needs = by_reason.get(None, {"lost": 0, "value": Decimal("0.00")})
+    needs = by_reason.get(None, Tally())
     return {
         "rows": rows,
         "total": total,
         "total_value": money(total_value),
-        "needs_reason": needs["lost"],
-        "needs_reason_value": needs["value"],
+        "needs_reason": needs.deals,
+        "needs_reason_value": money(needs.value),
         "links": {"needs_reason": dashboard.link(status=LOST, reason="none")},
     }
 
 
 def figure_loss_by_category(dashboard: Dashboard) -> dict:
     """Lost deals with a standard reason by the rolled-up reason's category: count, value, shares."""
-    rows = (
-        dashboard.closed()
-        .filter(status=LOST, close_reason__isnull=False)
-        .values(
-            category_id=Coalesce("close_reason__merged_into__category", "close_reason__category"),
-        )
-        .annotate(lost=Count("pk"), value=Sum(dashboard.value))
-    )
-    rows = [{**row, "value": money(row["value"])} for row in rows]
-    total = sum(row["lost"] for row in rows)
-    total_value = sum((row["value"] for row in rows), Decimal(0))
+    categories: dict[int, Tally] = defaultdict(Tally)
+    for pk, tally in dashboard.lost_by_reason.items():
+        if pk is not None:
+            entry = categories[dashboard.reasons[pk].category_id]
+            entry.deals += tally.deals
+            entry.value += tally.value
+    total = sum(tally.deals for tally in categories.values())
+    total_value = sum((money(tally.value) for tally in categories.values()), Decimal(0))
     names = {reason.category_id: reason.category for reason in dashboard.reasons.values()}
     result = [
         {
-            "category_id": row["category_id"],
-            "category": names[row["category_id"]].name,
-            "category_code": names[row["category_id"]].code,
-            "lost": row["lost"],
-            "share": ratio(row["lost"], total),
-            "value": row["value"],
-            "value_share": ratio(row["value"], total_value),
-            "links": {"lost": dashboard.link(status=LOST, category=row["category_id"])},
+            "category_id": pk,
+            "category": names[pk].name,
+            "category_code": names[pk].code,
+            "lost": tally.deals,
+            "share": ratio(tally.deals, total),
+            "value": money(tally.value),
+            "value_share": ratio(money(tally.value), total_value),
+            "links": {"lost": dashboard.link(status=LOST, category=pk)},
         }
-        for row in rows
+        for pk, tally in categories.items()
     ]
     result.sort(key=lambda r: (-r["lost"], -r["value"], r["category"]))
     return {"rows": result, "total": total, "total_value": money(total_value)}
@@ -337,16 +603,10 @@ def figure_reason_trend(dashboard: Dashboard) -> dict:
     """The period's top reasons (by lost count), month by month."""
     _ = dashboard.reasons  # read even when nothing matches: a fixed query count
     filters = dashboard.filters
-    counts = (
-        dashboard.closed()
-        .filter(status=LOST, close_reason__isnull=False)
-        .annotate(month=TruncMonth("closed_at"))
-        .values("month", rolled=Coalesce("close_reason__merged_into", "close_reason"))
-        .annotate(lost=Count("pk"))
-    )
-    per_reason: dict[int, dict[date, int]] = defaultdict(dict)
-    for row in counts:
-        per_reason[row["rolled"]][row["month"].date()] = row["lost"]
+    per_reason: dict[int, dict[date, int]] = defaultdict(lambda: defaultdict(int))
+    for row in dashboard.measures("reason")[1]:
+        if row["reason_id"] is not None:
+            per_reason[dashboard.rolled_reason(row["reason_id"])][row["month"]] += row["deals"]
     totals = {pk: sum(months.values()) for pk, months in per_reason.items()}
     top = sorted(totals, key=lambda pk: (-totals[pk], dashboard.reasons[pk].label))[:TREND_TOP_REASONS]
     months = month_starts(filters.date_from, filters.date_to)
@@ -354,8 +614,7 @@ def figure_reason_trend(dashboard: Dashboard) -> dict:
     for pk in top:
         points = []
         for month in months:
-            month_end = (month + timedelta(days=32)).replace(day=1) - timedelta(days=1)
-            start, end = max(month, filters.date_from), min(month_end, filters.date_to)
+            start, end = max(month, filters.date_from), min(month_end(month), filters.date_to)
             points.append(
                 {
                     "month": month.strftime("%Y-%m"),
@@ -374,26 +633,22 @@ def figure_reason_trend(dashboard: Dashboard) -> dict:
 
 def figure_losses_by_stage(dashboard: Dashboard) -> dict:
     """Lost deals by the stage they were lost at (every lost deal, with a reason or not)."""
-    rows = list(
-        dashboard.closed()
-        .filter(status=LOST)
-        .values("stage_id", "stage__name", "stage__order", "pipeline__name")
-        .annotate(lost=Count("pk"), value=Sum(dashboard.value))
-        .order_by("pipeline__name", "stage__order")
-    )
-    total = sum(row["lost"] for row in rows)
+    by_stage = dashboard.tally(dashboard.measures("stage")[0], lambda row: row["stage_id"])
+    stages = {stage.pk: stage for stage in Stage.objects.select_related("pipeline")}  # a short table
+    total = sum(tally.deals for tally in by_stage.values())
+    order = sorted(by_stage, key=lambda pk: (stages[pk].pipeline.name, stages[pk].order))
     return {
         "rows": [
             {
-                "stage_id": row["stage_id"],
-                "stage": row["stage__name"],
-                "pipeline": row["pipeline__name"],
-                "lost": row["lost"],
-                "share": ratio(row["lost"], total),
-                "value": money(row["value"]),
-                "links": {"lost": dashboard.link(status=LOST, stage=row["stage_id"])},
+                "stage_id": pk,
+                "stage": stages[pk].name,
+                "pipeline": stages[pk].pipeline.name,
+                "lost": by_stage[pk].deals,
+                "share": ratio(by_stage[pk].deals, total),
+                "value": money(by_stage[pk].value),
+                "links": {"lost": dashboard.link(status=LOST, stage=pk)},
             }
-            for row in rows
+            for pk in order
         ],
         "total": total,
     }
@@ -402,33 +657,27 @@ def figure_losses_by_stage(dashboard: Dashboard) -> dict:
 def figure_by_competitor(dashboard: Dashboard) -> dict:
     """Won and lost deals against each competitor (of the standing closure, rolled up to survivors)."""
     competitors = dashboard.competitors  # read even when nothing matches: a fixed query count
-    rows = (
-        dashboard.closed()
-        .filter(status__in=[WON, LOST])
-        .annotate(standing=FilteredRelation("closures", condition=Q(closures__reopened_at__isnull=True)))
-        .filter(standing__competitor__isnull=False)
-        .values(rolled=Coalesce("standing__competitor__merged_into", "standing__competitor"))
-        .annotate(
-            won=Count("pk", filter=Q(status=WON)),
-            lost=Count("pk", filter=Q(status=LOST)),
-            lost_value=Sum(dashboard.value, filter=Q(status=LOST)),
-        )
+    by = dashboard.tally(
+        dashboard.measures("competitor")[0],
+        lambda row: (dashboard.rolled_competitor(row["competitor_id"]), row["status"]),
     )
-    result = [
-        {
-            "competitor_id": row["rolled"],
-            "competitor": competitors[row["rolled"]].name,
-            "won": row["won"],
-            "lost": row["lost"],
-            "competitive_win_rate": ratio(row["won"], row["won"] + row["lost"]),
-            "lost_value": money(row["lost_value"]),
-            "links": {
-                "won": dashboard.link(status=WON, competitor=row["rolled"]),
-                "lost": dashboard.link(status=LOST, competitor=row["rolled"]),
-            },
-        }
-        for row in rows
-    ]
+    result = []
+    for pk in {key[0] for key in by}:
+        won, lost = by.get((pk, WON), Tally()), by.get((pk, LOST), Tally())
+        result.append(
+            {
+                "competitor_id": pk,
+                "competitor": competitors[pk].name,
+                "won": won.deals,
+                "lost": lost.deals,
+                "competitive_win_rate": ratio(won.deals, won.deals + lost.deals),
+                "lost_value": money(lost.value),
+                "links": {
+                    "won": dashboard.link(status=WON, competitor=pk),
+                    "lost": dashboard.link(status=LOST, competitor=pk),
+                },
+            }
+        )
     result.sort(key=lambda r: (-r["lost"], -r["won"], r["competitor"]))
     return {"rows": result}
 
@@ -439,41 +688,35 @@ def _rank(dashboard: Dashboard, candidate: tuple[int, int]) -> tuple[int, str]:
 
 
 def figure_by_rep(dashboard: Dashboard) -> dict:
-    """Each rep's won / lost / no decision, win rate, lost value and top loss reason (two queries)."""
+    """Each rep's won / lost / no decision, win rate, lost value and top loss reason (three queries)."""
     _ = dashboard.reasons  # read even when nothing matches: a fixed query count
-    value = dashboard.value
-    closed = dashboard.closed()
-    people = closed.values("owner_id", "owner__first_name", "owner__last_name", "owner__username").annotate(
-        won=Count("pk", filter=Q(status=WON)),
-        lost=Count("pk", filter=Q(status=LOST)),
-        no_decision=Count("pk", filter=Q(status=NO_DECISION)),
-        lost_value=Sum(value, filter=Q(status=LOST)),
-    )
-    reasons = (
-        closed.filter(status=LOST, close_reason__isnull=False)
-        .values("owner_id", rolled=Coalesce("close_reason__merged_into", "close_reason"))
-        .annotate(lost=Count("pk"))
-    )
+    by = dashboard.tally(dashboard.measures("base")[0], lambda row: (row["owner_id"], row["status"]))
+    owners = sorted({owner for owner, _status in by})
+    counts: dict[tuple[int, int], int] = defaultdict(int)
+    for row in dashboard.measures("reason")[2]:
+        if row["reason_id"] is not None:
+            counts[(row["owner_id"], dashboard.rolled_reason(row["reason_id"]))] += row["deals"]
     top: dict[int, tuple[int, int]] = {}
-    for row in reasons:
-        candidate = (row["rolled"], row["lost"])
-        best = top.get(row["owner_id"])
-        if best is None or _rank(dashboard, candidate) < _rank(dashboard, best):
-            top[row["owner_id"]] = candidate
+    for (owner, reason), lost in counts.items():
+        best = top.get(owner)
+        if best is None or _rank(dashboard, (reason, lost)) < _rank(dashboard, best):
+            top[owner] = (reason, lost)
+    # `or [0]`: one query even when nobody closed anything (an empty list would skip it).
+    people = {person.pk: person for person in User.objects.filter(pk__in=owners or [0])}
     result = []
-    for row in people:
-        name = f"{row['owner__first_name']} {row['owner__last_name']}".strip() or row["owner__username"]
-        owner = row["owner_id"]
+    for owner in owners:
+        person = people[owner]
+        won, lost, no_decision = (by.get((owner, status), Tally()) for status in (WON, LOST, NO_DECISION))
         top_reason = top.get(owner)
         result.append(
             {
                 "owner_id": owner,
-                "rep": name,
-                "won": row["won"],
-                "lost": row["lost"],
-                "no_decision": row["no_decision"],
-                "win_rate": ratio(row["won"], row["won"] + row["lost"]),
-                "lost_value": money(row["lost_value"]),
+                "rep": f"{person.first_name} {person.last_name}".strip() or person.username,
+                "won": won.deals,
+                "lost": lost.deals,
+                "no_decision": no_decision.deals,
+                "win_rate": ratio(won.deals, won.deals + lost.deals),
+                "lost_value": money(lost.value),
                 "top_reason_id": top_reason[0] if top_reason else None,
                 "top_reason": dashboard.reasons[top_reason[0]].label if top_reason else None,
                 "top_reason_lost": top_reason[1] if top_reason else 0,
@@ -500,42 +743,28 @@ def _size_band() -> Case:
 
 def figure_by_segment(dashboard: Dashboard) -> dict:
     """Won / lost / no decision, win rate and lost value by account industry and by size band."""
-    rows = (
-        dashboard.closed()
-        .values("account__industry", band=_size_band())
-        .annotate(
-            won=Count("pk", filter=Q(status=WON)),
-            lost=Count("pk", filter=Q(status=LOST)),
-            no_decision=Count("pk", filter=Q(status=NO_DECISION)),
-            lost_value=Sum(dashboard.value, filter=Q(status=LOST)),
-        )
-    )
-    industries: dict[str, dict] = {}
-    bands: dict[str, dict] = {}
-    for row in rows:
-        for table, key in ((industries, row["account__industry"]), (bands, row["band"])):
-            entry = table.setdefault(key, {"won": 0, "lost": 0, "no_decision": 0, "lost_value": Decimal(0)})
-            for name in ("won", "lost", "no_decision"):
-                entry[name] += row[name]
-            entry["lost_value"] += row["lost_value"] or 0
+    rows = dashboard.measures("segment")[0]
+    industries = dashboard.tally(rows, lambda row: (row["industry"], row["status"]))
+    bands = dashboard.tally(rows, lambda row: (row["band"], row["status"]))
 
     def table_rows(table: dict, dimension: str) -> list[dict]:
         out = []
-        for key, entry in table.items():
+        for key in {key for key, _status in table}:
+            won, lost, no_decision = (
+                table.get((key, status), Tally()) for status in (WON, LOST, NO_DECISION)
+            )
             label = (key or "Industry unknown") if dimension == "industry" else SIZE_BANDS[key][0]
-            selector = {dimension: key} if key or dimension == "size" else {}
             out.append(
                 {
                     "dimension": dimension,
                     "segment_key": key,
                     "segment": label,
-                    "won": entry["won"],
-                    "lost": entry["lost"],
-                    "no_decision": entry["no_decision"],
-                    "win_rate": ratio(entry["won"], entry["won"] + entry["lost"]),
-                    "lost_value": money(entry["lost_value"]),
-                    # An empty industry cannot be told apart from "any" in the list's filters.
-                    "links": {"lost": dashboard.link(status=LOST, **selector)} if selector else {},
+                    "won": won.deals,
+                    "lost": lost.deals,
+                    "no_decision": no_decision.deals,
+                    "win_rate": ratio(won.deals, won.deals + lost.deals),
+                    "lost_value": money(lost.value),
+                    "links": {"lost": dashboard.link(status=LOST, **{dimension: key or INDUSTRY_UNKNOWN})},
                 }
             )
         order = list(SIZE_BANDS)
@@ -549,73 +778,31 @@ def figure_by_segment(dashboard: Dashboard) -> dict:
 # --- reopen and recovery ----------------------------------------------------------------------
 
 
-def _recovery_rows(dashboard: Dashboard, group: str) -> list[dict]:
-    """Deals ever lost, grouped by their first loss's reason or nurture sequence."""
-    if connection.vendor == "postgresql":
-        return _recovery_rows_from_history(dashboard, group)
-    return _recovery_rows_live(dashboard, group)
-
-
-def _recovery_rows_live(dashboard: Dashboard, group: str) -> list[dict]:
-    """Computed from the closures themselves (the drill-down's definition)."""
-    lost = Closure.objects.filter(deal=OuterRef("pk"), outcome=LOST)
-    first_lost = lost.order_by("closed_at", "id")
-    if group == "reason":
-        key = Subquery(first_lost.annotate(r=Coalesce("reason__merged_into", "reason")).values("r")[:1])
-    else:
-        key = Subquery(first_lost.values("nurture__sequence")[:1])
-    return list(
-        dashboard.cohort_ever_lost()
-        .annotate(group_key=key, reopened=Exists(lost.filter(reopened_at__isnull=False)))
-        .values("group_key")
-        .annotate(
-            lost=Count("pk"),
-            reopened_count=Count("pk", filter=Q(reopened=True)),
-            won=Count("pk", filter=Q(status=WON)),
-            recovered_value=Sum(dashboard.value, filter=Q(status=WON)),
-        )
-    )
-
-
-def _recovery_rows_from_history(dashboard: Dashboard, group: str) -> list[dict]:
-    """The same as the live computation, read from LossHistory (kept by triggers on PostgreSQL)."""
-    start, end = dashboard.filters.bounds()
-    history = "loss_history__"
-    in_period = Q(closed_at__gte=start, closed_at__lte=end) | Q(
-        status=OPEN, **{f"{history}last_closed_at__gte": start, f"{history}last_closed_at__lte": end}
-    )
-    if group == "reason":
-        key = Coalesce(f"{history}first_lost_reason__merged_into", f"{history}first_lost_reason")
-    else:
-        key = F(f"{history}first_lost_closure__nurture__sequence")
-    return list(
-        deals_filtered(user=dashboard.user, filters=dashboard.filters.deal_filters(period=False))
-        .filter(Q(**{f"{history}isnull": False}), in_period)
-        .values(group_key=key)
-        .annotate(
-            lost=Count("pk"),
-            reopened_count=Count("pk", filter=Q(**{f"{history}reopened": True})),
-            won=Count("pk", filter=Q(status=WON)),
-            recovered_value=Sum(dashboard.value, filter=Q(status=WON)),
-        )
-    )
-
-
-def _recovery_result(dashboard: Dashboard, rows: list[dict], label, link_key: str) -> dict:
-    result = []
+def _recovery_result(dashboard: Dashboard, rows: list[dict], key, label, link_key: str) -> dict:
+    """Deals ever lost (counted in the period of their latest close) grouped by `key` of a row."""
+    groups: dict = defaultdict(lambda: {"lost": Tally(), "reopened": 0, "won": Tally()})
+    rates = dashboard.rates  # read even when nothing matches: a fixed query count
     for row in rows:
-        key = row["group_key"]
-        drill = {link_key: "none" if key is None else key}
+        group = groups[key(row)]
+        group["lost"].add(row, rates)
+        if row["reopened"]:
+            group["reopened"] += row["deals"]
+        if row["status"] == WON:
+            group["won"].add(row, rates)
+    result = []
+    for group_key, group in groups.items():
+        lost, reopened, won = group["lost"].deals, group["reopened"], group["won"].deals
+        drill = {link_key: "none" if group_key is None else group_key}
         result.append(
             {
-                "key": key,
-                "label": label(key),
-                "lost": row["lost"],
-                "reopened": row["reopened_count"],
-                "reopened_share": ratio(row["reopened_count"], row["lost"]),
-                "won": row["won"],
-                "recovered_share": ratio(row["won"], row["lost"]),
-                "recovered_value": money(row["recovered_value"]),
+                "key": group_key,
+                "label": label(group_key),
+                "lost": lost,
+                "reopened": reopened,
+                "reopened_share": ratio(reopened, lost),
+                "won": won,
+                "recovered_share": ratio(won, lost),
+                "recovered_value": money(group["won"].value),
                 "links": {
                     "lost": dashboard.link(recovery="lost", **drill),
                     "reopened": dashboard.link(recovery="reopened", **drill),
@@ -649,8 +836,9 @@ def figure_recovery_by_reason(dashboard: Dashboard) -> dict:
     """Deals ever lost (counted in the period of their latest close) by the reason they were
     first lost for: how many were reopened, how many won back, and the value won back."""
     _ = dashboard.reasons  # read even when nothing matches: a fixed query count
-    rows = _recovery_rows(dashboard, "reason")
-    return _recovery_result(dashboard, rows, dashboard.reason_label, "first_lost_reason")
+    rows = dashboard.measures("recovery")[0]
+    key = lambda row: dashboard.rolled_reason(row["first_lost_reason_id"])  # noqa: E731
+    return _recovery_result(dashboard, rows, key, dashboard.reason_label, "first_lost_reason")
 
 
 def nurture_installed() -> bool:
@@ -662,9 +850,10 @@ def figure_recovery_by_sequence(dashboard: Dashboard) -> dict:
     if not nurture_installed():
         return {"rows": [], "total": None, "available": False}
     sequence_model = apps.get_model("followups", "NurtureSequence")
-    rows = _recovery_rows(dashboard, "sequence")
+    rows = dashboard.measures("recovery")[1]
     names = dict(sequence_model.objects.values_list("pk", "name"))
-    result = _recovery_result(dashboard, rows, lambda key: names.get(key, "No sequence"), "sequence")
+    label = lambda key: names.get(key, "No sequence")  # noqa: E731
+    result = _recovery_result(dashboard, rows, lambda row: row["sequence_id"], label, "sequence")
     result["available"] = True
     return result
 
@@ -673,24 +862,20 @@ def figure_recovery_by_sequence(dashboard: Dashboard) -> dict:
 
 
 def figure_taxonomy_health(dashboard: Dashboard) -> dict:
-    """Share of "Other" among standard-reason losses, lost deals needing a reason, and the active
-    loss reasons nobody used in the period."""
+    """Share of "Other" among standard-reason losses, notes-only losses (closed in a CRM with only
+    its free text, so they need a reason), and the active loss reasons nobody used in the period."""
     by_reason = dashboard.lost_by_reason
-    standard = {pk: row for pk, row in by_reason.items() if pk is not None}
-    total = sum(row["lost"] for row in standard.values())
-    other = sum(
-        row["lost"]
-        for pk, row in standard.items()
-        if dashboard.reasons[pk].category.code == OTHER_CATEGORY_CODE
-    )
+    standard = {pk: tally.deals for pk, tally in by_reason.items() if pk is not None}
+    total = sum(standard.values())
     other_ids = [pk for pk in standard if dashboard.reasons[pk].category.code == OTHER_CATEGORY_CODE]
+    other = sum(standard[pk] for pk in other_ids)
     unused = [
         {"reason_id": reason.pk, "reason": reason.label, "category": reason.category.name}
         for reason in dashboard.reasons.values()
         if reason.kind == ReasonKind.LOSS and reason.active and reason.pk not in standard
     ]
     unused.sort(key=lambda r: (r["category"], r["reason"]))
-    needs = by_reason.get(None, {"lost": 0})["lost"]
+    needs = by_reason[None].deals if None in by_reason else 0
     return {
         "other": other,
         "lost_with_reason": total,
@@ -699,10 +884,7 @@ def figure_taxonomy_health(dashboard: Dashboard) -> dict:
         "needs_reason_share": ratio(needs, total + needs),
         "unused_reasons": unused,
         "links": {
-            "other": dashboard.link(
-                status=LOST,
-                category=dashboard.reasons[other_ids[0]].category_id if other_ids else "",
-            )
+            "other": dashboard.link(status=LOST, category=dashboard.reasons[other_ids[0]].category_id)
             if other_ids
             else None,
             "needs_reason": dashboard.link(status=LOST, reason="none"),

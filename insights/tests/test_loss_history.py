@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from deals import services
 from insights.models import LossHistory
-from insights.selectors import Dashboard, _recovery_rows_from_history, _recovery_rows_live
+from insights.selectors import Dashboard, figure_recovery_by_reason, figure_recovery_by_sequence
 from insights.tests import dataset
 
 
@@ -45,10 +45,9 @@ def test_summary_matches_the_closures_after_a_bulk_load(world):
             dataset.period(date(2024, 1, 1), date(2026, 12, 31)),
             dataset.period(date(2025, 9, 1), date(2026, 2, 28), size="250-999"),
         ):
-            dashboard = Dashboard(user=user, filters=filters)
-            for group in ("reason", "sequence"):
-                summary = sorted(_recovery_rows_from_history(dashboard, group), key=repr)
-                assert summary == sorted(_recovery_rows_live(dashboard, group), key=repr)
+            for figure in (figure_recovery_by_reason, figure_recovery_by_sequence):
+                summary = figure(Dashboard(user=user, filters=filters))
+                assert summary == figure(Dashboard(user=user, filters=filters, source="live"))
 
 
 def test_summary_follows_the_close_and_reopen_services(world):
@@ -74,9 +73,9 @@ def test_summary_follows_the_close_and_reopen_services(world):
     assert stored_history() == {deal.pk: (first.pk, world.reasons["price-too-high"].pk, True, won_at)}
 
     today = timezone.localdate()
-    dashboard = Dashboard(user=world.bob, filters=dataset.period(today - timedelta(days=60), today))
-    summary = _recovery_rows_from_history(dashboard, "reason")
-    assert summary == _recovery_rows_live(dashboard, "reason")
-    assert [(r["group_key"], r["lost"], r["reopened_count"], r["won"]) for r in summary] == [
+    filters = dataset.period(today - timedelta(days=60), today)
+    summary = figure_recovery_by_reason(Dashboard(user=world.bob, filters=filters))
+    assert summary == figure_recovery_by_reason(Dashboard(user=world.bob, filters=filters, source="live"))
+    assert [(r["key"], r["lost"], r["reopened"], r["won"]) for r in summary["rows"]] == [
         (world.reasons["price-too-high"].pk, 1, 1, 1)
     ]
