@@ -12,7 +12,7 @@ from django.apps import apps
 from django.forms.models import ModelChoiceIterator
 
 from deals.models import OUTCOME_REASON_KIND, DealStatus, Stage
-from deals.selectors import SIZE_BANDS, SORTS, DealFilters
+from deals.selectors import INDUSTRY_UNKNOWN, SIZE_BANDS, SORTS, DealFilters
 from followups.forms import NurtureSequenceField, nurture_kwargs
 from reasons.models import Competitor, Reason, ReasonCategory
 from reasons.selectors import competitors_active, reasons_active
@@ -282,6 +282,8 @@ class DealFilterForm(forms.Form):
                 label = dict(self.fields[name].choices).get(value, value)
             elif name == "sequence" and value == "none":
                 label = "No sequence"
+            elif name == "industry" and value == INDUSTRY_UNKNOWN:
+                label = "Industry unknown"
             elif name == "sequence" and apps.is_installed("followups"):
                 label = str(apps.get_model("followups", "NurtureSequence").objects.filter(pk=value).first())
             title = {

@@ -123,6 +123,10 @@ ROLLUP_KEY = [
 class Rollup(models.Model):
     """Monthly sums of DealFact rows, one grouping per family of figures.
 
+    Every grouping is keyed by team and pipeline; only BASE and REP_REASON also by rep (the by-rep
+    figure needs them), and REP_REASON has no currency (counts only): a key per rep would make the
+    other groupings nearly as long as the facts.
+
     The triggers append signed differences (settled = false); `rollup_compact` (Celery beat) folds
     them into one settled row per key. Readers sum every row of a key, so the figures are exact
     before and after compaction.
@@ -135,15 +139,16 @@ class Rollup(models.Model):
         COMPETITOR = 4, "won and lost deals by competitor"
         SEGMENT = 5, "closed deals by industry and size"
         RECOVERY = 6, "deals ever lost by first loss"
+        REP_REASON = 7, "lost deals by rep and reason"
 
     settled = models.BooleanField(default=False)
     grouping = models.PositiveSmallIntegerField(choices=Grouping.choices)
     month = models.DateField()
     team_id = models.BigIntegerField()
-    owner_id = models.BigIntegerField()
+    owner_id = models.BigIntegerField(null=True, help_text="Only in the groupings keyed by rep.")
     pipeline_id = models.BigIntegerField()
     status = models.CharField(max_length=16)
-    currency = models.CharField(max_length=3)
+    currency = models.CharField(max_length=3, null=True, help_text="Only where a figure shows a value.")
     reason_id = models.BigIntegerField(null=True)
     stage_id = models.BigIntegerField(null=True)
     competitor_id = models.BigIntegerField(null=True)

@@ -190,9 +190,8 @@ class Read:
 
 READS = {
     "base": Read(Grouping.BASE, (("owner_id", "status", "currency"),)),
-    "reason": Read(
-        Grouping.REASON, (("reason_id", "currency"), ("month", "reason_id"), ("owner_id", "reason_id"))
-    ),
+    "reason": Read(Grouping.REASON, (("reason_id", "currency"), ("month", "reason_id"))),
+    "rep_reason": Read(Grouping.REP_REASON, (("owner_id", "reason_id"),)),
     "stage": Read(Grouping.STAGE, (("stage_id", "currency"),)),
     "competitor": Read(Grouping.COMPETITOR, (("competitor_id", "status", "currency"),)),
     "segment": Read(Grouping.SEGMENT, (("industry", "band", "status", "currency"),)),
@@ -212,7 +211,9 @@ MEMBERS = {
     Grouping.COMPETITOR: "f.status IN ('won', 'lost') AND f.competitor_id IS NOT NULL",
     Grouping.SEGMENT: "f.status <> 'open'",
     Grouping.RECOVERY: "f.ever_lost",
+    Grouping.REP_REASON: "f.status = 'lost'",
 }
+BY_OWNER = {Grouping.BASE, Grouping.REP_REASON}  # the other groupings are keyed by team
 
 
 @dataclass(frozen=True)
@@ -358,16 +359,32 @@ class Dashboard:
 
 
 def _sql_rows(dashboard: Dashboard, read: Read) -> tuple[list[dict], ...]:
-    """One query: Rollup's whole months and DealFact's signed day ranges, by every set at once."""
+    """One query: Rollup's whole months and DealFact's signed day ranges, by every set at once.
+
+    The user's scope is split in two: the teams they manage (or everything, for an admin) read
+    the rollup; their own deals outside those teams (a rep's whole scope) read the facts.
+    """
     filters = dashboard.filters
-    plan = period_plan(filters.date_from, filters.date_to, rollup=dashboard.source == "rollup")
-    dims = sorted({dim for group in read.sets for dim in group})
-    where, params = [], []
     user = dashboard.user
-    if not user.is_revops_admin:
-        managed = managed_team_ids(user)
-        where.append("(owner_id = %s OR team_id = ANY(%s))" if managed else "owner_id = %s")
-        params += [user.pk, managed] if managed else [user.pk]
+    managed = [] if user.is_revops_admin else managed_team_ids(user)
+    if user.is_revops_admin:
+        rollup_scope, facts_scope = ("TRUE", []), None
+    elif managed:
+        rollup_scope = ("team_id = ANY(%s)", [managed])
+        facts_scope = ("owner_id = %s AND NOT team_id = ANY(%s)", [user.pk, managed])
+    else:
+        rollup_scope, facts_scope = None, ("owner_id = %s", [user.pk])
+    usable = (
+        dashboard.source == "rollup"
+        and rollup_scope is not None
+        and (read.grouping in BY_OWNER or not filters.owner)
+    )
+    if not usable:  # the whole scope from the facts
+        if user.is_revops_admin:
+            rollup_scope, facts_scope = None, ("TRUE", [])
+        elif managed:
+            rollup_scope, facts_scope = None, ("(owner_id = %s OR team_id = ANY(%s))", [user.pk, managed])
+    where, params = [], []
     for column, value in (
         ("pipeline_id", filters.pipeline),
         ("team_id", filters.team),
@@ -389,28 +406,37 @@ def _sql_rows(dashboard: Dashboard, read: Read) -> tuple[list[dict], ...]:
             " WHERE merged_into_id = %s OR (id = %s AND merged_into_id IS NULL))"
         )
         fact_params += [filters.competitor, filters.competitor]
+
     # Only fixed names (READS, MEMBERS, column names) go into the text; every value is a parameter.
+    dims = sorted({dim for group in read.sets for dim in group})
     columns = ", ".join(dims)
     parts, part_params = [], []
-    if plan.months:
-        conditions = "".join(f" AND {condition}" for condition in where)
-        parts.append(
-            f"SELECT {columns}, deals, needs_reason, amount, cycle_seconds FROM insights_rollup"  # noqa: S608
-            f" WHERE grouping = %s AND month = ANY(%s){conditions}"
-        )
-        part_params += [int(read.grouping), list(plan.months), *params]
-    if plan.ranges:
+
+    def facts(plan: Plan, scope: tuple[str, list]) -> None:
         inside = " OR ".join("(f.closed_at >= %s AND f.closed_at <= %s)" for _ in plan.ranges)
         signs = " ".join("WHEN f.closed_at >= %s AND f.closed_at <= %s THEN %s" for _ in plan.ranges)
         parts.append(
             f"SELECT {columns}, s AS deals, s * needs_reason::int AS needs_reason, s * amount AS amount,"  # noqa: S608
-            f" s * cycle_seconds AS cycle_seconds FROM ("
-            f"SELECT f.*, CASE {signs} END AS s FROM insights_dealfact f"
-            f" WHERE ({inside}) AND {' AND '.join(fact_where)}) f"
+            f" s * cycle_seconds AS cycle_seconds FROM (SELECT f.*, CASE {signs} END AS s"
+            f" FROM insights_dealfact f WHERE ({inside}) AND {scope[0]} AND {' AND '.join(fact_where)}) f"
         )
-        part_params += [value for start, end, sign in plan.ranges for value in (start, end, sign)]
-        part_params += [value for start, end, _sign in plan.ranges for value in (start, end)]
-        part_params += fact_params
+        part_params.extend(value for start, end, sign in plan.ranges for value in (start, end, sign))
+        part_params.extend(value for start, end, _sign in plan.ranges for value in (start, end))
+        part_params.extend([*scope[1], *fact_params])
+
+    if rollup_scope is not None:
+        plan = period_plan(filters.date_from, filters.date_to, rollup=True)
+        if plan.months:
+            conditions = "".join(f" AND {condition}" for condition in where)
+            parts.append(
+                f"SELECT {columns}, deals, needs_reason, amount, cycle_seconds FROM insights_rollup"  # noqa: S608
+                f" WHERE grouping = %s AND month = ANY(%s) AND {rollup_scope[0]}{conditions}"
+            )
+            part_params.extend([int(read.grouping), list(plan.months), *rollup_scope[1], *params])
+        if plan.ranges:
+            facts(Plan((), plan.ranges), rollup_scope)
+    if facts_scope is not None:
+        facts(period_plan(filters.date_from, filters.date_to, rollup=False), facts_scope)
     sets = ", ".join(f"({', '.join(group)})" for group in read.sets)
     union = " UNION ALL ".join(parts)
     sql = (
@@ -455,7 +481,7 @@ def _live_rows(dashboard: Dashboard, read: Read) -> tuple[list[dict], ...]:
     }
     grouping = read.grouping
     qs = dashboard.cohort_ever_lost() if grouping == Grouping.RECOVERY else dashboard.closed()
-    if grouping in (Grouping.REASON, Grouping.STAGE):
+    if grouping in (Grouping.REASON, Grouping.STAGE, Grouping.REP_REASON):
         qs = qs.filter(status=LOST)
     elif grouping == Grouping.COMPETITOR:
         qs = qs.filter(status__in=[WON, LOST]).alias(competitor_id=dimensions["competitor_id"])
@@ -693,7 +719,7 @@ def figure_by_rep(dashboard: Dashboard) -> dict:
     by = dashboard.tally(dashboard.measures("base")[0], lambda row: (row["owner_id"], row["status"]))
     owners = sorted({owner for owner, _status in by})
     counts: dict[tuple[int, int], int] = defaultdict(int)
-    for row in dashboard.measures("reason")[2]:
+    for row in dashboard.measures("rep_reason")[0]:
         if row["reason_id"] is not None:
             counts[(row["owner_id"], dashboard.rolled_reason(row["reason_id"]))] += row["deals"]
     top: dict[int, tuple[int, int]] = {}

@@ -27,23 +27,25 @@ KEY = (
 
 # The rollup rows of some facts (f), signed, one per grouping each fact belongs to.
 ROLLUP_SELECT = """
-SELECT g.grouping, f.month, f.team_id, f.owner_id, f.pipeline_id, f.status, f.currency,
+SELECT g.grouping, f.month, f.team_id, g.owner_id, f.pipeline_id, f.status, g.currency,
        g.reason_id, g.stage_id, g.competitor_id, g.industry, g.band, g.first_lost_reason_id,
        g.sequence_id, g.reopened,
        sum({sign}) AS deals, sum({sign} * f.needs_reason::int) AS needs_reason,
        sum({sign} * f.amount) AS amount, sum({sign} * f.cycle_seconds) AS cycle_seconds
   FROM {source}
  CROSS JOIN LATERAL (VALUES
-     (1, NULL::bigint, NULL::bigint, NULL::bigint, NULL::varchar, NULL::varchar, NULL::bigint, NULL::bigint,
-      NULL::boolean, f.status <> 'open'),
-     (2, f.reason_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, f.status = 'lost'),
-     (3, NULL, f.stage_id, NULL, NULL, NULL, NULL, NULL, NULL, f.status = 'lost'),
-     (4, NULL, NULL, f.competitor_id, NULL, NULL, NULL, NULL, NULL,
+     (1, f.owner_id, f.currency, NULL::bigint, NULL::bigint, NULL::bigint, NULL::varchar, NULL::varchar,
+      NULL::bigint, NULL::bigint, NULL::boolean, f.status <> 'open'),
+     (2, NULL, f.currency, f.reason_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, f.status = 'lost'),
+     (3, NULL, f.currency, NULL, f.stage_id, NULL, NULL, NULL, NULL, NULL, NULL, f.status = 'lost'),
+     (4, NULL, f.currency, NULL, NULL, f.competitor_id, NULL, NULL, NULL, NULL, NULL,
       f.status IN ('won', 'lost') AND f.competitor_id IS NOT NULL),
-     (5, NULL, NULL, NULL, f.industry, f.band, NULL, NULL, NULL, f.status <> 'open'),
-     (6, NULL, NULL, NULL, NULL, NULL, f.first_lost_reason_id, f.sequence_id, f.reopened, f.ever_lost)
- ) AS g (grouping, reason_id, stage_id, competitor_id, industry, band, first_lost_reason_id, sequence_id,
-         reopened, included)
+     (5, NULL, f.currency, NULL, NULL, NULL, f.industry, f.band, NULL, NULL, NULL, f.status <> 'open'),
+     (6, NULL, f.currency, NULL, NULL, NULL, NULL, NULL, f.first_lost_reason_id, f.sequence_id, f.reopened,
+      f.ever_lost),
+     (7, f.owner_id, NULL, f.reason_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, f.status = 'lost')
+ ) AS g (grouping, owner_id, currency, reason_id, stage_id, competitor_id, industry, band,
+         first_lost_reason_id, sequence_id, reopened, included)
  WHERE g.included
  GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
 """

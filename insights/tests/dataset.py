@@ -19,7 +19,7 @@ from django.db.models import Max
 
 from deals.factories import AccountFactory, MembershipFactory, PipelineFactory, StageFactory, UserFactory
 from deals.models import Closure, Deal
-from deals.selectors import SIZE_BANDS
+from deals.selectors import INDUSTRY_UNKNOWN, SIZE_BANDS
 from insights.models import ExchangeRate
 from insights.selectors import DashboardFilters
 from reasons import services as taxonomy
@@ -303,7 +303,7 @@ class Expected:
             return False
         if f.owner and row.owner_id != f.owner:
             return False
-        if f.industry and row.industry != f.industry:
+        if f.industry and row.industry != ("" if f.industry == INDUSTRY_UNKNOWN else f.industry):
             return False
         if f.size and self.band(row) != f.size:
             return False

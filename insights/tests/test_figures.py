@@ -63,6 +63,11 @@ def combinations(world, handles):
             world.carol,
             dataset.period(date(2024, 1, 1), date(2026, 12, 31), size="unknown"),
         ),
+        (
+            "admin, accounts without an industry",
+            world.carol,
+            dataset.period(date(2024, 1, 1), date(2026, 12, 31), industry="none"),
+        ),
         ("admin, empty period", world.carol, dataset.period(date(2019, 1, 1), date(2019, 3, 31))),
     ]
 
