@@ -85,10 +85,16 @@ def _build(deal_count: int, *, rebuild: bool = False) -> None:
         tables += ["deals_contact", "deals_account", "insights_losshistory"]
         tables += ["insights_dealfact", "insights_rollup"]
         cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
-        summary_triggers = importlib.import_module("insights.migrations.0007_fact_triggers").TRIGGERS
-        # The summary's triggers would refresh a million deals statement by statement: switch them
-        # off for the load and rebuild the summary once at the end.
-        for name, table, *_ in summary_triggers:
+        # The summary's triggers (loss history, facts, rollup) would refresh a million deals
+        # statement by statement: switch them off for the load and rebuild the summary once.
+        summary_triggers = [
+            (name, table)
+            for name, table, *_ in importlib.import_module("insights.migrations.0007_fact_triggers").TRIGGERS
+        ]
+        summary_triggers += [
+            (f"insights_loss_history_{event}", "deals_closure") for event in ("insert", "update")
+        ]
+        for name, table in summary_triggers:
             cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {name}")
         cursor.execute("SELECT setseed(0.42)")
         cursor.execute(
@@ -154,7 +160,7 @@ def _build(deal_count: int, *, rebuild: bool = False) -> None:
                FROM deals_deal d LEFT JOIN reasons_reason r ON r.id = d.close_reason_id
                WHERE d.status <> 'open'"""
         )
-        for name, table, *_ in summary_triggers:
+        for name, table in summary_triggers:
             cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER {name}")
     summary_started = time.perf_counter()
     rollup_rebuild()

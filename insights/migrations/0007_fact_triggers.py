@@ -7,7 +7,8 @@
 - triggers on deals_deal, deals_closure (after the loss history's own, by name order),
   deals_account and followups_closuresequence call it for the deals a statement touched.
 - `insights_rollup_compact()`: folds unsettled rows into one settled row per key (Celery beat).
-- `insights_facts_rebuild()`: recomputes everything from the deals (bulk loads, repair).
+- `insights_facts_rebuild()`: recomputes everything, the loss history included, from the deals and
+  their closures (bulk loads with triggers off, repair).
 
 The rollup rows of facts come from one template (ROLLUP_SELECT): over the changed facts in the
 trigger, and over the whole table in the view `insights_rollup_expected` (rebuild, drift checks).
@@ -146,8 +147,18 @@ $$ LANGUAGE plpgsql;
 CREATE OR REPLACE FUNCTION insights_facts_rebuild() RETURNS void AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('insights_rollup_compact'));
-    LOCK TABLE insights_dealfact, insights_rollup IN EXCLUSIVE MODE;
-    TRUNCATE insights_dealfact, insights_rollup;
+    LOCK TABLE insights_losshistory, insights_dealfact, insights_rollup IN EXCLUSIVE MODE;
+    TRUNCATE insights_losshistory, insights_dealfact, insights_rollup;
+    -- The loss history too (as migration 0004 fills it), for loads that switched triggers off.
+    INSERT INTO insights_losshistory (deal_id, first_lost_closure_id, first_lost_reason_id, reopened, last_closed_at)
+    SELECT DISTINCT ON (l.deal_id) l.deal_id, l.id, l.reason_id, r.deal_id IS NOT NULL, a.last_closed_at
+      FROM deals_closure l
+      JOIN (SELECT deal_id, max(closed_at) AS last_closed_at FROM deals_closure GROUP BY deal_id) a
+        ON a.deal_id = l.deal_id
+      LEFT JOIN (SELECT DISTINCT deal_id FROM deals_closure WHERE outcome = 'lost' AND reopened_at IS NOT NULL) r
+        ON r.deal_id = l.deal_id
+     WHERE l.outcome = 'lost'
+     ORDER BY l.deal_id, l.closed_at, l.id;
     INSERT INTO insights_dealfact
     SELECT * FROM insights_facts_compute(ARRAY(
         SELECT id FROM deals_deal WHERE status <> 'open'
