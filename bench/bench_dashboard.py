@@ -310,8 +310,10 @@ SQL_ROLLUP = {
         f" WHERE d.grouping = 2 AND d.reason_id IS NOT NULL AND {IN_MONTHS} GROUP BY 1, 2",
     ],
     "by-segment": [
-        f"SELECT d.industry, d.band, d.status, d.currency, sum(d.deals), sum(d.amount) FROM insights_rollup d"
-        f" WHERE d.grouping = 5 AND {IN_MONTHS} GROUP BY 1, 2, 3, 4"
+        f"SELECT d.industry, d.status, d.currency, sum(d.deals), sum(d.amount) FROM insights_rollup d"
+        f" WHERE d.grouping = 5 AND {IN_MONTHS} GROUP BY 1, 2, 3",
+        f"SELECT d.band, d.status, d.currency, sum(d.deals), sum(d.amount) FROM insights_rollup d"
+        f" WHERE d.grouping = 8 AND {IN_MONTHS} GROUP BY 1, 2, 3",
     ],
     "recovery-by-reason": [
         f"SELECT coalesce(rr.merged_into_id, d.first_lost_reason_id), d.reopened, d.status, d.currency,"
@@ -320,7 +322,7 @@ SQL_ROLLUP = {
     ],
     "recovery-by-sequence": [
         f"SELECT d.sequence_id, d.reopened, d.status, d.currency, sum(d.deals), sum(d.amount)"
-        f" FROM insights_rollup d WHERE d.grouping = 6 AND {IN_MONTHS} GROUP BY 1, 2, 3, 4",
+        f" FROM insights_rollup d WHERE d.grouping = 9 AND {IN_MONTHS} GROUP BY 1, 2, 3, 4",
         "SELECT id, name FROM followups_nurturesequence",
     ],
 }

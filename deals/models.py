@@ -159,6 +159,9 @@ class Deal(models.Model):
             models.Index(fields=["team", "-created_at", "-id"], name="deal_team_created_id"),
             models.Index(fields=["status", "closed_at"], name="deal_status_closed"),
             models.Index(fields=["owner"], condition=Q(needs_reason=True), name="deal_needs_reason_owner"),
+            # The dashboards' "open now" count (sales velocity) for a team, a rep or everyone.
+            models.Index(fields=["team", "pipeline"], condition=Q(status="open"), name="deal_open_team"),
+            models.Index(fields=["owner", "pipeline"], condition=Q(status="open"), name="deal_open_owner"),
         ]
 
     def __str__(self) -> str:

@@ -137,9 +137,11 @@ class Rollup(models.Model):
         REASON = 2, "lost deals by reason"
         STAGE = 3, "lost deals by stage"
         COMPETITOR = 4, "won and lost deals by competitor"
-        SEGMENT = 5, "closed deals by industry and size"
-        RECOVERY = 6, "deals ever lost by first loss"
+        INDUSTRY = 5, "closed deals by industry"
+        RECOVERY_REASON = 6, "deals ever lost by first loss reason"
         REP_REASON = 7, "lost deals by rep and reason"
+        SIZE = 8, "closed deals by account size"
+        RECOVERY_SEQUENCE = 9, "deals ever lost by first loss nurture sequence"
 
     settled = models.BooleanField(default=False)
     grouping = models.PositiveSmallIntegerField(choices=Grouping.choices)
@@ -172,6 +174,7 @@ class Rollup(models.Model):
             ),
         ]
         indexes = [
+            models.Index(fields=["grouping", "month"], name="insights_rollup_month"),
             models.Index(fields=["grouping", "team_id", "month"], name="insights_rollup_team"),
             models.Index(fields=["grouping", "owner_id", "month"], name="insights_rollup_owner"),
         ]

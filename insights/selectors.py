@@ -92,9 +92,21 @@ class DashboardFilters:
 
     def link(self, *, period: bool = True, **extra) -> str:
         """The deal list URL behind a number: these filters plus `extra` (status, reason, ...)."""
+        params = dict(self._link_params[period])
+        params.update(extra)
+        query = urlencode({key: value for key, value in params.items() if value not in ("", None)})
+        return f"{self._deal_list_url}?{query}"
+
+    @cached_property
+    def _deal_list_url(self) -> str:
+        return reverse("deals:list")
+
+    @cached_property
+    def _link_params(self) -> dict[bool, dict]:
+        """The filters as deal list parameters, with and without the period (a page has hundreds of links)."""
         params = {
-            "closed_from": self.date_from.isoformat() if period else "",
-            "closed_to": self.date_to.isoformat() if period else "",
+            "closed_from": self.date_from.isoformat(),
+            "closed_to": self.date_to.isoformat(),
             "pipeline": self.pipeline or "",
             "team": self.team or "",
             "owner": self.owner or "",
@@ -102,9 +114,7 @@ class DashboardFilters:
             "size": self.size,
             "competitor": self.competitor or "",
         }
-        params.update(extra)
-        query = urlencode({key: value for key, value in params.items() if value not in ("", None)})
-        return f"{reverse('deals:list')}?{query}"
+        return {True: params, False: {**params, "closed_from": "", "closed_to": ""}}
 
     def bounds(self) -> tuple[datetime, datetime]:
         """The period as aware datetimes, both inclusive (as the deal list's closed_from/to)."""
@@ -194,13 +204,13 @@ READS = {
     "rep_reason": Read(Grouping.REP_REASON, (("owner_id", "reason_id"),)),
     "stage": Read(Grouping.STAGE, (("stage_id", "currency"),)),
     "competitor": Read(Grouping.COMPETITOR, (("competitor_id", "status", "currency"),)),
-    "segment": Read(Grouping.SEGMENT, (("industry", "band", "status", "currency"),)),
-    "recovery": Read(
-        Grouping.RECOVERY,
-        (
-            ("first_lost_reason_id", "reopened", "status", "currency"),
-            ("sequence_id", "reopened", "status", "currency"),
-        ),
+    "industry": Read(Grouping.INDUSTRY, (("industry", "status", "currency"),)),
+    "size": Read(Grouping.SIZE, (("band", "status", "currency"),)),
+    "recovery_reason": Read(
+        Grouping.RECOVERY_REASON, (("first_lost_reason_id", "reopened", "status", "currency"),)
+    ),
+    "recovery_sequence": Read(
+        Grouping.RECOVERY_SEQUENCE, (("sequence_id", "reopened", "status", "currency"),)
     ),
 }
 # Which facts each grouping sums (as the VALUES list of migration 0007).
@@ -209,9 +219,11 @@ MEMBERS = {
     Grouping.REASON: "f.status = 'lost'",
     Grouping.STAGE: "f.status = 'lost'",
     Grouping.COMPETITOR: "f.status IN ('won', 'lost') AND f.competitor_id IS NOT NULL",
-    Grouping.SEGMENT: "f.status <> 'open'",
-    Grouping.RECOVERY: "f.ever_lost",
+    Grouping.INDUSTRY: "f.status <> 'open'",
+    Grouping.RECOVERY_REASON: "f.ever_lost",
     Grouping.REP_REASON: "f.status = 'lost'",
+    Grouping.SIZE: "f.status <> 'open'",
+    Grouping.RECOVERY_SEQUENCE: "f.ever_lost",
 }
 BY_OWNER = {Grouping.BASE, Grouping.REP_REASON}  # the other groupings are keyed by team
 
@@ -480,7 +492,8 @@ def _live_rows(dashboard: Dashboard, read: Read) -> tuple[list[dict], ...]:
         "reopened": Exists(lost.filter(reopened_at__isnull=False)),
     }
     grouping = read.grouping
-    qs = dashboard.cohort_ever_lost() if grouping == Grouping.RECOVERY else dashboard.closed()
+    recovery = grouping in (Grouping.RECOVERY_REASON, Grouping.RECOVERY_SEQUENCE)
+    qs = dashboard.cohort_ever_lost() if recovery else dashboard.closed()
     if grouping in (Grouping.REASON, Grouping.STAGE, Grouping.REP_REASON):
         qs = qs.filter(status=LOST)
     elif grouping == Grouping.COMPETITOR:
@@ -769,9 +782,10 @@ def _size_band() -> Case:
 
 def figure_by_segment(dashboard: Dashboard) -> dict:
     """Won / lost / no decision, win rate and lost value by account industry and by size band."""
-    rows = dashboard.measures("segment")[0]
-    industries = dashboard.tally(rows, lambda row: (row["industry"], row["status"]))
-    bands = dashboard.tally(rows, lambda row: (row["band"], row["status"]))
+    industries = dashboard.tally(
+        dashboard.measures("industry")[0], lambda row: (row["industry"], row["status"])
+    )
+    bands = dashboard.tally(dashboard.measures("size")[0], lambda row: (row["band"], row["status"]))
 
     def table_rows(table: dict, dimension: str) -> list[dict]:
         out = []
@@ -862,7 +876,7 @@ def figure_recovery_by_reason(dashboard: Dashboard) -> dict:
     """Deals ever lost (counted in the period of their latest close) by the reason they were
     first lost for: how many were reopened, how many won back, and the value won back."""
     _ = dashboard.reasons  # read even when nothing matches: a fixed query count
-    rows = dashboard.measures("recovery")[0]
+    rows = dashboard.measures("recovery_reason")[0]
     key = lambda row: dashboard.rolled_reason(row["first_lost_reason_id"])  # noqa: E731
     return _recovery_result(dashboard, rows, key, dashboard.reason_label, "first_lost_reason")
 
@@ -876,7 +890,7 @@ def figure_recovery_by_sequence(dashboard: Dashboard) -> dict:
     if not nurture_installed():
         return {"rows": [], "total": None, "available": False}
     sequence_model = apps.get_model("followups", "NurtureSequence")
-    rows = dashboard.measures("recovery")[1]
+    rows = dashboard.measures("recovery_sequence")[0]
     names = dict(sequence_model.objects.values_list("pk", "name"))
     label = lambda key: names.get(key, "No sequence")  # noqa: E731
     result = _recovery_result(dashboard, rows, lambda row: row["sequence_id"], label, "sequence")

@@ -41,10 +41,11 @@ SELECT g.grouping, f.month, f.team_id, g.owner_id, f.pipeline_id, f.status, g.cu
      (3, NULL, f.currency, NULL, f.stage_id, NULL, NULL, NULL, NULL, NULL, NULL, f.status = 'lost'),
      (4, NULL, f.currency, NULL, NULL, f.competitor_id, NULL, NULL, NULL, NULL, NULL,
       f.status IN ('won', 'lost') AND f.competitor_id IS NOT NULL),
-     (5, NULL, f.currency, NULL, NULL, NULL, f.industry, f.band, NULL, NULL, NULL, f.status <> 'open'),
-     (6, NULL, f.currency, NULL, NULL, NULL, NULL, NULL, f.first_lost_reason_id, f.sequence_id, f.reopened,
-      f.ever_lost),
-     (7, f.owner_id, NULL, f.reason_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, f.status = 'lost')
+     (5, NULL, f.currency, NULL, NULL, NULL, f.industry, NULL, NULL, NULL, NULL, f.status <> 'open'),
+     (6, NULL, f.currency, NULL, NULL, NULL, NULL, NULL, f.first_lost_reason_id, NULL, f.reopened, f.ever_lost),
+     (7, f.owner_id, NULL, f.reason_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, f.status = 'lost'),
+     (8, NULL, f.currency, NULL, NULL, NULL, NULL, f.band, NULL, NULL, NULL, f.status <> 'open'),
+     (9, NULL, f.currency, NULL, NULL, NULL, NULL, NULL, NULL, f.sequence_id, f.reopened, f.ever_lost)
  ) AS g (grouping, owner_id, currency, reason_id, stage_id, competitor_id, industry, band,
          first_lost_reason_id, sequence_id, reopened, included)
  WHERE g.included
