@@ -190,18 +190,26 @@ def day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
 
 Grouping = Rollup.Grouping
 MEASURES = ("deals", "needs_reason", "amount", "cycle_seconds")
+# Each measure as a signed DealFact column (s: +1 or -1 for the day range it falls in).
+SIGNED = {
+    "deals": "s",
+    "needs_reason": "s * needs_reason::int",
+    "amount": "s * amount",
+    "cycle_seconds": "s * cycle_seconds",
+}
 
 
 @dataclass(frozen=True)
 class Read:
     grouping: int
     sets: tuple[tuple[str, ...], ...]  # each a GROUP BY of dimensions (DealFact column names)
+    measures: tuple[str, ...] = ("deals", "amount")  # what the figures use (numeric sums cost)
 
 
 READS = {
-    "base": Read(Grouping.BASE, (("owner_id", "status", "currency"),)),
+    "base": Read(Grouping.BASE, (("owner_id", "status", "currency"),), MEASURES),
     "reason": Read(Grouping.REASON, (("reason_id", "currency"), ("month", "reason_id"))),
-    "rep_reason": Read(Grouping.REP_REASON, (("owner_id", "reason_id"),)),
+    "rep_reason": Read(Grouping.REP_REASON, (("owner_id", "reason_id"),), ("deals",)),
     "stage": Read(Grouping.STAGE, (("stage_id", "currency"),)),
     "competitor": Read(Grouping.COMPETITOR, (("competitor_id", "status", "currency"),)),
     "industry": Read(Grouping.INDUSTRY, (("industry", "status", "currency"),)),
@@ -271,12 +279,12 @@ class Tally:
 
     def add(self, row: dict, rates: dict[str, Decimal]) -> None:
         self.deals += row["deals"]
-        self.needs_reason += row["needs_reason"]
+        self.needs_reason += row.get("needs_reason") or 0
         rate = rates.get(row["currency"]) if "currency" in row else None
         if rate is not None:
-            self.value += (row["amount"] or 0) * rate
+            self.value += (row.get("amount") or 0) * rate
             self.rated += row["deals"]
-        self.cycle_seconds += row["cycle_seconds"] or 0
+        self.cycle_seconds += row.get("cycle_seconds") or 0
 
     @property
     def avg_value(self) -> Decimal | None:
@@ -422,14 +430,14 @@ def _sql_rows(dashboard: Dashboard, read: Read) -> tuple[list[dict], ...]:
     # Only fixed names (READS, MEMBERS, column names) go into the text; every value is a parameter.
     dims = sorted({dim for group in read.sets for dim in group})
     columns = ", ".join(dims)
+    signed = ", ".join(f"{SIGNED[name]} AS {name}" for name in read.measures)
     parts, part_params = [], []
 
     def facts(plan: Plan, scope: tuple[str, list]) -> None:
         inside = " OR ".join("(f.closed_at >= %s AND f.closed_at <= %s)" for _ in plan.ranges)
         signs = " ".join("WHEN f.closed_at >= %s AND f.closed_at <= %s THEN %s" for _ in plan.ranges)
         parts.append(
-            f"SELECT {columns}, s AS deals, s * needs_reason::int AS needs_reason, s * amount AS amount,"  # noqa: S608
-            f" s * cycle_seconds AS cycle_seconds FROM (SELECT f.*, CASE {signs} END AS s"
+            f"SELECT {columns}, {signed} FROM (SELECT f.*, CASE {signs} END AS s"  # noqa: S608
             f" FROM insights_dealfact f WHERE ({inside}) AND {scope[0]} AND {' AND '.join(fact_where)}) f"
         )
         part_params.extend(value for start, end, sign in plan.ranges for value in (start, end, sign))
@@ -441,7 +449,7 @@ def _sql_rows(dashboard: Dashboard, read: Read) -> tuple[list[dict], ...]:
         if plan.months:
             conditions = "".join(f" AND {condition}" for condition in where)
             parts.append(
-                f"SELECT {columns}, deals, needs_reason, amount, cycle_seconds FROM insights_rollup"  # noqa: S608
+                f"SELECT {columns}, {', '.join(read.measures)} FROM insights_rollup"  # noqa: S608
                 f" WHERE grouping = %s AND month = ANY(%s) AND {rollup_scope[0]}{conditions}"
             )
             part_params.extend([int(read.grouping), list(plan.months), *rollup_scope[1], *params])
@@ -451,9 +459,10 @@ def _sql_rows(dashboard: Dashboard, read: Read) -> tuple[list[dict], ...]:
         facts(period_plan(filters.date_from, filters.date_to, rollup=False), facts_scope)
     sets = ", ".join(f"({', '.join(group)})" for group in read.sets)
     union = " UNION ALL ".join(parts)
+    sums = ", ".join(f"sum({name})" for name in read.measures)
     sql = (
-        f"SELECT {columns}, GROUPING({columns}), sum(deals), sum(needs_reason), sum(amount),"  # noqa: S608
-        f" sum(cycle_seconds) FROM ({union}) x GROUP BY GROUPING SETS ({sets}) HAVING sum(deals) <> 0"
+        f"SELECT {columns}, GROUPING({columns}), {sums}"  # noqa: S608
+        f" FROM ({union}) x GROUP BY GROUPING SETS ({sets}) HAVING sum(deals) <> 0"
     )
     masks = {
         sum(1 << (len(dims) - 1 - i) for i, dim in enumerate(dims) if dim not in group): index
@@ -465,7 +474,7 @@ def _sql_rows(dashboard: Dashboard, read: Read) -> tuple[list[dict], ...]:
         for record in cursor.fetchall():
             index = masks[record[len(dims)]]
             row = {dim: record[i] for i, dim in enumerate(dims) if dim in read.sets[index]}
-            row.update(zip(MEASURES, record[len(dims) + 1 :], strict=True))
+            row.update(zip(read.measures, record[len(dims) + 1 :], strict=True))
             out[index].append(row)
     return out
 
