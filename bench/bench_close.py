@@ -20,7 +20,13 @@ from pathlib import Path
 from urllib.parse import parse_qsl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
-from bench.common import bench_database_url, ensure_database, median_ms, setup_django  # noqa: E402
+from bench.common import (  # noqa: E402
+    bench_database_url,
+    ensure_database,
+    median_ms,
+    setup_django,
+    summary_triggers_off,
+)
 
 BENCH_DB = "closedlost_bench"
 
@@ -51,7 +57,7 @@ def _build(deal_count: int) -> None:
         user, _ = User.objects.get_or_create(username=f"benchrep{n}", defaults={"role": User.Role.REP})
         Membership.objects.get_or_create(team=teams[n % 2], user=user)
     admin, _ = User.objects.get_or_create(username="benchadmin", defaults={"role": User.Role.ADMIN})
-    with connection.cursor() as cursor:
+    with summary_triggers_off(), connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE deals_dealevent, deals_closuresecondaryreason, deals_closure, deals_deal_contacts, deals_deal, deals_contact, deals_account RESTART IDENTITY CASCADE"
         )
@@ -103,6 +109,7 @@ def _build(deal_count: int) -> None:
             """INSERT INTO deals_dealevent (deal_id, field, from_value, to_value, actor_id, actor_kind, closure_id, at)
                SELECT c.deal_id, 'status', 'open', c.outcome, c.actor_id, 'user', c.id, c.closed_at FROM deals_closure c"""
         )
+    with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")  # as autovacuum would, so counts can use index-only scans
     print(f"built in {time.perf_counter() - started:.1f} s (admin user id {admin.pk})")
 

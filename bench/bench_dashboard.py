@@ -19,7 +19,6 @@ Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/ben
 """
 
 import argparse
-import importlib
 import sys
 import time
 from datetime import timedelta
@@ -27,7 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
-from bench.common import bench_database_url, ensure_database, median_ms, setup_django  # noqa: E402
+from bench.common import bench_database_url, ensure_database, median_ms, setup_django, summary_triggers_off  # noqa: E402
 
 BENCH_DB = "closedlost_bench_dashboard"
 TEAMS, REPS_PER_TEAM = 10, 10
@@ -43,7 +42,6 @@ def _build(deal_count: int, *, rebuild: bool = False) -> None:
     from django.db import connection
 
     from deals.models import Deal, Pipeline, Stage
-    from insights.rollup import rollup_rebuild
     from teams.models import Membership, Team, User
 
     call_command("migrate", verbosity=0)
@@ -72,7 +70,7 @@ def _build(deal_count: int, *, rebuild: bool = False) -> None:
             )
             Membership.objects.get_or_create(team=team, user=rep)
     User.objects.get_or_create(username="benchadmin", defaults={"role": User.Role.ADMIN})
-    with connection.cursor() as cursor:
+    with summary_triggers_off(), connection.cursor() as cursor:
         deal_extra = "needs_reason" in _columns(cursor, "deals_deal")
         closure_extra = "needs_reason" in _columns(cursor, "deals_closure")
         tables = [
@@ -82,20 +80,8 @@ def _build(deal_count: int, *, rebuild: bool = False) -> None:
             "deals_deal_contacts",
             "deals_deal",
         ]
-        tables += ["deals_contact", "deals_account", "insights_losshistory"]
-        tables += ["insights_dealfact", "insights_rollup"]
+        tables += ["deals_contact", "deals_account"]
         cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
-        # The summary's triggers (loss history, facts, rollup) would refresh a million deals
-        # statement by statement: switch them off for the load and rebuild the summary once.
-        summary_triggers = [
-            (name, table)
-            for name, table, *_ in importlib.import_module("insights.migrations.0007_fact_triggers").TRIGGERS
-        ]
-        summary_triggers += [
-            (f"insights_loss_history_{event}", "deals_closure") for event in ("insert", "update")
-        ]
-        for name, table in summary_triggers:
-            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {name}")
         cursor.execute("SELECT setseed(0.42)")
         cursor.execute(
             """INSERT INTO deals_account (name, industry, employees)
@@ -160,11 +146,6 @@ def _build(deal_count: int, *, rebuild: bool = False) -> None:
                FROM deals_deal d LEFT JOIN reasons_reason r ON r.id = d.close_reason_id
                WHERE d.status <> 'open'"""
         )
-        for name, table in summary_triggers:
-            cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER {name}")
-    summary_started = time.perf_counter()
-    rollup_rebuild()
-    print(f"summary rebuilt in {time.perf_counter() - summary_started:.1f} s", flush=True)
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
     print(f"built in {time.perf_counter() - started:.1f} s", flush=True)
