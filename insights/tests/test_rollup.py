@@ -3,8 +3,10 @@ with the live computation from the deals: figure by figure, and row by row after
 write (services, bulk loads, account edits, merges, two closes at once, compaction)."""
 
 from datetime import date, timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
@@ -13,7 +15,7 @@ from deals.models import Account
 from insights import rollup
 from insights.models import DealFact, LossHistory, Rollup
 from insights.selectors import Dashboard, dashboard_figures, figure_by_segment, period_plan
-from insights.tasks import compact_rollup
+from insights.tasks import check_rollup, compact_rollup
 from insights.tests import dataset
 from insights.tests.test_figures import combinations
 from reasons.services import reason_merge
@@ -144,3 +146,24 @@ def test_two_closes_at_once_both_count(world):
     assert_agrees()
     base = Rollup.objects.filter(grouping=Rollup.Grouping.BASE, owner_id=world.alice.pk, status="lost")
     assert sum(base.values_list("deals", flat=True)) == 2
+
+
+def test_the_nightly_check_repairs_a_summary_that_drifted(world):
+    dataset.build(world, deals=300, seed=5)
+    filters = dataset.period(date(2024, 1, 1), date(2026, 12, 31))
+    right = dashboard_figures(Dashboard(user=world.carol, filters=filters))
+    with connection.cursor() as cursor:  # as a restore of an old backup of one table might
+        cursor.execute("DELETE FROM insights_rollup WHERE grouping = %s", [Rollup.Grouping.REASON])
+        cursor.execute("UPDATE insights_dealfact SET amount = amount + 1 WHERE status = 'won'")
+    drifted = rollup.rollup_drift()
+    assert drifted["facts"] > 0 and drifted["rollup"] > 0
+    out = StringIO()
+    with pytest.raises(CommandError, match="--rebuild"):
+        call_command("rollup", stdout=out)
+    assert f"facts {drifted['facts']}, rollup {drifted['rollup']}" in out.getvalue()
+
+    assert check_rollup() == drifted  # reports what it found, then rebuilds
+    assert_agrees()
+    assert dashboard_figures(Dashboard(user=world.carol, filters=filters)) == right
+    call_command("rollup", "--compact", stdout=out)
+    assert "Rows that disagree: facts 0, rollup 0." in out.getvalue()
