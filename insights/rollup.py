@@ -1,6 +1,7 @@
 """Keeping the dashboards' summary (DealFact and Rollup, migration 0007) tidy and checked.
 
-The triggers keep both exact on every write; this module folds the trigger's appended rows
+The triggers keep both exact at every commit; this module refreshes them earlier inside a
+transaction (`flush`), folds the trigger's appended rows
 (`rollup_compact`, Celery beat), rebuilds everything from the deals (`rollup_rebuild`, after a
 bulk load that skipped triggers) and measures any disagreement (`rollup_drift`). On databases
 other than PostgreSQL there is no summary: the figures are computed from the deals.
@@ -30,10 +31,20 @@ def summary_available() -> bool:
     return connection.vendor == "postgresql"
 
 
+def flush() -> None:
+    """Refresh the facts of the deals this transaction changed (at commit otherwise): for a read
+    of the summary inside the writing transaction. Nothing is pending outside a transaction."""
+    if summary_available() and connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS insights_rollup_flush IMMEDIATE")
+            cursor.execute("SET CONSTRAINTS insights_rollup_flush DEFERRED")
+
+
 def rollup_compact() -> int:
     """Fold the rows the triggers appended into one settled row per key; returns how many folded."""
     if not summary_available():
         return 0
+    flush()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT insights_rollup_compact()")
         return cursor.fetchone()[0]
@@ -51,6 +62,7 @@ def rollup_drift() -> dict[str, int]:
     sums and the stored facts (both 0 when the summary agrees with the live computation)."""
     if not summary_available():
         return {"facts": 0, "rollup": 0}
+    flush()
     out = {}
     with connection.cursor() as cursor:
         for name, stored, expected in (

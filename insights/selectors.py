@@ -53,6 +53,7 @@ from deals.selectors import (
     size_band_q,
 )
 from insights.models import ExchangeRate, Rollup
+from insights.rollup import flush
 from reasons.models import Competitor, Reason, ReasonKind
 from teams.models import User
 
@@ -359,6 +360,8 @@ class Dashboard:
     def measures(self, name: str) -> tuple[list[dict], ...]:
         """The rows of READS[name], one list per GROUP BY set (read once per dashboard)."""
         if name not in self._measures:
+            if not self._measures and self.source != "live":
+                flush()  # this transaction's own changes, when it reads what it wrote
             read = READS[name]
             rows = _live_rows(self, read) if self.source == "live" else _sql_rows(self, read)
             self._measures[name] = rows

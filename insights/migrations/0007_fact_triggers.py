@@ -5,7 +5,12 @@
 - `insights_facts_refresh(ids)`: replaces the changed facts of those deals and appends the signed
   differences to insights_rollup (unsettled rows: appends never wait on each other).
 - triggers on deals_deal, deals_closure (after the loss history's own, by name order),
-  deals_account and followups_closuresequence call it for the deals a statement touched.
+  deals_account and followups_closuresequence mark the deals a statement touched in
+  insights_dirtydeal; a deferred constraint trigger on it (`insights_rollup_flush`) refreshes them
+  all once, at commit. A close writes the deal, a closure and its nurture sequence: one refresh,
+  not three. The dirty row's key also queues two transactions that touch the same deal, so the
+  second refreshes after the first committed. `SET CONSTRAINTS insights_rollup_flush IMMEDIATE`
+  refreshes earlier (insights.rollup.flush: a read inside the writing transaction).
 - `insights_rollup_compact()`: folds unsettled rows into one settled row per key (Celery beat).
 - `insights_facts_rebuild()`: recomputes everything, the loss history included, from the deals and
   their closures (bulk loads with triggers off, repair).
@@ -16,11 +21,6 @@ trigger, and over the whole table in the view `insights_rollup_expected` (rebuil
 
 from django.db import migrations
 
-FACT_COLUMNS = (
-    "deal_id, closed_at, month, team_id, owner_id, pipeline_id, stage_id, status, currency, amount, "
-    "cycle_seconds, reason_id, needs_reason, competitor_id, industry, band, ever_lost, "
-    "first_lost_reason_id, sequence_id, reopened"
-)
 KEY = (
     "grouping, month, team_id, owner_id, pipeline_id, status, currency, reason_id, stage_id, "
     "competitor_id, industry, band, first_lost_reason_id, sequence_id, reopened"
@@ -116,6 +116,25 @@ BEGIN
 END
 $$ LANGUAGE plpgsql;
 
+CREATE UNLOGGED TABLE IF NOT EXISTS insights_dirtydeal (deal_id bigint PRIMARY KEY);
+
+CREATE OR REPLACE FUNCTION insights_facts_mark(ids bigint[]) RETURNS void AS $$
+    INSERT INTO insights_dirtydeal (deal_id) SELECT DISTINCT id FROM unnest(ids) AS id
+    ON CONFLICT DO NOTHING;
+$$ LANGUAGE sql;
+
+-- Fired (deferred) once per dirty row; the first firing refreshes every dirty deal.
+CREATE OR REPLACE FUNCTION insights_facts_flush() RETURNS trigger AS $$
+DECLARE
+    ids bigint[];
+BEGIN
+    WITH flushed AS (DELETE FROM insights_dirtydeal RETURNING deal_id)
+    SELECT array_agg(deal_id) INTO ids FROM flushed;
+    PERFORM insights_facts_refresh(ids);
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+
 CREATE OR REPLACE FUNCTION insights_rollup_compact() RETURNS integer AS $$
 DECLARE
     zero bigint[];
@@ -171,14 +190,14 @@ $$ LANGUAGE plpgsql;
 -- deals_deal: closed deals inserted, relevant columns updated, deals deleted.
 CREATE OR REPLACE FUNCTION insights_facts_deal_insert() RETURNS trigger AS $$
 BEGIN
-    PERFORM insights_facts_refresh(ARRAY(SELECT id FROM changed WHERE status <> 'open'));
+    PERFORM insights_facts_mark(ARRAY(SELECT id FROM changed WHERE status <> 'open'));
     RETURN NULL;
 END
 $$ LANGUAGE plpgsql;
 
 CREATE OR REPLACE FUNCTION insights_facts_deal_update() RETURNS trigger AS $$
 BEGIN
-    PERFORM insights_facts_refresh(ARRAY(
+    PERFORM insights_facts_mark(ARRAY(
         SELECT n.id FROM changed n JOIN previous o ON o.id = n.id
          WHERE (n.status, n.closed_at, n.created_at, n.team_id, n.owner_id, n.pipeline_id, n.stage_id,
                 n.currency, n.amount, n.close_reason_id, n.account_id)
@@ -191,7 +210,7 @@ $$ LANGUAGE plpgsql;
 
 CREATE OR REPLACE FUNCTION insights_facts_deal_delete() RETURNS trigger AS $$
 BEGIN
-    PERFORM insights_facts_refresh(ARRAY(
+    PERFORM insights_facts_mark(ARRAY(
         SELECT f.deal_id FROM insights_dealfact f JOIN previous o ON o.id = f.deal_id));
     RETURN NULL;
 END
@@ -200,19 +219,19 @@ $$ LANGUAGE plpgsql;
 -- deals_closure: the standing closure's competitor, and (through insights_losshistory) the loss history.
 CREATE OR REPLACE FUNCTION insights_facts_closure_change() RETURNS trigger AS $$
 BEGIN
-    PERFORM insights_facts_refresh(ARRAY(SELECT DISTINCT deal_id FROM changed));
+    PERFORM insights_facts_mark(ARRAY(SELECT DISTINCT deal_id FROM changed));
     RETURN NULL;
 END
 $$ LANGUAGE plpgsql;
 
--- deals_account: industry and size of every deal of the account.
+-- deals_account: industry and size of every deal of the account; open ones too, so that a close
+-- committing at the same moment queues behind this edit (or this edit behind it).
 CREATE OR REPLACE FUNCTION insights_facts_account_update() RETURNS trigger AS $$
 BEGIN
-    PERFORM insights_facts_refresh(ARRAY(
+    PERFORM insights_facts_mark(ARRAY(
         SELECT d.id FROM changed n JOIN previous o ON o.id = n.id
           JOIN deals_deal d ON d.account_id = n.id
-         WHERE (n.industry, n.employees) IS DISTINCT FROM (o.industry, o.employees)
-           AND (d.status <> 'open' OR EXISTS (SELECT 1 FROM insights_dealfact f WHERE f.deal_id = d.id))));
+         WHERE (n.industry, n.employees) IS DISTINCT FROM (o.industry, o.employees)));
     RETURN NULL;
 END
 $$ LANGUAGE plpgsql;
@@ -220,7 +239,7 @@ $$ LANGUAGE plpgsql;
 -- followups_closuresequence: the nurture sequence of a first loss.
 CREATE OR REPLACE FUNCTION insights_facts_sequence_change() RETURNS trigger AS $$
 BEGIN
-    PERFORM insights_facts_refresh(ARRAY(
+    PERFORM insights_facts_mark(ARRAY(
         SELECT DISTINCT c.deal_id FROM changed s JOIN deals_closure c ON c.id = s.closure_id));
     RETURN NULL;
 END
@@ -270,6 +289,8 @@ TRIGGERS = [
     ),
 ]
 FUNCTION_NAMES = [
+    "insights_facts_mark(bigint[])",
+    "insights_facts_flush()",
     "insights_facts_compute(bigint[])",
     "insights_facts_refresh(bigint[])",
     "insights_rollup_compact()",
@@ -292,6 +313,10 @@ def create(apps, schema_editor):
             f"CREATE TRIGGER {name} AFTER {event} ON {table} REFERENCING {transition} "
             f"FOR EACH STATEMENT EXECUTE FUNCTION insights_facts_{function}()"
         )
+    schema_editor.execute(
+        "CREATE CONSTRAINT TRIGGER insights_rollup_flush AFTER INSERT ON insights_dirtydeal"
+        " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION insights_facts_flush()"
+    )
     schema_editor.execute("SELECT insights_facts_rebuild()")
 
 
@@ -300,6 +325,7 @@ def drop(apps, schema_editor):
         return
     for name, table, *_ in TRIGGERS:
         schema_editor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+    schema_editor.execute("DROP TABLE IF EXISTS insights_dirtydeal")
     for function in FUNCTION_NAMES:
         schema_editor.execute(f"DROP FUNCTION IF EXISTS {function}")
     schema_editor.execute("DROP VIEW IF EXISTS insights_rollup_expected")

@@ -87,11 +87,13 @@ def test_the_summary_follows_every_kind_of_write(world, competitor):
         closed_at=start,
     )
     services.deal_mark_won(deal=won, reason=world.reasons["win-best-fit"], actor=world.erin, closed_at=start)
+    rollup.flush()  # the facts follow at commit; a test never commits, so it asks for them now
     assert set(DealFact.objects.values_list("deal_id", "status")) == {(lost.pk, "lost"), (won.pk, "won")}
     assert_agrees()
 
     # Reopen: the deal stays in the recovery figures (ever lost) and leaves the closed ones.
     services.deal_reopen(deal=lost, actor=world.alice, reopened_at=start + timedelta(days=2))
+    rollup.flush()
     fact = DealFact.objects.get(deal=lost)
     assert (fact.status, fact.ever_lost, fact.reopened) == ("open", True, True)
     assert_agrees()
@@ -132,8 +134,9 @@ def test_the_summary_follows_every_kind_of_write(world, competitor):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_closes_at_once_both_count(world):
-    """The triggers only append to the rollup, so closes of the same rep never wait on each other."""
+def test_closes_and_an_account_edit_at_once_all_count(world):
+    """Closes of the same rep append to the rollup without waiting on each other; an edit of the
+    deals' account at the same moment queues with them per deal, so no fact keeps the old industry."""
     deals = [world.deal(owner="alice", stage=2) for _ in range(2)]
     closed_at = timezone.now() - timedelta(days=3)
 
@@ -142,8 +145,13 @@ def test_two_closes_at_once_both_count(world):
             deal=deal, reason=world.reasons["no-budget"], actor=world.alice, closed_at=closed_at
         )
 
-    assert [status for status, _ in race([close(deal) for deal in deals])] == ["ok", "ok"]
+    def edit_account():
+        Account.objects.filter(pk=world.account.pk).update(industry="Aerospace")
+
+    results = race([close(deal) for deal in deals] + [edit_account])
+    assert [status for status, _ in results] == ["ok", "ok", "ok"]
     assert_agrees()
+    assert set(DealFact.objects.values_list("industry", flat=True)) == {"Aerospace"}
     base = Rollup.objects.filter(grouping=Rollup.Grouping.BASE, owner_id=world.alice.pk, status="lost")
     assert sum(base.values_list("deals", flat=True)) == 2
 
