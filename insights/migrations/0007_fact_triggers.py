@@ -53,6 +53,42 @@ SELECT g.grouping, f.month, f.team_id, g.owner_id, f.pipeline_id, f.status, g.cu
 """
 INSERT_ROLLUP = f"INSERT INTO insights_rollup (settled, {KEY}, deals, needs_reason, amount, cycle_seconds)"
 
+# Replaces the changed facts of `ids` and appends the signed differences to the rollup. Every
+# match is on deal_id, so a large batch joins by hash, not row against row.
+REFRESH = f"""
+CREATE OR REPLACE FUNCTION {{name}}(ids bigint[]) RETURNS void AS $$
+DECLARE
+    fresh insights_dealfact[];
+    gone insights_dealfact[];
+    added insights_dealfact[];
+BEGIN
+    SELECT array_agg(n) INTO fresh FROM insights_facts_compute(ids) n;
+    -- Facts that no longer hold (deleted, or changed) ...
+    WITH removed AS (
+        DELETE FROM insights_dealfact f
+         WHERE f.deal_id = ANY(ids)
+           AND NOT EXISTS (SELECT 1 FROM unnest(fresh) n WHERE n.deal_id = f.deal_id AND n IS NOT DISTINCT FROM f)
+     RETURNING f.*)
+    SELECT array_agg(removed::insights_dealfact) INTO gone FROM removed;
+    -- ... and the facts that hold now and are not stored yet.
+    WITH inserted AS (
+        INSERT INTO insights_dealfact
+        SELECT n.* FROM unnest(fresh) n
+         WHERE NOT EXISTS (SELECT 1 FROM insights_dealfact f WHERE f.deal_id = n.deal_id)
+     RETURNING *)
+    SELECT array_agg(inserted::insights_dealfact) INTO added FROM inserted;
+    IF gone IS NOT NULL THEN
+        {INSERT_ROLLUP}
+        SELECT false, * FROM ({ROLLUP_SELECT.format(sign="-1", source="unnest(gone) AS f")}) r;
+    END IF;
+    IF added IS NOT NULL THEN
+        {INSERT_ROLLUP}
+        SELECT false, * FROM ({ROLLUP_SELECT.format(sign="1", source="unnest(added) AS f")}) r;
+    END IF;
+END
+$$ LANGUAGE plpgsql SET plan_cache_mode = {{plans}};
+"""  # noqa: S608 - fixed names only
+
 FUNCTIONS = f"""
 -- What insights_rollup sums to when it agrees with insights_dealfact (rebuild, drift checks).
 CREATE OR REPLACE VIEW insights_rollup_expected AS
@@ -83,35 +119,19 @@ SELECT d.id,
  WHERE d.id = ANY(ids) AND (d.status <> 'open' OR h.deal_id IS NOT NULL)
 $$ LANGUAGE sql STABLE;
 
+{REFRESH.format(name="insights_facts_refresh_few", plans="force_generic_plan")}
+{REFRESH.format(name="insights_facts_refresh_many", plans="force_custom_plan")}
+
+-- A few deals (a close, an edit): plans made once per connection. Many (an import): plans made
+-- for the rows at hand.
 CREATE OR REPLACE FUNCTION insights_facts_refresh(ids bigint[]) RETURNS void AS $$
-DECLARE
-    gone insights_dealfact[];
-    added insights_dealfact[];
 BEGIN
     IF ids IS NULL OR cardinality(ids) = 0 THEN
         RETURN;
-    END IF;
-    -- Facts that no longer hold (deleted, or changed) ...
-    WITH removed AS (
-        DELETE FROM insights_dealfact f
-         WHERE f.deal_id = ANY(ids)
-           AND NOT EXISTS (SELECT 1 FROM insights_facts_compute(ids) n WHERE n IS NOT DISTINCT FROM f)
-     RETURNING f.*)
-    SELECT array_agg(removed::insights_dealfact) INTO gone FROM removed;
-    -- ... and the facts that hold now and are not stored yet.
-    WITH inserted AS (
-        INSERT INTO insights_dealfact
-        SELECT n.* FROM insights_facts_compute(ids) n
-         WHERE NOT EXISTS (SELECT 1 FROM insights_dealfact f WHERE f.deal_id = n.deal_id)
-     RETURNING *)
-    SELECT array_agg(inserted::insights_dealfact) INTO added FROM inserted;
-    IF gone IS NOT NULL THEN
-        {INSERT_ROLLUP}
-        SELECT false, * FROM ({ROLLUP_SELECT.format(sign="-1", source="unnest(gone) AS f")}) r;
-    END IF;
-    IF added IS NOT NULL THEN
-        {INSERT_ROLLUP}
-        SELECT false, * FROM ({ROLLUP_SELECT.format(sign="1", source="unnest(added) AS f")}) r;
+    ELSIF cardinality(ids) <= 64 THEN
+        PERFORM insights_facts_refresh_few(ids);
+    ELSE
+        PERFORM insights_facts_refresh_many(ids);
     END IF;
 END
 $$ LANGUAGE plpgsql;
@@ -293,6 +313,8 @@ FUNCTION_NAMES = [
     "insights_facts_flush()",
     "insights_facts_compute(bigint[])",
     "insights_facts_refresh(bigint[])",
+    "insights_facts_refresh_few(bigint[])",
+    "insights_facts_refresh_many(bigint[])",
     "insights_rollup_compact()",
     "insights_facts_rebuild()",
     "insights_facts_deal_insert()",
