@@ -71,18 +71,16 @@ def summary_triggers_off():
     """For a bulk load: empty the dashboards' summary (loss history, facts, rollup), switch off the
     triggers that keep it, and rebuild it once at the end (statement by statement over a million
     deals, the triggers would take far longer)."""
-    import importlib
-
     from django.db import connection
 
     from insights.rollup import rollup_rebuild
 
-    triggers = [
-        (name, table)
-        for name, table, *_ in importlib.import_module("insights.migrations.0007_fact_triggers").TRIGGERS
-    ]
-    triggers += [(f"insights_loss_history_{event}", "deals_closure") for event in ("insert", "update")]
     with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tgname, tgrelid::regclass::text FROM pg_trigger"
+            " WHERE NOT tgisinternal AND tgname LIKE 'insights\\_%' ORDER BY tgname"
+        )
+        triggers = cursor.fetchall()
         cursor.execute("TRUNCATE insights_losshistory, insights_dealfact, insights_rollup")
         for name, table in triggers:
             cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {name}")

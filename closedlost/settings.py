@@ -100,16 +100,12 @@ TEMPLATES = [
     },
 ]
 
-# On PostgreSQL a process keeps its connection for a minute (checked before reuse): a fresh one
-# costs a few milliseconds, and the dashboards' triggers plan their statements once per connection.
-_POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
-DATABASES = {
-    "default": dj_database_url.config(
-        default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
-        conn_max_age=envint("DB_CONN_MAX_AGE", 60 if _POSTGRES else 0),
-        conn_health_checks=_POSTGRES,
-    )
-}
+DATABASES = {"default": dj_database_url.config(default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A process keeps its connection for a minute (checked before reuse): a fresh one costs a few
+    # milliseconds, and the dashboards' triggers plan their statements once per connection.
+    DATABASES["default"]["CONN_MAX_AGE"] = envint("DB_CONN_MAX_AGE", 60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web app, the worker and beat share the file: wait for the lock instead of failing,
     # take it when a transaction starts, and let readers read while one writes (WAL).

@@ -117,13 +117,6 @@ class DashboardFilters:
         }
         return {True: params, False: {**params, "closed_from": "", "closed_to": ""}}
 
-    def bounds(self) -> tuple[datetime, datetime]:
-        """The period as aware datetimes, both inclusive (as the deal list's closed_from/to)."""
-        return (
-            timezone.make_aware(datetime.combine(self.date_from, time.min)),
-            timezone.make_aware(datetime.combine(self.date_to, time.max)),
-        )
-
     def as_query(self) -> dict[str, str]:
         """The filters as dashboard URL parameters (for CSV and API links)."""
         values = {"from": self.date_from.isoformat(), "to": self.date_to.isoformat()}
@@ -389,24 +382,23 @@ def _sql_rows(dashboard: Dashboard, read: Read) -> tuple[list[dict], ...]:
     """
     filters = dashboard.filters
     user = dashboard.user
-    managed = [] if user.is_revops_admin else managed_team_ids(user)
+    # The scope of deals_visible_to, as SQL: the whole of it, the teams part (rollup rows are
+    # keyed by team) and the rest, the user's own deals outside those teams.
     if user.is_revops_admin:
-        rollup_scope, facts_scope = ("TRUE", []), None
-    elif managed:
-        rollup_scope = ("team_id = ANY(%s)", [managed])
-        facts_scope = ("owner_id = %s AND NOT team_id = ANY(%s)", [user.pk, managed])
+        whole, teams, own = ("TRUE", []), ("TRUE", []), None
+    elif managed := managed_team_ids(user):
+        whole = ("(owner_id = %s OR team_id = ANY(%s))", [user.pk, managed])
+        teams = ("team_id = ANY(%s)", [managed])
+        own = ("owner_id = %s AND NOT team_id = ANY(%s)", [user.pk, managed])
     else:
-        rollup_scope, facts_scope = None, ("owner_id = %s", [user.pk])
+        whole, teams = ("owner_id = %s", [user.pk]), None
+        own = whole
     usable = (
         dashboard.source == "rollup"
-        and rollup_scope is not None
+        and teams is not None
         and (read.grouping in BY_OWNER or not filters.owner)
     )
-    if not usable:  # the whole scope from the facts
-        if user.is_revops_admin:
-            rollup_scope, facts_scope = None, ("TRUE", [])
-        elif managed:
-            rollup_scope, facts_scope = None, ("(owner_id = %s OR team_id = ANY(%s))", [user.pk, managed])
+    rollup_scope, facts_scope = (teams, own) if usable else (None, whole)
     where, params = [], []
     for column, value in (
         ("pipeline_id", filters.pipeline),
