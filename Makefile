@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PG_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+# Two test processes (this machine has 2 cores); each has its own test database and Redis database.
+PYTEST_ARGS ?= -n 2
 
 .PHONY: run test venv devenv lint migrate demo vendor bench clean
 
@@ -51,7 +53,7 @@ test: devenv
 	DATABASE_URL=$(PG_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python manage.py check
 	DJANGO_PRODUCTION=1 SECRET_KEY=ci-only-$$(date +%s)-a-long-random-looking-secret-key-value ALLOWED_HOSTS=closedlost.example \
 	  DATABASE_URL=$(PG_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python manage.py check --deploy --fail-level WARNING
-	DATABASE_URL=$(PG_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest -p no:cacheprovider
+	DATABASE_URL=$(PG_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 # Refresh the pinned front-end files in static/vendor from the package registry.
 vendor:

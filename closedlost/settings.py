@@ -212,6 +212,17 @@ CONTENT_SECURITY_POLICY = {
 # Celery: Redis when REDIS_URL is set (production, tests); otherwise the
 # filesystem transport under var/ so `make run` needs no other server.
 REDIS_URL = os.environ.get("REDIS_URL", "")
+if (
+    REDIS_URL
+    and os.environ.get("PYTEST_XDIST_WORKER", "").startswith("gw")
+    and "REDIS_URL_FOR_XDIST" not in os.environ
+):
+    # `pytest -n N`: each test process flushes and uses a Redis database of its own; the
+    # workers and servers it starts inherit the same address.
+    _base, _, _db = REDIS_URL.rpartition("/")
+    _worker = int(os.environ["PYTEST_XDIST_WORKER"][2:])
+    REDIS_URL = f"{_base}/{(int(_db or 0) - _worker) % 16}" if _db.isdigit() else REDIS_URL
+    os.environ["REDIS_URL"] = os.environ["REDIS_URL_FOR_XDIST"] = REDIS_URL
 CELERY_DATA_DIR = VAR_DIR / "celery"
 
 # The API's rate-limit counts: in Redis when there is one, so every web worker counts together.

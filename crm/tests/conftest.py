@@ -17,8 +17,9 @@ from aiosmtpd.controller import Controller
 
 from crm import services
 from crm.models import CrmKind, WebhookEvent
+from tests.ports import free_port
 
-SMTP_PORT = 8110  # this helper's own port range: 8108-8110
+SMTP_PORT = free_port()  # one per test process, so `pytest -n` runs never collide
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 HUBSPOT_SECRET = "7f1c2a3e-91b4-4d8e-a0c6-5b2f9e8d4c31"
 PIPEDRIVE_USER, PIPEDRIVE_PASSWORD = "closedlost-hook", "a-long-pipedrive-hook-password"
@@ -123,7 +124,7 @@ def smtp_inbox(settings):
     controller.stop()
 
 
-FAKE_CRM_PORT = 8109
+FAKE_CRM_PORT = free_port()
 
 
 @pytest.fixture

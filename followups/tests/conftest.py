@@ -21,10 +21,11 @@ from django.db import connection
 
 from deals.factories import ContactFactory
 from followups.models import NurtureSequence, NurtureStep, StepAction
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CELERY = Path(sys.executable).parent / "celery"
-SMTP_PORT = int(os.environ.get("FOLLOWUPS_TEST_SMTP_PORT", "1030"))
+SMTP_PORT = free_port()  # one per test process, so `pytest -n` runs never collide
 
 
 def wait_for(condition, *, timeout: float = 30, interval: float = 0.1, message: str = "condition"):
