@@ -333,7 +333,6 @@ def deal_reopen(
         if locked.status == DealStatus.OPEN:
             raise DealNotClosed("This deal is already open.")
         closure = Closure.objects.select_for_update().get(deal=locked, reopened_at__isnull=True)
-        closure.deal = locked  # the follow-ups read the owner and account from it
         target = stage or closure.stage_at_close
         if target.pipeline_id != locked.pipeline_id:
             raise DealError(f"Stage “{target}” is not in this deal's pipeline.", field="stage")
@@ -375,7 +374,9 @@ def deal_reopen(
                 )
             )
         DealEvent.objects.bulk_create(events)
-    deal.refresh_from_db()
+    # What the UPDATE wrote, without reading the row again.
+    deal.status, deal.close_reason, deal.close_reason_kind = DealStatus.OPEN, None, None
+    deal.closed_at, deal.needs_reason, deal.stage = None, False, target
     return deal
 
 
