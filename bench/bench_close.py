@@ -205,7 +205,9 @@ def main() -> None:
     client.get("/bench/trivial/")  # warm up
     third = args.posts // 3
     sql_deals, service_deals, page_deals = (
-        open_deals[:third], open_deals[third : 2 * third], open_deals[2 * third : 3 * third]
+        open_deals[:third],
+        open_deals[third : 2 * third],
+        open_deals[2 * third : 3 * third],
     )
 
     def trivial(_index):
@@ -226,8 +228,7 @@ def main() -> None:
         _profile(mark_lost, third)
         return
     queries = {}
-    for label, call, deals in (("sql", sql_close, sql_deals), ("service", service_close, service_deals),
-                               ("page", mark_lost, page_deals)):  # fmt: skip
+    for label, call in (("sql", sql_close), ("service", service_close), ("page", mark_lost)):
         with CaptureQueriesContext(connection) as captured:
             call(0)
         queries[label] = len(captured.captured_queries)
@@ -239,10 +240,14 @@ def main() -> None:
     print(f"\nclose, median of {third - 1} (same database, one run):")
     print(f"  trivial view              {trivial_ms:6.2f} ms")
     print(f"  hand-written SQL close    {sql_ms:6.2f} ms   ({queries['sql']} statements, triggers on)")
-    print(f"  service deal_mark_lost    {service_ms:6.2f} ms   ({queries['service']} queries)  "
-          f"service / SQL = {service_ms / sql_ms:.2f}x (goal <= 2)")
-    print(f"  page POST mark lost       {page_ms:6.2f} ms   ({queries['page']} queries)  "
-          f"page / (trivial + SQL) = {page_ms / floor:.2f}x (goal <= 2); page / trivial = {page_ms / trivial_ms:.1f}x")
+    print(
+        f"  service deal_mark_lost    {service_ms:6.2f} ms   ({queries['service']} queries)  "
+        f"service / SQL = {service_ms / sql_ms:.2f}x (goal <= 2)"
+    )
+    print(
+        f"  page POST mark lost       {page_ms:6.2f} ms   ({queries['page']} queries)  "
+        f"page / (trivial + SQL) = {page_ms / floor:.2f}x (goal <= 2); page / trivial = {page_ms / trivial_ms:.1f}x"
+    )
 
     for label, user in (("admin (all deals)", admin), ("rep (own deals)", rep)):
         client.force_login(user)

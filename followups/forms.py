@@ -24,7 +24,8 @@ class NurtureSequenceField(forms.ChoiceField):
         )
         super().__init__(**kwargs)
         self._sequences: dict[str, NurtureSequence] | None = None
-        self.choices = self._offered_choices  # read when drawn or when a sequence is chosen, not for the default
+        # Read when drawn or when a sequence is chosen, not for the reason's default.
+        self.choices = self._offered_choices
 
     @property
     def sequences(self) -> dict[str, NurtureSequence]:
