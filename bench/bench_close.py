@@ -163,7 +163,9 @@ def _profile(call, count: int) -> None:
     for index in range(count):
         call(index)
     profiler.disable()
-    pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+    stats = pstats.Stats(profiler).sort_stats("cumulative")
+    stats.print_stats(45)
+    stats.print_callees("deal_close_view")
 
 
 def main() -> None:
