@@ -14,6 +14,7 @@ Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/ben
 import argparse
 import html
 import re
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -114,17 +115,64 @@ def _build(deal_count: int) -> None:
     print(f"built in {time.perf_counter() - started:.1f} s (admin user id {admin.pk})")
 
 
-def _rate(call, count: int) -> float:
-    started = time.perf_counter()
+def _times(call, count: int, *, start: int = 0) -> float:
+    """Median milliseconds of `call(index)` for index in start..count-1 (each on a fresh deal)."""
+    times = []
+    for index in range(start, count):
+        started = time.perf_counter()
+        call(index)
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def _sql_close(*, deal_id: int, reason_id: int, actor_id: int) -> None:
+    """The close written by hand: lock, closure, deal, event, commit (every trigger fires)."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT stage_id, amount, currency FROM deals_deal WHERE id = %s AND status = 'open' FOR UPDATE",
+            [deal_id],
+        )
+        stage_id, amount, currency = cursor.fetchone()
+        cursor.execute(
+            """INSERT INTO deals_closure (deal_id, outcome, reason_id, reason_kind, note, actor_id,
+                   stage_at_close_id, amount_at_close, currency, closed_at, needs_reason)
+               VALUES (%s, 'lost', %s, 'loss', '', %s, %s, %s, %s, now(), false) RETURNING id""",
+            [deal_id, reason_id, actor_id, stage_id, amount, currency],
+        )
+        closure_id = cursor.fetchone()[0]
+        cursor.execute(
+            """UPDATE deals_deal SET status = 'lost', close_reason_id = %s, close_reason_kind = 'loss',
+                   closed_at = now(), needs_reason = false WHERE id = %s AND status = 'open'""",
+            [reason_id, deal_id],
+        )
+        cursor.execute(
+            """INSERT INTO deals_dealevent (deal_id, field, from_value, to_value, actor_id, actor_kind,
+                   closure_id, at) VALUES (%s, 'status', 'open', 'lost', %s, 'user', %s, now())""",
+            [deal_id, actor_id, closure_id],
+        )
+
+
+def _profile(call, count: int) -> None:
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
     for index in range(count):
         call(index)
-    return count / (time.perf_counter() - started)
+    profiler.disable()
+    stats = pstats.Stats(profiler).sort_stats("cumulative")
+    stats.print_stats(45)
+    stats.print_callees("deal_close_view")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deals", type=int, default=200_000)
-    parser.add_argument("--posts", type=int, default=300)
+    parser.add_argument("--posts", type=int, default=300, help="closes per kind: sql, service and page")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of the page POSTs instead")
     args = parser.parse_args()
 
     url = bench_database_url(BENCH_DB)
@@ -132,9 +180,12 @@ def main() -> None:
     setup_django(url, urlconf="bench.urls")
     _build(args.deals)
 
+    from django.db import connection
     from django.test import Client
+    from django.test.utils import CaptureQueriesContext
     from django.urls import reverse
 
+    from deals import services
     from deals.models import Deal, DealStatus
     from reasons.models import Reason
     from teams.models import User
@@ -145,27 +196,59 @@ def main() -> None:
     open_deals = list(
         Deal.objects.filter(owner=rep, status=DealStatus.OPEN)
         .order_by("id")
-        .values_list("id", flat=True)[: args.posts]
+        .values_list("id", flat=True)[: 3 * args.posts]
     )
+    args.posts *= 3
     if len(open_deals) < args.posts:
         sys.exit("not enough open deals left; drop the closedlost_bench database and run again")
 
     client = Client()
     client.force_login(rep)
     client.get("/bench/trivial/")  # warm up
+    third = args.posts // 3
+    sql_deals, service_deals, page_deals = (
+        open_deals[:third],
+        open_deals[third : 2 * third],
+        open_deals[2 * third : 3 * third],
+    )
 
     def trivial(_index):
         assert client.get("/bench/trivial/").status_code == 200
 
+    def sql_close(index):
+        _sql_close(deal_id=sql_deals[index], reason_id=reason.pk, actor_id=rep.pk)
+
+    def service_close(index):
+        deal = Deal.objects.get(pk=service_deals[index])
+        services.deal_mark_lost(deal=deal, reason=reason, actor=rep)
+
     def mark_lost(index):
-        response = client.post(reverse("deals:mark-lost", args=[open_deals[index]]), {"reason": reason.pk})
+        response = client.post(reverse("deals:mark-lost", args=[page_deals[index]]), {"reason": reason.pk})
         assert response.status_code == 302, response.status_code
 
-    trivial_rate = _rate(trivial, args.posts)
-    close_rate = _rate(mark_lost, args.posts)
+    if args.profile:
+        _profile(mark_lost, third)
+        return
+    queries = {}
+    for label, call in (("sql", sql_close), ("service", service_close), ("page", mark_lost)):
+        with CaptureQueriesContext(connection) as captured:
+            call(0)
+        queries[label] = len(captured.captured_queries)
+    trivial_ms = _times(trivial, third)
+    sql_ms = _times(sql_close, third, start=1)
+    service_ms = _times(service_close, third, start=1)
+    page_ms = _times(mark_lost, third, start=1)
+    floor = trivial_ms + sql_ms
+    print(f"\nclose, median of {third - 1} (same database, one run):")
+    print(f"  trivial view              {trivial_ms:6.2f} ms")
+    print(f"  hand-written SQL close    {sql_ms:6.2f} ms   ({queries['sql']} statements, triggers on)")
     print(
-        f"\nmark lost: {close_rate:,.0f} req/s; trivial view: {trivial_rate:,.0f} req/s; "
-        f"ratio close/trivial = {close_rate / trivial_rate:.2f} (time ratio {trivial_rate / close_rate:.1f}x)"
+        f"  service deal_mark_lost    {service_ms:6.2f} ms   ({queries['service']} queries)  "
+        f"service / SQL = {service_ms / sql_ms:.2f}x (goal <= 2)"
+    )
+    print(
+        f"  page POST mark lost       {page_ms:6.2f} ms   ({queries['page']} queries)  "
+        f"page / (trivial + SQL) = {page_ms / floor:.2f}x (goal <= 2); page / trivial = {page_ms / trivial_ms:.1f}x"
     )
 
     for label, user in (("admin (all deals)", admin), ("rep (own deals)", rep)):

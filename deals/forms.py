@@ -10,6 +10,7 @@ from crispy_forms.layout import Div, Field, Layout, Submit
 from django import forms
 from django.apps import apps
 from django.forms.models import ModelChoiceIterator
+from django.utils.functional import SimpleLazyObject, lazy
 
 from deals.models import OUTCOME_REASON_KIND, DealStatus, Stage
 from deals.selectors import INDUSTRY_UNKNOWN, SIZE_BANDS, SORTS, DealFilters
@@ -115,11 +116,15 @@ class CloseDealForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.outcome = outcome
         kind = OUTCOME_REASON_KIND[outcome]
-        offered = list(reasons_active(kind=kind))
+        # The dropdowns' lists are read only when the form is drawn: a valid POST reads just
+        # the rows it names.
+        offered = SimpleLazyObject(lambda: list(reasons_active(kind=kind)))
         self.fields["reason"].offered = offered
         self.fields["secondary_reasons"].offered = offered
-        self.fields["secondary_reasons"].widget.attrs["size"] = min(8, len(offered) + 4)
-        self.fields["competitor"].offered = list(competitors_active())
+        self.fields["secondary_reasons"].widget.attrs["size"] = lazy(
+            lambda: str(min(8, len(offered) + 4)), str
+        )()
+        self.fields["competitor"].offered = SimpleLazyObject(lambda: list(competitors_active()))
         if outcome == DealStatus.WON:
             del self.fields["revisit_on"]
             self.fields["competitor"].label = "Competitor beaten"

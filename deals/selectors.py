@@ -43,12 +43,15 @@ def managed_team_ids(user: User) -> list[int]:
     return cached
 
 
-def deal_get_for_user(*, user: User, pk: int) -> Deal:
-    """One deal the user may see, or 404 (the same answer whether it exists or not)."""
-    qs = deals_visible_to(user).select_related(
-        "account", "owner", "team", "pipeline", "stage", "close_reason"
-    )
-    return get_object_or_404(qs, pk=pk)
+DEAL_PAGE_RELATED = ("account", "owner", "team", "pipeline", "stage", "close_reason")
+
+
+def deal_get_for_user(*, user: User, pk: int, related: tuple[str, ...] = DEAL_PAGE_RELATED) -> Deal:
+    """One deal the user may see, or 404 (the same answer whether it exists or not).
+
+    `related`: the rows read along (a close reads just the pipeline; the rest load if drawn).
+    """
+    return get_object_or_404(deals_visible_to(user).select_related(*related), pk=pk)
 
 
 def deal_history(*, deal: Deal) -> tuple[list[Closure], list[DealEvent]]:

@@ -123,7 +123,10 @@ def _deal_close(
     closed_at = closed_at or timezone.now()
     with transaction.atomic():
         # Lock the row: of two concurrent closes, the second waits here and then sees the first.
-        locked = Deal.objects.select_for_update().get(pk=deal.pk)
+        # The owner and account come along for the follow-ups' titles (only the deal row is locked).
+        locked = (
+            Deal.objects.select_for_update(of=("self",)).select_related("owner", "account").get(pk=deal.pk)
+        )
         if locked.status != DealStatus.OPEN:
             standing = (
                 Closure.objects.select_related("actor").filter(deal=locked, reopened_at__isnull=True).first()
@@ -246,10 +249,14 @@ def deal_give_reason(
     details = CloseDetails(reason, competitor, note, tuple(secondary_reasons), revisit_on)
     _validate_close(deal=deal, outcome=DealStatus.LOST, details=details)
     with transaction.atomic():
-        locked = Deal.objects.select_for_update().get(pk=deal.pk)
+        # The owner and account come along for the follow-ups' titles (only the deal row is locked).
+        locked = (
+            Deal.objects.select_for_update(of=("self",)).select_related("owner", "account").get(pk=deal.pk)
+        )
         if locked.status != DealStatus.LOST or not locked.needs_reason:
             raise DealError("This deal is not waiting for a reason.", field="reason")
         closure = Closure.objects.select_for_update().get(deal=locked, reopened_at__isnull=True)
+        closure.deal = locked  # the follow-ups read the owner and account from it
         closure.reason, closure.reason_kind, closure.needs_reason = reason, reason.kind, False
         closure.competitor = competitor
         closure.note = "\n".join(part for part in (note.strip(), closure.note) if part)
@@ -367,7 +374,9 @@ def deal_reopen(
                 )
             )
         DealEvent.objects.bulk_create(events)
-    deal.refresh_from_db()
+    # What the UPDATE wrote, without reading the row again.
+    deal.status, deal.close_reason, deal.close_reason_kind = DealStatus.OPEN, None, None
+    deal.closed_at, deal.needs_reason, deal.stage = None, False, target
     return deal
 
 

@@ -8,7 +8,14 @@ from django.views.decorators.http import require_http_methods
 from deals import services
 from deals.forms import CloseDealForm, DealFilterForm, ReopenForm
 from deals.models import DealStatus
-from deals.selectors import DealFilters, deal_get_for_user, deal_history, deal_list, deal_list_filter_options
+from deals.selectors import (
+    DEAL_PAGE_RELATED,
+    DealFilters,
+    deal_get_for_user,
+    deal_history,
+    deal_list,
+    deal_list_filter_options,
+)
 
 CLOSE_SERVICES = {
     DealStatus.LOST: services.deal_mark_lost,
@@ -66,7 +73,9 @@ def deal_detail_view(request, pk: int):
 
 @require_http_methods(["GET", "POST"])
 def deal_close_view(request, pk: int, outcome: str):
-    deal = deal_get_for_user(user=request.user, pk=pk)
+    # A POST needs only the pipeline's rules; the page's other rows load if it is drawn again.
+    related = ("pipeline",) if request.method == "POST" else DEAL_PAGE_RELATED
+    deal = deal_get_for_user(user=request.user, pk=pk, related=related)
     if not deal.is_open:
         messages.info(request, f"“{deal}” is already closed; reopen it first to close it again.")
         return redirect("deals:detail", pk=deal.pk)

@@ -20,11 +20,16 @@ def absolute(path: str) -> str:
     return settings.SITE_URL.rstrip("/") + path
 
 
-def _step_context(followup: FollowUp, first_contact=None) -> Context:
-    """Only plain values reach an admin-written template (no model objects to walk)."""
+def _step_context(followup: FollowUp, first_contact=None, *, contacts_read: bool = False) -> Context:
+    """Only plain values reach an admin-written template (no model objects to walk).
+
+    `contacts_read`: the caller already read the deal's first contact (None: it has none).
+    """
     deal, owner = followup.deal, followup.deal.owner
     # An owner's task names the deal's (first) contact so the rep knows whom to call.
-    contact = followup.contact or first_contact or deal.contacts.order_by("pk").first()
+    contact = followup.contact or first_contact
+    if contact is None and not contacts_read:
+        contact = deal.contacts.order_by("pk").first()
     return Context(
         {
             "deal": {
@@ -57,12 +62,14 @@ def render_step(followup: FollowUp) -> tuple[str, str]:
     return " ".join(subject.split()), body.strip()
 
 
-def followup_title(followup: FollowUp, first_contact=None) -> str:
+def followup_title(followup: FollowUp, first_contact=None, *, contacts_read: bool = False) -> str:
     """The line the rep's list shows for a follow-up."""
     if followup.step is None:
         return f"Revisit {followup.deal.name}"[:200]
     subject = (
-        Engine.get_default().from_string(followup.step.subject).render(_step_context(followup, first_contact))
+        Engine.get_default()
+        .from_string(followup.step.subject)
+        .render(_step_context(followup, first_contact, contacts_read=contacts_read))
     )
     return " ".join(subject.split())[:200]
 

@@ -23,8 +23,18 @@ class NurtureSequenceField(forms.ChoiceField):
             {"invalid_choice": "That sequence is not available; choose one from the list."},
         )
         super().__init__(**kwargs)
-        self.sequences = {str(s.pk): s for s in nurture_sequences_offered()}
-        self.choices = [
+        self._sequences: dict[str, NurtureSequence] | None = None
+        # Read when drawn or when a sequence is chosen, not for the reason's default.
+        self.choices = self._offered_choices
+
+    @property
+    def sequences(self) -> dict[str, NurtureSequence]:
+        if self._sequences is None:
+            self._sequences = {str(s.pk): s for s in nurture_sequences_offered()}
+        return self._sequences
+
+    def _offered_choices(self) -> list[tuple[str, str]]:
+        return [
             (REASON_DEFAULT, "The reason's default sequence"),
             *((pk, sequence.name) for pk, sequence in self.sequences.items()),
             (NO_SEQUENCE, "No sequence (skip follow-ups)"),
@@ -36,7 +46,8 @@ def nurture_kwargs(form: forms.Form, name: str = "nurture_sequence") -> dict:
     if name not in form.fields:
         return {}
     value = form.cleaned_data.get(name) or REASON_DEFAULT
-    sequence: NurtureSequence | None = form.fields[name].sequences.get(value)
+    chosen = value not in (REASON_DEFAULT, NO_SEQUENCE)
+    sequence: NurtureSequence | None = form.fields[name].sequences.get(value) if chosen else None
     return {"nurture_sequence": sequence, "skip_nurture": value == NO_SEQUENCE}
 
 

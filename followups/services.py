@@ -29,6 +29,7 @@ from followups.models import (
     FollowUpKind,
     FollowUpState,
     NurtureSequence,
+    NurtureStep,
     ReasonSequenceDefault,
     StepAction,
 )
@@ -80,65 +81,77 @@ def followups_schedule_for_closure(
     if closure.outcome not in (DealStatus.LOST, DealStatus.NO_DECISION):
         return []
     now = now or timezone.now()
-    if skip_nurture:
-        chosen, source = None, ClosureSequence.Source.SKIPPED
-    elif sequence is not None:
-        if not sequence.active:
-            raise deal_services.DealError(
-                f"The sequence “{sequence}” is no longer active.", field="nurture_sequence"
-            )
-        chosen, source = sequence, ClosureSequence.Source.REP
-    else:
-        default = (
-            ReasonSequenceDefault.objects.select_related("sequence")
-            .filter(reason_id=closure.reason_id, sequence__active=True)
-            .first()
-        )
-        if default:
-            chosen, source = default.sequence, ClosureSequence.Source.REASON_DEFAULT
-        else:
-            chosen, source = None, ClosureSequence.Source.NONE
+    chosen, source, steps = _closure_sequence(closure=closure, sequence=sequence, skip_nurture=skip_nurture)
     ClosureSequence.objects.create(closure=closure, sequence=chosen, source=source)
 
-    deal = Deal.objects.select_related("owner", "account").get(pk=closure.deal_id)
+    deal = closure.deal  # the close's locked row, with its owner and account
     horizon = now - BACKDATE_GRACE
+    steps = [step for step in steps if closure.closed_at + timedelta(days=step.days_after_close) >= horizon]
     rows: list[FollowUp] = []
-    common = {"deal": deal, "closure": closure, "assignee": deal.owner, "created_at": now}
-    all_contacts = list(deal.contacts.order_by("pk"))  # read once: recipients and titles
-    if chosen is not None:
-        contacts = [c for c in all_contacts if c.email]
+    common = {"deal": deal, "closure": closure, "assignee_id": deal.owner_id, "created_at": now}
+    all_contacts = list(deal.contacts.order_by("pk")) if steps else []  # recipients and titles
+    contacts = [c for c in all_contacts if c.email]
+    if contacts and any(step.action != StepAction.OWNER_TASK for step in steps):
         opted_out = opted_out_emails([c.email for c in contacts])
         contacts = [c for c in contacts if c.email.lower() not in opted_out]
-        for step in chosen.steps.all():
-            due_at = closure.closed_at + timedelta(days=step.days_after_close)
-            if due_at < horizon:
-                continue
-            if step.action == StepAction.OWNER_TASK:
-                rows.append(
-                    FollowUp(
-                        kind=FollowUpKind.OWNER_TASK, sequence=chosen, step=step, due_at=due_at, **common
-                    )
+    for step in steps:
+        due_at = closure.closed_at + timedelta(days=step.days_after_close)
+        if step.action == StepAction.OWNER_TASK:
+            rows.append(
+                FollowUp(kind=FollowUpKind.OWNER_TASK, sequence=chosen, step=step, due_at=due_at, **common)
+            )
+        else:
+            rows.extend(
+                FollowUp(
+                    kind=FollowUpKind.CONTACT_EMAIL,
+                    sequence=chosen,
+                    step=step,
+                    contact=contact,
+                    due_at=due_at,
+                    **common,
                 )
-            else:
-                rows.extend(
-                    FollowUp(
-                        kind=FollowUpKind.CONTACT_EMAIL,
-                        sequence=chosen,
-                        step=step,
-                        contact=contact,
-                        due_at=due_at,
-                        **common,
-                    )
-                    for contact in contacts
-                )
+                for contact in contacts
+            )
     if closure.revisit_on is not None:
         due_at = _at_reminder_hour(closure.revisit_on)
         if due_at >= horizon:
             rows.append(FollowUp(kind=FollowUpKind.REOPEN_REMINDER, due_at=due_at, **common))
     first_contact = all_contacts[0] if all_contacts else None
     for row in rows:
-        row.title = emails.followup_title(row, first_contact)
-    return FollowUp.objects.bulk_create(rows)
+        row.title = emails.followup_title(row, first_contact, contacts_read=True)
+    return FollowUp.objects.bulk_create(rows) if rows else []
+
+
+def _closure_sequence(*, closure: Closure, sequence: NurtureSequence | None, skip_nurture: bool):
+    """(sequence, source, its steps): the rep's choice, else the reason's active default, else none.
+
+    The default and its steps come in one query; a default without steps costs a second.
+    """
+    if skip_nurture:
+        return None, ClosureSequence.Source.SKIPPED, []
+    if sequence is not None:
+        if not sequence.active:
+            raise deal_services.DealError(
+                f"The sequence “{sequence}” is no longer active.", field="nurture_sequence"
+            )
+        return sequence, ClosureSequence.Source.REP, list(sequence.steps.all())
+    if closure.reason_id is None:
+        return None, ClosureSequence.Source.NONE, []
+    steps = list(
+        NurtureStep.objects.select_related("sequence").filter(
+            sequence__reason_defaults__reason_id=closure.reason_id, sequence__active=True
+        )
+    )
+    if steps:
+        return steps[0].sequence, ClosureSequence.Source.REASON_DEFAULT, steps
+    default = (
+        ReasonSequenceDefault.objects.select_related("sequence")
+        .filter(reason_id=closure.reason_id, sequence__active=True)
+        .first()
+    )
+    if default:
+        return default.sequence, ClosureSequence.Source.REASON_DEFAULT, []
+    return None, ClosureSequence.Source.NONE, []
 
 
 def followups_cancel_for_deal(*, deal: Deal, reason: str, now: datetime | None = None) -> int:
