@@ -21,6 +21,7 @@ from functools import partial
 
 from defusedxml import ElementTree
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -87,6 +88,23 @@ def connection_create(*, kind: str, **fields) -> CrmConnection:
     """A connection with the CRM's standard stages and reason field unless given."""
     values = {**CONNECTION_DEFAULTS[kind], **{k: v for k, v in fields.items() if v not in (None, "")}}
     return CrmConnection.objects.create(kind=kind, **values)
+
+
+def connection_save(*, kind: str, **fields) -> tuple[CrmConnection, bool]:
+    """Create the CRM's connection (with its standard stages unless given) or update the given
+    fields of the existing one. Raises ValidationError naming the field. Returns (it, created)."""
+    if kind not in CrmKind.values:
+        raise ValidationError({"kind": f"Unknown CRM “{kind}”: choose one of {', '.join(CrmKind.values)}."})
+    with transaction.atomic():
+        connection = CrmConnection.objects.select_for_update().filter(kind=kind).first()
+        created = connection is None
+        if created:
+            connection = CrmConnection(kind=kind, **CONNECTION_DEFAULTS[kind])
+        for name, value in fields.items():
+            setattr(connection, name, value)
+        connection.full_clean()
+        connection.save()
+    return connection, created
 
 
 # --- signatures and authentication ---------------------------------------------------------
@@ -158,9 +176,9 @@ def pipedrive_verify(*, connection: CrmConnection, headers) -> None:
 
 def salesforce_verify(*, connection: CrmConnection, token: str) -> None:
     """Outbound messages are not signed: a shared token in the endpoint URL (plus the org id)."""
-    if connection.webhook_secret and not hmac.compare_digest(
-        token.encode(), connection.webhook_secret.encode()
-    ):
+    if not connection.webhook_secret:
+        raise WebhookRejected("No Salesforce token is configured.")
+    if not hmac.compare_digest(token.encode(), connection.webhook_secret.encode()):
         raise WebhookRejected("Wrong or missing token.")
 
 
@@ -171,6 +189,16 @@ def salesforce_verify(*, connection: CrmConnection, token: str) -> None:
 class Received:
     dedupe_key: str
     item: int
+
+
+# HubSpot's eventId is not unique across subscriptions: one change is the event of one
+# subscription about one object (and property) at one moment. A retry repeats all of these
+# (only attemptNumber grows), so it is stored once.
+HUBSPOT_KEY_FIELDS = ("portalId", "subscriptionId", "eventId", "objectId", "propertyName", "occurredAt")
+
+
+def hubspot_dedupe_key(event: dict) -> str:
+    return "hubspot:" + ":".join(str(event.get(name, "")) for name in HUBSPOT_KEY_FIELDS)
 
 
 def hubspot_items(*, connection: CrmConnection, body: bytes) -> list[Received]:
@@ -186,7 +214,7 @@ def hubspot_items(*, connection: CrmConnection, body: bytes) -> list[Received]:
             raise WebhookRejected(f"Event {index} has no eventId or portalId.", status=400)
         if connection.account_id and str(event["portalId"]) != connection.account_id:
             raise WebhookRejected(f"Event {index} is from another HubSpot portal.", status=403)
-        received.append(Received(f"hubspot:{event['portalId']}:{event['eventId']}", index))
+        received.append(Received(hubspot_dedupe_key(event), index))
     return received
 
 
