@@ -482,6 +482,19 @@ def _pipedrive_change(connection: CrmConnection, event: WebhookEvent) -> CrmChan
     closed_at = _parse_time(data.get("lost_time")) or _parse_time(meta.get("timestamp"))
     external_id = str(meta.get("entity_id") or data.get("id"))
     reason = data.get(connection.reason_field)
+    # `previous` holds what the change replaced (v2: only the changed fields; v1: the whole deal).
+    # An edit of a deal that was already lost (its title, say) is not a new close: a deal
+    # reopened here must stay open.
+    previous = payload.get("previous")
+    if (
+        meta.get("action") == "change"
+        and isinstance(previous, dict)
+        and previous.get("status", status) == status
+    ):
+        field = connection.reason_field
+        if field in previous and previous.get(field) != reason:  # the lost reason was edited
+            return CrmChange(external_id, False, reason or "", closed_at)
+        return f"status stayed {status!r}: an edit of a deal already lost, not a close"
     return CrmChange(external_id, True, reason if reason is not None else "", closed_at, stage_value=status)
 
 
@@ -566,7 +579,11 @@ def _apply_change(*, connection: CrmConnection, change: CrmChange, event: Webhoo
             pass  # e.g. the reason needs a competitor the CRM did not name: ask the rep
     elif text:
         unmapped_reason_record(kind=connection.kind, text=text)
-    deal_services.deal_mark_lost_from_crm(deal=deal, crm_reason_text=text, closed_at=closed_at)
+    # No standard reason yet, but the competitor the CRM named still counts as "lost to".
+    competitor = competitor or (_competitor_in(text) if text else None)
+    deal_services.deal_mark_lost_from_crm(
+        deal=deal, crm_reason_text=text, closed_at=closed_at, competitor=competitor
+    )
     crm_lost_reason_record(deal=deal, kind=connection.kind, text=text)
     transaction.on_commit(partial(_queue_reminder, deal.pk))
     return "closed lost: needs a reason"

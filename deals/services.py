@@ -212,14 +212,19 @@ def deal_mark_lost(
 
 
 def deal_mark_lost_from_crm(
-    *, deal: Deal, crm_reason_text: str, closed_at: datetime | None = None
+    *,
+    deal: Deal,
+    crm_reason_text: str,
+    closed_at: datetime | None = None,
+    competitor: Competitor | None = None,
 ) -> Closure:
     """A CRM closed the deal lost without a reason we can map: close it, flagged "needs a reason".
 
-    The CRM's own words go into the note so the rep sees what the CRM said.
+    The CRM's own words go into the note so the rep sees what the CRM said; the competitor it
+    named is kept, so "lost to" counts the deal while it waits for its reason.
     """
     text = crm_reason_text.strip()
-    details = CloseDetails(None, note=f"CRM reason: {text}" if text else "")
+    details = CloseDetails(None, competitor=competitor, note=f"CRM reason: {text}" if text else "")
     return _deal_close(
         deal=deal,
         outcome=DealStatus.LOST,
@@ -242,14 +247,18 @@ def deal_give_reason(
     revisit_on: date | None = None,
     via_crm: bool = False,
 ) -> Closure:
-    """Give the standard reason to a deal a CRM closed lost without one; clears "needs a reason"."""
-    details = CloseDetails(reason, competitor, note, tuple(secondary_reasons), revisit_on)
-    _validate_close(deal=deal, outcome=DealStatus.LOST, details=details)
+    """Give the standard reason to a deal a CRM closed lost without one; clears "needs a reason".
+
+    The competitor the CRM named stays unless another is given.
+    """
     with transaction.atomic():
         locked = Deal.objects.select_for_update().get(pk=deal.pk)
         if locked.status != DealStatus.LOST or not locked.needs_reason:
             raise DealError("This deal is not waiting for a reason.", field="reason")
         closure = Closure.objects.select_for_update().get(deal=locked, reopened_at__isnull=True)
+        competitor = competitor or closure.competitor
+        details = CloseDetails(reason, competitor, note, tuple(secondary_reasons), revisit_on)
+        _validate_close(deal=locked, outcome=DealStatus.LOST, details=details)
         closure.reason, closure.reason_kind, closure.needs_reason = reason, reason.kind, False
         closure.competitor = competitor
         closure.note = "\n".join(part for part in (note.strip(), closure.note) if part)

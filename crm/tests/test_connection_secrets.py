@@ -129,3 +129,72 @@ def test_the_overview_shows_each_full_webhook_address(client, world, connections
     assert "https://closedlost.example/webhooks/hubspot/" in page
     assert "https://closedlost.example/webhooks/pipedrive/" in page
     assert f"https://closedlost.example/webhooks/salesforce/?token={SALESFORCE_TOKEN}" in page
+
+
+def _pipedrive(client, payload: dict):
+    from crm.tests.conftest import PIPEDRIVE_PASSWORD, PIPEDRIVE_USER, basic_auth
+
+    return client.post(
+        "/webhooks/pipedrive/", json.dumps(payload), content_type="application/json",
+        **basic_auth(PIPEDRIVE_USER, PIPEDRIVE_PASSWORD),
+    )  # fmt: skip
+
+
+def test_a_pipedrive_edit_of_a_lost_deal_does_not_close_a_deal_reopened_here(
+    client, world, connections, pipedrive_body
+):
+    from crm.tests.conftest import process_stored
+    from deals import services as deal_services
+    from deals.models import Closure, DealStatus
+
+    deal = world.deal(pipedrive_id="4711")
+    lost = json.loads(pipedrive_body)
+    assert _pipedrive(client, lost).status_code == 200
+    process_stored()
+    deal.refresh_from_db()
+    assert deal.status == DealStatus.LOST and deal.needs_reason  # unmapped text: a rep gives the reason
+
+    deal_services.deal_reopen(deal=deal, actor=world.alice)
+    # Later the title is edited in Pipedrive: status "lost" before and after (v2 sends only what changed).
+    title_edit = {
+        "data": {**lost["data"], "title": "Birch Health - 300 seats"},
+        "previous": {"title": lost["data"]["title"]},
+        "meta": {**lost["meta"], "id": "5e0c1b2a-title-edit", "timestamp": "2026-11-25T09:00:00Z"},
+    }
+    assert _pipedrive(client, title_edit).status_code == 200
+    # The same edit in the v1 shape (previous is the whole deal) is no close either.
+    v1_edit = {
+        **title_edit,
+        "previous": {**lost["data"]},
+        "meta": {**title_edit["meta"], "id": "v1-title-edit"},
+    }
+    assert _pipedrive(client, v1_edit).status_code == 200
+    process_stored()
+    results = list(WebhookEvent.objects.filter(dedupe_key__contains="edit").values_list("status", "result"))
+    assert [status for status, _ in results] == ["ignored", "ignored"]
+    assert all("not a close" in result for _, result in results), results
+    deal.refresh_from_db()
+    assert deal.status == DealStatus.OPEN
+    assert Closure.objects.filter(deal=deal).count() == 1
+
+
+def test_a_crm_close_without_a_standard_reason_keeps_the_competitor_it_named(
+    client, world, connections, pipedrive_body, competitor
+):
+    from crm.tests.conftest import process_stored
+    from deals import services as deal_services
+    from deals.models import Closure, DealStatus
+
+    deal = world.deal(pipedrive_id="4711")  # the text names "Northwind CRM"; no mapping for it
+    assert _pipedrive(client, json.loads(pipedrive_body)).status_code == 200
+    process_stored()
+    deal.refresh_from_db()
+    assert deal.status == DealStatus.LOST and deal.needs_reason
+    assert Closure.objects.get(deal=deal).competitor == competitor  # "lost to" counts it already
+
+    # The rep gives a reason that needs the competitor: the CRM's one stands.
+    deal_services.deal_give_reason(
+        deal=deal, reason=world.reasons["competitor-better-fit"], actor=world.alice
+    )
+    closure = Closure.objects.get(deal=deal)
+    assert (closure.needs_reason, closure.competitor) == (False, competitor)
