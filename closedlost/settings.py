@@ -40,6 +40,9 @@ if PRODUCTION:
 else:
     SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-insecure-key-change-me-for-production-use")
 
+# Old keys still verify sessions and signed links, and still decrypt CRM secrets, after a rotation.
+SECRET_KEY_FALLBACKS = envlist("SECRET_KEY_FALLBACKS")
+
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "" if PRODUCTION else "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 
@@ -285,6 +288,9 @@ FOLLOWUPS_CLAIM_LEASE = envint("FOLLOWUPS_CLAIM_LEASE", 900)  # seconds
 CRM_MAX_ATTEMPTS = envint("CRM_MAX_ATTEMPTS", 5)
 CRM_RETRY_BASE_SECONDS = float(os.environ.get("CRM_RETRY_BASE_SECONDS", "2"))
 CRM_WEBHOOK_BASE_URL = os.environ.get("CRM_WEBHOOK_BASE_URL", "")
+# CRM secrets are encrypted at rest (django-fernet-encrypted-fields) with keys derived from
+# SECRET_KEY (and its fallbacks) and these salts: the first encrypts, every one decrypts.
+SALT_KEY = envlist("CRM_SECRETS_SALTS", "closedlost-crm-secrets")
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")

@@ -7,7 +7,7 @@ from django import forms
 from django.db import models
 
 from crm.imports import FIELDS, PRESETS
-from crm.models import CrmConnection, CrmKind, ReasonMapping, mask_secret
+from crm.models import CrmConnection, CrmKind, ReasonMapping
 from reasons.models import Competitor, Reason, ReasonKind
 
 SECRET_FIELDS = ("webhook_secret", "api_token")
@@ -45,14 +45,26 @@ class ConnectionForm(forms.ModelForm):
             field = self.fields[name]
             field.widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
             field.required = False
-            current = getattr(self.instance, name, "")
-            if current:
-                field.help_text = f"Set ({mask_secret(current)}). Leave blank to keep it. {field.help_text}"
+            if getattr(self.instance, name, ""):
+                # Only that it is set: the value itself never goes back to a page.
+                field.help_text = f"A value is set. Leave blank to keep it. {field.help_text}"
+                self.fields[f"clear_{name}"] = forms.BooleanField(
+                    required=False, label=f"Clear the stored {field.label.lower()}"
+                )
+        # Each "clear" box right under its secret.
+        self.order_fields(
+            [n for name in self.Meta.fields for n in (name, f"clear_{name}") if n in self.fields]
+        )
 
     def clean(self):
         cleaned = super().clean()
         for name in SECRET_FIELDS:
-            if not cleaned.get(name):  # blank keeps the stored secret
+            clear = cleaned.get(f"clear_{name}")
+            if clear and cleaned.get(name):
+                self.add_error(name, "Either type a new value or clear the stored one, not both.")
+            elif clear:
+                cleaned[name] = ""
+            elif not cleaned.get(name):  # blank keeps the stored secret
                 cleaned[name] = getattr(self.instance, name, "") or ""
         lost = cleaned.get("lost_stages")
         if lost is not None and not (isinstance(lost, list) and all(isinstance(v, str) for v in lost)):

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from encrypted_fields.fields import EncryptedCharField
 
 from deals.models import Deal
 from reasons.models import Competitor, Reason
@@ -49,11 +50,16 @@ CONNECTION_DEFAULTS = {
 }
 
 
-def mask_secret(value: str) -> str:
-    """What a page may show of a secret: that it is set, and its last four characters."""
-    if not value:
-        return ""
-    return "••••" + value[-4:] if len(value) > 8 else "••••"
+class SecretField(EncryptedCharField):
+    """A CRM secret, Fernet-encrypted at rest with a key derived from SECRET_KEY and
+    CRM_SECRETS_SALTS (a list: the first encrypts, the others still decrypt, for rotation).
+    Empty stays an empty string, so "not set" needs no NULL."""
+
+    def get_prep_value(self, value):
+        return super().get_prep_value(value) if value else ""
+
+    def to_python(self, value):
+        return super().to_python(value) if value else ""
 
 
 class CrmConnection(models.Model):
@@ -74,7 +80,7 @@ class CrmConnection(models.Model):
         help_text="HubSpot portal id, Salesforce organization id or Pipedrive company id; "
         "events from any other account are refused. Blank accepts any.",
     )
-    webhook_secret = models.CharField(
+    webhook_secret = SecretField(
         max_length=200,
         blank=True,
         help_text="HubSpot: the app's client secret. Pipedrive: the webhook's Basic auth password. "
@@ -83,7 +89,7 @@ class CrmConnection(models.Model):
     webhook_username = models.CharField(
         max_length=100, blank=True, help_text="Pipedrive: the webhook's Basic auth user name."
     )
-    api_token = models.CharField(max_length=400, blank=True, help_text="Bearer token for write-back.")
+    api_token = SecretField(max_length=400, blank=True, help_text="Bearer token for write-back.")
     api_version = models.CharField(max_length=10, default="v60.0", help_text="Salesforce REST API version.")
     lost_stages = models.JSONField(
         default=list, blank=True, help_text="CRM stage (or status) values that mean closed lost."

@@ -1,6 +1,9 @@
 """Reads for the CRM pages; deals always through deals.selectors' scoping."""
 
+from urllib.parse import urlencode
+
 from django.db.models import Count, QuerySet
+from django.urls import reverse
 
 from crm.models import (
     CrmConnection,
@@ -36,11 +39,29 @@ def deal_syncs(*, deal: Deal) -> list[DealSync]:
     return list(DealSync.objects.filter(deal=deal))
 
 
-def integrations_overview() -> dict:
+def webhook_address(*, kind: str, connection: CrmConnection | None, base: str, reveal: bool = True) -> str:
+    """The full address to paste into the CRM: Salesforce's carries its shared token (or, with
+    `reveal` off, a placeholder for it)."""
+    address = base.rstrip("/") + reverse(f"crm-webhooks:webhook-{kind}")
+    if kind == CrmKind.SALESFORCE and connection is not None and connection.webhook_secret:
+        address += "?" + urlencode({"token": connection.webhook_secret if reveal else "YOUR-TOKEN"})
+    return address
+
+
+def integrations_overview(*, base_url: str) -> dict:
+    """`base_url`: the public address the CRMs reach us at (CRM_WEBHOOK_BASE_URL or this site's)."""
     connections = {c.kind: c for c in CrmConnection.objects.all()}
     counts = dict(WebhookEvent.objects.values_list("status").annotate(n=Count("pk")).order_by())
     return {
-        "connections": [(kind, label, connections.get(kind)) for kind, label in CrmKind.choices],
+        "connections": [
+            (
+                kind,
+                label,
+                connections.get(kind),
+                webhook_address(kind=kind, connection=connections.get(kind), base=base_url),
+            )
+            for kind, label in CrmKind.choices
+        ],
         "event_counts": counts,
         "dead_count": counts.get(WebhookEvent.Status.DEAD, 0),
         "unmapped_count": UnmappedReason.objects.filter(mapping__isnull=True).count(),

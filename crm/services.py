@@ -21,6 +21,7 @@ from functools import partial
 
 from defusedxml import ElementTree
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -87,6 +88,23 @@ def connection_create(*, kind: str, **fields) -> CrmConnection:
     """A connection with the CRM's standard stages and reason field unless given."""
     values = {**CONNECTION_DEFAULTS[kind], **{k: v for k, v in fields.items() if v not in (None, "")}}
     return CrmConnection.objects.create(kind=kind, **values)
+
+
+def connection_save(*, kind: str, **fields) -> tuple[CrmConnection, bool]:
+    """Create the CRM's connection (with its standard stages unless given) or update the given
+    fields of the existing one. Raises ValidationError naming the field. Returns (it, created)."""
+    if kind not in CrmKind.values:
+        raise ValidationError({"kind": f"Unknown CRM “{kind}”: choose one of {', '.join(CrmKind.values)}."})
+    with transaction.atomic():
+        connection = CrmConnection.objects.select_for_update().filter(kind=kind).first()
+        created = connection is None
+        if created:
+            connection = CrmConnection(kind=kind, **CONNECTION_DEFAULTS[kind])
+        for name, value in fields.items():
+            setattr(connection, name, value)
+        connection.full_clean()
+        connection.save()
+    return connection, created
 
 
 # --- signatures and authentication ---------------------------------------------------------
@@ -158,9 +176,9 @@ def pipedrive_verify(*, connection: CrmConnection, headers) -> None:
 
 def salesforce_verify(*, connection: CrmConnection, token: str) -> None:
     """Outbound messages are not signed: a shared token in the endpoint URL (plus the org id)."""
-    if connection.webhook_secret and not hmac.compare_digest(
-        token.encode(), connection.webhook_secret.encode()
-    ):
+    if not connection.webhook_secret:
+        raise WebhookRejected("No Salesforce token is configured.")
+    if not hmac.compare_digest(token.encode(), connection.webhook_secret.encode()):
         raise WebhookRejected("Wrong or missing token.")
 
 
@@ -171,6 +189,16 @@ def salesforce_verify(*, connection: CrmConnection, token: str) -> None:
 class Received:
     dedupe_key: str
     item: int
+
+
+# HubSpot's eventId is not unique across subscriptions: one change is the event of one
+# subscription about one object (and property) at one moment. A retry repeats all of these
+# (only attemptNumber grows), so it is stored once.
+HUBSPOT_KEY_FIELDS = ("portalId", "subscriptionId", "eventId", "objectId", "propertyName", "occurredAt")
+
+
+def hubspot_dedupe_key(event: dict) -> str:
+    return "hubspot:" + ":".join(str(event.get(name, "")) for name in HUBSPOT_KEY_FIELDS)
 
 
 def hubspot_items(*, connection: CrmConnection, body: bytes) -> list[Received]:
@@ -186,7 +214,7 @@ def hubspot_items(*, connection: CrmConnection, body: bytes) -> list[Received]:
             raise WebhookRejected(f"Event {index} has no eventId or portalId.", status=400)
         if connection.account_id and str(event["portalId"]) != connection.account_id:
             raise WebhookRejected(f"Event {index} is from another HubSpot portal.", status=403)
-        received.append(Received(f"hubspot:{event['portalId']}:{event['eventId']}", index))
+        received.append(Received(hubspot_dedupe_key(event), index))
     return received
 
 
@@ -454,6 +482,19 @@ def _pipedrive_change(connection: CrmConnection, event: WebhookEvent) -> CrmChan
     closed_at = _parse_time(data.get("lost_time")) or _parse_time(meta.get("timestamp"))
     external_id = str(meta.get("entity_id") or data.get("id"))
     reason = data.get(connection.reason_field)
+    # `previous` holds what the change replaced (v2: only the changed fields; v1: the whole deal).
+    # An edit of a deal that was already lost (its title, say) is not a new close: a deal
+    # reopened here must stay open.
+    previous = payload.get("previous")
+    if (
+        meta.get("action") == "change"
+        and isinstance(previous, dict)
+        and previous.get("status", status) == status
+    ):
+        field = connection.reason_field
+        if field in previous and previous.get(field) != reason:  # the lost reason was edited
+            return CrmChange(external_id, False, reason or "", closed_at)
+        return f"status stayed {status!r}: an edit of a deal already lost, not a close"
     return CrmChange(external_id, True, reason if reason is not None else "", closed_at, stage_value=status)
 
 
@@ -538,7 +579,11 @@ def _apply_change(*, connection: CrmConnection, change: CrmChange, event: Webhoo
             pass  # e.g. the reason needs a competitor the CRM did not name: ask the rep
     elif text:
         unmapped_reason_record(kind=connection.kind, text=text)
-    deal_services.deal_mark_lost_from_crm(deal=deal, crm_reason_text=text, closed_at=closed_at)
+    # No standard reason yet, but the competitor the CRM named still counts as "lost to".
+    competitor = competitor or (_competitor_in(text) if text else None)
+    deal_services.deal_mark_lost_from_crm(
+        deal=deal, crm_reason_text=text, closed_at=closed_at, competitor=competitor
+    )
     crm_lost_reason_record(deal=deal, kind=connection.kind, text=text)
     transaction.on_commit(partial(_queue_reminder, deal.pk))
     return "closed lost: needs a reason"

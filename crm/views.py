@@ -185,7 +185,8 @@ def sync_retry(request, pk: int):
 
 @admin_required
 def integrations(request):
-    context = selectors.integrations_overview()
+    base = getattr(settings, "CRM_WEBHOOK_BASE_URL", "") or request.build_absolute_uri("/")
+    context = selectors.integrations_overview(base_url=base)
     return render(request, "crm/integrations.html", context)
 
 

@@ -8,7 +8,7 @@ from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
@@ -22,6 +22,7 @@ from deals.serializers import (
     CloseWonSerializer,
     ClosureFilterSerializer,
     ClosureSerializer,
+    CrmLinkSerializer,
     DealDetailSerializer,
     DealFilterSerializer,
     DealSerializer,
@@ -185,6 +186,32 @@ class DealViewSet(viewsets.ReadOnlyModelViewSet):
             **payload.validated_data,
         )
         return Response(ClosureSerializer(_closure_for_answer(closure)).data)
+
+    @extend_schema(
+        summary="Link the deal to its CRM records (admins)",
+        request=CrmLinkSerializer,
+        responses={200: DealDetailSerializer, 400: FIELD_ERRORS, 403: ERROR, 404: ERROR},
+    )
+    def partial_update(self, request, pk=None):
+        deal = self.get_object()
+        if not request.user.is_revops_admin:
+            raise PermissionDenied("Only admins link deals to CRM records.")
+        payload = CrmLinkSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        others = sorted(set(request.data) - set(payload.fields))
+        if others or not payload.validated_data:
+            message = f"Not editable here: {', '.join(others)}." if others else "Give at least one CRM id."
+            raise ValidationError(
+                {"non_field_errors": [f"{message} Send hubspot_id, salesforce_id or pipedrive_id."]}
+            )
+        _call_service(
+            services.deal_link_crm,
+            fields=payload.fields,
+            deal=deal,
+            actor=request.user,
+            links=payload.validated_data,
+        )
+        return Response(DealDetailSerializer(self.get_object()).data)
 
     @extend_schema(
         summary="Reopen the deal",

@@ -298,3 +298,11 @@ class DealFilterForm(forms.Form):
             }.get(name, name.title())
             shown.append((title, label))
         return shown
+
+
+class CrmLinkForm(forms.Form):
+    """An admin links the deal to its records in the CRMs (blank: not linked)."""
+
+    hubspot_id = forms.CharField(label="HubSpot deal id", required=False, max_length=64)
+    salesforce_id = forms.CharField(label="Salesforce opportunity id", required=False, max_length=64)
+    pipedrive_id = forms.CharField(label="Pipedrive deal id", required=False, max_length=64)

@@ -132,6 +132,7 @@ class Deal(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     # Closed lost by a CRM without a standard reason: waits in the rep's "needs a reason" queue.
     needs_reason = models.BooleanField(default=False)
+    # The deal's record in each CRM (webhooks and write-back find it by these); null: not linked.
     hubspot_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
     salesforce_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
     pipedrive_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
@@ -268,6 +269,7 @@ class DealEvent(models.Model):
         STAGE = "stage", "Stage"
         OWNER = "owner", "Owner"
         AMOUNT = "amount", "Amount"
+        CRM_LINK = "crm_link", "CRM link"
 
     class ActorKind(models.TextChoices):
         USER = "user", "User"

@@ -219,3 +219,11 @@ class ReopenSerializer(serializers.Serializer):
         allow_null=True,
         help_text="Stage id to reopen in; by default the stage it closed at.",
     )
+
+
+class CrmLinkSerializer(serializers.Serializer):
+    """The deal's ids in the CRMs; null or "" unlinks. Only the fields sent change."""
+
+    hubspot_id = serializers.CharField(max_length=64, required=False, allow_blank=True, allow_null=True)
+    salesforce_id = serializers.CharField(max_length=64, required=False, allow_blank=True, allow_null=True)
+    pipedrive_id = serializers.CharField(max_length=64, required=False, allow_blank=True, allow_null=True)

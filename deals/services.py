@@ -4,6 +4,7 @@ Each function is atomic, keyword-only, records DealEvent rows, and raises DealEr
 with a message for the user (and the form field it concerns) when a rule says no.
 """
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -29,6 +30,8 @@ from reasons.models import Competitor, Reason
 from teams.models import User
 
 NOTE_MIN_WORDS = 3
+CRM_ID_FIELDS = {"hubspot_id": "HubSpot", "salesforce_id": "Salesforce", "pipedrive_id": "Pipedrive"}
+CRM_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # the id ends up in the CRM's API URLs
 
 
 class DealError(Exception):
@@ -215,14 +218,19 @@ def deal_mark_lost(
 
 
 def deal_mark_lost_from_crm(
-    *, deal: Deal, crm_reason_text: str, closed_at: datetime | None = None
+    *,
+    deal: Deal,
+    crm_reason_text: str,
+    closed_at: datetime | None = None,
+    competitor: Competitor | None = None,
 ) -> Closure:
     """A CRM closed the deal lost without a reason we can map: close it, flagged "needs a reason".
 
-    The CRM's own words go into the note so the rep sees what the CRM said.
+    The CRM's own words go into the note so the rep sees what the CRM said; the competitor it
+    named is kept, so "lost to" counts the deal while it waits for its reason.
     """
     text = crm_reason_text.strip()
-    details = CloseDetails(None, note=f"CRM reason: {text}" if text else "")
+    details = CloseDetails(None, competitor=competitor, note=f"CRM reason: {text}" if text else "")
     return _deal_close(
         deal=deal,
         outcome=DealStatus.LOST,
@@ -245,9 +253,10 @@ def deal_give_reason(
     revisit_on: date | None = None,
     via_crm: bool = False,
 ) -> Closure:
-    """Give the standard reason to a deal a CRM closed lost without one; clears "needs a reason"."""
-    details = CloseDetails(reason, competitor, note, tuple(secondary_reasons), revisit_on)
-    _validate_close(deal=deal, outcome=DealStatus.LOST, details=details)
+    """Give the standard reason to a deal a CRM closed lost without one; clears "needs a reason".
+
+    The competitor the CRM named stays unless another is given.
+    """
     with transaction.atomic():
         # The owner and account come along for the follow-ups' titles (only the deal row is locked).
         locked = (
@@ -257,6 +266,9 @@ def deal_give_reason(
             raise DealError("This deal is not waiting for a reason.", field="reason")
         closure = Closure.objects.select_for_update().get(deal=locked, reopened_at__isnull=True)
         closure.deal = locked  # the follow-ups read the owner and account from it
+        competitor = competitor or closure.competitor
+        details = CloseDetails(reason, competitor, note, tuple(secondary_reasons), revisit_on)
+        _validate_close(deal=locked, outcome=DealStatus.LOST, details=details)
         closure.reason, closure.reason_kind, closure.needs_reason = reason, reason.kind, False
         closure.competitor = competitor
         closure.note = "\n".join(part for part in (note.strip(), closure.note) if part)
@@ -439,3 +451,55 @@ def deal_create(
         created_at=created_at or timezone.now(),
         expected_close_date=expected_close_date,
     )
+
+
+def deal_link_crm(*, deal: Deal, actor: User | None, links: dict[str, str | None]) -> Deal:
+    """Link the deal to its record in one or more CRMs (an empty value unlinks it).
+
+    An id can belong to one deal only; each change is recorded in the deal's history.
+    """
+    wanted = {}
+    for field, value in links.items():
+        if field not in CRM_ID_FIELDS:
+            raise DealError(f"“{field}” is not a CRM link; use {', '.join(CRM_ID_FIELDS)}.", field=field)
+        value = (value or "").strip() or None
+        if value is not None and not CRM_ID_PATTERN.match(value):
+            raise DealError(
+                f"A {CRM_ID_FIELDS[field]} id holds only letters, digits, - and _ (at most 64).", field=field
+            )
+        wanted[field] = value
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Deal.objects.select_for_update(of=("self",)).get(pk=deal.pk)
+        changed = {field: value for field, value in wanted.items() if getattr(locked, field) != value}
+        for field, value in changed.items():
+            holder = Deal.objects.filter(**{field: value}).exclude(pk=locked.pk).first() if value else None
+            if holder is not None:
+                raise DealError(
+                    f"{CRM_ID_FIELDS[field]} id “{value}” is already linked to “{holder}”.", field=field
+                )
+        if not changed:
+            return deal
+        try:
+            with transaction.atomic():  # another link may take the id between the check and here
+                Deal.objects.filter(pk=locked.pk).update(**changed)
+        except IntegrityError as exc:
+            field = next(iter(changed))
+            raise DealError(
+                "That id was just linked to another deal; reload and try again.", field=field
+            ) from exc
+        DealEvent.objects.bulk_create(
+            DealEvent(
+                deal=locked,
+                field=DealEvent.Field.CRM_LINK,
+                from_value=f"{CRM_ID_FIELDS[field]} {getattr(locked, field) or '(none)'}",
+                to_value=f"{CRM_ID_FIELDS[field]} {value or '(none)'}",
+                actor=actor,
+                actor_kind=_actor_kind(actor),
+                at=now,
+            )
+            for field, value in changed.items()
+        )
+    for field, value in changed.items():
+        setattr(deal, field, value)
+    return deal

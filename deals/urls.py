@@ -17,4 +17,5 @@ urlpatterns = [
         name="mark-no-decision",
     ),
     path("<int:pk>/reopen/", views.deal_reopen_view, name="reopen"),
+    path("<int:pk>/crm-links/", views.deal_link_crm_view, name="link-crm"),
 ]

@@ -2,11 +2,13 @@
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from deals import services
-from deals.forms import CloseDealForm, DealFilterForm, ReopenForm
+from deals.forms import CloseDealForm, CrmLinkForm, DealFilterForm, ReopenForm
 from deals.models import DealStatus
 from deals.selectors import (
     DEAL_PAGE_RELATED,
@@ -67,8 +69,34 @@ def deal_list_view(request):
 
 def deal_detail_view(request, pk: int):
     deal = deal_get_for_user(user=request.user, pk=pk)
+    return _detail(request, deal)
+
+
+def _detail(request, deal, *, link_form: CrmLinkForm | None = None, status: int = 200):
     closures, events = deal_history(deal=deal)
-    return render(request, "deals/detail.html", {"deal": deal, "closures": closures, "events": events})
+    if link_form is None and request.user.is_revops_admin:
+        link_form = CrmLinkForm(initial={field: getattr(deal, field) for field in services.CRM_ID_FIELDS})
+    context = {"deal": deal, "closures": closures, "events": events, "link_form": link_form}
+    return render(request, "deals/detail.html", context, status=status)
+
+
+def deal_link_crm_view(request, pk: int):
+    """Admins link a deal to its CRM records; anyone else gets 403 (or 404 for a deal they cannot see)."""
+    deal = deal_get_for_user(user=request.user, pk=pk)  # first: a stranger learns nothing, not even 405
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    if not request.user.is_revops_admin:
+        raise PermissionDenied("Only admins link deals to CRM records.")
+    form = CrmLinkForm(request.POST)
+    if form.is_valid():
+        try:
+            services.deal_link_crm(deal=deal, actor=request.user, links=form.cleaned_data)
+        except services.DealError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            messages.success(request, f"CRM links of “{deal}” saved.")
+            return redirect("deals:detail", pk=deal.pk)
+    return _detail(request, deal, link_form=form, status=400)
 
 
 @require_http_methods(["GET", "POST"])

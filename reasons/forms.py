@@ -81,7 +81,9 @@ class ReasonForm(forms.Form):
 
 class CategoryForm(forms.Form):
     name = forms.CharField(max_length=200)
-    code = forms.CharField(max_length=200, help_text="Lowercase letters, digits and dashes; set once.")
+    code = forms.CharField(
+        max_length=200, help_text="Lowercase letters, digits, dashes and underscores; set once."
+    )
 
     def __init__(self, *args, category: ReasonCategory | None = None, **kwargs):
         if category is not None:

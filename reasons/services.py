@@ -15,7 +15,8 @@ from django.db.models import Max, Q
 from reasons.models import Competitor, Reason, ReasonCategory, ReasonKind, TaxonomyChange
 from teams.models import User
 
-CODE_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+# CRM internal values use underscores as often as dashes (price_too_high): both are kept as given.
+CODE_PATTERN = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
 CODE_MAX_LENGTH = 60
 LABEL_MAX_LENGTH = 120
 CATEGORY_NAME_MAX_LENGTH = 100
@@ -148,11 +149,14 @@ def reason_closure_count(reason: Reason) -> int:
 def _clean_code(code: str, *, reason: Reason | None) -> str:
     code = code.strip()
     if not code:
-        raise TaxonomyError("Give the reason a code (lowercase letters, digits and dashes).", field="code")
+        raise TaxonomyError(
+            "Give the reason a code (lowercase letters, digits, dashes and underscores).", field="code"
+        )
     if len(code) > CODE_MAX_LENGTH or not CODE_PATTERN.match(code):
         raise TaxonomyError(
-            f"“{code}” is not a valid code: use lowercase letters, digits and single dashes, "
-            f"at most {CODE_MAX_LENGTH} characters (for example “price-too-high”).",
+            f"“{code}” is not a valid code: use lowercase letters and digits joined by single dashes or "
+            f"underscores, at most {CODE_MAX_LENGTH} characters (for example “price-too-high” or "
+            f"“price_too_high”).",
             field="code",
         )
     others = Reason.objects.exclude(pk=reason.pk) if reason else Reason.objects.all()
@@ -478,7 +482,9 @@ def category_create(*, actor: User | None, code: str, name: str) -> ReasonCatego
         code = code.strip()
         if not code or len(code) > 50 or not CODE_PATTERN.match(code):
             raise TaxonomyError(
-                "Use lowercase letters, digits and single dashes for the category code.", field="code"
+                "Use lowercase letters and digits joined by single dashes or underscores for the "
+                "category code.",
+                field="code",
             )
         if ReasonCategory.objects.filter(code=code).exists():
             raise TaxonomyError(f"The category code “{code}” is already used.", field="code")

@@ -279,7 +279,11 @@ def _code(row: Row, key: str, problems: list, *, max_length: int = CODE_MAX_LENG
     code = _text(row, key, problems, required=True)
     if code and (len(code) > max_length or not CODE_PATTERN.match(code)):
         problems.append(
-            Problem(row.where, key, f"“{code}” must be lowercase letters, digits and single dashes.")
+            Problem(
+                row.where,
+                key,
+                f"“{code}” must be lowercase letters and digits joined by single dashes or underscores.",
+            )
         )
     return code
 

@@ -42,7 +42,7 @@ def test_secrets_are_never_shown_back_and_blank_keeps_them(client, world, connec
     secret = connections[CrmKind.HUBSPOT].webhook_secret
     assert secret not in html
     assert "hs-token-1234" not in html
-    assert "••••" + secret[-4:] in html
+    assert "A value is set" in html and secret[-4:] not in html  # that it is set, nothing of it
     response = client.post(
         reverse("crm:connection", args=["hubspot"]),
         {

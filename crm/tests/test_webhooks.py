@@ -82,7 +82,8 @@ def test_hubspot_published_example_request_is_accepted(client, db, connections):
     )
     assert response.status_code == 200, response.content
     event = WebhookEvent.objects.get()
-    assert event.dedupe_key == "hubspot:62515:1"
+    # One change: portal, subscription, event, object, property (none here) and moment.
+    assert event.dedupe_key == "hubspot:62515:12345:1:123::1564113600000"
     assert event.body == body.decode()  # stored exactly as received
     assert event.headers["X-Hubspot-Signature-V3"] == signature
     process_stored()
@@ -423,7 +424,7 @@ def test_failing_event_is_retried_then_dead_lettered_and_replayed(client, world,
     assert client.post(reverse("crm:event-replay", args=[event.pk])).status_code == 403
     client.force_login(world.carol)
     page = client.get(reverse("crm:events")).content.decode()
-    assert "hubspot:62515:900" in page and "Replay" in page
+    assert "hubspot:62515:2418817:900:424242:dealstage:" in page and "Replay" in page
     detail = client.get(reverse("crm:event", args=[event.pk])).content.decode()
     assert "424242" in detail  # the raw body is there to inspect
 

@@ -22,7 +22,7 @@ def _deal_urls(pk: int) -> list[str]:
 
 
 def test_url_walk_covers_every_deal_url(world):
-    assert len(_deal_urls(1)) == 5
+    assert len(_deal_urls(1)) == 6
 
 
 @pytest.mark.parametrize("stranger", ["dave", "grace", "erin"])

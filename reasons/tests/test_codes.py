@@ -108,3 +108,28 @@ def test_edit_page_shows_the_code_frozen_and_ignores_a_posted_code(client, world
         "No budget at all",
         30,
     )
+
+
+def test_codes_take_the_characters_crm_values_use_and_stay_unique_forever(world):
+    category = ReasonCategory.objects.get(code="price-value")
+    reason = services.reason_create(
+        actor=world.carol,
+        kind="loss",
+        data=services.ReasonData(category=category, code="price_too_high_q4", label="Price too high (Q4)"),
+    )
+    assert Reason.objects.get(pk=reason.pk).code == "price_too_high_q4"
+    with pytest.raises(services.TaxonomyError, match="already used") as taken:
+        services.reason_create(
+            actor=world.carol,
+            kind="loss",
+            data=services.ReasonData(category=category, code="price_too_high_q4", label="Y"),
+        )
+    assert taken.value.field == "code"
+    for bad in ("price__too", "_price", "price_", "Price_Too", "price too"):
+        with pytest.raises(services.TaxonomyError, match="not a valid code") as refused:
+            services.reason_create(
+                actor=world.carol,
+                kind="loss",
+                data=services.ReasonData(category=category, code=bad, label=bad),
+            )
+        assert refused.value.field == "code"

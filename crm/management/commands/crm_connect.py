@@ -1,0 +1,74 @@
+"""Set up or change a CRM connection from the command line (scripted deployments).
+
+Example:
+  manage.py crm_connect hubspot --base-url https://api.hubapi.com --account-id 62515 \\
+      --webhook-secret "$HUBSPOT_CLIENT_SECRET" --api-token "$HUBSPOT_TOKEN" --lost-stage closedlost
+"""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from crm import services
+from crm.models import CrmKind
+from crm.selectors import webhook_address
+
+TEXT_OPTIONS = ("base_url", "account_id", "webhook_username", "webhook_secret", "api_token", "api_version",
+                "reason_field", "reason_value")  # fmt: skip
+
+
+class Command(BaseCommand):
+    help = "Create or update the connection to one CRM; prints its webhook address (never its secrets)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("kind", choices=CrmKind.values)
+        for name in TEXT_OPTIONS:
+            parser.add_argument(f"--{name.replace('_', '-')}", dest=name)
+        parser.add_argument(
+            "--lost-stage", dest="lost_stages", action="append", metavar="VALUE",
+            help="A CRM stage value that means closed lost (repeat for several).",
+        )  # fmt: skip
+        parser.add_argument(
+            "--stage-out", dest="stage_out", action="append", metavar="OUTCOME=VALUE",
+            help="The CRM stage written back for our outcome, e.g. lost=closedlost.",
+        )  # fmt: skip
+        state = parser.add_mutually_exclusive_group()
+        state.add_argument("--active", dest="active", action="store_true", default=None)
+        state.add_argument("--inactive", dest="active", action="store_false")
+        write_back = parser.add_mutually_exclusive_group()
+        write_back.add_argument("--write-back", dest="write_back", action="store_true", default=None)
+        write_back.add_argument("--no-write-back", dest="write_back", action="store_false")
+
+    def handle(self, *args, kind, **options):
+        fields = {
+            name: options[name]
+            for name in (*TEXT_OPTIONS, "active", "write_back")
+            if options[name] is not None
+        }
+        if options["lost_stages"]:
+            fields["lost_stages"] = options["lost_stages"]
+        if options["stage_out"]:
+            fields["stage_out"] = self._stage_out(options["stage_out"])
+        try:
+            connection, created = services.connection_save(kind=kind, **fields)
+        except ValidationError as exc:
+            problems = "; ".join(f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items())
+            raise CommandError(f"Nothing saved. {problems}") from exc
+        base = settings.CRM_WEBHOOK_BASE_URL or settings.SITE_URL
+        state = "active" if connection.active else "off"
+        write_back = "on" if connection.write_back else "off"
+        self.stdout.write(
+            f"{'Created' if created else 'Updated'} the {connection} connection ({state}, write-back "
+            f"{write_back}; changed: {', '.join(sorted(fields)) or 'nothing'}).\n"
+            f"Webhook address: {webhook_address(kind=kind, connection=connection, base=base, reveal=False)}"
+        )
+
+    @staticmethod
+    def _stage_out(pairs: list[str]) -> dict[str, str]:
+        mapping = {}
+        for pair in pairs:
+            outcome, sep, value = pair.partition("=")
+            if not sep or not outcome.strip() or not value.strip():
+                raise CommandError(f"--stage-out {pair!r}: give OUTCOME=VALUE, e.g. lost=closedlost.")
+            mapping[outcome.strip()] = value.strip()
+        return mapping
