@@ -216,10 +216,10 @@ def _publish(ids: list[int]) -> None:
         log.warning("survey e-mails not handed to the worker; beat retries", exc_info=True)
 
 
-def surveys_dispatch(*, now: datetime | None = None, limit: int = 500, publish=_publish) -> int:
+def surveys_dispatch(*, now: datetime | None = None, limit: int = 500, publish=None) -> int:
     """Beat's work: create due automatic surveys, then hand out every pending one not handed out
     within the lease (never handed out, or lost with a broker or worker). Returns the count."""
-    now = now or timezone.now()
+    now, publish = now or timezone.now(), publish or _publish
     surveys_schedule_due(now=now)
     lease = now - timedelta(seconds=settings.SURVEYS_CLAIM_LEASE)
     with transaction.atomic():

@@ -3,7 +3,7 @@
 import pytest
 
 from deals import services as deal_services
-from followups.tests.conftest import lost_deal, redis_clean, smtp_inbox, workers  # noqa: F401 - fixtures
+from followups.tests.conftest import lost_deal, redis_clean, sequence, smtp_inbox, workers  # noqa: F401 - fixtures
 from surveys.models import Survey, SurveySource
 
 AMOUNT = "48213.77"
