@@ -15,7 +15,8 @@ from reasons.models import Competitor, Reason, ReasonCategory
 
 DEFAULT_INTRO = (
     "Thank you for considering us. You decided not to go ahead, and that is fine: we would like to "
-    "learn why. These few questions take about two minutes; every answer is optional except the first."
+    "learn why. These few questions take about two minutes; only the first and the last question "
+    "need an answer."
 )
 DEFAULT_EMAIL_SUBJECT = "Two minutes on your decision?"
 DEFAULT_EMAIL_BODY = (
