@@ -1,7 +1,9 @@
 """Admins edit the survey's texts, the buyer wording per reason and category, and when it is sent;
 they preview the survey page and its e-mail from the settings page."""
 
+from django import forms
 from django.contrib import admin
+from django.template import Engine, TemplateSyntaxError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
@@ -16,10 +18,31 @@ from surveys.wording import CATEGORY_DEFAULTS, REASON_DEFAULTS
 SAMPLE_URL = "https://example.invalid/surveys/answer/preview/"
 
 
+class SurveySettingsForm(forms.ModelForm):
+    class Meta:
+        model = SurveySettings
+        fields = ("intro", "email_subject", "email_body", "loss_days", "no_decision_days")
+
+    def _template(self, name: str) -> str:
+        # A broken placeholder must stop here, not in the worker at sending time.
+        value = self.cleaned_data[name]
+        try:
+            Engine.get_default().from_string(value)
+        except TemplateSyntaxError as error:
+            raise forms.ValidationError(f"A placeholder does not work: {error}") from error
+        return value
+
+    def clean_email_subject(self) -> str:
+        return self._template("email_subject")
+
+    def clean_email_body(self) -> str:
+        return self._template("email_body")
+
+
 @admin.register(SurveySettings)
 class SurveySettingsAdmin(admin.ModelAdmin):
+    form = SurveySettingsForm
     list_display = ("__str__", "loss_days", "no_decision_days", "previews")
-    fields = ("intro", "email_subject", "email_body", "loss_days", "no_decision_days")
 
     def has_add_permission(self, request):
         return False  # one row, made on first use

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.template import Context, Engine
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.html import escape, linebreaks, urlize
 
 from surveys.models import Survey, SurveySettings

@@ -26,6 +26,18 @@ def test_admin_edits_wording_texts_and_timing_and_previews_both(client, world, l
     )
     assert response.status_code == 302
     assert SurveySettings.load().loss_days == 10
+    broken = client.post(
+        reverse("admin:surveys_surveysettings_change", args=[SurveySettings.load().pk]),
+        {
+            "intro": "x",
+            "email_subject": "Hi {% if %}",
+            "email_body": "x",
+            "loss_days": "10",
+            "no_decision_days": "",
+        },
+    )
+    assert broken.status_code == 200 and "A placeholder does not work" in broken.content.decode()
+    assert SurveySettings.load().email_subject == "Your view, {{ contact.first_name }}?"
     response = client.post(
         reverse("admin:surveys_reasonwording_add"),
         {

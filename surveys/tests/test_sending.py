@@ -157,3 +157,19 @@ def test_a_nurture_email_can_carry_the_survey_link(client, world, lost_deal, seq
     # The same close's later e-mails reuse the survey; the rep's list does not make one.
     followup_emails.followup_message(followup)
     assert Survey.objects.count() == 1
+
+
+def test_two_sends_at_once_make_one_survey(world, lost_with_buyer, transactional_db):
+    from tests.concurrency import race
+
+    deal = lost_with_buyer()
+    results = race(
+        [
+            lambda: services.survey_request(deal=deal, actor=world.alice),
+            lambda: services.survey_request(deal=deal, actor=world.bob),
+        ]
+    )
+    assert sorted(kind for kind, _value in results) == ["error", "ok"]
+    error = next(value for kind, value in results if kind == "error")
+    assert isinstance(error, services.SurveyError) and error.message == "This close already has a survey."
+    assert Survey.objects.filter(deal=deal).count() == 1
