@@ -3,9 +3,9 @@ they preview the survey page and its e-mail from the settings page."""
 
 from django import forms
 from django.contrib import admin
-from django.template import Engine, TemplateSyntaxError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.template import Engine, TemplateSyntaxError
 from django.urls import path, reverse
 from django.utils.html import format_html
 

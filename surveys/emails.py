@@ -48,11 +48,22 @@ def render_email(
 def build_message(
     *, to: str, subject: str, body: str, url: str, message_id: str = ""
 ) -> EmailMultiAlternatives:
-    context = {"subject": subject, "body_html": urlize(linebreaks(escape(body))), "survey_url": url}
-    headers = {"Message-ID": message_id} if message_id else {}
+    from followups.services import opt_out_token
+
+    # The same unsubscribe link as the nurture e-mails: one opt-out stops both.
+    opt_out_url = absolute(reverse("followups:opt-out", args=[opt_out_token(to)]))
+    context = {
+        "subject": subject,
+        "body_html": urlize(linebreaks(escape(body))),
+        "survey_url": url,
+        "opt_out_url": opt_out_url,
+    }
+    headers = {"List-Unsubscribe": f"<{opt_out_url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+    if message_id:
+        headers["Message-ID"] = message_id
     message = EmailMultiAlternatives(
         subject=subject,
-        body=render_to_string("surveys/email/survey.txt", {"body": body}),
+        body=render_to_string("surveys/email/survey.txt", {"body": body, "opt_out_url": opt_out_url}),
         to=[to],
         headers=headers,
         connection=get_connection(timeout=SMTP_TIMEOUT),

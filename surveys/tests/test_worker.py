@@ -40,6 +40,7 @@ def test_the_buyer_gets_the_email_answers_signed_out_and_cannot_answer_twice(
     for secret in [AMOUNT, "48,213", NOTE, reason.code, reason.label, deal.name, "Alice", "alice@"]:
         assert secret not in whole, secret
     assert message["Subject"] == "Two minutes on your decision?"
+    assert "/follow-ups/opt-out/" in message["List-Unsubscribe"]
     assert "Hi Noor," in message.get_body(preferencelist=("plain",)).get_content()
     path = _link_path(message)
 
