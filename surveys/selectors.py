@@ -135,7 +135,13 @@ def agreement_matrix(*, user: User, filters: FeedbackFilters) -> dict:
             n = counts.get((category.pk, buyer), 0)
             link = filters.link(category=category.pk, buyer_category=column["key"])
             cells.append(
-                {"buyer_category": column["label"], "count": n, "share": _ratio(n, total), "link": link}
+                {
+                    "buyer_category": column["label"],
+                    "count": n,
+                    "share": _ratio(n, total),
+                    "link": link,
+                    "agrees": buyer == category.pk,
+                }
             )
         rows.append({"rep_category": category.name, "cells": cells, "total": sum(c["count"] for c in cells)})
     agreed = sum(n for (rep, buyer), n in counts.items() if rep == buyer)
