@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from followups.models import ContactOptOut
 from surveys import services
-from surveys.models import SurveyResponse
+from surveys.models import SurveyResponse, SurveySettings
 from surveys.tests.conftest import AMOUNT, NOTE
 from tests.concurrency import race
 
@@ -166,3 +166,13 @@ def test_the_survey_pages_are_rate_limited(client, world, lost_with_buyer, surve
     url = _url(survey_for(lost_with_buyer()))
     assert [client.get(url).status_code for _ in range(4)] == [200, 200, 200, 429]
     caches["throttle"].clear()
+
+
+def test_the_buyer_page_runs_a_fixed_number_of_queries(
+    client, world, lost_with_buyer, survey_for, django_assert_num_queries
+):
+    url = _url(survey_for(lost_with_buyer()))
+    SurveySettings.load()  # made on first use
+    # the survey with its answer (if any), the reasons with their wording, the competitors, the settings
+    with django_assert_num_queries(4):
+        assert client.get(url).status_code == 200
