@@ -81,9 +81,11 @@ def _standing_closure(deal: Deal) -> Closure | None:
     return Closure.objects.filter(deal=deal, reopened_at__isnull=True).select_related("reason").first()
 
 
-def _first_reachable_contact(deal: Deal) -> Contact | None:
-    contacts = [c for c in deal.contacts.order_by("pk") if c.email]
-    opted_out = opted_out_emails([c.email for c in contacts])
+def _first_reachable_contact(deal: Deal, opted_out: set[str] | None = None) -> Contact | None:
+    """The deal's first contact with an address that has not opted out (`opted_out`: already read)."""
+    contacts = sorted((c for c in deal.contacts.all() if c.email), key=lambda c: c.pk)
+    if opted_out is None:
+        opted_out = opted_out_emails([c.email for c in contacts])
     return next((c for c in contacts if c.email.lower() not in opted_out), None)
 
 
@@ -182,15 +184,19 @@ def surveys_schedule_due(*, now: datetime | None = None) -> int:
             survey__isnull=True,
         )
         .select_related("reason__buyer_wording", "deal")
+        .prefetch_related("deal__contacts")
         .order_by("closed_at")
     )
+    candidates = list(candidates)
+    # One read of the opt-outs for every candidate's contacts, not one per close.
+    opted_out = opted_out_emails([c.email for cl in candidates for c in cl.deal.contacts.all() if c.email])
     created = 0
     for closure in candidates:
         days = _send_after_days(closure, config)
         due = closure.closed_at + timedelta(days=days) if days is not None else None
         if due is None or due > now or due < now - AUTOMATIC_GRACE:
             continue
-        contact = _first_reachable_contact(closure.deal)
+        contact = _first_reachable_contact(closure.deal, opted_out)
         if contact is None:
             continue
         try:
