@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
+from rest_framework.settings import api_settings
 
 from closedlost.throttling import UserRateThrottle
 from deals.models import DealStatus
@@ -27,6 +28,12 @@ class SurveyPageThrottle(UserRateThrottle):
         from django.conf import settings
 
         return settings.SURVEYS_RATE_LIMIT
+
+    def get_ident(self, request) -> str:
+        # Without a configured proxy count, X-Forwarded-For is the client's own say: not trusted.
+        if api_settings.NUM_PROXIES is None:
+            return request.META.get("REMOTE_ADDR", "")
+        return super().get_ident(request)
 
     def get_cache_key(self, request, view) -> str:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

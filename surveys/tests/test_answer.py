@@ -165,6 +165,8 @@ def test_the_survey_pages_are_rate_limited(client, world, lost_with_buyer, surve
     caches["throttle"].clear()
     url = _url(survey_for(lost_with_buyer()))
     assert [client.get(url).status_code for _ in range(4)] == [200, 200, 200, 429]
+    # A made-up X-Forwarded-For does not buy a fresh allowance.
+    assert client.get(url, HTTP_X_FORWARDED_FOR="203.0.113.9").status_code == 429
     caches["throttle"].clear()
 
 
