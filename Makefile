@@ -69,6 +69,7 @@ bench: devenv
 	DATABASE_URL=$(PG_URL) $(BIN)/python bench/bench_dashboard.py
 	DATABASE_URL=$(PG_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python bench/bench_followups.py
 	DATABASE_URL=$(PG_URL:/postgres=/closedlost_bench_crm) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python bench/bench_crm.py
+	DATABASE_URL=$(PG_URL) $(BIN)/python bench/bench_surveys.py
 
 clean:
 	rm -rf $(VENV) var staticfiles test-output

@@ -14,6 +14,7 @@ from deals.api import ClosureViewSet, DealViewSet
 from followups.api import FollowUpViewSet
 from insights.api import FiguresView, FigureView
 from reasons.api import CompetitorViewSet, ReasonCategoryViewSet, ReasonViewSet
+from surveys.api import SurveyFiguresView, SurveyFigureView, SurveyResponseViewSet
 from teams.api import TokenRotateView, TokenView
 
 router = DefaultRouter()
@@ -33,6 +34,7 @@ router.register("follow-ups", FollowUpViewSet, basename="followup")
 router.register("reasons", ReasonViewSet, basename="reason")
 router.register("reason-categories", ReasonCategoryViewSet, basename="reason-category")
 router.register("competitors", CompetitorViewSet, basename="competitor")
+router.register("survey-responses", SurveyResponseViewSet, basename="survey-response")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -50,6 +52,8 @@ urlpatterns = [
     # api: figures (insights) and webhooks (crm) add their paths below
     path("figures/", FiguresView.as_view(), name="api-figures"),
     path("figures/<slug:name>/", FigureView.as_view(), name="api-figure"),
+    path("survey-figures/", SurveyFiguresView.as_view(), name="api-survey-figures"),
+    path("survey-figures/<slug:name>/", SurveyFigureView.as_view(), name="api-survey-figure"),
     path("", include(router.urls)),
     re_path(r"^.*/$", api_not_found),  # last: after every route above (a missing slash still redirects)
 ]

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "followups",
     "insights",
     "crm",
+    "surveys",
 ]
 
 MIDDLEWARE = [
@@ -274,6 +275,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "options": {"expires": 240},
     },
     "insights-check-rollup": {"task": "insights.check_rollup", "schedule": crontab(hour=3, minute=30)},
+    # Buyer surveys: create the automatic ones that are due, re-publish any not delivered yet.
+    "surveys-dispatch": {
+        "task": "surveys.dispatch_due",
+        "schedule": float(envint("SURVEYS_DISPATCH_EVERY", 60)),  # seconds
+        "options": {"expires": 55},
+    },
 }
 
 # Follow-ups: links in emails, retries with backoff, and when a handed-out row is handed out again.
@@ -281,6 +288,13 @@ SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
 FOLLOWUPS_MAX_ATTEMPTS = envint("FOLLOWUPS_MAX_ATTEMPTS", 5)
 FOLLOWUPS_RETRY_BACKOFF = envint("FOLLOWUPS_RETRY_BACKOFF", 30)  # seconds, doubling, at most 300
 FOLLOWUPS_CLAIM_LEASE = envint("FOLLOWUPS_CLAIM_LEASE", 900)  # seconds
+
+# Buyer surveys: how long a link works, how long a handed-out e-mail waits before it is handed out
+# again, and how many survey pages one address may load or post a minute.
+SURVEYS_LINK_MAX_AGE_DAYS = envint("SURVEYS_LINK_MAX_AGE_DAYS", 60)
+SURVEYS_CLAIM_LEASE = envint("SURVEYS_CLAIM_LEASE", 900)  # seconds
+SURVEYS_MAX_ATTEMPTS = envint("SURVEYS_MAX_ATTEMPTS", 5)
+SURVEYS_RATE_LIMIT = os.environ.get("SURVEYS_RATE_LIMIT", "30/min")
 
 # CRM integration: attempts before a webhook event goes to the dead-letter list (or a
 # write-back is marked failed), the first retry delay, and the public address the CRMs call

@@ -206,6 +206,7 @@ class DealFilterForm(forms.Form):
     )
     first_lost_reason = forms.RegexField(regex=r"^(\d+|none)$", required=False, widget=forms.HiddenInput)
     sequence = forms.RegexField(regex=r"^(\d+|none)$", required=False, widget=forms.HiddenInput)
+    buyer_category = forms.RegexField(regex=r"^(\d+|other|any)$", required=False, widget=forms.HiddenInput)
     drill_fields = (
         "team",
         "reason",
@@ -216,6 +217,7 @@ class DealFilterForm(forms.Form):
         "recovery",
         "first_lost_reason",
         "sequence",
+        "buyer_category",
     )
 
     def __init__(self, *args, options: dict, **kwargs):
@@ -264,6 +266,7 @@ class DealFilterForm(forms.Form):
             first_lost_needs_reason=data.get("first_lost_reason") == "none",
             sequence=int(data["sequence"]) if (data.get("sequence") or "").isdigit() else None,
             no_sequence=data.get("sequence") == "none",
+            buyer_category=data.get("buyer_category") or "",
         )
 
     def drill_down(self) -> list[tuple[str, str]]:
@@ -285,6 +288,10 @@ class DealFilterForm(forms.Form):
                 label = "Needs a reason" if value == "none" else str(Reason.objects.filter(pk=value).first())
             elif name in {"size", "recovery"}:
                 label = dict(self.fields[name].choices).get(value, value)
+            elif name == "buyer_category":
+                label = {"other": "Something else", "any": "Any answer"}.get(value) or str(
+                    ReasonCategory.objects.filter(pk=value).first()
+                )
             elif name == "sequence" and value == "none":
                 label = "No sequence"
             elif name == "industry" and value == INDUSTRY_UNKNOWN:
@@ -295,6 +302,7 @@ class DealFilterForm(forms.Form):
                 "first_lost_reason": "First lost for",
                 "size": "Account size",
                 "sequence": "Nurture sequence",
+                "buyer_category": "Buyer's category",
             }.get(name, name.title())
             shown.append((title, label))
         return shown

@@ -101,6 +101,9 @@ class DealFilters:
     first_lost_needs_reason: bool = False
     sequence: int | None = None  # with recovery: the nurture sequence of the first loss
     no_sequence: bool = False  # with recovery: the first loss got no nurture sequence
+    # Drill-down from the buyer feedback figures (surveys): the standing close's answered survey
+    # whose main reason rolls up to this category id, "other" (the buyer's own words) or "any".
+    buyer_category: str = ""
 
 
 # Account size bands for the segment filters: key -> (label, employees from, employees below).
@@ -157,7 +160,26 @@ def _drill_filtered(qs: QuerySet[Deal], filters: DealFilters) -> QuerySet[Deal]:
         qs = qs.filter(account__industry="" if filters.industry == INDUSTRY_UNKNOWN else filters.industry)
     if filters.size:
         qs = qs.filter(size_band_q(filters.size))
+    if filters.buyer_category:
+        qs = qs.filter(_buyer_category_q(filters.buyer_category))
     return qs
+
+
+def _buyer_category_q(value: str) -> Q:
+    """Through the reverse relations only (deals does not import surveys); one standing closure
+    and one survey per closure keep the join one row per deal."""
+    answered = Q(closures__reopened_at__isnull=True, closures__survey__response__isnull=False)
+    main = "closures__survey__response__main_reason"
+    if value == "any":
+        return answered
+    if value == "other":
+        return answered & Q(**{f"{main}__isnull": True})
+    if not value.isdigit():
+        return Q(pk__in=[])
+    return answered & (
+        Q(**{f"{main}__merged_into__category": int(value)})
+        | Q(**{f"{main}__merged_into__isnull": True, f"{main}__category": int(value)})
+    )
 
 
 def _recovery_filtered(qs: QuerySet[Deal], filters: DealFilters) -> QuerySet[Deal]:

@@ -14,6 +14,9 @@ from django.utils.html import escape, linebreaks
 from followups.models import FollowUp, FollowUpKind
 
 SMTP_TIMEOUT = 30  # seconds: a hung mail server must not hold a worker (and the row lock) forever
+# Other apps add placeholders to a contact e-mail's step (surveys: {{ survey_url }}) without
+# followups importing them: each is called with the follow-up and returns a dict.
+step_context_providers: list = []
 
 
 def absolute(path: str) -> str:
@@ -53,10 +56,11 @@ def _step_context(followup: FollowUp, first_contact=None, *, contacts_read: bool
     )
 
 
-def render_step(followup: FollowUp) -> tuple[str, str]:
-    """The step's subject and plain-text body with the deal's and contact's fields."""
+def render_step(followup: FollowUp, extra: dict | None = None) -> tuple[str, str]:
+    """The step's subject and plain-text body with the deal's and contact's fields (and `extra`)."""
     engine = Engine.get_default()
     context = _step_context(followup)
+    context.update(extra or {})
     subject = engine.from_string(followup.step.subject).render(context)
     body = engine.from_string(followup.step.body).render(context)
     return " ".join(subject.split()), body.strip()
@@ -92,7 +96,10 @@ def followup_message(followup: FollowUp) -> EmailMultiAlternatives | None:
     }
     if followup.kind == FollowUpKind.CONTACT_EMAIL:
         to = followup.contact.email
-        subject, body = render_step(followup)
+        extra = {}
+        for provider in step_context_providers:
+            extra.update(provider(followup))
+        subject, body = render_step(followup, extra)
         opt_out_url = absolute(reverse("followups:opt-out", args=[opt_out_token(to)]))
         context.update(body=body, body_html=linebreaks(escape(body)), opt_out_url=opt_out_url)
         headers["List-Unsubscribe"] = f"<{opt_out_url}>"

@@ -1,0 +1,129 @@
+"""Admins edit the survey's texts, the buyer wording per reason and category, and when it is sent;
+they preview the survey page and its e-mail from the settings page."""
+
+from django import forms
+from django.contrib import admin
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.template import Engine, TemplateSyntaxError
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from reasons.models import ReasonKind
+from surveys import emails
+from surveys.forms import SurveyForm
+from surveys.models import CategoryWording, ReasonWording, Survey, SurveySettings
+from surveys.wording import CATEGORY_DEFAULTS, REASON_DEFAULTS
+
+SAMPLE_URL = "https://example.invalid/surveys/answer/preview/"
+
+
+class SurveySettingsForm(forms.ModelForm):
+    class Meta:
+        model = SurveySettings
+        fields = ("intro", "email_subject", "email_body", "loss_days", "no_decision_days")
+
+    def _template(self, name: str) -> str:
+        # A broken placeholder must stop here, not in the worker at sending time.
+        value = self.cleaned_data[name]
+        try:
+            Engine.get_default().from_string(value)
+        except TemplateSyntaxError as error:
+            raise forms.ValidationError(f"A placeholder does not work: {error}") from error
+        return value
+
+    def clean_email_subject(self) -> str:
+        return self._template("email_subject")
+
+    def clean_email_body(self) -> str:
+        return self._template("email_body")
+
+
+@admin.register(SurveySettings)
+class SurveySettingsAdmin(admin.ModelAdmin):
+    form = SurveySettingsForm
+    list_display = ("__str__", "loss_days", "no_decision_days", "previews")
+
+    def has_add_permission(self, request):
+        return False  # one row, made on first use
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        return redirect("admin:surveys_surveysettings_change", SurveySettings.load().pk)
+
+    @admin.display(description="Preview")
+    def previews(self, obj):
+        return format_html(
+            '<a href="{}">Survey page</a> · <a href="{}">E-mail</a>',
+            reverse("admin:surveys_preview_page"),
+            reverse("admin:surveys_preview_email"),
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra = {
+            "preview_page": reverse("admin:surveys_preview_page"),
+            "preview_email": reverse("admin:surveys_preview_email"),
+        }
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
+
+    def get_urls(self):
+        own = [
+            path("preview/", self.admin_site.admin_view(self.preview_page), name="surveys_preview_page"),
+            path(
+                "preview/email/", self.admin_site.admin_view(self.preview_email), name="surveys_preview_email"
+            ),
+        ]
+        return own + super().get_urls()
+
+    def preview_page(self, request):
+        """The survey a buyer of a lost deal sees, with the current texts and wording."""
+        config = SurveySettings.load()
+        context = {
+            "form": SurveyForm(kind=ReasonKind.LOSS),
+            "intro": config.intro,
+            "account": "Example Ltd",
+            "preview": True,
+        }
+        return render(request, "surveys/answer.html", context)
+
+    def preview_email(self, request):
+        """The survey e-mail's HTML part for a sample contact."""
+        config = SurveySettings.load()
+        subject, body = emails.render_email(
+            config=config, contact_name="Sam Example", account_name="Example Ltd", url=SAMPLE_URL
+        )
+        message = emails.build_message(to="sam@example.invalid", subject=subject, body=body, url=SAMPLE_URL)
+        html = message.alternatives[0][0]
+        return HttpResponse(html)
+
+
+@admin.register(CategoryWording)
+class CategoryWordingAdmin(admin.ModelAdmin):
+    list_display = ("category", "buyer_label")
+
+
+@admin.register(ReasonWording)
+class ReasonWordingAdmin(admin.ModelAdmin):
+    list_display = ("reason", "buyer_label", "standard_wording", "sending", "send_after_days")
+    list_filter = ("sending", "reason__kind")
+    search_fields = ("reason__label", "buyer_label")
+
+    @admin.display(description="Standard buyer wording")
+    def standard_wording(self, obj):
+        return REASON_DEFAULTS.get(obj.reason.code, "") or CATEGORY_DEFAULTS.get(obj.reason.category.code, "")
+
+
+@admin.register(Survey)
+class SurveyAdmin(admin.ModelAdmin):
+    list_display = ("pk", "deal", "contact", "source", "state", "sent_at", "created_at")
+    list_filter = ("state", "source")
+    list_select_related = ("deal", "contact")
+    readonly_fields = [f.name for f in Survey._meta.fields]
+
+    def has_add_permission(self, request):
+        return False  # surveys are sent from the deal page or on their own
+
+    def has_delete_permission(self, request, obj=None):
+        return False

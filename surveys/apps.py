@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class SurveysConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "surveys"
+    verbose_name = "Buyer feedback surveys"
+
+    def ready(self) -> None:
+        # The nurture e-mails' {{ survey_url }}: followups asks its providers, it never imports us.
+        from followups import emails
+        from surveys.nurture import survey_url_for_followup
+
+        if survey_url_for_followup not in emails.step_context_providers:
+            emails.step_context_providers.append(survey_url_for_followup)

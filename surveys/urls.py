@@ -1,0 +1,14 @@
+from django.urls import path
+
+from surveys import views
+
+app_name = "surveys"
+
+urlpatterns = [
+    # The buyer's pages: reached from the e-mail's signed link, no sign-in.
+    path("answer/<str:token>/", views.answer_view, name="answer"),
+    path("answer/<str:token>/thanks/", views.thanks_view, name="thanks"),
+    path("deals/<int:pk>/send/", views.send_view, name="send"),
+    path("figures/", views.figures_view, name="figures"),
+    path("figures/<slug:name>.csv", views.export_view, name="export"),
+]
