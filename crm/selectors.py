@@ -13,6 +13,7 @@ from crm.models import (
 )
 from deals.models import Deal
 from deals.selectors import deals_visible_to
+from outbox.selectors import outbox_backlog
 from teams.models import User
 
 PROBLEM_STATUSES = [WebhookEvent.Status.FAILED, WebhookEvent.Status.DEAD]
@@ -45,6 +46,7 @@ def integrations_overview() -> dict:
         "dead_count": counts.get(WebhookEvent.Status.DEAD, 0),
         "unmapped_count": UnmappedReason.objects.filter(mapping__isnull=True).count(),
         "failed_syncs": DealSync.objects.filter(state=DealSync.State.FAILED).count(),
+        "handoffs": outbox_backlog(),
     }
 
 
