@@ -58,6 +58,14 @@ def messages_publish(ids: list[int], *, countdown: float | None = None) -> bool:
         return True
     try:
         with app.producer_or_acquire() as producer:
+            # One quick try to connect: a broker that is away costs the caller milliseconds, not
+            # kombu's retry loop (the sweep is the retry).
+            producer.connection.ensure_connection(
+                max_retries=1,
+                interval_start=0,
+                interval_step=0.1,
+                timeout=settings.CELERY_BROKER_CONNECTION_TIMEOUT,
+            )
             for pk in ids:
                 deliver.apply_async((pk,), producer=producer, retry=False, countdown=countdown)
     except Exception as exc:  # noqa: BLE001 - any broker failure: the rows stay for the sweep
