@@ -24,6 +24,11 @@ from outbox.models import Message
 log = logging.getLogger(__name__)
 
 
+# A publish sends at most this many tasks (each naming several messages): a backlog costs a
+# few round trips to the broker, and still spreads over every worker process.
+PUBLISH_TASKS = 64
+
+
 def republish_after() -> timedelta:
     return timedelta(seconds=settings.OUTBOX_REPUBLISH_AFTER)
 
@@ -66,8 +71,10 @@ def messages_publish(ids: list[int], *, countdown: float | None = None) -> bool:
                 interval_step=0.1,
                 timeout=settings.CELERY_BROKER_CONNECTION_TIMEOUT,
             )
-            for pk in ids:
-                deliver.apply_async((pk,), producer=producer, retry=False, countdown=countdown)
+            size = -(-len(ids) // PUBLISH_TASKS)
+            for start in range(0, len(ids), size):
+                group = ids[start : start + size]
+                deliver.apply_async((group,), producer=producer, retry=False, countdown=countdown)
     except Exception as exc:  # noqa: BLE001 - any broker failure: the rows stay for the sweep
         log.warning("outbox: %s message(s) not published; the sweep tries again: %r", len(ids), exc)
         _record(ids, last_error=f"not published: {exc!r}"[:500])

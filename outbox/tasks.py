@@ -16,8 +16,10 @@ from outbox import services
     retry_backoff_max=60,
     max_retries=5,
 )
-def deliver(message_id: int) -> str:
-    return services.message_deliver(message_id=message_id)
+def deliver(message_ids: list[int] | int) -> list[str]:
+    """Run the outbox messages named (each claimed on its own, so a copy of this task is harmless)."""
+    ids = [message_ids] if isinstance(message_ids, int) else message_ids
+    return [services.message_deliver(message_id=pk) for pk in ids]
 
 
 @shared_task(name="outbox.sweep", acks_late=True, ignore_result=True)
