@@ -1,5 +1,9 @@
 """The CRM integration's hand-offs to the worker, registered with the outbox."""
 
+from datetime import timedelta
+
+from django.utils import timezone
+
 from crm import imports, services
 from crm.models import DealSync, ImportJob, WebhookEvent
 from outbox import kinds
@@ -8,6 +12,12 @@ IMPORT_LEASE = 3600  # seconds: an import of a large file runs for minutes
 
 
 def _run_import(job_id: int) -> None:
+    # The outbox gives this job out again only after IMPORT_LEASE: one still "running" since
+    # before then lost its worker. Running a file again changes nothing already imported.
+    stale = timezone.now() - timedelta(seconds=IMPORT_LEASE)
+    ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.RUNNING, started_at__lt=stale).update(
+        status=ImportJob.Status.QUEUED
+    )
     imports.import_job_run(job_id=job_id)
 
 
