@@ -62,14 +62,17 @@ def test_operators_see_the_backlog_per_kind(client, world, test_kind, settings, 
     out = io.StringIO()
     call_command("outbox", stdout=out)
     line = next(row for row in out.getvalue().splitlines() if row.startswith("test.kind"))
-    assert line.split() == ["test.kind", "3", "1", "90s", "7"]  # waiting, unpublished, oldest, failures
+    kind, waiting, unpublished, oldest, failures = line.split()
+    assert (kind, waiting, unpublished, failures) == ("test.kind", "3", "1", "7")
+    assert oldest in ("90s", "91s", "92s")
 
     client.force_login(world.alice)
     publish = reverse("crm:handoffs-publish", args=[test_kind])
     assert client.post(publish).status_code == 403  # reps do not run the integrations
     client.force_login(world.carol)
     page = client.get(reverse("crm:integrations")).content.decode()
-    assert "Test work" in page and ">90s<" in page and "1 not yet in the broker" in page
+    assert "Test work" in page and "1 not yet in the broker" in page
+    assert any(f'data-field="oldest">{n}s<' in page for n in (90, 91, 92))
     assert client.post(reverse("crm:handoffs-publish", args=["nobody.registered"])).status_code == 404
     assert client.post(publish).status_code == 302
     assert Message.objects.get().published_at is not None
