@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "reasons",
     "deals",
     # apps: taxonomy (issue 4) lives in reasons; follow-ups, insights, crm add themselves below
+    "outbox",
     "followups",
     "insights",
     "crm",
@@ -245,7 +246,12 @@ CACHES = {
 }
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # A message a worker took but never acknowledged (the worker was killed) comes back after
+    # this many seconds; the outbox usually re-publishes it sooner (OUTBOX_CLAIM_LEASE).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 120),
+        "socket_connect_timeout": envint("CELERY_BROKER_CONNECT_TIMEOUT", 2),
+    }
 else:
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -255,6 +261,10 @@ else:
         "control_folder": str(CELERY_DATA_DIR / "control"),
     }
 CELERY_TASK_IGNORE_RESULT = True
+# Publishing is bounded: a broker that does not answer fails the publish in seconds (the
+# outbox keeps the row and publishes it again) instead of holding a web request.
+CELERY_BROKER_CONNECTION_TIMEOUT = envint("CELERY_BROKER_CONNECT_TIMEOUT", 2)
+CELERY_TASK_PUBLISH_RETRY = False
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER")
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -266,6 +276,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "followups.dispatch_due",
         "schedule": float(envint("FOLLOWUPS_DISPATCH_EVERY", 60)),  # seconds
         "options": {"expires": 55},
+    },
+    # The outbox: publish again every hand-off left unpublished or unfinished.
+    "outbox-sweep": {
+        "task": "outbox.sweep",
+        "schedule": float(envint("OUTBOX_SWEEP_EVERY", 10)),  # seconds
+        "options": {"expires": 9},
     },
     "followups-digest": {"task": "followups.send_digests", "schedule": crontab(hour=7, minute=0)},
     # Dashboards: fold the summary rows the triggers append; check it against the deals nightly.
@@ -287,7 +303,15 @@ CELERY_BEAT_SCHEDULE: dict = {
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
 FOLLOWUPS_MAX_ATTEMPTS = envint("FOLLOWUPS_MAX_ATTEMPTS", 5)
 FOLLOWUPS_RETRY_BACKOFF = envint("FOLLOWUPS_RETRY_BACKOFF", 30)  # seconds, doubling, at most 300
-FOLLOWUPS_CLAIM_LEASE = envint("FOLLOWUPS_CLAIM_LEASE", 900)  # seconds
+FOLLOWUPS_CLAIM_LEASE = envint("FOLLOWUPS_CLAIM_LEASE", 300)  # seconds; a backstop behind the outbox
+FOLLOWUPS_PER_MESSAGE = envint("FOLLOWUPS_PER_MESSAGE", 50)  # follow-ups one worker task sends
+
+# The outbox (every hand-off to the worker): a message not finished this many seconds after it
+# was written or last published is published again by the sweep (every OUTBOX_SWEEP_EVERY s);
+# a worker holds a message for OUTBOX_CLAIM_LEASE seconds (renewed while it works), so one
+# killed mid-batch is taken over within lease + sweep (under a minute by default).
+OUTBOX_REPUBLISH_AFTER = envint("OUTBOX_REPUBLISH_AFTER", 20)
+OUTBOX_CLAIM_LEASE = envint("OUTBOX_CLAIM_LEASE", 45)
 
 # Buyer surveys: how long a link works, how long a handed-out e-mail waits before it is handed out
 # again, and how many survey pages one address may load or post a minute.

@@ -6,12 +6,14 @@ from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
 from closedlost.celery import app as celery_app
+from outbox.selectors import outbox_oldest_seconds
 
 
 @login_not_required
 @require_GET
 def health(request):
-    """Report whether the database and the Celery broker answer (503 if either does not)."""
+    """Report whether the database and the Celery broker answer (503 if either does not), and
+    how long the oldest hand-off has waited in the outbox (`outbox_backlog_seconds`)."""
     checks = {}
     try:
         with connection.cursor() as cursor:
@@ -26,4 +28,9 @@ def health(request):
     except Exception as exc:
         checks["broker"] = f"error: {exc.__class__.__name__}"
     healthy = all(value == "ok" for value in checks.values())
+    try:
+        oldest = outbox_oldest_seconds()
+        checks["outbox_backlog_seconds"] = round(oldest, 1) if oldest is not None else 0
+    except Exception as exc:  # the database check above already says why
+        checks["outbox_backlog_seconds"] = f"error: {exc.__class__.__name__}"
     return JsonResponse({"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503)

@@ -7,4 +7,6 @@ class CrmConfig(AppConfig):
     verbose_name = "CRM integration"
 
     def ready(self) -> None:
-        from crm import receivers  # noqa: F401  (connects the write-back to deals.signals)
+        from crm import handoffs, receivers  # noqa: F401  (receivers: the write-back listens to deals.signals)
+
+        handoffs.register()

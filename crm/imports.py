@@ -101,15 +101,16 @@ def import_job_create(*, kind: str, filename: str, content: str, actor: User) ->
 
 
 def import_job_start(*, job: ImportJob, column_map: dict[str, str]) -> None:
-    """Save the column mapping and queue the import."""
-    from crm.tasks import run_import
+    """Save the column mapping and hand the import to the worker (one transaction)."""
+    from crm.services import HANDOFF_IMPORT
+    from outbox.services import handoff_enqueue
 
     with transaction.atomic():
         updated = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.MAPPING).update(
             column_map=column_map, status=ImportJob.Status.QUEUED
         )
         if updated:
-            transaction.on_commit(lambda: run_import.delay(job.pk))
+            handoff_enqueue(kind=HANDOFF_IMPORT, items=[job.pk])
 
 
 def _parse_amount(raw: str) -> Decimal:

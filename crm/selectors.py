@@ -16,6 +16,7 @@ from crm.models import (
 )
 from deals.models import Deal
 from deals.selectors import deals_visible_to
+from outbox.selectors import outbox_backlog
 from teams.models import User
 
 PROBLEM_STATUSES = [WebhookEvent.Status.FAILED, WebhookEvent.Status.DEAD]
@@ -66,6 +67,7 @@ def integrations_overview(*, base_url: str) -> dict:
         "dead_count": counts.get(WebhookEvent.Status.DEAD, 0),
         "unmapped_count": UnmappedReason.objects.filter(mapping__isnull=True).count(),
         "failed_syncs": DealSync.objects.filter(state=DealSync.State.FAILED).count(),
+        "handoffs": outbox_backlog(),
     }
 
 

@@ -17,7 +17,6 @@ import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from functools import partial
 
 from defusedxml import ElementTree
 from django.conf import settings
@@ -40,10 +39,17 @@ from crm.models import (
 )
 from deals import services as deal_services
 from deals.models import Deal, DealStatus
+from outbox.services import handoff_enqueue
 from reasons.models import Competitor, Reason, ReasonKind
 from teams.models import User
 
 logger = logging.getLogger(__name__)
+
+# The kinds of hand-off to the worker this app registers with the outbox (crm.apps).
+HANDOFF_WEBHOOK = "crm.webhook"
+HANDOFF_WRITE_BACK = "crm.write_back"
+HANDOFF_REMINDER = "crm.reminder"
+HANDOFF_IMPORT = "crm.import"
 
 HUBSPOT_MAX_AGE_MS = 5 * 60 * 1000
 SALESFORCE_NS = "http://soap.sforce.com/2005/09/outbound"
@@ -272,11 +278,10 @@ def webhook_receive(*, connection: CrmConnection, body: bytes, headers) -> int:
     """Store each event of a verified request (once per dedupe key) and queue its processing.
 
     Returns how many events were new. A repeated delivery stores nothing and queues nothing.
-    One INSERT ... ON CONFLICT DO NOTHING RETURNING statement (autocommit, so durable when it
-    returns) stores the batch and says which rows are new; one task processes them.
+    One INSERT ... ON CONFLICT DO NOTHING RETURNING statement stores the batch and says which
+    rows are new; one outbox message, in the same transaction, hands them to the worker (the
+    broker's state never changes the answer).
     """
-    from crm.tasks import process_webhook_events
-
     items = ITEM_PARSERS[connection.kind](connection=connection, body=body)
     if not items:
         return 0
@@ -304,8 +309,7 @@ def webhook_receive(*, connection: CrmConnection, body: bytes, headers) -> int:
             params,
         )
         new_ids = [row[0] for row in cursor.fetchall()]
-        if new_ids:
-            transaction.on_commit(partial(process_webhook_events.delay, new_ids))
+        handoff_enqueue(kind=HANDOFF_WEBHOOK, items=new_ids)
     return len(new_ids)
 
 
@@ -585,18 +589,12 @@ def _apply_change(*, connection: CrmConnection, change: CrmChange, event: Webhoo
         deal=deal, crm_reason_text=text, closed_at=closed_at, competitor=competitor
     )
     crm_lost_reason_record(deal=deal, kind=connection.kind, text=text)
-    transaction.on_commit(partial(_queue_reminder, deal.pk))
+    handoff_enqueue(kind=HANDOFF_REMINDER, items=[deal.pk])
     return "closed lost: needs a reason"
 
 
 def _crm_note(connection: CrmConnection, text: str) -> str:
     return f"Closed lost in {connection}: “{text}”" if text else f"Closed lost in {connection}."
-
-
-def _queue_reminder(deal_id: int) -> None:
-    from crm.tasks import remind_needs_reason
-
-    remind_needs_reason.delay(deal_id)
 
 
 @dataclass(frozen=True)
@@ -608,18 +606,21 @@ class Processed:
 def webhook_event_process(*, event_id: int) -> Processed:
     """Process one stored event once: claim it, apply it atomically, record the outcome.
 
-    Safe to run twice: only a pending or failed event (or one stuck in processing) is claimed.
+    Safe to run twice: only a pending or failed event (or one whose worker died, processing
+    for longer than OUTBOX_CLAIM_LEASE) is claimed; one in processing is tried again later.
     """
     now = timezone.now()
+    lease = timedelta(seconds=settings.OUTBOX_CLAIM_LEASE)
     claimable = Q(status__in=[WebhookEvent.Status.PENDING, WebhookEvent.Status.FAILED]) | Q(
-        status=WebhookEvent.Status.PROCESSING, claimed_at__lt=now - timedelta(minutes=10)
+        status=WebhookEvent.Status.PROCESSING, claimed_at__lt=now - lease
     )
     claimed = (
         WebhookEvent.objects.filter(claimable, pk=event_id)
         .update(status=WebhookEvent.Status.PROCESSING, attempts=F("attempts") + 1, claimed_at=now)
     )  # fmt: skip
     if not claimed:
-        return Processed("not claimed")
+        processing = WebhookEvent.objects.filter(pk=event_id, status=WebhookEvent.Status.PROCESSING)
+        return Processed("not claimed", retry_in=lease.total_seconds() if processing.exists() else None)
     event = WebhookEvent.objects.get(pk=event_id)
     connection = CrmConnection.objects.filter(kind=event.kind).first()
     try:
@@ -648,17 +649,26 @@ def webhook_event_process(*, event_id: int) -> Processed:
         return Processed(status, retry_in=None if dead else retry_delay(event.attempts))
 
 
-def webhook_event_replay(*, event: WebhookEvent) -> None:
-    """An admin sends a dead (or failed) event round again with fresh attempts."""
-    from crm.tasks import process_webhook_event
+REPLAYABLE = [WebhookEvent.Status.PENDING, WebhookEvent.Status.FAILED, WebhookEvent.Status.DEAD]
 
+
+def webhook_event_replay(*, event: WebhookEvent) -> None:
+    """An admin sends a pending, failed or dead event round again with fresh attempts.
+
+    Processing claims the event, so a replay racing an earlier hand-off still runs it once.
+    """
     with transaction.atomic():
-        updated = WebhookEvent.objects.filter(
-            pk=event.pk, status__in=[WebhookEvent.Status.DEAD, WebhookEvent.Status.FAILED]
-        ).update(status=WebhookEvent.Status.PENDING, attempts=0, last_error="")
+        updated = WebhookEvent.objects.filter(pk=event.pk, status__in=REPLAYABLE).update(
+            status=WebhookEvent.Status.PENDING, attempts=0, last_error=""
+        )
         if not updated:
-            raise deal_services.DealError("Only failed or dead events can be replayed.")
-        transaction.on_commit(partial(process_webhook_event.delay, event.pk))
+            raise deal_services.DealError("Only pending, failed or dead events can be replayed.")
+        handoff_enqueue(kind=HANDOFF_WEBHOOK, items=[event.pk])
+
+
+def webhook_event_handoff(event_id: int) -> float | None:
+    """The outbox's handler for one stored event."""
+    return webhook_event_process(event_id=event_id).retry_in
 
 
 # --- write-back -----------------------------------------------------------------------------
@@ -712,19 +722,19 @@ def _retry_after(value: str | None) -> float:
 
 
 def deal_sync_queue(*, deal_id: int) -> list[str]:
-    """After a close here: mark the deal's CRM syncs pending and queue a push to each CRM."""
-    from crm.tasks import push_deal_to_crm
-
+    """After a close here: mark the deal's CRM syncs pending and hand a push to each CRM to the
+    worker, both in one transaction."""
     connections = [c for c in CrmConnection.objects.filter(active=True, write_back=True)]
     if not connections:
         return []
     deal = Deal.objects.filter(pk=deal_id).values(*EXTERNAL_ID_FIELD.values()).first() or {}
     kinds = [c.kind for c in connections if deal.get(c.external_id_field)]
-    for kind in kinds:
-        DealSync.objects.update_or_create(
-            deal_id=deal_id, kind=kind, defaults={"state": DealSync.State.PENDING, "last_error": ""}
-        )
-        push_deal_to_crm.delay(deal_id, kind)
+    with transaction.atomic():
+        for kind in kinds:
+            DealSync.objects.update_or_create(
+                deal_id=deal_id, kind=kind, defaults={"state": DealSync.State.PENDING, "last_error": ""}
+            )
+        handoff_enqueue(kind=HANDOFF_WRITE_BACK, items=[[deal_id, kind] for kind in kinds])
     return kinds
 
 
@@ -739,6 +749,8 @@ def deal_sync_push(*, deal_id: int, kind: str, timeout: float = 10.0) -> Process
     if connection is None or deal is None:
         return Processed("nothing to do")
     sync, _ = DealSync.objects.get_or_create(deal=deal, kind=kind)
+    if sync.state in (DealSync.State.SYNCED, DealSync.State.FAILED) and sync.last_attempt_at:
+        return Processed(sync.state)  # a repeated hand-off: this close was sent (or given up) already
     request = write_back_request(connection=connection, deal=deal)
     now = timezone.now()
     if request is None:
@@ -789,10 +801,15 @@ def deal_sync_push(*, deal_id: int, kind: str, timeout: float = 10.0) -> Process
 
 def deal_sync_retry(*, sync: DealSync) -> None:
     """An admin (or the deal's viewer) asks to send a failed sync again."""
-    from crm.tasks import push_deal_to_crm
+    with transaction.atomic():
+        DealSync.objects.filter(pk=sync.pk).update(state=DealSync.State.PENDING, attempts=0)
+        handoff_enqueue(kind=HANDOFF_WRITE_BACK, items=[[sync.deal_id, sync.kind]])
 
-    DealSync.objects.filter(pk=sync.pk).update(state=DealSync.State.PENDING, attempts=0)
-    transaction.on_commit(partial(push_deal_to_crm.delay, sync.deal_id, sync.kind))
+
+def deal_sync_handoff(item: list) -> float | None:
+    """The outbox's handler for one write-back: [deal id, CRM kind]."""
+    deal_id, kind = item
+    return deal_sync_push(deal_id=deal_id, kind=kind).retry_in
 
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

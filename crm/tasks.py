@@ -1,4 +1,8 @@
-"""Celery tasks of the CRM integration: thin, idempotent, each calling one service."""
+"""Celery tasks of the CRM integration: thin, idempotent, each calling one service.
+
+Work now reaches the worker through the outbox (crm.handoffs); the tasks below stay for
+messages an earlier release left in the broker, and `remind_needs_reason` holds the e-mail.
+"""
 
 from celery import shared_task
 from django.conf import settings

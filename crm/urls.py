@@ -6,6 +6,7 @@ app_name = "crm"
 
 urlpatterns = [
     path("", views.integrations, name="integrations"),
+    path("handoffs/<str:kind>/publish/", views.handoffs_publish, name="handoffs-publish"),
     path("connections/<slug:kind>/", views.connection_edit, name="connection"),
     path("events/", views.event_list, name="events"),
     path("events/<int:pk>/", views.event_detail, name="event"),

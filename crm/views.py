@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
@@ -31,6 +31,8 @@ from deals.forms import CloseDealForm
 from deals.models import DealStatus
 from deals.selectors import deal_get_for_user
 from deals.services import DealError, deal_give_reason
+from outbox import kinds as outbox_kinds
+from outbox.services import handoffs_publish_now
 
 
 def admin_required(view):
@@ -188,6 +190,18 @@ def integrations(request):
     base = getattr(settings, "CRM_WEBHOOK_BASE_URL", "") or request.build_absolute_uri("/")
     context = selectors.integrations_overview(base_url=base)
     return render(request, "crm/integrations.html", context)
+
+
+@admin_required
+@require_POST
+def handoffs_publish(request, kind: str):
+    """Publish the waiting hand-offs of one kind again now (e.g. after the broker came back)."""
+    if kind not in outbox_kinds.KINDS:
+        raise Http404("No such kind of hand-off.")
+    count = handoffs_publish_now(kind=kind)
+    label = outbox_kinds.get(kind).label
+    messages.success(request, f"{label}: {count} message{'s' if count != 1 else ''} sent again.")
+    return redirect("crm:integrations")
 
 
 @admin_required

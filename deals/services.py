@@ -23,7 +23,7 @@ from deals.models import (
     DealStatus,
     Stage,
 )
-from deals.signals import deal_closed
+from deals.signals import deal_closed, deal_closing
 from followups import services as followups
 from followups.models import NurtureSequence
 from reasons.models import Competitor, Reason
@@ -181,6 +181,7 @@ def _deal_close(
             followups.followups_schedule_for_closure(
                 closure=closure, sequence=details.nurture_sequence, skip_nurture=details.skip_nurture
             )
+        deal_closing.send(sender=Deal, deal_id=locked.pk, closure_id=closure.pk, via_crm=via_crm)
         transaction.on_commit(
             partial(deal_closed.send, sender=Deal, deal_id=locked.pk, closure_id=closure.pk, via_crm=via_crm)
         )
@@ -284,6 +285,7 @@ def deal_give_reason(
             close_reason=reason, close_reason_kind=reason.kind, needs_reason=False
         )
         followups.followups_schedule_for_closure(closure=closure)
+        deal_closing.send(sender=Deal, deal_id=locked.pk, closure_id=closure.pk, via_crm=via_crm)
         transaction.on_commit(
             partial(deal_closed.send, sender=Deal, deal_id=locked.pk, closure_id=closure.pk, via_crm=via_crm)
         )

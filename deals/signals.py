@@ -8,3 +8,7 @@ from django.dispatch import Signal
 # Sent on commit after a deal was closed or its missing reason was given.
 # Keyword arguments: deal_id, closure_id, via_crm (True when a CRM made the change).
 deal_closed = Signal()
+
+# Sent inside the close's transaction once its rows are written (same arguments): a listener
+# that records work caused by the close (the CRM write-back's outbox row) commits with it.
+deal_closing = Signal()

@@ -5,3 +5,15 @@ class FollowupsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "followups"
     verbose_name = "Follow-ups"
+
+    def ready(self) -> None:
+        from followups import services
+        from outbox import kinds
+
+        kinds.register(
+            services.HANDOFF_KIND,
+            label="Follow-up e-mails",
+            handle=services.followup_handoff,
+            failures=services.followups_failed_count,
+            failures_url="followups:team",
+        )

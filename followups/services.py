@@ -200,13 +200,35 @@ def contact_opt_out(*, email: str, now: datetime | None = None) -> int:
 # --- dispatch: claim due rows and hand each to the worker --------------------------------
 
 
+HANDOFF_KIND = "followups.delivery"
+
+
 def _enqueue(ids: list[int]) -> None:
+    """Publish one `followups.send` task per row at once, outside the outbox (tests, tools)."""
     from closedlost.celery import app
     from followups.tasks import send_followup
 
     with app.producer_or_acquire() as producer:
         for pk in ids:
             send_followup.apply_async((pk,), producer=producer)
+
+
+def _hand_out(ids: list[int]) -> None:
+    """Inside the claim's transaction: the rows go to the outbox, several per message (a small
+    batch still spreads over four messages so that worker processes share it)."""
+    from outbox.services import handoff_enqueue
+
+    per_message = max(1, min(settings.FOLLOWUPS_PER_MESSAGE, -(-len(ids) // 4)))
+    handoff_enqueue(kind=HANDOFF_KIND, items=ids, chunk=per_message)
+
+
+def followup_handoff(followup_id: int) -> float | None:
+    """The outbox's handler: deliver one row; seconds before trying again, or None when finished."""
+    return followup_deliver(followup_id=followup_id).retry_in
+
+
+def followups_failed_count() -> int:
+    return FollowUp.objects.filter(state=FollowUpState.FAILED).count()
 
 
 ClaimKey = tuple[datetime, int]
@@ -226,7 +248,7 @@ def _claim(
         rows = list(due.order_by("due_at", "pk").values_list("due_at", "pk")[:limit])
         ids = [pk for _due_at, pk in rows]
         if len(ids) < limit:
-            # A message lost with a killed worker or a broker outage: hand the row out again.
+            # A backstop behind the outbox: a row queued long ago and never finished goes out again.
             ids += list(
                 FollowUp.objects.select_for_update(skip_locked=True)
                 .filter(state=FollowUpState.QUEUED, claimed_at__lt=now - lease)
@@ -235,21 +257,25 @@ def _claim(
             )
         if ids:
             FollowUp.objects.filter(pk__in=ids).update(state=FollowUpState.QUEUED, claimed_at=now)
-            transaction.on_commit(lambda: enqueue(ids), robust=True)
+            if enqueue is None:
+                _hand_out(ids)  # the outbox row commits with the claim
+            else:
+                transaction.on_commit(lambda: enqueue(ids), robust=True)
     return ids, (rows[-1] if rows else after)
 
 
-def followups_claim(*, now: datetime | None = None, limit: int = 500, enqueue=_enqueue) -> list[int]:
+def followups_claim(*, now: datetime | None = None, limit: int = 500, enqueue=None) -> list[int]:
     """Claim up to `limit` due follow-ups (and any handed out but never finished), mark them
-    queued and, once committed, hand each to the worker.
+    queued and hand them to the worker through the outbox, in the same transaction.
 
     Concurrent claims never take the same row: locked rows are skipped, not waited for.
+    `enqueue(ids)`, if given, is called after commit instead of the outbox (tests, benchmarks).
     """
     ids, _last = _claim(now=now or timezone.now(), limit=limit, enqueue=enqueue, after=None)
     return ids
 
 
-def followups_dispatch(*, now: datetime | None = None, batch_size: int = 500, enqueue=_enqueue) -> int:
+def followups_dispatch(*, now: datetime | None = None, batch_size: int = 500, enqueue=None) -> int:
     """The beat task's work: claim and hand out batches until nothing is due. Returns the count.
 
     A row skipped because another transaction held it is left for the next tick.

@@ -60,7 +60,7 @@ def test_repeated_failed_sign_ins_lock_the_account_for_that_address(client, worl
 def test_health_checks_database_and_broker(client):
     response = client.get(reverse("health"))
     assert response.status_code == 200, response.content
-    assert response.json() == {"status": "ok", "database": "ok", "broker": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "broker": "ok", "outbox_backlog_seconds": 0}
 
 
 @pytest.mark.django_db

@@ -126,3 +126,17 @@ def test_object_pages_refuse_non_admins(client, world, connections):
     assert event.status == "dead"
     client.force_login(world.carol)
     assert {client.get(url).status_code for url in gets} == {200}
+
+
+def test_integrations_overview_pins_its_queries(client, world, django_assert_num_queries):
+    from outbox.models import Message
+
+    for n in range(6):
+        Message.objects.create(kind="crm.webhook", items=[n, n + 100], due_at=timezone.now())
+    client.force_login(world.carol)
+    # session, user, connections, event counts, unclassified, failed syncs, the outbox per kind,
+    # and one count of failures for each of the four kinds that keep them
+    with django_assert_num_queries(11):
+        response = client.get(reverse("crm:integrations"))
+    page = response.content.decode()
+    assert 'data-kind="crm.webhook"' in page and '<td class="text-end" data-field="waiting">12' in page

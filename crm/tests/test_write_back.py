@@ -235,3 +235,21 @@ def test_end_to_end_with_a_real_worker(client, world, fake_crm, crm_worker):
         message="events",
     )
     assert len(fake_crm.requests) == 2  # the CRM's own close was not sent back
+
+
+def test_the_write_back_is_recorded_in_the_closes_own_transaction(world, connections):
+    from django.db import transaction
+
+    from outbox.models import Message
+
+    deal = world.deal(hubspot_id="123")
+    close_here(world, deal)  # (inside the test's transaction: nothing after commit runs here)
+    assert list(DealSync.objects.values_list("deal_id", "state")) == [(deal.pk, "pending")]
+    assert list(Message.objects.values_list("kind", "items")) == [("crm.write_back", [[deal.pk, "hubspot"]])]
+
+    undone = world.deal(hubspot_id="456")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        close_here(world, undone)
+        raise RuntimeError("the close fails after the write-back was recorded")
+    assert not DealSync.objects.filter(deal=undone).exists()
+    assert Message.objects.count() == 1  # the write-back went with the close

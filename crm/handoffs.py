@@ -1,0 +1,52 @@
+"""The CRM integration's hand-offs to the worker, registered with the outbox."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from crm import imports, services
+from crm.models import DealSync, ImportJob, WebhookEvent
+from outbox import kinds
+
+IMPORT_LEASE = 3600  # seconds: an import of a large file runs for minutes
+
+
+def _run_import(job_id: int) -> None:
+    # The outbox gives this job out again only after IMPORT_LEASE: one still "running" since
+    # before then lost its worker. Running a file again changes nothing already imported.
+    stale = timezone.now() - timedelta(seconds=IMPORT_LEASE)
+    ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.RUNNING, started_at__lt=stale).update(
+        status=ImportJob.Status.QUEUED
+    )
+    imports.import_job_run(job_id=job_id)
+
+
+def _remind(deal_id: int) -> None:
+    from crm.tasks import remind_needs_reason
+
+    remind_needs_reason.run(deal_id)
+
+
+def register() -> None:
+    kinds.register(
+        services.HANDOFF_WEBHOOK,
+        label="CRM webhook events",
+        handle=services.webhook_event_handoff,
+        failures=lambda: WebhookEvent.objects.filter(status__in=services.REPLAYABLE[1:]).count(),
+        failures_url="crm:events",
+    )
+    kinds.register(
+        services.HANDOFF_WRITE_BACK,
+        label="CRM write-backs",
+        handle=services.deal_sync_handoff,
+        failures=lambda: DealSync.objects.filter(state=DealSync.State.FAILED).count(),
+    )
+    kinds.register(services.HANDOFF_REMINDER, label="Needs-a-reason e-mails", handle=_remind)
+    kinds.register(
+        services.HANDOFF_IMPORT,
+        label="CRM imports",
+        handle=_run_import,
+        failures=lambda: ImportJob.objects.filter(status=ImportJob.Status.FAILED).count(),
+        failures_url="crm:imports",
+        lease=IMPORT_LEASE,
+    )

@@ -1,0 +1,31 @@
+"""The registry of hand-off kinds: each app registers its own in AppConfig.ready(), so the
+outbox runs their work without importing them and apps never import each other for it."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Kind:
+    """`handle(item)` does one item's work, safe to run twice; it returns None when the item is
+    finished (done, ignored or failed for good) or the seconds after which to try it again."""
+
+    name: str
+    label: str
+    handle: Callable[[Any], float | None]
+    failures: Callable[[], int] | None = None  # how many of this kind failed for good
+    failures_url: str = ""  # where an operator inspects and replays them
+    lease: int | None = None  # seconds a worker holds a message; None: OUTBOX_CLAIM_LEASE
+
+
+KINDS: dict[str, Kind] = {}
+
+
+def register(name: str, **fields) -> Kind:
+    kind = KINDS[name] = Kind(name=name, **fields)
+    return kind
+
+
+def get(name: str) -> Kind:
+    return KINDS[name]

@@ -1,0 +1,166 @@
+"""The outbox: every hand-off to the worker, written once.
+
+`handoff_enqueue` writes the intent in the caller's transaction and publishes it after commit;
+a broker that does not answer is logged and never reaches the caller. The beat task
+`outbox.sweep` publishes again whatever is still here after OUTBOX_REPUBLISH_AFTER seconds and
+no worker holds (OUTBOX_CLAIM_LEASE). The worker task `outbox.deliver` runs each item through
+its kind's handler and deletes the message when every item is finished.
+"""
+
+import logging
+import time
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from functools import partial
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from outbox import kinds
+from outbox.models import Message
+
+log = logging.getLogger(__name__)
+
+
+# A publish sends at most this many tasks (each naming several messages): a backlog costs a
+# few round trips to the broker, and still spreads over every worker process.
+PUBLISH_TASKS = 64
+
+
+def republish_after() -> timedelta:
+    return timedelta(seconds=settings.OUTBOX_REPUBLISH_AFTER)
+
+
+def handoff_enqueue(*, kind: str, items: Iterable, chunk: int = 0) -> list[int]:
+    """Record work for the worker in the current transaction; publish it once committed.
+
+    `chunk` > 0 splits the items over messages of at most that many (one task each), so that
+    several worker processes share a large batch. Returns the message ids.
+    """
+    items = list(items)
+    if not items:
+        return []
+    kinds.get(kind)  # an unknown kind fails here, in the caller's transaction, not in the worker
+    size = chunk or len(items)
+    due_at = timezone.now() + republish_after()
+    messages = Message.objects.bulk_create(
+        [Message(kind=kind, items=items[i : i + size], due_at=due_at) for i in range(0, len(items), size)]
+    )
+    ids = [m.pk for m in messages]
+    transaction.on_commit(partial(messages_publish, ids))
+    return ids
+
+
+def messages_publish(ids: list[int], *, countdown: float | None = None) -> bool:
+    """Hand messages to the broker over one connection. Never raises: a failure is logged and
+    recorded, and the sweep publishes them again."""
+    from closedlost.celery import app
+    from outbox.tasks import deliver
+
+    if not ids:
+        return True
+    try:
+        with app.producer_or_acquire() as producer:
+            # One quick try to connect: a broker that is away costs the caller milliseconds, not
+            # kombu's retry loop (the sweep is the retry).
+            producer.connection.ensure_connection(
+                max_retries=1,
+                interval_start=0,
+                interval_step=0.1,
+                timeout=settings.CELERY_BROKER_CONNECTION_TIMEOUT,
+            )
+            size = -(-len(ids) // PUBLISH_TASKS)
+            for start in range(0, len(ids), size):
+                group = ids[start : start + size]
+                deliver.apply_async((group,), producer=producer, retry=False, countdown=countdown)
+    except Exception as exc:  # noqa: BLE001 - any broker failure: the rows stay for the sweep
+        log.warning("outbox: %s message(s) not published; the sweep tries again: %r", len(ids), exc)
+        _record(ids, last_error=f"not published: {exc!r}"[:500])
+        return False
+    _record(ids, published_at=timezone.now(), publishes=F("publishes") + 1, last_error="")
+    return True
+
+
+def _record(ids: list[int], **values) -> None:
+    try:
+        Message.objects.filter(pk__in=ids).update(**values)
+    except Exception:  # the caller's work is committed; bookkeeping must not undo its answer
+        log.exception("outbox: could not record the publishing of %s message(s)", len(ids))
+
+
+def _free(now: datetime) -> Q:
+    return Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+
+
+def messages_sweep(*, now: datetime | None = None, batch: int = 1000, kind: str | None = None) -> int:
+    """Publish again every message left unpublished or unfinished (beat, every
+    OUTBOX_SWEEP_EVERY seconds; or an operator: `kind` and `now` publish what waits at once)."""
+    now = now or timezone.now()
+    total = 0
+    while True:
+        waiting = Message.objects.select_for_update(skip_locked=True).filter(_free(now), due_at__lte=now)
+        if kind:
+            waiting = waiting.filter(kind=kind)
+        with transaction.atomic():
+            ids = list(waiting.order_by("due_at").values_list("pk", flat=True)[:batch])
+            Message.objects.filter(pk__in=ids).update(due_at=timezone.now() + republish_after())
+        messages_publish(ids)
+        total += len(ids)
+        if len(ids) < batch:
+            return total
+
+
+def message_deliver(*, message_id: int) -> str:
+    """The worker's side: claim the message, run each item once through its kind, then delete
+    it; items to try again go into new messages. A message another worker holds is left alone."""
+    message = Message.objects.filter(pk=message_id).first()
+    if message is None:
+        return "finished already"
+    kind = kinds.get(message.kind)
+    lease = timedelta(seconds=kind.lease or settings.OUTBOX_CLAIM_LEASE)
+    now = timezone.now()
+    claimed = Message.objects.filter(_free(now), pk=message_id).update(
+        claimed_until=now + lease, attempts=F("attempts") + 1
+    )
+    if not claimed:
+        return "held by another worker"
+    again: list[tuple[object, float]] = []
+    renewed = time.monotonic()
+    for item in message.items:
+        try:
+            retry_in = kind.handle(item)
+        except Exception:  # noqa: BLE001 - one item's crash does not lose the others
+            log.exception("outbox: %s item %s failed", message.kind, item)
+            retry_in = float(settings.OUTBOX_REPUBLISH_AFTER)
+        if retry_in is not None:
+            again.append((item, retry_in))
+        if time.monotonic() - renewed > lease.total_seconds() / 3:  # still working: keep the claim
+            Message.objects.filter(pk=message_id).update(claimed_until=timezone.now() + lease)
+            renewed = time.monotonic()
+    with transaction.atomic():
+        for item, retry_in in again:
+            _retry_later(kind=message.kind, item=item, retry_in=retry_in)
+        Message.objects.filter(pk=message_id).delete()
+    return f"{len(message.items) - len(again)} finished, {len(again)} to try again"
+
+
+def _retry_later(*, kind: str, item, retry_in: float) -> None:
+    """A short wait rides in the broker (with the row as a backstop); a long one is the sweep's."""
+    now = timezone.now()
+    short = retry_in <= settings.OUTBOX_REPUBLISH_AFTER
+    due_at = now + timedelta(seconds=retry_in) + (republish_after() if short else timedelta(0))
+    later = Message.objects.create(kind=kind, items=[item], due_at=due_at)
+    if short:
+        transaction.on_commit(partial(messages_publish, [later.pk], countdown=retry_in))
+
+
+def handoffs_publish_now(*, kind: str | None = None) -> int:
+    """An operator publishes what waits (of one kind) at once; messages a worker holds stay."""
+    now = timezone.now()
+    waiting = Message.objects.filter(_free(now))
+    if kind:
+        waiting = waiting.filter(kind=kind)
+    waiting.update(due_at=now)
+    return messages_sweep(now=now, kind=kind)
