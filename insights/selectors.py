@@ -52,6 +52,7 @@ from deals.selectors import (
     managed_team_ids,
     size_band_q,
 )
+from insights.groupings import BY_OWNER, GROUPINGS, MEMBERS
 from insights.models import ExchangeRate, Rollup
 from insights.rollup import flush
 from reasons.models import Competitor, Reason, ReasonKind
@@ -215,19 +216,6 @@ READS = {
         Grouping.RECOVERY_SEQUENCE, (("sequence_id", "reopened", "status", "currency"),)
     ),
 }
-# Which facts each grouping sums (as the VALUES list of migration 0007).
-MEMBERS = {
-    Grouping.BASE: "f.status <> 'open'",
-    Grouping.REASON: "f.status = 'lost'",
-    Grouping.STAGE: "f.status = 'lost'",
-    Grouping.COMPETITOR: "f.status IN ('won', 'lost') AND f.competitor_id IS NOT NULL",
-    Grouping.INDUSTRY: "f.status <> 'open'",
-    Grouping.RECOVERY_REASON: "f.ever_lost",
-    Grouping.REP_REASON: "f.status = 'lost'",
-    Grouping.SIZE: "f.status <> 'open'",
-    Grouping.RECOVERY_SEQUENCE: "f.ever_lost",
-}
-BY_OWNER = {Grouping.BASE, Grouping.REP_REASON}  # the other groupings are keyed by team
 
 
 @dataclass(frozen=True)
@@ -495,14 +483,12 @@ def _live_rows(dashboard: Dashboard, read: Read) -> tuple[list[dict], ...]:
         "sequence_id": Subquery(first_lost.values("nurture__sequence")[:1]),
         "reopened": Exists(lost.filter(reopened_at__isnull=False)),
     }
-    grouping = read.grouping
-    recovery = grouping in (Grouping.RECOVERY_REASON, Grouping.RECOVERY_SEQUENCE)
-    qs = dashboard.cohort_ever_lost() if recovery else dashboard.closed()
-    if grouping in (Grouping.REASON, Grouping.STAGE, Grouping.REP_REASON):
-        qs = qs.filter(status=LOST)
-    elif grouping == Grouping.COMPETITOR:
-        qs = qs.filter(status__in=[WON, LOST]).alias(competitor_id=dimensions["competitor_id"])
-        qs = qs.filter(competitor_id__isnull=False)
+    rule = GROUPINGS[read.grouping]
+    qs = dashboard.cohort_ever_lost() if rule.ever_lost else dashboard.closed()
+    if rule.statuses is not None:
+        qs = qs.filter(status__in=rule.statuses)
+    if rule.with_competitor:
+        qs = qs.alias(competitor_id=dimensions["competitor_id"]).filter(competitor_id__isnull=False)
     out = []
     for group in read.sets:
         named = {dim: dimensions[dim] for dim in group if dim in dimensions}
