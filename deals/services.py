@@ -13,6 +13,7 @@ from functools import partial
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from closedlost.errors import Conflict, ServiceError
 from deals.models import (
     OUTCOME_REASON_KIND,
     Closure,
@@ -31,21 +32,24 @@ from teams.models import User
 NOTE_MIN_WORDS = 3
 
 
-class DealError(Exception):
+class DealError(ServiceError):
     """A rule refused the change. `field` names the form field it concerns, if any."""
 
-    def __init__(self, message: str, *, field: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
-
-class DealAlreadyClosed(DealError):
+class DealAlreadyClosed(DealError, Conflict):
     pass
 
 
-class DealNotClosed(DealError):
+class DealNotClosed(DealError, Conflict):
     pass
+
+
+def _schedule_followups(**kwargs) -> None:
+    """Schedule the closure's follow-ups; their refusal (an inactive sequence) refuses the close."""
+    try:
+        followups.followups_schedule_for_closure(**kwargs)
+    except followups.FollowUpError as exc:
+        raise DealError(exc.message, field=exc.field) from exc
 
 
 @dataclass(frozen=True)
@@ -172,7 +176,7 @@ def _deal_close(
         if outcome == DealStatus.WON:
             followups.followups_cancel_for_deal(deal=locked, reason="deal won", now=closed_at)
         elif not needs_reason:  # a CRM close without a reason schedules once the reason is given
-            followups.followups_schedule_for_closure(
+            _schedule_followups(
                 closure=closure, sequence=details.nurture_sequence, skip_nurture=details.skip_nurture
             )
         transaction.on_commit(
@@ -264,7 +268,7 @@ def deal_give_reason(
         Deal.objects.filter(pk=locked.pk, needs_reason=True).update(
             close_reason=reason, close_reason_kind=reason.kind, needs_reason=False
         )
-        followups.followups_schedule_for_closure(closure=closure)
+        _schedule_followups(closure=closure)
         transaction.on_commit(
             partial(deal_closed.send, sender=Deal, deal_id=locked.pk, closure_id=closure.pk, via_crm=via_crm)
         )

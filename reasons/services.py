@@ -12,6 +12,7 @@ from typing import Literal
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 
+from closedlost.errors import ServiceError
 from reasons.models import Competitor, Reason, ReasonCategory, ReasonKind, TaxonomyChange
 from teams.models import User
 
@@ -25,13 +26,11 @@ REOPEN_AFTER_DAYS_MAX = 3650
 Direction = Literal["up", "down"]
 
 
-class TaxonomyError(Exception):
-    """A rule refused the change. `field` names the form field it concerns, if any."""
+class TaxonomyError(ServiceError):
+    """A rule refused the change. `field` names the form field it concerns, if any; naming none,
+    it is about the taxonomy's state (a merge into itself, a reason in use)."""
 
-    def __init__(self, message: str, *, field: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
+    fieldless_is_conflict = True
 
 
 @dataclass(frozen=True)
@@ -136,13 +135,11 @@ def _refresh(target, source) -> None:
 
 
 def reason_closure_count(reason: Reason) -> int:
-    """How many closures name this reason (as primary or secondary reason)."""
-    from deals.models import Closure, ClosureSecondaryReason
+    """How many closures name this reason (as primary or secondary reason).
 
-    return (
-        Closure.objects.filter(reason=reason).count()
-        + ClosureSecondaryReason.objects.filter(reason=reason).count()
-    )
+    Through the relations deals declares on Reason: reasons does not import deals (deals imports
+    reasons)."""
+    return reason.closures.count() + Reason.secondary_closures.through.objects.filter(reason=reason).count()
 
 
 def _clean_code(code: str, *, reason: Reason | None) -> str:
