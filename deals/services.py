@@ -401,6 +401,33 @@ def deal_change_stage(
     return deal
 
 
+def deal_update_details(
+    *, deal: Deal, name: str, amount: Decimal, actor: User | None, via_crm: bool = False
+) -> Deal:
+    """Rename a deal and set its amount (a changed amount is recorded as a DealEvent), under the
+    deal's row lock; the caller's instance is refreshed. Unchanged values write nothing."""
+    with transaction.atomic():
+        locked = Deal.objects.select_for_update().get(pk=deal.pk)
+        changed = {}
+        if locked.name != name:
+            changed["name"] = name
+        if locked.amount != amount:
+            DealEvent.objects.create(
+                deal=locked,
+                field=DealEvent.Field.AMOUNT,
+                from_value=str(locked.amount),
+                to_value=str(amount),
+                actor=actor,
+                actor_kind=DealEvent.ActorKind.CRM if via_crm else _actor_kind(actor),
+            )
+            changed["amount"] = amount
+        if changed:
+            Deal.objects.filter(pk=locked.pk).update(**changed)
+    if changed:
+        deal.refresh_from_db()
+    return deal
+
+
 def deal_create(
     *,
     name: str,
