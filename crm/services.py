@@ -10,7 +10,6 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 import time
 import urllib.error
 import urllib.request
@@ -748,11 +747,3 @@ def deal_sync_retry(*, sync: DealSync) -> None:
 
     DealSync.objects.filter(pk=sync.pk).update(state=DealSync.State.PENDING, attempts=0)
     transaction.on_commit(partial(push_deal_to_crm.delay, sync.deal_id, sync.kind))
-
-
-_SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-def external_id_is_safe(value: str) -> bool:
-    """External ids end up in CRM URLs: letters, digits, - and _ only."""
-    return bool(_SAFE_ID.match(value))

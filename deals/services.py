@@ -75,7 +75,8 @@ def _describe_closure(closure: Closure) -> str:
 
 
 def _validate_close(*, deal: Deal, outcome: str, details: CloseDetails) -> None:
-    """The rules a close must meet before anything is written (PRODUCT.md rules 1 and 2)."""
+    """The rules a close must meet before anything is written: an active reason of the outcome's
+    kind, and the competitor or note the reason asks for."""
     kind = OUTCOME_REASON_KIND[outcome]
     reason = details.reason
     if reason is None:

@@ -6,7 +6,6 @@ from collections import defaultdict
 from datetime import date
 from decimal import Decimal
 
-from django.apps import apps
 from django.conf import settings
 from django.db.models import (
     QuerySet,
@@ -18,6 +17,7 @@ from deals.selectors import (
     INDUSTRY_UNKNOWN,
     SIZE_BANDS,
 )
+from followups.models import NurtureSequence
 from insights.filters import (
     LOST,
     NO_DECISION,
@@ -382,17 +382,10 @@ def figure_recovery_by_reason(dashboard: Dashboard) -> dict:
     return _recovery_result(dashboard, rows, key, dashboard.reason_label, "first_lost_reason")
 
 
-def nurture_installed() -> bool:
-    return apps.is_installed("followups")
-
-
 def figure_recovery_by_sequence(dashboard: Dashboard) -> dict:
     """As recovery by reason, grouped by the nurture sequence the first loss got."""
-    if not nurture_installed():
-        return {"rows": [], "total": None, "available": False}
-    sequence_model = apps.get_model("followups", "NurtureSequence")
     rows = dashboard.measures("recovery_sequence")[0]
-    names = dict(sequence_model.objects.values_list("pk", "name"))
+    names = dict(NurtureSequence.objects.values_list("pk", "name"))
     label = lambda key: names.get(key, "No sequence")  # noqa: E731
     result = _recovery_result(dashboard, rows, lambda row: row["sequence_id"], label, "sequence")
     result["available"] = True

@@ -32,7 +32,6 @@ from insights.figures import (
     figure_recovery_by_reason,
     figure_recovery_by_sequence,
     figure_taxonomy_health,
-    nurture_installed,
 )
 from insights.filters import (
     LOST,
@@ -102,7 +101,6 @@ __all__ = [
     "money",
     "month_end",
     "month_starts",
-    "nurture_installed",
     "period_plan",
     "ratio",
 ]
