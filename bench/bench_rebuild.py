@@ -6,7 +6,8 @@ open deals one after another through `deals.services.deal_mark_lost` (nurture in
 the median and p95 of a close, in one run:
 
 - with no rebuild running;
-- while `rollup_rebuild()` runs on another connection (slices of deal ids, the nightly repair);
+- while `rollup_rebuild()` runs on another connection (slices of deal ids, the nightly repair,
+  resting ROLLUP_REBUILD_PAUSE_MS between slices);
 - while `rollup_rebuild(at_once=True)` runs (one transaction holding the summary's tables).
 
 Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/bench_rebuild.py [--deals N | --full]
@@ -75,7 +76,7 @@ def _during(rebuild, close_next, *, at_least: int) -> tuple[list[float], float]:
 
 def _line(label: str, times: list[float]) -> str:
     p95 = statistics.quantiles(times, n=20, method="inclusive")[-1] if len(times) >= 2 else times[0]
-    return f"{label:<42} n={len(times):>4}  median {statistics.median(times):7.1f} ms  p95 {p95:8.1f} ms"
+    return f"{label:<62} n={len(times):>4}  median {statistics.median(times):7.1f} ms  p95 {p95:8.1f} ms"
 
 
 def main() -> None:
@@ -110,7 +111,10 @@ def main() -> None:
 
     _spoil()
     sliced, sliced_s = _during(rollup.rollup_rebuild, close_next, at_least=args.closes)
-    print(_line(f"close during the sliced rebuild ({sliced_s:.1f} s)", sliced))
+    from django.conf import settings
+
+    label = f"close during the sliced rebuild ({sliced_s:.1f} s, {settings.ROLLUP_REBUILD_PAUSE_MS} ms rests)"
+    print(_line(label, sliced))
     _spoil()
     locked, locked_s = _during(lambda: rollup.rollup_rebuild(at_once=True), close_next, at_least=5)
     print(_line(f"close during the at-once rebuild ({locked_s:.1f} s)", locked))

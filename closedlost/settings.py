@@ -274,6 +274,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     "insights-check-rollup": {"task": "insights.check_rollup", "schedule": crontab(hour=3, minute=30)},
 }
 
+# Dashboards: the nightly repair rests this long between slices of deals, so closes keep a core.
+ROLLUP_REBUILD_PAUSE_MS = envint("ROLLUP_REBUILD_PAUSE_MS", 20)
+
 # Follow-ups: links in emails, retries with backoff, and when a handed-out row is handed out again.
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
 FOLLOWUPS_MAX_ATTEMPTS = envint("FOLLOWUPS_MAX_ATTEMPTS", 5)

@@ -9,7 +9,9 @@ other than PostgreSQL there is no summary: the figures are computed from the dea
 """
 
 import logging
+import time
 
+from django.conf import settings
 from django.db import connection, transaction
 
 from insights import summary_sql
@@ -63,12 +65,15 @@ def summary_install() -> None:
     summary_sql.install(connection)
 
 
-def rollup_rebuild(*, slice_size: int = SLICE, at_once: bool = False) -> dict[str, int]:
+def rollup_rebuild(
+    *, slice_size: int = SLICE, at_once: bool = False, pause_ms: int | None = None
+) -> dict[str, int]:
     """Recompute every fact and the rollup from the deals, writing only what is wrong.
 
     In slices of deal ids, one transaction each, so a close waits for one slice at most; then
-    the rollup gets what it lacks against the facts. `at_once` empties and refills everything in
-    one transaction that every close waits for (an empty summary after a bulk load).
+    the rollup gets what it lacks against the facts; between slices it rests `pause_ms`
+    (settings.ROLLUP_REBUILD_PAUSE_MS). `at_once` empties and refills everything in one
+    transaction that every close waits for (an empty summary after a bulk load).
     """
     if not summary_available():
         return {"deals": 0, "rollup": 0}
@@ -86,10 +91,13 @@ def rollup_rebuild(*, slice_size: int = SLICE, at_once: bool = False) -> dict[st
         )
         low, high = cursor.fetchone()
     looked_at = 0
+    pause = (settings.ROLLUP_REBUILD_PAUSE_MS if pause_ms is None else pause_ms) / 1000
     for first in range(low or 0, (high or -1) + 1, slice_size):
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SELECT insights_facts_rebuild_slice(%s, %s)", [first, first + slice_size - 1])
             looked_at += cursor.fetchone()[0]
+        if pause and not connection.in_atomic_block:
+            time.sleep(pause)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT insights_rollup_repair()")
         repaired = cursor.fetchone()[0]
