@@ -4,6 +4,8 @@ insights_facts_compute now returns its columns by name (it returned the table's 
 is dropped first: CREATE OR REPLACE cannot change what a function returns.
 """
 
+from importlib import import_module
+
 from django.db import migrations
 
 from insights.summary_sql import install
@@ -16,14 +18,17 @@ def install_files(apps, schema_editor):
     install(schema_editor.connection)
 
 
-def drop_new_functions(apps, schema_editor):
+def back_to_0007(apps, schema_editor):
+    """0007's functions again (its view, table and triggers are the same)."""
     if schema_editor.connection.vendor != "postgresql":
         return
     for function in NEW_FUNCTIONS:
         schema_editor.execute(f"DROP FUNCTION IF EXISTS {function}")
+    schema_editor.execute("DROP FUNCTION IF EXISTS insights_facts_compute(bigint[])")
+    schema_editor.execute(import_module("insights.migrations.0007_fact_triggers").FUNCTIONS)
 
 
-# Functions 0007 did not have (going back to 0007 drops the rest).
+# Functions 0007 did not have: dropped going back to it.
 NEW_FUNCTIONS = [
     "insights_facts_apply(bigint[])",
     "insights_facts_rebuild_slice(bigint, bigint)",
@@ -36,4 +41,4 @@ class Migration(migrations.Migration):
         ("insights", "0007_fact_triggers"),
     ]
 
-    operations = [migrations.RunPython(install_files, drop_new_functions)]
+    operations = [migrations.RunPython(install_files, back_to_0007)]
