@@ -90,19 +90,19 @@ def rollup_rebuild(
             " (SELECT max(deal_id) FROM insights_losshistory))"
         )
         low, high = cursor.fetchone()
-    looked_at = 0
+    repaired_deals = 0
     pause = (settings.ROLLUP_REBUILD_PAUSE_MS if pause_ms is None else pause_ms) / 1000
     for first in range(low or 0, (high or -1) + 1, slice_size):
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SELECT insights_facts_rebuild_slice(%s, %s)", [first, first + slice_size - 1])
-            looked_at += cursor.fetchone()[0]
+            repaired_deals += cursor.fetchone()[0]
         if pause and not connection.in_atomic_block:
             time.sleep(pause)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT insights_rollup_repair()")
         repaired = cursor.fetchone()[0]
-    logger.info("rollup rebuilt", extra={"deals": looked_at, "rollup_rows_added": repaired})
-    return {"deals": looked_at, "rollup": repaired}
+    logger.info("rollup rebuilt", extra={"deals": repaired_deals, "rollup_rows_added": repaired})
+    return {"deals": repaired_deals, "rollup": repaired}
 
 
 def rollup_drift() -> dict[str, int]:

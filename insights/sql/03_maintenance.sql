@@ -51,9 +51,9 @@ END
 $function$;
 
 -- Repairs the deals first_id..last_id: their loss history, then their facts (the rollup gets the
--- signed differences, as after a close). Writes only rows that are wrong. Locks those deals
--- (FOR SHARE) so that a close of one of them waits for this slice, and this slice for a close in
--- flight; other deals are not held. Returns how many deals it looked at.
+-- signed differences, as after a close). Reads first and writes only for deals that are wrong,
+-- after locking those (FOR SHARE): a close of one of them waits for this slice, and this slice
+-- for a close in flight; other deals are not held. Returns how many deals it repaired.
 CREATE OR REPLACE FUNCTION insights_facts_rebuild_slice(first_id bigint, last_id bigint)
  RETURNS integer
  LANGUAGE plpgsql
@@ -61,21 +61,58 @@ AS $function$
 DECLARE
     ids bigint[];
 BEGIN
-    PERFORM 1 FROM deals_deal WHERE id BETWEEN first_id AND last_id ORDER BY id FOR SHARE;
     -- The loss history as the closures give it (as insights_loss_history_refresh keeps it).
     CREATE TEMPORARY TABLE IF NOT EXISTS insights_expected_history (
         deal_id bigint PRIMARY KEY, first_lost_closure_id bigint, first_lost_reason_id bigint,
         reopened boolean, last_closed_at timestamp with time zone) ON COMMIT DELETE ROWS;
-    INSERT INTO insights_expected_history (deal_id, first_lost_closure_id, first_lost_reason_id, reopened, last_closed_at)
-    SELECT DISTINCT ON (l.deal_id) l.deal_id, l.id, l.reason_id,
-           EXISTS (SELECT 1 FROM deals_closure r
-                    WHERE r.deal_id = l.deal_id AND r.outcome = 'lost' AND r.reopened_at IS NOT NULL),
-           (SELECT max(a.closed_at) FROM deals_closure a WHERE a.deal_id = l.deal_id)
-      FROM deals_closure l
-     WHERE l.outcome = 'lost' AND l.deal_id BETWEEN first_id AND last_id
-     ORDER BY l.deal_id, l.closed_at, l.id;
+    FOR step IN 1..2 LOOP
+        TRUNCATE insights_expected_history;
+        INSERT INTO insights_expected_history (deal_id, first_lost_closure_id, first_lost_reason_id, reopened, last_closed_at)
+        SELECT DISTINCT ON (l.deal_id) l.deal_id, l.id, l.reason_id,
+               EXISTS (SELECT 1 FROM deals_closure r
+                        WHERE r.deal_id = l.deal_id AND r.outcome = 'lost' AND r.reopened_at IS NOT NULL),
+               (SELECT max(a.closed_at) FROM deals_closure a WHERE a.deal_id = l.deal_id)
+          FROM deals_closure l
+         WHERE l.outcome = 'lost' AND l.deal_id BETWEEN first_id AND last_id
+           AND (step = 1 OR l.deal_id = ANY(ids))
+         ORDER BY l.deal_id, l.closed_at, l.id;
+        EXIT WHEN step = 2;
+        -- Read only: the deals whose loss history or fact disagrees with their deal and closures.
+        ids := ARRAY(
+            SELECT coalesce(e.deal_id, h.deal_id)
+              FROM insights_expected_history e
+              FULL JOIN (SELECT deal_id, first_lost_closure_id, first_lost_reason_id, reopened, last_closed_at
+                           FROM insights_losshistory WHERE deal_id BETWEEN first_id AND last_id) h
+                ON h.deal_id = e.deal_id
+             WHERE (e.deal_id, e.first_lost_closure_id, e.first_lost_reason_id, e.reopened, e.last_closed_at)
+                   IS DISTINCT FROM
+                   (h.deal_id, h.first_lost_closure_id, h.first_lost_reason_id, h.reopened, h.last_closed_at)
+            UNION
+            SELECT coalesce(n.deal_id, f.deal_id)
+              FROM insights_facts_compute(ARRAY(
+                       SELECT id FROM deals_deal WHERE id BETWEEN first_id AND last_id AND status <> 'open'
+                       UNION SELECT deal_id FROM insights_losshistory WHERE deal_id BETWEEN first_id AND last_id)) n
+              FULL JOIN (SELECT deal_id, closed_at, month, team_id, owner_id, pipeline_id, stage_id, status,
+                                currency, amount, cycle_seconds, reason_id, needs_reason, competitor_id, industry,
+                                band, ever_lost, first_lost_reason_id, sequence_id, reopened
+                           FROM insights_dealfact WHERE deal_id BETWEEN first_id AND last_id) f
+                ON f.deal_id = n.deal_id
+             WHERE (n.deal_id, n.closed_at, n.month, n.team_id, n.owner_id, n.pipeline_id, n.stage_id, n.status,
+                    n.currency, n.amount, n.cycle_seconds, n.reason_id, n.needs_reason, n.competitor_id,
+                    n.industry, n.band, n.ever_lost, n.first_lost_reason_id, n.sequence_id, n.reopened)
+                   IS DISTINCT FROM
+                   (f.deal_id, f.closed_at, f.month, f.team_id, f.owner_id, f.pipeline_id, f.stage_id, f.status,
+                    f.currency, f.amount, f.cycle_seconds, f.reason_id, f.needs_reason, f.competitor_id,
+                    f.industry, f.band, f.ever_lost, f.first_lost_reason_id, f.sequence_id, f.reopened)
+             ORDER BY 1);
+        IF cardinality(ids) = 0 THEN
+            RETURN 0;
+        END IF;
+        PERFORM 1 FROM deals_deal WHERE id = ANY(ids) ORDER BY id FOR SHARE;
+        -- Locked: read the closures of those deals again (a close may have committed meanwhile).
+    END LOOP;
     DELETE FROM insights_losshistory h
-     WHERE h.deal_id BETWEEN first_id AND last_id
+     WHERE h.deal_id = ANY(ids)
        AND NOT EXISTS (
            SELECT 1 FROM insights_expected_history e
             WHERE (e.deal_id, e.first_lost_closure_id, e.first_lost_reason_id, e.reopened, e.last_closed_at)
@@ -86,10 +123,6 @@ BEGIN
       FROM insights_expected_history e
      WHERE NOT EXISTS (SELECT 1 FROM insights_losshistory h WHERE h.deal_id = e.deal_id);
     TRUNCATE insights_expected_history;
-    ids := ARRAY(
-        SELECT id FROM deals_deal WHERE id BETWEEN first_id AND last_id AND status <> 'open'
-        UNION SELECT deal_id FROM insights_losshistory WHERE deal_id BETWEEN first_id AND last_id
-        UNION SELECT deal_id FROM insights_dealfact WHERE deal_id BETWEEN first_id AND last_id);
     PERFORM insights_facts_refresh(ids);
     RETURN cardinality(ids);
 END

@@ -45,23 +45,36 @@ def close(world, deal):
     )
 
 
-def test_a_close_does_not_wait_for_a_slice_of_other_deals(world):
-    inside, outside = world.deal(owner="alice", stage=2), world.deal(owner="alice", stage=2)
-    release, _started, thread = hold("SELECT insights_facts_rebuild_slice(%s, %s)", [0, inside.pk])
+def test_a_slice_holds_only_the_deals_it_repairs(world):
+    wrong, right = world.deal(owner="alice", stage=2), world.deal(owner="alice", stage=2)
+    close(world, wrong)
+    close(world, right)
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE insights_dealfact SET amount = amount + 1 WHERE deal_id = %s", [wrong.pk])
+    later = world.deal(owner="alice", stage=2)  # outside the slice
+    release, _started, thread = hold("SELECT insights_facts_rebuild_slice(%s, %s)", [0, right.pk])
     try:
         with connection.cursor() as cursor:
             cursor.execute("SET lock_timeout = '2s'")
-        close(world, outside)  # would fail on the lock timeout if it waited for the slice
+        close(world, later)  # would fail on the lock timeout if it waited for the slice
+        services.deal_reopen(deal=right, actor=world.alice)  # in the slice, but not wrong: not held
         with pytest.raises(OperationalError, match="lock timeout"), transaction.atomic():
-            close(world, inside)  # the slice holds this one
+            services.deal_reopen(deal=wrong, actor=world.alice)  # the slice holds this one
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SET lock_timeout = 0")
         release.set()
         thread.join()
-    close(world, inside)
+    services.deal_reopen(deal=wrong, actor=world.alice)
+    assert rollup.rollup_drift()["facts"] == 0
+    with connection.cursor() as cursor:  # the spoiled fact's difference, as rollup_rebuild ends
+        cursor.execute("SELECT insights_rollup_repair()")
     assert rollup.rollup_drift() == {"facts": 0, "rollup": 0}
-    assert set(DealFact.objects.values_list("status", flat=True)) == {"lost"}
+    assert set(DealFact.objects.values_list("deal_id", "status")) == {
+        (wrong.pk, "open"),
+        (right.pk, "open"),
+        (later.pk, "lost"),
+    }
 
 
 def test_the_rebuild_repairs_in_slices_and_writes_nothing_when_all_agree(world):
