@@ -17,7 +17,7 @@ SELECT d.id AS deal_id,
        d.status = 'lost' AND d.close_reason_id IS NULL AS needs_reason,
        c.competitor_id,
        a.industry,
-       -- insights.groupings.SIZE_BANDS
+       -- deals.selectors.SIZE_BANDS, as insights.groupings.band_case_sql writes it (a test checks)
        CASE WHEN a.employees IS NULL THEN 'unknown' WHEN a.employees < 50 THEN 'under-50'
             WHEN a.employees < 250 THEN '50-249' WHEN a.employees < 1000 THEN '250-999'
             ELSE '1000-plus' END AS band,
