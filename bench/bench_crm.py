@@ -10,7 +10,7 @@
    idempotent second run). Rows/s of each.
 
 Usage (PostgreSQL and Redis required):
-  DATABASE_URL=postgres://postgres@127.0.0.1:5432/h7b REDIS_URL=redis://127.0.0.1:6379/8 \\
+  DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/0 \\
     .venv/bin/python bench/bench_crm.py [--requests 3000] [--threads 8] [--rows 10000 | --full]
 """
 

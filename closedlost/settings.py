@@ -182,6 +182,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["closedlost.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": os.environ.get("API_RATE_LIMIT", "6000/hour")},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "closedlost.api_errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "closedlost API",
@@ -298,6 +299,9 @@ CELERY_BEAT_SCHEDULE: dict = {
         "options": {"expires": 55},
     },
 }
+
+# Dashboards: the nightly repair rests this long between slices of deals, so closes keep a core.
+ROLLUP_REBUILD_PAUSE_MS = envint("ROLLUP_REBUILD_PAUSE_MS", 20)
 
 # Follow-ups: links in emails, retries with backoff, and when a handed-out row is handed out again.
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")

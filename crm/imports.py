@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from crm.models import EXTERNAL_ID_FIELD, ImportJob, ImportRowError
 from deals import services as deal_services
-from deals.models import Account, Deal, DealEvent, DealStatus, Pipeline
+from deals.models import Account, Deal, DealStatus, Pipeline
 from teams.models import Team, User
 
 CHUNK = 500
@@ -317,20 +317,9 @@ def _apply_row(*, job: ImportJob, row: _Row, deal: Deal | None, look: _Lookups, 
         result = "created"
     else:
         result = "updated"
-        changed = {}
-        if deal.name != row.name:
-            changed["name"] = row.name
-        if deal.amount != row.amount:
-            DealEvent.objects.create(
-                deal=deal,
-                field=DealEvent.Field.AMOUNT,
-                from_value=str(deal.amount),
-                to_value=str(row.amount),
-                actor_kind=DealEvent.ActorKind.CRM,
-            )
-            changed["amount"] = row.amount
-        if changed:
-            Deal.objects.filter(pk=deal.pk).update(**changed)
+        deal = deal_services.deal_update_details(
+            deal=deal, name=row.name, amount=row.amount, actor=None, via_crm=True
+        )
         if deal.is_open and row.stage is not None and row.stage.pk != deal.stage_id:
             deal = deal_services.deal_change_stage(deal=deal, stage=row.stage, actor=None)
     if deal.is_open and row.outcome == DealStatus.LOST:

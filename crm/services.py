@@ -10,7 +10,6 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 import time
 import urllib.error
 import urllib.request
@@ -810,11 +809,3 @@ def deal_sync_handoff(item: list) -> float | None:
     """The outbox's handler for one write-back: [deal id, CRM kind]."""
     deal_id, kind = item
     return deal_sync_push(deal_id=deal_id, kind=kind).retry_in
-
-
-_SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-def external_id_is_safe(value: str) -> bool:
-    """External ids end up in CRM URLs: letters, digits, - and _ only."""
-    return bool(_SAFE_ID.match(value))

@@ -8,7 +8,7 @@ from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
@@ -33,12 +33,6 @@ CLOSURE_RELATED = ("reason", "competitor", "actor", "reopened_by", "stage_at_clo
 DEAL_RELATED = ("account", "owner", "team", "pipeline", "stage", "close_reason")
 
 
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The deal is not in a state that allows this."
-    default_code = "conflict"
-
-
 class DealCursorPagination(CursorPagination):
     ordering = ("-created_at", "-id")
     page_size = 25
@@ -58,17 +52,6 @@ def _query_params(serializer_class, request) -> dict:
     params = serializer_class(data=request.query_params)
     params.is_valid(raise_exception=True)
     return params.validated_data
-
-
-def _call_service(function, *, fields, **kwargs):
-    """Run a deals service; its refusals become a 400 naming the field or a 409 (conflict)."""
-    try:
-        return function(**kwargs)
-    except (services.DealAlreadyClosed, services.DealNotClosed) as exc:
-        raise Conflict(exc.message) from exc
-    except services.DealError as exc:
-        field = exc.field if exc.field in fields else "non_field_errors"
-        raise ValidationError({field: [exc.message]}) from exc
 
 
 def _closure_for_answer(closure: Closure) -> Closure:
@@ -132,9 +115,8 @@ class DealViewSet(viewsets.ReadOnlyModelViewSet):
         deal = self.get_object()
         payload = serializer_class(data=request.data)
         payload.is_valid(raise_exception=True)
-        closure = _call_service(
-            CLOSE_SERVICES[outcome],
-            fields=payload.fields,
+        self.error_fields = payload.fields  # a refusal naming another field is a non-field error
+        closure = CLOSE_SERVICES[outcome](
             deal=deal,
             actor=request.user,
             **payload.validated_data,
@@ -178,9 +160,8 @@ class DealViewSet(viewsets.ReadOnlyModelViewSet):
         deal = self.get_object()
         payload = CloseLostSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        closure = _call_service(
-            services.deal_give_reason,
-            fields=payload.fields,
+        self.error_fields = payload.fields
+        closure = services.deal_give_reason(
             deal=deal,
             actor=request.user,
             **payload.validated_data,
@@ -204,13 +185,8 @@ class DealViewSet(viewsets.ReadOnlyModelViewSet):
             raise ValidationError(
                 {"non_field_errors": [f"{message} Send hubspot_id, salesforce_id or pipedrive_id."]}
             )
-        _call_service(
-            services.deal_link_crm,
-            fields=payload.fields,
-            deal=deal,
-            actor=request.user,
-            links=payload.validated_data,
-        )
+        self.error_fields = payload.fields  # a refusal naming another field is a non-field error
+        services.deal_link_crm(deal=deal, actor=request.user, links=payload.validated_data)
         return Response(DealDetailSerializer(self.get_object()).data)
 
     @extend_schema(
@@ -223,9 +199,8 @@ class DealViewSet(viewsets.ReadOnlyModelViewSet):
         deal = self.get_object()
         payload = ReopenSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        _call_service(
-            services.deal_reopen,
-            fields=payload.fields,
+        self.error_fields = payload.fields
+        services.deal_reopen(
             deal=deal,
             actor=request.user,
             stage=payload.validated_data.get("stage"),

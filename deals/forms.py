@@ -8,13 +8,13 @@ dropdowns only offer what is active.
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Div, Field, Layout, Submit
 from django import forms
-from django.apps import apps
 from django.forms.models import ModelChoiceIterator
 from django.utils.functional import SimpleLazyObject, lazy
 
 from deals.models import OUTCOME_REASON_KIND, DealStatus, Stage
 from deals.selectors import INDUSTRY_UNKNOWN, SIZE_BANDS, SORTS, DealFilters
 from followups.forms import NurtureSequenceField, nurture_kwargs
+from followups.models import NurtureSequence
 from reasons.models import Competitor, Reason, ReasonCategory
 from reasons.selectors import competitors_active, reasons_active
 from teams.models import Team
@@ -296,8 +296,8 @@ class DealFilterForm(forms.Form):
                 label = "No sequence"
             elif name == "industry" and value == INDUSTRY_UNKNOWN:
                 label = "Industry unknown"
-            elif name == "sequence" and apps.is_installed("followups"):
-                label = str(apps.get_model("followups", "NurtureSequence").objects.filter(pk=value).first())
+            elif name == "sequence":
+                label = str(NurtureSequence.objects.filter(pk=value).first())
             title = {
                 "first_lost_reason": "First lost for",
                 "size": "Account size",

@@ -14,6 +14,7 @@ from functools import partial
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from closedlost.errors import Conflict, ServiceError
 from deals.models import (
     OUTCOME_REASON_KIND,
     Closure,
@@ -34,21 +35,24 @@ CRM_ID_FIELDS = {"hubspot_id": "HubSpot", "salesforce_id": "Salesforce", "pipedr
 CRM_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # the id ends up in the CRM's API URLs
 
 
-class DealError(Exception):
+class DealError(ServiceError):
     """A rule refused the change. `field` names the form field it concerns, if any."""
 
-    def __init__(self, message: str, *, field: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
-
-class DealAlreadyClosed(DealError):
+class DealAlreadyClosed(DealError, Conflict):
     pass
 
 
-class DealNotClosed(DealError):
+class DealNotClosed(DealError, Conflict):
     pass
+
+
+def _schedule_followups(**kwargs) -> None:
+    """Schedule the closure's follow-ups; their refusal (an inactive sequence) refuses the close."""
+    try:
+        followups.followups_schedule_for_closure(**kwargs)
+    except followups.FollowUpError as exc:
+        raise DealError(exc.message, field=exc.field) from exc
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,8 @@ def _describe_closure(closure: Closure) -> str:
 
 
 def _validate_close(*, deal: Deal, outcome: str, details: CloseDetails) -> None:
-    """The rules a close must meet before anything is written (PRODUCT.md rules 1 and 2)."""
+    """The rules a close must meet before anything is written: an active reason of the outcome's
+    kind, and the competitor or note the reason asks for."""
     kind = OUTCOME_REASON_KIND[outcome]
     reason = details.reason
     if reason is None:
@@ -178,7 +183,7 @@ def _deal_close(
         if outcome == DealStatus.WON:
             followups.followups_cancel_for_deal(deal=locked, reason="deal won", now=closed_at)
         elif not needs_reason:  # a CRM close without a reason schedules once the reason is given
-            followups.followups_schedule_for_closure(
+            _schedule_followups(
                 closure=closure, sequence=details.nurture_sequence, skip_nurture=details.skip_nurture
             )
         deal_closing.send(sender=Deal, deal_id=locked.pk, closure_id=closure.pk, via_crm=via_crm)
@@ -284,7 +289,7 @@ def deal_give_reason(
         Deal.objects.filter(pk=locked.pk, needs_reason=True).update(
             close_reason=reason, close_reason_kind=reason.kind, needs_reason=False
         )
-        followups.followups_schedule_for_closure(closure=closure)
+        _schedule_followups(closure=closure)
         deal_closing.send(sender=Deal, deal_id=locked.pk, closure_id=closure.pk, via_crm=via_crm)
         transaction.on_commit(
             partial(deal_closed.send, sender=Deal, deal_id=locked.pk, closure_id=closure.pk, via_crm=via_crm)
@@ -417,6 +422,33 @@ def deal_change_stage(
         )
         Deal.objects.filter(pk=locked.pk).update(stage=stage)
     deal.refresh_from_db()
+    return deal
+
+
+def deal_update_details(
+    *, deal: Deal, name: str, amount: Decimal, actor: User | None, via_crm: bool = False
+) -> Deal:
+    """Rename a deal and set its amount (a changed amount is recorded as a DealEvent), under the
+    deal's row lock; the caller's instance is refreshed. Unchanged values write nothing."""
+    with transaction.atomic():
+        locked = Deal.objects.select_for_update().get(pk=deal.pk)
+        changed = {}
+        if locked.name != name:
+            changed["name"] = name
+        if locked.amount != amount:
+            DealEvent.objects.create(
+                deal=locked,
+                field=DealEvent.Field.AMOUNT,
+                from_value=str(locked.amount),
+                to_value=str(amount),
+                actor=actor,
+                actor_kind=DealEvent.ActorKind.CRM if via_crm else _actor_kind(actor),
+            )
+            changed["amount"] = amount
+        if changed:
+            Deal.objects.filter(pk=locked.pk).update(**changed)
+    if changed:
+        deal.refresh_from_db()
     return deal
 
 

@@ -1,6 +1,7 @@
 """Signals the deal services send after a change has been committed.
 
-Other apps (CRM write-back, follow-ups) listen here instead of being imported by deals.
+The CRM write-back listens here instead of being imported by deals. Follow-ups do not: the deal
+services call followups.services inside the close's transaction, so a refused follow-up undoes it.
 """
 
 from django.dispatch import Signal

@@ -5,9 +5,8 @@ through followups.services.
 """
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import serializers, status, viewsets
+from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
@@ -15,12 +14,6 @@ from closedlost.api_errors import ERROR, FIELD_ERRORS
 from followups import services
 from followups.models import OPEN_Q, FollowUp, FollowUpKind, FollowUpState
 from followups.selectors import followups_visible_to
-
-
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The follow-up is not in a state that allows this."
-    default_code = "conflict"
 
 
 class FollowUpSerializer(serializers.ModelSerializer):
@@ -64,13 +57,8 @@ class FollowUpCursorPagination(CursorPagination):
 
 
 def _act(function, **kwargs):
-    try:
-        followup = function(**kwargs)
-    except services.FollowUpError as exc:
-        if exc.field:
-            raise ValidationError({exc.field: [exc.message]}) from exc
-        raise Conflict(exc.message) from exc
-    return Response(FollowUpSerializer(followup).data)
+    """Run a follow-up service; a refusal is answered by closedlost.api_errors.exception_handler."""
+    return Response(FollowUpSerializer(function(**kwargs)).data)
 
 
 @extend_schema_view(

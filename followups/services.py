@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from deals import services as deal_services  # (deals.services calls us: import the module)
+from closedlost.errors import ServiceError
 from deals.models import Closure, Deal, DealStatus
 from followups import emails
 from followups.models import (
@@ -44,13 +44,11 @@ REMINDER_HOUR = time(9, 0)
 MAX_BACKOFF_SECONDS = 300  # never park a retry in the broker for longer than this
 
 
-class FollowUpError(Exception):
-    """A rule refused the change; the message is for the user."""
+class FollowUpError(ServiceError):
+    """A rule refused the change; the message is for the user. Naming no field, it is about the
+    follow-up's state (being sent, already done)."""
 
-    def __init__(self, message: str, *, field: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
+    fieldless_is_conflict = True
 
 
 # --- scheduling and cancelling (called inside the deal services' transactions) ------------
@@ -76,7 +74,8 @@ def followups_schedule_for_closure(
 
     The sequence is the rep's choice, else the reason's default, else none (`skip_nurture`
     means none even if the reason has a default). Records the choice in ClosureSequence.
-    Call inside the close's transaction: a refusal (DealError) undoes the close too.
+    Call inside the close's transaction: a refusal (FollowUpError, which the deal services raise
+    again as a DealError) undoes the close too.
     """
     if closure.outcome not in (DealStatus.LOST, DealStatus.NO_DECISION):
         return []
@@ -131,9 +130,7 @@ def _closure_sequence(*, closure: Closure, sequence: NurtureSequence | None, ski
         return None, ClosureSequence.Source.SKIPPED, []
     if sequence is not None:
         if not sequence.active:
-            raise deal_services.DealError(
-                f"The sequence “{sequence}” is no longer active.", field="nurture_sequence"
-            )
+            raise FollowUpError(f"The sequence “{sequence}” is no longer active.", field="nurture_sequence")
         return sequence, ClosureSequence.Source.REP, list(sequence.steps.all())
     if closure.reason_id is None:
         return None, ClosureSequence.Source.NONE, []

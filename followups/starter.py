@@ -116,15 +116,3 @@ def load_starter_sequences(*, sequence_model, step_model, default_model, reason_
         default_model.objects.get_or_create(
             reason=reason, defaults={"sequence": sequences[REASON_DEFAULTS[reason.code]]}
         )
-
-
-def load_starter_sequences_now() -> None:
-    from followups.models import NurtureSequence, NurtureStep, ReasonSequenceDefault
-    from reasons.models import Reason
-
-    load_starter_sequences(
-        sequence_model=NurtureSequence,
-        step_model=NurtureStep,
-        default_model=ReasonSequenceDefault,
-        reason_model=Reason,
-    )

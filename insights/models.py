@@ -27,10 +27,10 @@ class ExchangeRate(models.Model):
 class LossHistory(models.Model):
     """One row per deal ever lost: what the reopen and recovery figures need from its closures.
 
-    Kept current by PostgreSQL triggers on deals_closure (migration 0004), so every way a closure
-    is written (services, CRM sync, imports, bulk loads) keeps it right; no foreign-key constraints,
-    so it never blocks the demo reset. The recovery figures read it on PostgreSQL and compute the
-    same thing from the closures elsewhere (tests check that both agree).
+    Kept current by PostgreSQL triggers on deals_closure (insights/sql/01_loss_history.sql), so
+    every way a closure is written (services, CRM sync, imports, bulk loads) keeps it right; no
+    foreign-key constraints, so it never blocks the demo reset. The recovery figures read it on
+    PostgreSQL and compute the same thing from the closures elsewhere (tests check that both agree).
     """
 
     deal = models.OneToOneField(
@@ -61,7 +61,8 @@ class DealFact(models.Model):
     """What one deal adds to the dashboards' figures: one row per deal closed now or ever lost.
 
     Kept current on PostgreSQL by triggers on deals, closures, accounts and closure sequences
-    (migration 0006), whichever way they are written. Each change replaces the deal's row and adds
+    (insights/sql/, installed by migration 0008; the table itself is migration 0006), whichever
+    way they are written. Each change replaces the deal's row and adds
     the difference to `Rollup`. Reasons and competitors are stored as chosen; figures roll them up
     to merge survivors when they read, so a merge changes nothing here.
     """

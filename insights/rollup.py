@@ -1,25 +1,35 @@
-"""Keeping the dashboards' summary (DealFact and Rollup, migration 0007) tidy and checked.
+"""Keeping the dashboards' summary (DealFact and Rollup; SQL in insights/sql/) tidy and checked.
 
 The triggers keep both exact at every commit; this module refreshes them earlier inside a
 transaction (`flush`), folds the trigger's appended rows
 (`rollup_compact`, Celery beat), rebuilds everything from the deals (`rollup_rebuild`, after a
-bulk load that skipped triggers) and measures any disagreement (`rollup_drift`). On databases
+bulk load that skipped triggers, in slices that closes do not wait for) and measures any
+disagreement (`rollup_drift`). docs/summary.md has the rules. On databases
 other than PostgreSQL there is no summary: the figures are computed from the deals.
 """
 
 import logging
+import time
 
+from django.conf import settings
 from django.db import connection, transaction
 
-from insights.models import ROLLUP_KEY
+from insights import summary_sql
+from insights.models import ROLLUP_KEY, DealFact
 
 logger = logging.getLogger(__name__)
 
-FACTS_NOW = """
-    SELECT * FROM insights_facts_compute(ARRAY(
+FACT_COLUMNS = ", ".join(field.column for field in DealFact._meta.concrete_fields)
+FACTS_STORED = f"SELECT {FACT_COLUMNS} FROM insights_dealfact"  # noqa: S608 - fixed names only
+FACTS_NOW = f"""
+    SELECT {FACT_COLUMNS} FROM insights_facts_compute(ARRAY(
         SELECT id FROM deals_deal WHERE status <> 'open' UNION SELECT deal_id FROM insights_losshistory))
-"""
+"""  # noqa: S608 - fixed names only
 KEY = ", ".join(ROLLUP_KEY)
+MEASURES = "deals, needs_reason, amount, cycle_seconds"
+ROLLUP_EXPECTED = f"SELECT {KEY}, {MEASURES} FROM insights_rollup_expected"  # noqa: S608
+# Deals per slice of a rebuild: a close of one of them waits for at most one slice.
+SLICE = 2000
 ROLLUP_STORED = f"""
     SELECT {KEY}, sum(deals) AS deals, sum(needs_reason) AS needs_reason, sum(amount) AS amount,
            sum(cycle_seconds) AS cycle_seconds
@@ -50,11 +60,49 @@ def rollup_compact() -> int:
         return cursor.fetchone()[0]
 
 
-def rollup_rebuild() -> None:
-    """Recompute every fact and the rollup from the deals (locks both tables while it runs)."""
-    if summary_available():
+def summary_install() -> None:
+    """Create or replace the summary's functions, view and triggers from insights/sql/."""
+    summary_sql.install(connection)
+
+
+def rollup_rebuild(
+    *, slice_size: int = SLICE, at_once: bool = False, pause_ms: int | None = None
+) -> dict[str, int]:
+    """Recompute every fact and the rollup from the deals, writing only what is wrong.
+
+    In slices of deal ids, one transaction each, so a close waits for one slice at most; then
+    the rollup gets what it lacks against the facts; between slices it rests `pause_ms`
+    (settings.ROLLUP_REBUILD_PAUSE_MS). `at_once` empties and refills everything in one
+    transaction that every close waits for (an empty summary after a bulk load).
+    """
+    if not summary_available():
+        return {"deals": 0, "rollup": 0}
+    if at_once:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SELECT insights_facts_rebuild()")
+        return {"deals": -1, "rollup": -1}
+    flush()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT least((SELECT min(id) FROM deals_deal), (SELECT min(deal_id) FROM insights_dealfact),"
+            " (SELECT min(deal_id) FROM insights_losshistory)),"
+            " greatest((SELECT max(id) FROM deals_deal), (SELECT max(deal_id) FROM insights_dealfact),"
+            " (SELECT max(deal_id) FROM insights_losshistory))"
+        )
+        low, high = cursor.fetchone()
+    repaired_deals = 0
+    pause = (settings.ROLLUP_REBUILD_PAUSE_MS if pause_ms is None else pause_ms) / 1000
+    for first in range(low or 0, (high or -1) + 1, slice_size):
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT insights_facts_rebuild_slice(%s, %s)", [first, first + slice_size - 1])
+            repaired_deals += cursor.fetchone()[0]
+        if pause and not connection.in_atomic_block:
+            time.sleep(pause)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT insights_rollup_repair()")
+        repaired = cursor.fetchone()[0]
+    logger.info("rollup rebuilt", extra={"deals": repaired_deals, "rollup_rows_added": repaired})
+    return {"deals": repaired_deals, "rollup": repaired}
 
 
 def rollup_drift() -> dict[str, int]:
@@ -66,8 +114,8 @@ def rollup_drift() -> dict[str, int]:
     out = {}
     with connection.cursor() as cursor:
         for name, stored, expected in (
-            ("facts", "SELECT * FROM insights_dealfact", FACTS_NOW),
-            ("rollup", ROLLUP_STORED, "SELECT * FROM insights_rollup_expected"),
+            ("facts", FACTS_STORED, FACTS_NOW),
+            ("rollup", ROLLUP_STORED, ROLLUP_EXPECTED),
         ):
             cursor.execute(
                 f"SELECT (SELECT count(*) FROM ({stored} EXCEPT ALL {expected}) a)"  # noqa: S608

@@ -7,7 +7,6 @@ and only through reasons.services, which check the rules and record every change
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 
@@ -36,12 +35,6 @@ class IsRevOpsAdminOrReadOnly(BasePermission):
         return request.method in SAFE_METHODS or user.is_revops_admin
 
 
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The taxonomy is not in a state that allows this."
-    default_code = "conflict"
-
-
 class ReasonFilterSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=ReasonKind.choices, required=False)
     active = serializers.BooleanField(required=False, allow_null=True, default=None)
@@ -62,16 +55,6 @@ def _payload(serializer_class, request, *, partial: bool = False) -> dict:
     payload = serializer_class(data=request.data, partial=partial)
     payload.is_valid(raise_exception=True)
     return payload.validated_data
-
-
-def _call_service(function, **kwargs):
-    """Run a taxonomy service: a refusal naming a field is a 400, a refusal of the state a 409."""
-    try:
-        return function(**kwargs)
-    except services.TaxonomyError as exc:
-        if exc.field is None:
-            raise Conflict(exc.message) from exc
-        raise ValidationError({exc.field: [exc.message]}) from exc
 
 
 WRITE_RESPONSES = {400: FIELD_ERRORS, 403: ERROR, 404: ERROR, 409: ERROR}
@@ -129,9 +112,7 @@ class ReasonViewSet(
     def create(self, request, *args, **kwargs):
         data = _payload(ReasonCreateSerializer, request)
         kind = data.pop("kind")
-        reason = _call_service(
-            services.reason_create, actor=request.user, kind=kind, data=services.ReasonData(**data)
-        )
+        reason = services.reason_create(actor=request.user, kind=kind, data=services.ReasonData(**data))
         return self._answer(reason, status.HTTP_201_CREATED)
 
     def partial_update(self, request, *args, **kwargs):
@@ -148,7 +129,7 @@ class ReasonViewSet(
             "reopen_after_days": reason.reopen_after_days,
         }
         data = services.ReasonData(**{**current, **changes})
-        _call_service(services.reason_update, actor=request.user, reason=reason, data=data)
+        services.reason_update(actor=request.user, reason=reason, data=data)
         return self._answer(reason)
 
     @extend_schema(
@@ -157,7 +138,7 @@ class ReasonViewSet(
     @action(detail=True, methods=["post"])
     def retire(self, request, pk=None):
         reason = self.get_object()
-        _call_service(services.reason_retire, actor=request.user, reason=reason)
+        services.reason_retire(actor=request.user, reason=reason)
         return self._answer(reason)
 
     @extend_schema(
@@ -168,7 +149,7 @@ class ReasonViewSet(
     @action(detail=True, methods=["post"])
     def restore(self, request, pk=None):
         reason = self.get_object()
-        _call_service(services.reason_restore, actor=request.user, reason=reason)
+        services.reason_restore(actor=request.user, reason=reason)
         return self._answer(reason)
 
     @extend_schema(
@@ -180,7 +161,7 @@ class ReasonViewSet(
     def merge(self, request, pk=None):
         reason = self.get_object()
         into = _payload(ReasonMergeSerializer, request)["into"]
-        _call_service(services.reason_merge, actor=request.user, reason=reason, into=into)
+        services.reason_merge(actor=request.user, reason=reason, into=into)
         return self._answer(reason)
 
     @extend_schema(
@@ -191,7 +172,7 @@ class ReasonViewSet(
     @action(detail=True, methods=["post"])
     def unmerge(self, request, pk=None):
         reason = self.get_object()
-        _call_service(services.reason_unmerge, actor=request.user, reason=reason)
+        services.reason_unmerge(actor=request.user, reason=reason)
         return self._answer(reason)
 
 
@@ -246,7 +227,7 @@ class CompetitorViewSet(
 
     def create(self, request, *args, **kwargs):
         data = services.CompetitorData(**_payload(CompetitorWriteSerializer, request))
-        competitor = _call_service(services.competitor_create, actor=request.user, data=data)
+        competitor = services.competitor_create(actor=request.user, data=data)
         return self._answer(competitor, status.HTTP_201_CREATED)
 
     def partial_update(self, request, *args, **kwargs):
@@ -254,7 +235,7 @@ class CompetitorViewSet(
         changes = _payload(CompetitorWriteSerializer, request, partial=True)
         current = {"name": competitor.name, "aliases": list(competitor.aliases)}
         data = services.CompetitorData(**{**current, **changes})
-        _call_service(services.competitor_update, actor=request.user, competitor=competitor, data=data)
+        services.competitor_update(actor=request.user, competitor=competitor, data=data)
         return self._answer(competitor)
 
     @extend_schema(
@@ -265,7 +246,7 @@ class CompetitorViewSet(
     @action(detail=True, methods=["post"])
     def retire(self, request, pk=None):
         competitor = self.get_object()
-        _call_service(services.competitor_retire, actor=request.user, competitor=competitor)
+        services.competitor_retire(actor=request.user, competitor=competitor)
         return self._answer(competitor)
 
     @extend_schema(
@@ -276,7 +257,7 @@ class CompetitorViewSet(
     @action(detail=True, methods=["post"])
     def restore(self, request, pk=None):
         competitor = self.get_object()
-        _call_service(services.competitor_restore, actor=request.user, competitor=competitor)
+        services.competitor_restore(actor=request.user, competitor=competitor)
         return self._answer(competitor)
 
     @extend_schema(
@@ -288,7 +269,7 @@ class CompetitorViewSet(
     def merge(self, request, pk=None):
         competitor = self.get_object()
         into = _payload(CompetitorMergeSerializer, request)["into"]
-        _call_service(services.competitor_merge, actor=request.user, competitor=competitor, into=into)
+        services.competitor_merge(actor=request.user, competitor=competitor, into=into)
         return self._answer(competitor)
 
     @extend_schema(
@@ -299,5 +280,5 @@ class CompetitorViewSet(
     @action(detail=True, methods=["post"])
     def unmerge(self, request, pk=None):
         competitor = self.get_object()
-        _call_service(services.competitor_unmerge, actor=request.user, competitor=competitor)
+        services.competitor_unmerge(actor=request.user, competitor=competitor)
         return self._answer(competitor)

@@ -117,10 +117,8 @@ def closure_counts_by_reason(*, closures=None) -> dict[int, int]:
     or an outcome); by default every closure with a reason. Merges are one step deep, so one
     Coalesce rolls up.
     """
-    if closures is None:
-        from deals.models import Closure
-
-        closures = Closure.objects.all()
+    if closures is None:  # every closure, through the relation deals declares (no import of deals)
+        closures = Reason.closures.rel.related_model.objects.all()
     rows = (
         closures.filter(reason__isnull=False)
         .annotate(survivor=Coalesce("reason__merged_into", "reason"))
@@ -134,9 +132,7 @@ def closure_counts_by_reason(*, closures=None) -> dict[int, int]:
 def closure_counts_by_competitor(*, closures=None) -> dict[int, int]:
     """Closures per competitor id, a merged competitor's closures counted under its survivor."""
     if closures is None:
-        from deals.models import Closure
-
-        closures = Closure.objects.all()
+        closures = Competitor.closures.rel.related_model.objects.all()
     rows = (
         closures.filter(competitor__isnull=False)
         .annotate(survivor=Coalesce("competitor__merged_into", "competitor"))

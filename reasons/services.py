@@ -3,147 +3,55 @@
 Each function is atomic and keyword-only, locks the rows it changes, and writes exactly one
 append-only TaxonomyChange row (who, when, before, after). When a rule says no it raises
 TaxonomyError with a message for the admin and the form field it concerns; nothing is written.
+
+Reasons and categories are here; competitors in reasons.competitors, the file import in
+reasons.importing, what they share in reasons.changes; all are importable from here.
 """
 
-import re
-from dataclasses import dataclass, field
-from typing import Literal
-
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Max, Q
 
-from reasons.models import Competitor, Reason, ReasonCategory, ReasonKind, TaxonomyChange
+from reasons.changes import (
+    CATEGORY_NAME_MAX_LENGTH,
+    CODE_MAX_LENGTH,
+    CODE_PATTERN,
+    COMPETITOR_NAME_MAX_LENGTH,
+    LABEL_MAX_LENGTH,
+    REOPEN_AFTER_DAYS_MAX,
+    CompetitorData,
+    Direction,
+    ReasonData,
+    TaxonomyError,
+    _lock_reason,
+    _merge,
+    _move_one_place,
+    _record,
+    _refresh,
+    _save_or_explain,
+    _set_active,
+    _unmerge,
+    category_snapshot,
+    competitor_snapshot,
+    reason_snapshot,
+)
+from reasons.competitors import (
+    competitor_create,
+    competitor_merge,
+    competitor_restore,
+    competitor_retire,
+    competitor_unmerge,
+    competitor_update,
+)
+from reasons.models import Reason, ReasonCategory, ReasonKind, TaxonomyChange
 from teams.models import User
-
-# CRM internal values use underscores as often as dashes (price_too_high): both are kept as given.
-CODE_PATTERN = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
-CODE_MAX_LENGTH = 60
-LABEL_MAX_LENGTH = 120
-CATEGORY_NAME_MAX_LENGTH = 100
-COMPETITOR_NAME_MAX_LENGTH = 120
-REOPEN_AFTER_DAYS_MAX = 3650
-
-Direction = Literal["up", "down"]
-
-
-class TaxonomyError(Exception):
-    """A rule refused the change. `field` names the form field it concerns, if any."""
-
-    def __init__(self, message: str, *, field: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-
-@dataclass(frozen=True)
-class ReasonData:
-    """What an admin may set on a reason (kind is chosen once, at creation)."""
-
-    category: ReasonCategory
-    code: str
-    label: str
-    help_text: str = ""
-    example: str = ""
-    requires_competitor: bool = False
-    requires_note: bool = False
-    reopen_after_days: int | None = None
-
-
-@dataclass(frozen=True)
-class CompetitorData:
-    name: str
-    aliases: list[str] = field(default_factory=list)
-
-
-# --- snapshots: what a history row keeps as "before" and "after" ----------------------------
-
-
-def reason_snapshot(reason: Reason) -> dict:
-    return {
-        "code": reason.code,
-        "kind": reason.kind,
-        "category": reason.category.code,
-        "label": reason.label,
-        "help_text": reason.help_text,
-        "example": reason.example,
-        "order": reason.order,
-        "active": reason.active,
-        "requires_competitor": reason.requires_competitor,
-        "requires_note": reason.requires_note,
-        "reopen_after_days": reason.reopen_after_days,
-        "merged_into": reason.merged_into.code if reason.merged_into_id else None,
-    }
-
-
-def competitor_snapshot(competitor: Competitor) -> dict:
-    return {
-        "name": competitor.name,
-        "aliases": list(competitor.aliases),
-        "active": competitor.active,
-        "merged_into": competitor.merged_into.name if competitor.merged_into_id else None,
-    }
-
-
-def category_snapshot(category: ReasonCategory) -> dict:
-    return {"code": category.code, "name": category.name, "order": category.order}
-
-
-def _record(
-    *, actor: User | None, action: str, subject: ReasonCategory | Reason | Competitor, before, after
-) -> TaxonomyChange:
-    if isinstance(subject, Reason):
-        kwargs = {"subject": TaxonomyChange.Subject.REASON, "reason": subject, "subject_label": subject.label}
-    elif isinstance(subject, Competitor):
-        kwargs = {
-            "subject": TaxonomyChange.Subject.COMPETITOR,
-            "competitor": subject,
-            "subject_label": subject.name,
-        }
-    else:
-        kwargs = {
-            "subject": TaxonomyChange.Subject.CATEGORY,
-            "category": subject,
-            "subject_label": subject.name,
-        }
-    return TaxonomyChange.objects.create(actor=actor, action=action, before=before, after=after, **kwargs)
-
-
-def _lock(model, pks: list[int], *related: str) -> dict:
-    """Lock rows (in id order, so two callers cannot deadlock), then read them with their relations.
-
-    The relations are read after the lock is held: a locking SELECT that waited re-reads only the
-    locked row, so a join in the same statement could show a relation from before the wait.
-    """
-    list(model.objects.select_for_update().filter(pk__in=pks).order_by("pk").values_list("pk", flat=True))
-    return {row.pk: row for row in model.objects.select_related(*related).filter(pk__in=pks)}
-
-
-def _lock_reason(reason: Reason) -> Reason:
-    return _lock(Reason, [reason.pk], "category", "merged_into")[reason.pk]
-
-
-def _lock_competitor(competitor: Competitor) -> Competitor:
-    return _lock(Competitor, [competitor.pk], "merged_into")[competitor.pk]
-
-
-def _refresh(target, source) -> None:
-    """Copy the saved state back onto the caller's instance."""
-    for f in source._meta.concrete_fields:
-        setattr(target, f.attname, getattr(source, f.attname))
-    target._state.fields_cache = dict(source._state.fields_cache)
-
-
-# --- reasons -----------------------------------------------------------------------------------
 
 
 def reason_closure_count(reason: Reason) -> int:
-    """How many closures name this reason (as primary or secondary reason)."""
-    from deals.models import Closure, ClosureSecondaryReason
+    """How many closures name this reason (as primary or secondary reason).
 
-    return (
-        Closure.objects.filter(reason=reason).count()
-        + ClosureSecondaryReason.objects.filter(reason=reason).count()
-    )
+    Through the relations deals declares on Reason: reasons does not import deals (deals imports
+    reasons)."""
+    return reason.closures.count() + Reason.secondary_closures.through.objects.filter(reason=reason).count()
 
 
 def _clean_code(code: str, *, reason: Reason | None) -> str:
@@ -224,17 +132,6 @@ def _validate_reason(*, kind: str, data: ReasonData, reason: Reason | None) -> d
     }
 
 
-def _save_or_explain(instance, **kwargs) -> None:
-    """Save in a savepoint; a unique clash that slipped past the checks (a race) becomes a TaxonomyError."""
-    try:
-        with transaction.atomic():
-            instance.save(**kwargs)
-    except IntegrityError as exc:
-        raise TaxonomyError(
-            "Someone else just saved a clashing change; reload the page and try again."
-        ) from exc
-
-
 def reason_create(*, actor: User | None, kind: str, data: ReasonData) -> Reason:
     """Create an active reason of `kind`, last in its category."""
     with transaction.atomic():
@@ -275,28 +172,6 @@ def reason_update(*, actor: User | None, reason: Reason, data: ReasonData) -> Re
     return reason
 
 
-def _move_one_place(*, actor: User | None, rows: list, subject, direction: Direction, where: str) -> int:
-    """Swap `subject` with its neighbour in `rows` (locked, in order), renumber, record; the new order."""
-    position = next(i for i, row in enumerate(rows) if row.pk == subject.pk)
-    other = position - 1 if direction == "up" else position + 1
-    if not 0 <= other < len(rows):
-        edge = "first" if direction == "up" else "last"
-        raise TaxonomyError(f"“{subject}” is already {edge}{where}.", field="direction")
-    before = [row.code for row in rows]
-    rows[position], rows[other] = rows[other], rows[position]
-    for order, row in enumerate(rows, start=1):
-        row.order = order
-    type(subject).objects.bulk_update(rows, ["order"])
-    _record(
-        actor=actor,
-        action=TaxonomyChange.Action.REORDER,
-        subject=rows[other],
-        before={"order": before},
-        after={"order": [row.code for row in rows]},
-    )
-    return rows[other].order
-
-
 def reason_reorder(*, actor: User | None, reason: Reason, direction: Direction) -> Reason:
     """Move a reason one place up or down among the reasons of its kind in its category."""
     if direction not in ("up", "down"):
@@ -313,30 +188,6 @@ def reason_reorder(*, actor: User | None, reason: Reason, direction: Direction) 
     return reason
 
 
-def _set_active(*, actor: User | None, subject, active: bool, lock, snapshot, name: str):
-    """Retire (active=False) or restore (active=True) a reason or competitor, with its history row."""
-    with transaction.atomic():
-        locked = lock(subject)
-        label = getattr(locked, name)
-        if locked.active == active:
-            raise TaxonomyError(f"“{label}” is already {'active' if active else 'retired'}.")
-        if active and locked.merged_into_id:
-            survivor = getattr(locked.merged_into, name)
-            raise TaxonomyError(f"“{label}” is merged into “{survivor}”; undo the merge to restore it.")
-        before = snapshot(locked)
-        locked.active = active
-        locked.save(update_fields=["active"])
-        _record(
-            actor=actor,
-            action=TaxonomyChange.Action.RESTORE if active else TaxonomyChange.Action.RETIRE,
-            subject=locked,
-            before=before,
-            after=snapshot(locked),
-        )
-    _refresh(subject, locked)
-    return subject
-
-
 def reason_retire(*, actor: User | None, reason: Reason) -> Reason:
     """Take a reason off the reps' forms; closures that use it keep it and figures still count it."""
     return _set_active(
@@ -349,86 +200,6 @@ def reason_restore(*, actor: User | None, reason: Reason) -> Reason:
     return _set_active(
         actor=actor, subject=reason, active=True, lock=_lock_reason, snapshot=reason_snapshot, name="label"
     )
-
-
-def _check_merge(*, source, target, name: str, kind_of=None) -> None:
-    if source.pk == target.pk:
-        raise TaxonomyError(f"“{name(source)}” cannot be merged into itself.", field="into")
-    if kind_of is not None and kind_of(source) != kind_of(target):
-        raise TaxonomyError(
-            f"“{name(source)}” is a {kind_of(source)} reason and “{name(target)}” a "
-            f"{kind_of(target)} reason; merge only reasons of the same kind.",
-            field="into",
-        )
-    if source.merged_into_id is not None:
-        raise TaxonomyError(
-            f"“{name(source)}” is already merged into “{name(source.merged_into)}”; undo that merge first.",
-            field="into",
-        )
-    if target.merged_into_id == source.pk:
-        raise TaxonomyError(
-            f"“{name(target)}” is merged into “{name(source)}”, so merging “{name(source)}” into it would "
-            "make a cycle; undo that merge first.",
-            field="into",
-        )
-    if target.merged_into_id is not None:
-        raise TaxonomyError(
-            f"“{name(target)}” has itself been merged into “{name(target.merged_into)}”; "
-            f"merge into “{name(target.merged_into)}” instead.",
-            field="into",
-        )
-    if not target.active:
-        raise TaxonomyError(
-            f"“{name(target)}” is retired; merge into an active one (or restore it first).", field="into"
-        )
-
-
-def _merge(*, model, actor, source, target, snapshot, name, kind_of=None):
-    """Retire `source` and point it (and whatever was merged into it) at `target`."""
-    with transaction.atomic():
-        # Lock both so two opposite merges cannot both pass the cycle check.
-        related = ("category", "merged_into") if model is Reason else ("merged_into",)
-        locked = _lock(model, [source.pk, target.pk], *related)
-        src, dst = locked[source.pk], locked[target.pk]
-        _check_merge(source=src, target=dst, name=name, kind_of=kind_of)
-        before = snapshot(src)
-        # Flatten: what was merged into the source now points at the survivor, one step deep.
-        regained = list(model.objects.select_for_update().filter(merged_into=src).order_by("pk"))
-        before["merged_here"] = [{"id": row.pk, "name": name(row)} for row in regained]
-        model.objects.filter(pk__in=[row.pk for row in regained]).update(merged_into=dst)
-        src.active, src.merged_into = False, dst
-        src.save(update_fields=["active", "merged_into"])
-        after = snapshot(src)
-        after["merged_here"] = []
-        _record(actor=actor, action=TaxonomyChange.Action.MERGE, subject=src, before=before, after=after)
-    _refresh(source, src)
-    return source
-
-
-def _unmerge(*, model, actor, subject, snapshot, name, change_filter):
-    """Undo the latest merge of `subject`: it returns as it was, with what had been merged into it."""
-    with transaction.atomic():
-        related = ("category", "merged_into") if model is Reason else ("merged_into",)
-        locked = _lock(model, [subject.pk], *related)[subject.pk]
-        if locked.merged_into_id is None:
-            raise TaxonomyError(f"“{name(locked)}” is not merged into anything.")
-        survivor = locked.merged_into
-        merge = (
-            TaxonomyChange.objects.filter(action=TaxonomyChange.Action.MERGE, **change_filter)
-            .order_by("-at", "-id")
-            .first()
-        )
-        was = merge.before if merge and merge.before else {}
-        before = snapshot(locked)
-        locked.merged_into, locked.active = None, was.get("active", True)
-        locked.save(update_fields=["active", "merged_into"])
-        # Those flattened into the survivor by this merge come back, unless moved since.
-        ids = [row["id"] for row in was.get("merged_here", [])]
-        model.objects.filter(pk__in=ids, merged_into=survivor).update(merged_into=locked)
-        after = snapshot(locked)
-        _record(actor=actor, action=TaxonomyChange.Action.UNMERGE, subject=locked, before=before, after=after)
-    _refresh(subject, locked)
-    return subject
 
 
 def reason_merge(*, actor: User | None, reason: Reason, into: Reason) -> Reason:
@@ -457,9 +228,6 @@ def reason_unmerge(*, actor: User | None, reason: Reason) -> Reason:
         name=lambda r: r.label,
         change_filter={"reason": reason},
     )
-
-
-# --- categories ---------------------------------------------------------------------------------
 
 
 def _clean_category_name(name: str, *, category: ReasonCategory | None) -> str:
@@ -533,285 +301,44 @@ def category_reorder(*, actor: User | None, category: ReasonCategory, direction:
     return category
 
 
-# --- competitors --------------------------------------------------------------------------------
+__all__ = [  # the public services and what callers pass them, wherever they live (and taxonomy_import)
+    "CATEGORY_NAME_MAX_LENGTH",
+    "CODE_MAX_LENGTH",
+    "CODE_PATTERN",
+    "COMPETITOR_NAME_MAX_LENGTH",
+    "LABEL_MAX_LENGTH",
+    "REOPEN_AFTER_DAYS_MAX",
+    "CompetitorData",
+    "ReasonData",
+    "TaxonomyError",
+    "category_create",
+    "category_reorder",
+    "category_snapshot",
+    "category_update",
+    "competitor_create",
+    "competitor_merge",
+    "competitor_restore",
+    "competitor_retire",
+    "competitor_snapshot",
+    "competitor_unmerge",
+    "competitor_update",
+    "reason_closure_count",
+    "reason_create",
+    "reason_merge",
+    "reason_reorder",
+    "reason_restore",
+    "reason_retire",
+    "reason_snapshot",
+    "reason_unmerge",
+    "reason_update",
+]
 
 
-def _validate_competitor(*, data: CompetitorData, competitor: Competitor | None) -> dict:
-    name = data.name.strip()
-    if not name:
-        raise TaxonomyError("Give the competitor a name.", field="name")
-    if len(name) > COMPETITOR_NAME_MAX_LENGTH:
-        raise TaxonomyError(f"The name is longer than {COMPETITOR_NAME_MAX_LENGTH} characters.", field="name")
-    twins = Competitor.objects.filter(name__iexact=name)
-    if competitor is not None:
-        twins = twins.exclude(pk=competitor.pk)
-    if twins.exists():
-        raise TaxonomyError(f"There is already a competitor named “{name}”.", field="name")
-    aliases = []
-    for alias in data.aliases:
-        if not isinstance(alias, str):
-            raise TaxonomyError("Aliases must be text.", field="aliases")
-        alias = alias.strip()
-        if alias and alias.lower() != name.lower() and alias.lower() not in {a.lower() for a in aliases}:
-            aliases.append(alias)
-    return {"name": name, "aliases": aliases}
+def __getattr__(name: str):
+    # The file import uses the services above (and reasons.transfer, which imports this module),
+    # so it is loaded on first use rather than at import time.
+    if name == "taxonomy_import":
+        from reasons.importing import taxonomy_import
 
-
-def competitor_create(*, actor: User | None, data: CompetitorData) -> Competitor:
-    """Create an active competitor."""
-    with transaction.atomic():
-        competitor = Competitor(**_validate_competitor(data=data, competitor=None))
-        _save_or_explain(competitor)
-        _record(
-            actor=actor,
-            action=TaxonomyChange.Action.CREATE,
-            subject=competitor,
-            before=None,
-            after=competitor_snapshot(competitor),
-        )
-    return competitor
-
-
-def competitor_update(*, actor: User | None, competitor: Competitor, data: CompetitorData) -> Competitor:
-    """Rename a competitor or change its aliases."""
-    with transaction.atomic():
-        locked = _lock_competitor(competitor)
-        before = competitor_snapshot(locked)
-        for name, value in _validate_competitor(data=data, competitor=locked).items():
-            setattr(locked, name, value)
-        after = competitor_snapshot(locked)
-        if after != before:
-            _save_or_explain(locked)
-            _record(
-                actor=actor, action=TaxonomyChange.Action.UPDATE, subject=locked, before=before, after=after
-            )
-    _refresh(competitor, locked)
-    return competitor
-
-
-def competitor_retire(*, actor: User | None, competitor: Competitor) -> Competitor:
-    """Take a competitor off the reps' forms; closures that name it keep it."""
-    return _set_active(
-        actor=actor,
-        subject=competitor,
-        active=False,
-        lock=_lock_competitor,
-        snapshot=competitor_snapshot,
-        name="name",
-    )
-
-
-def competitor_restore(*, actor: User | None, competitor: Competitor) -> Competitor:
-    """Offer a retired competitor again (a merged one needs its merge undone)."""
-    return _set_active(
-        actor=actor,
-        subject=competitor,
-        active=True,
-        lock=_lock_competitor,
-        snapshot=competitor_snapshot,
-        name="name",
-    )
-
-
-def competitor_merge(*, actor: User | None, competitor: Competitor, into: Competitor) -> Competitor:
-    """Merge one competitor into another (e.g. after an acquisition); figures roll up to the survivor."""
-    return _merge(
-        model=Competitor,
-        actor=actor,
-        source=competitor,
-        target=into,
-        snapshot=competitor_snapshot,
-        name=lambda c: c.name,
-    )
-
-
-def competitor_unmerge(*, actor: User | None, competitor: Competitor) -> Competitor:
-    """Undo a competitor merge."""
-    return _unmerge(
-        model=Competitor,
-        actor=actor,
-        subject=competitor,
-        snapshot=competitor_snapshot,
-        name=lambda c: c.name,
-        change_filter={"competitor": competitor},
-    )
-
-
-# --- import ---------------------------------------------------------------------------------------
-
-
-def _category_apply_order(*, actor: User | None, wanted: list[str]) -> bool:
-    """Put the categories in the order `wanted` (codes), the rest after them."""
-    categories = list(ReasonCategory.objects.select_for_update().order_by("order", "name", "id"))
-    rank = {code: i for i, code in enumerate(wanted)}
-    ordered = sorted(categories, key=lambda c: (0, rank[c.code]) if c.code in rank else (1, c.order))
-    before = [c.code for c in categories]
-    if not wanted or [c.code for c in ordered] == before:
-        return False
-    for order, category in enumerate(ordered, start=1):
-        category.order = order
-    ReasonCategory.objects.bulk_update(ordered, ["order"])
-    _record(
-        actor=actor,
-        action=TaxonomyChange.Action.REORDER,
-        subject=ordered[0],
-        before={"order": before},
-        after={"order": [c.code for c in ordered]},
-    )
-    return True
-
-
-def _reason_apply_order(
-    *, actor: User | None, category: ReasonCategory, kind: str, wanted: list[str]
-) -> bool:
-    """Put the reasons of one category and kind in the order `wanted` (codes), the rest after them."""
-    siblings = list(
-        Reason.objects.select_for_update()
-        .filter(category=category, kind=kind)
-        .order_by("order", "label", "id")
-    )
-    rank = {code: i for i, code in enumerate(wanted)}
-    ordered = sorted(siblings, key=lambda r: (0, rank[r.code]) if r.code in rank else (1, r.order))
-    before = [r.code for r in siblings]
-    if [r.code for r in ordered] == before:
-        return False
-    for order, reason in enumerate(ordered, start=1):
-        reason.order = order
-    Reason.objects.bulk_update(ordered, ["order"])
-    _record(
-        actor=actor,
-        action=TaxonomyChange.Action.REORDER,
-        subject=ordered[0],
-        before={"order": before},
-        after={"order": [r.code for r in ordered]},
-    )
-    return True
-
-
-def taxonomy_import(*, actor: User | None, parsed) -> dict[str, int]:
-    """Create or update categories, reasons and competitors from a parsed export file.
-
-    Every row is checked first (reasons.transfer.check_taxonomy_file); then everything is
-    written through the services above in one transaction, so any refusal writes nothing.
-    Raises TaxonomyImportError naming the row and field. Returns counts of what changed.
-    """
-    from reasons.transfer import Problem, TaxonomyImportError, check_taxonomy_file
-
-    problems = check_taxonomy_file(parsed)
-    if problems:
-        raise TaxonomyImportError(problems)
-    counts = {"created": 0, "updated": 0, "unchanged": 0}
-    row = None
-
-    def changed_since(count_before: int) -> bool:
-        return TaxonomyChange.objects.count() > count_before
-
-    try:
-        with transaction.atomic():
-            for row in parsed.categories:
-                v = row.values
-                category = ReasonCategory.objects.filter(code=v["code"]).first()
-                if category is None:
-                    category_create(actor=actor, code=v["code"], name=v["name"])
-                    counts["created"] += 1
-                elif category.name != v["name"]:
-                    category_update(actor=actor, category=category, name=v["name"])
-                    counts["updated"] += 1
-                else:
-                    counts["unchanged"] += 1
-            row = None
-            wanted = [
-                v["code"]
-                for _i, v in sorted(
-                    enumerate(r.values for r in parsed.categories),
-                    key=lambda item: (item[1]["order"] if item[1]["order"] is not None else item[0], item[0]),
-                )
-            ]
-            _category_apply_order(actor=actor, wanted=wanted)
-            categories = {c.code: c for c in ReasonCategory.objects.all()}
-
-            # Undo merges the file no longer has before anything else, so labels and targets are free.
-            for row in parsed.reasons:
-                v = row.values
-                existing = Reason.objects.select_related("merged_into").filter(code=v["code"]).first()
-                if existing and existing.merged_into_id and existing.merged_into.code != v["merged_into"]:
-                    reason_unmerge(actor=actor, reason=existing)
-            groups: dict[tuple[str, str], list[tuple[int, int, str]]] = {}
-            for position, row in enumerate(parsed.reasons):
-                v = row.values
-                marker = TaxonomyChange.objects.count()
-                data = ReasonData(
-                    category=categories[v["category"]],
-                    code=v["code"],
-                    label=v["label"],
-                    help_text=v["help_text"],
-                    example=v["example"],
-                    requires_competitor=v["requires_competitor"],
-                    requires_note=v["requires_note"],
-                    reopen_after_days=v["reopen_after_days"],
-                )
-                reason = Reason.objects.filter(code=v["code"]).first()
-                if reason is None:
-                    reason = reason_create(actor=actor, kind=v["kind"], data=data)
-                    counts["created"] += 1
-                    marker = None
-                else:
-                    reason_update(actor=actor, reason=reason, data=data)
-                if v["merged_into"] is None and reason.active != v["active"]:
-                    (reason_restore if v["active"] else reason_retire)(actor=actor, reason=reason)
-                if marker is not None:
-                    counts["updated" if changed_since(marker) else "unchanged"] += 1
-                order = v["order"] if v["order"] is not None else position
-                groups.setdefault((v["category"], v["kind"]), []).append((order, position, v["code"]))
-            for row in parsed.reasons:
-                v = row.values
-                if v["merged_into"] is None:
-                    continue
-                reason = Reason.objects.select_related("merged_into").get(code=v["code"])
-                if reason.merged_into_id is None:
-                    reason_merge(actor=actor, reason=reason, into=Reason.objects.get(code=v["merged_into"]))
-                    counts["updated"] += 1
-            row = None
-            for (category_code, kind), entries in groups.items():
-                wanted = [code for _order, _position, code in sorted(entries)]
-                _reason_apply_order(actor=actor, category=categories[category_code], kind=kind, wanted=wanted)
-
-            for row in parsed.competitors:
-                v = row.values
-                existing = (
-                    Competitor.objects.select_related("merged_into").filter(name__iexact=v["name"]).first()
-                )
-                if existing and existing.merged_into_id:
-                    target = (v["merged_into"] or "").lower()
-                    if existing.merged_into.name.lower() != target:
-                        competitor_unmerge(actor=actor, competitor=existing)
-            for row in parsed.competitors:
-                v = row.values
-                data = CompetitorData(name=v["name"], aliases=v["aliases"])
-                competitor = Competitor.objects.filter(name__iexact=v["name"]).first()
-                marker = TaxonomyChange.objects.count()
-                if competitor is None:
-                    competitor = competitor_create(actor=actor, data=data)
-                    counts["created"] += 1
-                    marker = None
-                else:
-                    competitor_update(actor=actor, competitor=competitor, data=data)
-                if v["merged_into"] is None and competitor.active != v["active"]:
-                    (competitor_restore if v["active"] else competitor_retire)(
-                        actor=actor, competitor=competitor
-                    )
-                if marker is not None:
-                    counts["updated" if changed_since(marker) else "unchanged"] += 1
-            for row in parsed.competitors:
-                v = row.values
-                if v["merged_into"] is None:
-                    continue
-                competitor = Competitor.objects.get(name__iexact=v["name"])
-                if competitor.merged_into_id is None:
-                    target = Competitor.objects.get(name__iexact=v["merged_into"])
-                    competitor_merge(actor=actor, competitor=competitor, into=target)
-                    counts["updated"] += 1
-    except TaxonomyError as exc:
-        where = row.where if row is not None else "the file"
-        raise TaxonomyImportError([Problem(where, exc.field or "", exc.message)]) from exc
-    return counts
+        return taxonomy_import
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

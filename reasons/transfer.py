@@ -296,10 +296,19 @@ def check_taxonomy_file(parsed: TaxonomyFile) -> list[Problem]:
     problems: list[Problem] = []
     if sum(len(rows) for rows in (parsed.categories, parsed.reasons, parsed.competitors)) > MAX_ROWS:
         return [Problem("the file", "", f"has more than {MAX_ROWS} rows.")]
-    categories_in_db = {c.code: c for c in ReasonCategory.objects.all()}
     reasons_in_db = {r.code: r for r in Reason.objects.all()}
-    competitors_in_db = {c.name.lower(): c for c in Competitor.objects.all()}
+    category_codes = _check_categories(parsed, problems)
+    file_reasons = _check_reasons(parsed, problems, category_codes, reasons_in_db)
+    _check_reason_labels(parsed, problems, reasons_in_db, file_reasons)
+    _check_reason_merges(parsed, problems, reasons_in_db, file_reasons)
+    file_competitors = _check_competitors(parsed, problems)
+    _check_competitor_merges(parsed, problems, file_competitors)
+    return problems
 
+
+def _check_categories(parsed: TaxonomyFile, problems: list[Problem]) -> set[str]:
+    """The category rows; returns every category code there will be (the file's and ours)."""
+    categories_in_db = {c.code: c for c in ReasonCategory.objects.all()}
     seen: dict[str, str] = {}
     names: dict[str, str] = {}
     for row in parsed.categories:
@@ -320,37 +329,48 @@ def check_taxonomy_file(parsed: TaxonomyFile) -> list[Problem]:
                 Problem(row.where, "name", f"“{name}” is already the name of category “{clash.code}”.")
             )
         row.values = {"code": code, "name": name, "order": order}
-    category_codes = set(categories_in_db) | set(seen)
+    return set(categories_in_db) | set(seen)
 
-    seen, labels = {}, {}
+
+def _reason_values(row: Row, problems: list[Problem], category_codes: set[str]) -> dict:
+    """One reason row's values, normalised, with the problems of each value on its own."""
+    code = _code(row, "code", problems)
+    kind = _text(row, "kind", problems, required=True)
+    if kind and kind not in ReasonKind.values:
+        problems.append(
+            Problem(row.where, "kind", f"“{kind}” must be one of {', '.join(ReasonKind.values)}.")
+        )
+    category = _text(row, "category", problems, required=True)
+    if category and category not in category_codes:
+        problems.append(
+            Problem(row.where, "category", f"“{category}” is not a category in the file or here.")
+        )
+    return {
+        "code": code,
+        "kind": kind,
+        "category": category,
+        "label": _text(row, "name", problems, required=True, max_length=120),
+        "help_text": _text(row, "help_text", problems),
+        "example": _text(row, "example", problems),
+        "order": _number(row, "order", problems, maximum=100_000),
+        "active": _flag(row, "active", problems, default=True),
+        "requires_competitor": _flag(row, "requires_competitor", problems, default=False),
+        "requires_note": _flag(row, "requires_note", problems, default=False),
+        "reopen_after_days": _number(row, "reopen_after_days", problems, maximum=REOPEN_AFTER_DAYS_MAX),
+        "merged_into": _text(row, "merged_into", problems) or None,
+    }
+
+
+def _check_reasons(
+    parsed: TaxonomyFile, problems: list[Problem], category_codes: set[str], reasons_in_db: dict
+) -> dict[str, dict]:
+    """The reason rows against each other and ours; returns the file's reasons by code."""
+    seen: dict[str, str] = {}
+    labels: dict[tuple, str] = {}
     file_reasons: dict[str, dict] = {}
     for row in parsed.reasons:
-        code = _code(row, "code", problems)
-        kind = _text(row, "kind", problems, required=True)
-        if kind and kind not in ReasonKind.values:
-            problems.append(
-                Problem(row.where, "kind", f"“{kind}” must be one of {', '.join(ReasonKind.values)}.")
-            )
-        category = _text(row, "category", problems, required=True)
-        if category and category not in category_codes:
-            problems.append(
-                Problem(row.where, "category", f"“{category}” is not a category in the file or here.")
-            )
-        label = _text(row, "name", problems, required=True, max_length=120)
-        values = {
-            "code": code,
-            "kind": kind,
-            "category": category,
-            "label": label,
-            "help_text": _text(row, "help_text", problems),
-            "example": _text(row, "example", problems),
-            "order": _number(row, "order", problems, maximum=100_000),
-            "active": _flag(row, "active", problems, default=True),
-            "requires_competitor": _flag(row, "requires_competitor", problems, default=False),
-            "requires_note": _flag(row, "requires_note", problems, default=False),
-            "reopen_after_days": _number(row, "reopen_after_days", problems, maximum=REOPEN_AFTER_DAYS_MAX),
-            "merged_into": _text(row, "merged_into", problems) or None,
-        }
+        values = _reason_values(row, problems, category_codes)
+        code, kind, label = values["code"], values["kind"], values["label"]
         if code in seen:
             problems.append(Problem(row.where, "code", f"“{code}” is also in {seen[code]}."))
         seen[code] = row.where
@@ -360,13 +380,8 @@ def check_taxonomy_file(parsed: TaxonomyFile) -> list[Problem]:
         labels[key] = row.where
         existing = reasons_in_db.get(code)
         if existing is not None and kind and existing.kind != kind:
-            problems.append(
-                Problem(
-                    row.where,
-                    "kind",
-                    f"“{code}” is a {existing.kind} reason here; a reason's kind never changes.",
-                )
-            )
+            message = f"“{code}” is a {existing.kind} reason here; a reason's kind never changes."
+            problems.append(Problem(row.where, "kind", message))
         if existing is None and code:
             earlier = (
                 TaxonomyChange.objects.filter(subject=TaxonomyChange.Subject.REASON)
@@ -374,16 +389,17 @@ def check_taxonomy_file(parsed: TaxonomyFile) -> list[Problem]:
                 .first()
             )
             if earlier is not None:
-                problems.append(
-                    Problem(
-                        row.where,
-                        "code",
-                        f"“{code}” belonged to “{earlier.subject_label}”; codes are never reused.",
-                    )
-                )
+                message = f"“{code}” belonged to “{earlier.subject_label}”; codes are never reused."
+                problems.append(Problem(row.where, "code", message))
         row.values = values
         file_reasons[code] = values
-    # Labels must stay unique per kind against reasons the file does not mention.
+    return file_reasons
+
+
+def _check_reason_labels(
+    parsed: TaxonomyFile, problems: list[Problem], reasons_in_db: dict, file_reasons: dict
+) -> None:
+    """Labels must stay unique per kind against reasons the file does not mention."""
     for row in parsed.reasons:
         v = row.values
         for other in reasons_in_db.values():
@@ -396,6 +412,11 @@ def check_taxonomy_file(parsed: TaxonomyFile) -> list[Problem]:
                 problems.append(
                     Problem(row.where, "label", f"“{v['label']}” is already the label of “{other.code}”.")
                 )
+
+
+def _check_reason_merges(
+    parsed: TaxonomyFile, problems: list[Problem], reasons_in_db: dict, file_reasons: dict
+) -> None:
     for row in parsed.reasons:
         target_code = row.values["merged_into"]
         if target_code is None:
@@ -405,25 +426,24 @@ def check_taxonomy_file(parsed: TaxonomyFile) -> list[Problem]:
             db = reasons_in_db[target_code]
             target = {"kind": db.kind, "merged_into": None if db.merged_into_id is None else "?"}
         if target is None:
-            problems.append(
-                Problem(row.where, "merged_into", f"“{target_code}” is not a reason in the file or here.")
-            )
+            message = f"“{target_code}” is not a reason in the file or here."
         elif target_code == row.values["code"]:
-            problems.append(Problem(row.where, "merged_into", "a reason cannot be merged into itself."))
+            message = "a reason cannot be merged into itself."
         elif target["kind"] != row.values["kind"]:
-            problems.append(
-                Problem(row.where, "merged_into", f"“{target_code}” is a reason of another kind.")
-            )
+            message = f"“{target_code}” is a reason of another kind."
         elif target["merged_into"]:
-            problems.append(
-                Problem(
-                    row.where, "merged_into", f"“{target_code}” is merged itself; merge into its survivor."
-                )
-            )
+            message = f"“{target_code}” is merged itself; merge into its survivor."
         elif row.values["active"]:
             problems.append(Problem(row.where, "active", "a merged reason must be retired (active false)."))
+            continue
+        else:
+            continue
+        problems.append(Problem(row.where, "merged_into", message))
 
-    seen = {}
+
+def _check_competitors(parsed: TaxonomyFile, problems: list[Problem]) -> dict[str, dict]:
+    """The competitor rows; returns the file's competitors by lowercased name."""
+    seen: dict[str, str] = {}
     file_competitors: dict[str, dict] = {}
     for row in parsed.competitors:
         name = _text(row, "name", problems, required=True, max_length=120)
@@ -442,6 +462,11 @@ def check_taxonomy_file(parsed: TaxonomyFile) -> list[Problem]:
         seen[name.lower()] = row.where
         row.values = values
         file_competitors[name.lower()] = values
+    return file_competitors
+
+
+def _check_competitor_merges(parsed: TaxonomyFile, problems: list[Problem], file_competitors: dict) -> None:
+    competitors_in_db = {c.name.lower(): c for c in Competitor.objects.all()}
     for row in parsed.competitors:
         target_name = row.values["merged_into"]
         if target_name is None:
@@ -451,19 +476,16 @@ def check_taxonomy_file(parsed: TaxonomyFile) -> list[Problem]:
             db = competitors_in_db[target_name.lower()]
             target = {"merged_into": None if db.merged_into_id is None else "?"}
         if target is None:
-            problems.append(
-                Problem(row.where, "merged_into", f"“{target_name}” is not a competitor in the file or here.")
-            )
+            message = f"“{target_name}” is not a competitor in the file or here."
         elif target_name.lower() == row.values["name"].lower():
-            problems.append(Problem(row.where, "merged_into", "a competitor cannot be merged into itself."))
+            message = "a competitor cannot be merged into itself."
         elif target["merged_into"]:
-            problems.append(
-                Problem(
-                    row.where, "merged_into", f"“{target_name}” is merged itself; merge into its survivor."
-                )
-            )
+            message = f"“{target_name}” is merged itself; merge into its survivor."
         elif row.values["active"]:
             problems.append(
                 Problem(row.where, "active", "a merged competitor must be retired (active false).")
             )
-    return problems
+            continue
+        else:
+            continue
+        problems.append(Problem(row.where, "merged_into", message))

@@ -8,6 +8,7 @@ import email.policy
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -143,6 +144,7 @@ class Workers:
     def __init__(self, tmp_path: Path):
         self.tmp_path = tmp_path
         self.processes: list[subprocess.Popen] = []
+        self.names: list[str] = []  # each worker's node name, for remote control (inspect)
 
     def env(self) -> dict:
         db = connection.settings_dict
@@ -164,6 +166,7 @@ class Workers:
     def start(self, *, concurrency: int = 2, beat: bool = False) -> subprocess.Popen:
         """Start a worker process (with beat: `-B`) and wait until it is ready to take tasks."""
         number = len(self.processes) + 1
+        self.names.append(f"followups-test-{number}-{os.getpid()}@{socket.gethostname()}")
         beat_args = ["-B", f"--schedule={self.tmp_path / f'beat-{number}'}"] if beat else []
         log_path = self.tmp_path / f"worker-{number}.log"
         log = open(log_path, "w")  # noqa: SIM115 - the worker writes to it until stopped
@@ -171,7 +174,7 @@ class Workers:
             [
                 str(CELERY), "-A", "closedlost", "worker", "--pool=prefork", f"--concurrency={concurrency}",
                 "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
-                "-n", f"followups-test-{number}-{os.getpid()}@%h", *beat_args,
+                "-n", self.names[-1], *beat_args,
             ],
             cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
@@ -193,6 +196,21 @@ class Workers:
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait(timeout=5)
+
+    def idle(self, name: str) -> bool:
+        """The broker holds no message waiting for a worker, and worker `name` runs or holds no
+        task (messages a killed worker had taken stay unacknowledged: they are not waiting)."""
+        import redis
+
+        from closedlost.celery import app
+
+        client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+        waiting = sum(client.llen(key) for key in client.scan_iter() if client.type(key) == b"list")
+        if waiting:
+            return False
+        inspect = app.control.inspect(destination=[name], timeout=2)
+        active, reserved = inspect.active() or {}, inspect.reserved() or {}
+        return name in active and not active[name] and not reserved.get(name)
 
     def logs(self) -> str:
         return "\n".join(p.read_text() for p in sorted(self.tmp_path.glob("worker-*.log")))

@@ -20,6 +20,7 @@ from django.db.models import Max
 from deals.factories import AccountFactory, MembershipFactory, PipelineFactory, StageFactory, UserFactory
 from deals.models import Closure, Deal
 from deals.selectors import INDUSTRY_UNKNOWN, SIZE_BANDS
+from followups.models import ClosureSequence, NurtureSequence
 from insights.models import ExchangeRate
 from insights.selectors import DashboardFilters
 from reasons import services as taxonomy
@@ -59,9 +60,7 @@ def build(
     for reason in reasons:
         by_kind[reason.kind].append(reason)
     competitors = list(Competitor.objects.all())
-    sequences = []
-    if apps.is_installed("followups"):
-        sequences = list(apps.get_model("followups", "NurtureSequence").objects.all())
+    sequences = list(NurtureSequence.objects.all())
     owners = [world.alice, world.erin, world.dave, west_rep, world.bob]
     team_of = {u.pk: (world.west if u in (world.dave, west_rep) else world.east) for u in owners}
     needs_reason_ok = deal_has_needs_reason()
@@ -230,10 +229,7 @@ def load_rows() -> list[Row]:
             "account__employees",
         )
     }
-    sequence_of = {}
-    if apps.is_installed("followups"):
-        closure_sequence = apps.get_model("followups", "ClosureSequence")
-        sequence_of = dict(closure_sequence.objects.values_list("closure_id", "sequence_id"))
+    sequence_of = dict(ClosureSequence.objects.values_list("closure_id", "sequence_id"))
     for c in Closure.objects.values(
         "id", "deal_id", "outcome", "reason_id", "competitor_id", "closed_at", "reopened_at"
     ):
