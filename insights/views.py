@@ -1,12 +1,12 @@
 """The manager dashboard page and its CSV exports; the figures come from insights.selectors."""
 
-import csv
 from urllib.parse import urlencode
 
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
+from closedlost.csvsafe import SafeWriter
 from insights.exports import DEAL_COLUMNS, cell, deal_rows, figure_table, jsonable
 from insights.forms import PERIODS, DashboardFilterForm, teams_visible_to
 from insights.selectors import FIGURES, Dashboard, dashboard_figures
@@ -119,7 +119,7 @@ class _Echo:
 
 
 def _csv_response(filename: str, header: list[str], rows) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
+    writer = SafeWriter(_Echo())
 
     def lines():
         yield writer.writerow(header)
