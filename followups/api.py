@@ -107,7 +107,7 @@ class FollowUpViewSet(viewsets.ReadOnlyModelViewSet):
         summary="Mark done", request=None, responses={200: FollowUpSerializer, 404: ERROR, 409: ERROR}
     )
     @action(detail=True, methods=["post"])
-    def done(self, request, pk=None):
+    def done(self, request, pk=None, format=None):
         return _act(services.followup_complete, followup=self.get_object(), actor=request.user)
 
     @extend_schema(
@@ -116,7 +116,7 @@ class FollowUpViewSet(viewsets.ReadOnlyModelViewSet):
         responses={200: FollowUpSerializer, 404: ERROR, 409: ERROR},
     )
     @action(detail=True, methods=["post"])
-    def skip(self, request, pk=None):
+    def skip(self, request, pk=None, format=None):
         return _act(services.followup_skip, followup=self.get_object(), actor=request.user)
 
     @extend_schema(
@@ -125,7 +125,7 @@ class FollowUpViewSet(viewsets.ReadOnlyModelViewSet):
         responses={200: FollowUpSerializer, 400: FIELD_ERRORS, 404: ERROR, 409: ERROR},
     )
     @action(detail=True, methods=["post"])
-    def snooze(self, request, pk=None):
+    def snooze(self, request, pk=None, format=None):
         followup = self.get_object()
         payload = SnoozeSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -142,7 +142,7 @@ class FollowUpViewSet(viewsets.ReadOnlyModelViewSet):
         responses={200: FollowUpSerializer, 400: FIELD_ERRORS, 404: ERROR, 409: ERROR},
     )
     @action(detail=True, methods=["post"])
-    def reschedule(self, request, pk=None):
+    def reschedule(self, request, pk=None, format=None):
         followup = self.get_object()
         payload = RescheduleSerializer(data=request.data)
         payload.is_valid(raise_exception=True)

@@ -155,7 +155,7 @@ class ReasonViewSet(
         summary="Retire a reason (admins)", request=None, responses={200: ReasonSerializer, **WRITE_RESPONSES}
     )
     @action(detail=True, methods=["post"])
-    def retire(self, request, pk=None):
+    def retire(self, request, pk=None, format=None):
         reason = self.get_object()
         _call_service(services.reason_retire, actor=request.user, reason=reason)
         return self._answer(reason)
@@ -166,7 +166,7 @@ class ReasonViewSet(
         responses={200: ReasonSerializer, **WRITE_RESPONSES},
     )
     @action(detail=True, methods=["post"])
-    def restore(self, request, pk=None):
+    def restore(self, request, pk=None, format=None):
         reason = self.get_object()
         _call_service(services.reason_restore, actor=request.user, reason=reason)
         return self._answer(reason)
@@ -177,7 +177,7 @@ class ReasonViewSet(
         responses={200: ReasonSerializer, **WRITE_RESPONSES},
     )
     @action(detail=True, methods=["post"])
-    def merge(self, request, pk=None):
+    def merge(self, request, pk=None, format=None):
         reason = self.get_object()
         into = _payload(ReasonMergeSerializer, request)["into"]
         _call_service(services.reason_merge, actor=request.user, reason=reason, into=into)
@@ -189,7 +189,7 @@ class ReasonViewSet(
         responses={200: ReasonSerializer, **WRITE_RESPONSES},
     )
     @action(detail=True, methods=["post"])
-    def unmerge(self, request, pk=None):
+    def unmerge(self, request, pk=None, format=None):
         reason = self.get_object()
         _call_service(services.reason_unmerge, actor=request.user, reason=reason)
         return self._answer(reason)
@@ -263,7 +263,7 @@ class CompetitorViewSet(
         responses={200: CompetitorSerializer, **WRITE_RESPONSES},
     )
     @action(detail=True, methods=["post"])
-    def retire(self, request, pk=None):
+    def retire(self, request, pk=None, format=None):
         competitor = self.get_object()
         _call_service(services.competitor_retire, actor=request.user, competitor=competitor)
         return self._answer(competitor)
@@ -274,7 +274,7 @@ class CompetitorViewSet(
         responses={200: CompetitorSerializer, **WRITE_RESPONSES},
     )
     @action(detail=True, methods=["post"])
-    def restore(self, request, pk=None):
+    def restore(self, request, pk=None, format=None):
         competitor = self.get_object()
         _call_service(services.competitor_restore, actor=request.user, competitor=competitor)
         return self._answer(competitor)
@@ -285,7 +285,7 @@ class CompetitorViewSet(
         responses={200: CompetitorSerializer, **WRITE_RESPONSES},
     )
     @action(detail=True, methods=["post"])
-    def merge(self, request, pk=None):
+    def merge(self, request, pk=None, format=None):
         competitor = self.get_object()
         into = _payload(CompetitorMergeSerializer, request)["into"]
         _call_service(services.competitor_merge, actor=request.user, competitor=competitor, into=into)
@@ -297,7 +297,7 @@ class CompetitorViewSet(
         responses={200: CompetitorSerializer, **WRITE_RESPONSES},
     )
     @action(detail=True, methods=["post"])
-    def unmerge(self, request, pk=None):
+    def unmerge(self, request, pk=None, format=None):
         competitor = self.get_object()
         _call_service(services.competitor_unmerge, actor=request.user, competitor=competitor)
         return self._answer(competitor)
