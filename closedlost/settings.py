@@ -5,6 +5,7 @@ DATABASE_URL and REDIS_URL switch to PostgreSQL and Redis. DJANGO_PRODUCTION=1
 turns on the production hardening that `manage.py check --deploy` looks for.
 """
 
+import logging
 import os
 from pathlib import Path
 
@@ -301,6 +302,10 @@ EMAIL_USE_TLS = envbool("EMAIL_USE_TLS")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "closedlost <noreply@closedlost.invalid>")
 
 # Structured logs: one JSON object a line in production, readable text in development.
+# The worker logs through these handlers too (Celery keeps its hands off the root logger), and
+# Python warnings become log lines like the rest.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+logging.captureWarnings(True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -308,8 +313,13 @@ LOGGING = {
         "json": {"()": "closedlost.logging.JsonFormatter"},
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
+    "filters": {"one_line_refusals": {"()": "closedlost.logging.OneLineRefusals"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "json" if PRODUCTION else "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": os.environ.get("LOG_FORMAT", "json" if PRODUCTION else "plain"),
+            "filters": ["one_line_refusals"],
+        },
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
