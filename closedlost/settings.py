@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "followups",
     "insights",
     "crm",
+    "closedlost.apps.ClosedlostConfig",  # the project's own system checks
 ]
 
 MIDDLEWARE = [
@@ -293,7 +294,15 @@ CRM_WEBHOOK_BASE_URL = os.environ.get("CRM_WEBHOOK_BASE_URL", "")
 # SECRET_KEY (and its fallbacks) and these salts: the first encrypts, every one decrypts.
 SALT_KEY = envlist("CRM_SECRETS_SALTS", "closedlost-crm-secrets")
 
-EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# Development prints e-mails to the console; production sends by SMTP and must say where
+# (`manage.py check --deploy` fails without EMAIL_HOST: contacts' e-mails never go to a log).
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if PRODUCTION
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_HOST_GIVEN = bool(os.environ.get("EMAIL_HOST"))
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = envint("EMAIL_PORT", 25)
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
