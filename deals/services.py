@@ -30,6 +30,8 @@ from reasons.models import Competitor, Reason
 from teams.models import User
 
 NOTE_MIN_WORDS = 3
+NOTE_MAX_LENGTH = 5000  # characters: what happened, not a transcript
+SECONDARY_REASONS_MAX = 10
 REVISIT_MAX_AHEAD = timedelta(days=2 * 365)  # a reminder further out is a typo, not a plan
 CRM_ID_FIELDS = {"hubspot_id": "HubSpot", "salesforce_id": "Salesforce", "pipedrive_id": "Pipedrive"}
 CRM_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # the id ends up in the CRM's API URLs
@@ -94,6 +96,14 @@ def _validate_close(*, deal: Deal, outcome: str, details: CloseDetails, as_of: d
     """The rules a close must meet before anything is written (PRODUCT.md rules 1 and 2).
 
     `as_of`: the day of the close (a backdated close is checked against its own day)."""
+    if len(details.note) > NOTE_MAX_LENGTH:
+        raise DealError(
+            f"Keep the note under {NOTE_MAX_LENGTH:,} characters ({len(details.note):,} given).", field="note"
+        )
+    if len(details.secondary_reasons) > SECONDARY_REASONS_MAX:
+        raise DealError(
+            f"Choose at most {SECONDARY_REASONS_MAX} secondary reasons.", field="secondary_reasons"
+        )
     _validate_revisit(details.revisit_on, as_of=as_of or timezone.localdate())
     kind = OUTCOME_REASON_KIND[outcome]
     reason = details.reason
