@@ -44,6 +44,9 @@ else:
 # Old keys still verify sessions and signed links, and still decrypt CRM secrets, after a rotation.
 SECRET_KEY_FALLBACKS = envlist("SECRET_KEY_FALLBACKS")
 
+# How many reverse proxies in front of the app append to X-Forwarded-For (0: none, trust the socket).
+TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0)
+
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "" if PRODUCTION else "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 
@@ -140,7 +143,11 @@ LOGOUT_REDIRECT_URL = "login"
 AXES_ENABLED = envbool("AXES_ENABLED", True)
 AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = 1  # hours
+# Failures lock one account from one address (a stranger elsewhere cannot lock a user out), the
+# address taken behind TRUSTED_PROXY_COUNT proxies from X-Forwarded-For (closedlost/clientip.py).
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "closedlost.clientip.client_ip"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 
@@ -173,6 +180,7 @@ DEAL_LIST_PAGE_SIZE = envint("DEAL_LIST_PAGE_SIZE", 25)
 # The JSON API: token or session auth, per-object scoping in each view (selectors), a
 # cursor on every list, and a rate limit per user.
 REST_FRAMEWORK = {
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,  # the API's rate limits count the same client address
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
