@@ -51,7 +51,7 @@ test: devenv
 	$(BIN)/ruff format --check .
 	DATABASE_URL=$(PG_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python manage.py makemigrations --check --dry-run
 	DATABASE_URL=$(PG_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python manage.py check
-	DJANGO_PRODUCTION=1 SECRET_KEY=ci-only-$$(date +%s)-a-long-random-looking-secret-key-value ALLOWED_HOSTS=closedlost.example \
+	DJANGO_PRODUCTION=1 SECRET_KEY=ci-only-$$(date +%s)-a-long-random-looking-secret-key-value ALLOWED_HOSTS=closedlost.example EMAIL_HOST=mail.closedlost.example \
 	  DATABASE_URL=$(PG_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python manage.py check --deploy --fail-level WARNING
 	DATABASE_URL=$(PG_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
 

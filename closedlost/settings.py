@@ -5,6 +5,7 @@ DATABASE_URL and REDIS_URL switch to PostgreSQL and Redis. DJANGO_PRODUCTION=1
 turns on the production hardening that `manage.py check --deploy` looks for.
 """
 
+import logging
 import os
 from pathlib import Path
 
@@ -43,6 +44,9 @@ else:
 # Old keys still verify sessions and signed links, and still decrypt CRM secrets, after a rotation.
 SECRET_KEY_FALLBACKS = envlist("SECRET_KEY_FALLBACKS")
 
+# How many reverse proxies in front of the app append to X-Forwarded-For (0: none, trust the socket).
+TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0)
+
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "" if PRODUCTION else "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 
@@ -70,6 +74,7 @@ INSTALLED_APPS = [
     "insights",
     "crm",
     "surveys",
+    "closedlost.apps.ClosedlostConfig",  # the project's own system checks
 ]
 
 MIDDLEWARE = [
@@ -140,7 +145,11 @@ LOGOUT_REDIRECT_URL = "login"
 AXES_ENABLED = envbool("AXES_ENABLED", True)
 AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = 1  # hours
+# Failures lock one account from one address (a stranger elsewhere cannot lock a user out), the
+# address taken behind TRUSTED_PROXY_COUNT proxies from X-Forwarded-For (closedlost/clientip.py).
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "closedlost.clientip.client_ip"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 
@@ -173,6 +182,7 @@ DEAL_LIST_PAGE_SIZE = envint("DEAL_LIST_PAGE_SIZE", 25)
 # The JSON API: token or session auth, per-object scoping in each view (selectors), a
 # cursor on every list, and a rate limit per user.
 REST_FRAMEWORK = {
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,  # the API's rate limits count the same client address
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
@@ -334,7 +344,15 @@ CRM_WEBHOOK_BASE_URL = os.environ.get("CRM_WEBHOOK_BASE_URL", "")
 # SECRET_KEY (and its fallbacks) and these salts: the first encrypts, every one decrypts.
 SALT_KEY = envlist("CRM_SECRETS_SALTS", "closedlost-crm-secrets")
 
-EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# Development prints e-mails to the console; production sends by SMTP and must say where
+# (`manage.py check --deploy` fails without EMAIL_HOST: contacts' e-mails never go to a log).
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if PRODUCTION
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_HOST_GIVEN = bool(os.environ.get("EMAIL_HOST"))
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = envint("EMAIL_PORT", 25)
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
@@ -343,6 +361,10 @@ EMAIL_USE_TLS = envbool("EMAIL_USE_TLS")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "closedlost <noreply@closedlost.invalid>")
 
 # Structured logs: one JSON object a line in production, readable text in development.
+# The worker logs through these handlers too (Celery keeps its hands off the root logger), and
+# Python warnings become log lines like the rest.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+logging.captureWarnings(True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -350,8 +372,13 @@ LOGGING = {
         "json": {"()": "closedlost.logging.JsonFormatter"},
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
+    "filters": {"one_line_refusals": {"()": "closedlost.logging.OneLineRefusals"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "json" if PRODUCTION else "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": os.environ.get("LOG_FORMAT", "json" if PRODUCTION else "plain"),
+            "filters": ["one_line_refusals"],
+        },
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},

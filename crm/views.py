@@ -16,7 +16,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from crm import imports, selectors, services
 from crm.forms import (
@@ -135,6 +135,7 @@ def salesforce_webhook(request):
 # --- the rep's "needs a reason" queue -------------------------------------------------------
 
 
+@require_safe
 def needs_reason_list(request):
     deals = selectors.deals_needing_reason(user=request.user)
     return render(request, "crm/needs_reason.html", {"deals": deals})
@@ -186,6 +187,7 @@ def sync_retry(request, pk: int):
 
 
 @admin_required
+@require_safe
 def integrations(request):
     base = getattr(settings, "CRM_WEBHOOK_BASE_URL", "") or request.build_absolute_uri("/")
     context = selectors.integrations_overview(base_url=base)
@@ -226,6 +228,7 @@ def connection_edit(request, kind: str):
 
 
 @admin_required
+@require_safe
 def event_list(request):
     status = request.GET.get("status", "problems")
     events = selectors.webhook_events(status=status)
@@ -237,6 +240,7 @@ def event_list(request):
 
 
 @admin_required
+@require_safe
 def event_detail(request, pk: int):
     event = get_object_or_404(WebhookEvent.objects.select_related("deal"), pk=pk)
     return render(request, "crm/event_detail.html", {"event": event})
@@ -275,6 +279,7 @@ def mapping_list(request):
 
 
 @admin_required
+@require_safe
 def unmapped_list(request):
     return render(request, "crm/unmapped.html", {"queue": selectors.unmapped_reasons()})
 
@@ -355,6 +360,7 @@ def import_map(request, pk: int):
 
 
 @admin_required
+@require_safe
 def import_detail(request, pk: int):
     job = get_object_or_404(ImportJob.objects.defer("content"), pk=pk)
     errors = job.row_errors.all()[:500]

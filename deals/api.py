@@ -129,7 +129,7 @@ class DealViewSet(viewsets.ReadOnlyModelViewSet):
         responses={201: ClosureSerializer, 400: FIELD_ERRORS, 404: ERROR, 409: ERROR},
     )
     @action(detail=True, methods=["post"], url_path="mark-lost")
-    def mark_lost(self, request, pk=None):
+    def mark_lost(self, request, pk=None, format=None):
         return self._close(request, DealStatus.LOST, CloseWithNurtureSerializer)
 
     @extend_schema(
@@ -138,7 +138,7 @@ class DealViewSet(viewsets.ReadOnlyModelViewSet):
         responses={201: ClosureSerializer, 400: FIELD_ERRORS, 404: ERROR, 409: ERROR},
     )
     @action(detail=True, methods=["post"], url_path="mark-won")
-    def mark_won(self, request, pk=None):
+    def mark_won(self, request, pk=None, format=None):
         return self._close(request, DealStatus.WON, CloseWonSerializer)
 
     @extend_schema(
@@ -147,7 +147,7 @@ class DealViewSet(viewsets.ReadOnlyModelViewSet):
         responses={201: ClosureSerializer, 400: FIELD_ERRORS, 404: ERROR, 409: ERROR},
     )
     @action(detail=True, methods=["post"], url_path="mark-no-decision")
-    def mark_no_decision(self, request, pk=None):
+    def mark_no_decision(self, request, pk=None, format=None):
         return self._close(request, DealStatus.NO_DECISION, CloseWithNurtureSerializer)
 
     @extend_schema(
@@ -156,7 +156,7 @@ class DealViewSet(viewsets.ReadOnlyModelViewSet):
         responses={200: ClosureSerializer, 400: FIELD_ERRORS, 404: ERROR},
     )
     @action(detail=True, methods=["post"], url_path="give-reason")
-    def give_reason(self, request, pk=None):
+    def give_reason(self, request, pk=None, format=None):
         deal = self.get_object()
         payload = CloseLostSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -173,7 +173,7 @@ class DealViewSet(viewsets.ReadOnlyModelViewSet):
         request=CrmLinkSerializer,
         responses={200: DealDetailSerializer, 400: FIELD_ERRORS, 403: ERROR, 404: ERROR},
     )
-    def partial_update(self, request, pk=None):
+    def partial_update(self, request, pk=None, format=None):
         deal = self.get_object()
         if not request.user.is_revops_admin:
             raise PermissionDenied("Only admins link deals to CRM records.")
@@ -195,7 +195,7 @@ class DealViewSet(viewsets.ReadOnlyModelViewSet):
         responses={200: DealDetailSerializer, 400: FIELD_ERRORS, 404: ERROR, 409: ERROR},
     )
     @action(detail=True, methods=["post"])
-    def reopen(self, request, pk=None):
+    def reopen(self, request, pk=None, format=None):
         deal = self.get_object()
         payload = ReopenSerializer(data=request.data)
         payload.is_valid(raise_exception=True)

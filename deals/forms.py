@@ -13,6 +13,7 @@ from django.utils.functional import SimpleLazyObject, lazy
 
 from deals.models import OUTCOME_REASON_KIND, DealStatus, Stage
 from deals.selectors import INDUSTRY_UNKNOWN, SIZE_BANDS, SORTS, DealFilters
+from deals.services import NOTE_MAX_LENGTH, SECONDARY_REASONS_MAX
 from followups.forms import NurtureSequenceField, nurture_kwargs
 from followups.models import NurtureSequence
 from reasons.models import Competitor, Reason, ReasonCategory
@@ -57,6 +58,12 @@ class OfferedChoiceField(forms.ModelChoiceField):
 class OfferedMultipleChoiceField(forms.ModelMultipleChoiceField):
     iterator = GroupedReasonIterator
 
+    def clean(self, value):
+        # Refused for its length before the rows are looked up.
+        if value and len(value) > SECONDARY_REASONS_MAX:
+            raise forms.ValidationError(f"Choose at most {SECONDARY_REASONS_MAX} secondary reasons.")
+        return super().clean(value)
+
 
 class ReasonSelect(forms.Select):
     """Each option carries the reason's rules so the page can show the right fields."""
@@ -96,6 +103,7 @@ class CloseDealForm(forms.Form):
     )
     note = forms.CharField(
         required=False,
+        max_length=NOTE_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="What happened, in the buyer's words if you can.",
     )

@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from deals.models import Account, Closure, Contact, Deal, DealStatus, Pipeline, Stage
+from deals.services import NOTE_MAX_LENGTH, SECONDARY_REASONS_MAX
 from followups.models import NurtureSequence
 from reasons.serializers import (
     MAX_ID,
@@ -175,6 +176,15 @@ class ClosureFilterSerializer(serializers.Serializer):
     )
 
 
+class BoundedListField(serializers.ListField):
+    """A list refused for its length before any item is looked up (no query per item of a huge list)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, list) and self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return super().to_internal_value(data)
+
+
 class CloseWonSerializer(serializers.Serializer):
     reason = ReasonReferenceField(
         required=False,
@@ -185,9 +195,9 @@ class CloseWonSerializer(serializers.Serializer):
     competitor = CompetitorReferenceField(
         required=False, allow_null=True, default=None, help_text="The competitor: its id or its name."
     )
-    note = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
-    secondary_reasons = serializers.ListField(
-        child=ReasonReferenceField(), required=False, max_length=10, default=list
+    note = serializers.CharField(required=False, allow_blank=True, max_length=NOTE_MAX_LENGTH, default="")
+    secondary_reasons = BoundedListField(
+        child=ReasonReferenceField(), required=False, max_length=SECONDARY_REASONS_MAX, default=list
     )
 
 

@@ -7,7 +7,7 @@ with a message for the user (and the form field it concerns) when a rule says no
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 
@@ -31,6 +31,9 @@ from reasons.models import Competitor, Reason
 from teams.models import User
 
 NOTE_MIN_WORDS = 3
+NOTE_MAX_LENGTH = 5000  # characters: what happened, not a transcript
+SECONDARY_REASONS_MAX = 10
+REVISIT_MAX_AHEAD = timedelta(days=2 * 365)  # a reminder further out is a typo, not a plan
 CRM_ID_FIELDS = {"hubspot_id": "HubSpot", "salesforce_id": "Salesforce", "pipedrive_id": "Pipedrive"}
 CRM_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # the id ends up in the CRM's API URLs
 
@@ -77,9 +80,36 @@ def _describe_closure(closure: Closure) -> str:
     return f"This deal was already closed ({closure.get_outcome_display().lower()}) by {who} at {when}."
 
 
-def _validate_close(*, deal: Deal, outcome: str, details: CloseDetails) -> None:
+def _validate_revisit(revisit_on: date | None, *, as_of: date) -> None:
+    """A revisit date is the day of the close or later, and at most two years on."""
+    if revisit_on is None:
+        return
+    if revisit_on < as_of:
+        raise DealError(
+            f"Choose a revisit date from {as_of:%Y-%m-%d} on: {revisit_on:%Y-%m-%d} is in the past.",
+            field="revisit_on",
+        )
+    if revisit_on > as_of + REVISIT_MAX_AHEAD:
+        raise DealError(
+            f"Choose a revisit date within two years (by {as_of + REVISIT_MAX_AHEAD:%Y-%m-%d}).",
+            field="revisit_on",
+        )
+
+
+def _validate_close(*, deal: Deal, outcome: str, details: CloseDetails, as_of: date | None = None) -> None:
     """The rules a close must meet before anything is written: an active reason of the outcome's
-    kind, and the competitor or note the reason asks for."""
+    kind, the competitor or note the reason asks for, sane sizes and a revisit date in range.
+
+    `as_of`: the day of the close (a backdated close is checked against its own day)."""
+    if len(details.note) > NOTE_MAX_LENGTH:
+        raise DealError(
+            f"Keep the note under {NOTE_MAX_LENGTH:,} characters ({len(details.note):,} given).", field="note"
+        )
+    if len(details.secondary_reasons) > SECONDARY_REASONS_MAX:
+        raise DealError(
+            f"Choose at most {SECONDARY_REASONS_MAX} secondary reasons.", field="secondary_reasons"
+        )
+    _validate_revisit(details.revisit_on, as_of=as_of or timezone.localdate())
     kind = OUTCOME_REASON_KIND[outcome]
     reason = details.reason
     if reason is None:
@@ -126,9 +156,9 @@ def _deal_close(
     via_crm: bool = False,
     needs_reason: bool = False,
 ) -> Closure:
-    if not needs_reason:
-        _validate_close(deal=deal, outcome=outcome, details=details)
     closed_at = closed_at or timezone.now()
+    if not needs_reason:
+        _validate_close(deal=deal, outcome=outcome, details=details, as_of=timezone.localdate(closed_at))
     with transaction.atomic():
         # Lock the row: of two concurrent closes, the second waits here and then sees the first.
         # The owner and account come along for the follow-ups' titles (only the deal row is locked).

@@ -5,7 +5,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from deals import services
 from deals.forms import CloseDealForm, CrmLinkForm, DealFilterForm, ReopenForm
@@ -31,6 +31,7 @@ CLOSE_TITLES = {
 }
 
 
+@require_safe
 def deal_list_view(request):
     options = deal_list_filter_options(user=request.user)
     form = DealFilterForm(request.GET or None, options=options)
@@ -68,7 +69,9 @@ def deal_list_view(request):
 
 
 def deal_detail_view(request, pk: int):
-    deal = deal_get_for_user(user=request.user, pk=pk)
+    deal = deal_get_for_user(user=request.user, pk=pk)  # first: a stranger gets 404 whatever the method
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
     return _detail(request, deal)
 
 

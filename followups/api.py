@@ -95,7 +95,7 @@ class FollowUpViewSet(viewsets.ReadOnlyModelViewSet):
         summary="Mark done", request=None, responses={200: FollowUpSerializer, 404: ERROR, 409: ERROR}
     )
     @action(detail=True, methods=["post"])
-    def done(self, request, pk=None):
+    def done(self, request, pk=None, format=None):
         return _act(services.followup_complete, followup=self.get_object(), actor=request.user)
 
     @extend_schema(
@@ -104,7 +104,7 @@ class FollowUpViewSet(viewsets.ReadOnlyModelViewSet):
         responses={200: FollowUpSerializer, 404: ERROR, 409: ERROR},
     )
     @action(detail=True, methods=["post"])
-    def skip(self, request, pk=None):
+    def skip(self, request, pk=None, format=None):
         return _act(services.followup_skip, followup=self.get_object(), actor=request.user)
 
     @extend_schema(
@@ -113,7 +113,7 @@ class FollowUpViewSet(viewsets.ReadOnlyModelViewSet):
         responses={200: FollowUpSerializer, 400: FIELD_ERRORS, 404: ERROR, 409: ERROR},
     )
     @action(detail=True, methods=["post"])
-    def snooze(self, request, pk=None):
+    def snooze(self, request, pk=None, format=None):
         followup = self.get_object()
         payload = SnoozeSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -130,7 +130,7 @@ class FollowUpViewSet(viewsets.ReadOnlyModelViewSet):
         responses={200: FollowUpSerializer, 400: FIELD_ERRORS, 404: ERROR, 409: ERROR},
     )
     @action(detail=True, methods=["post"])
-    def reschedule(self, request, pk=None):
+    def reschedule(self, request, pk=None, format=None):
         followup = self.get_object()
         payload = RescheduleSerializer(data=request.data)
         payload.is_valid(raise_exception=True)

@@ -9,7 +9,6 @@ from django.template import Context, Engine
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import escape, linebreaks
 
 from followups.models import FollowUp, FollowUpKind
 
@@ -101,7 +100,7 @@ def followup_message(followup: FollowUp) -> EmailMultiAlternatives | None:
             extra.update(provider(followup))
         subject, body = render_step(followup, extra)
         opt_out_url = absolute(reverse("followups:opt-out", args=[opt_out_token(to)]))
-        context.update(body=body, body_html=linebreaks(escape(body)), opt_out_url=opt_out_url)
+        context.update(body=body, opt_out_url=opt_out_url)
         headers["List-Unsubscribe"] = f"<{opt_out_url}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         template = "contact_email"
@@ -110,7 +109,7 @@ def followup_message(followup: FollowUp) -> EmailMultiAlternatives | None:
         to = followup.assignee.email
         if followup.kind == FollowUpKind.OWNER_TASK:
             subject, body = render_step(followup)
-            context.update(body=body, body_html=linebreaks(escape(body)))
+            context.update(body=body)
             template = "owner_task"
         else:
             subject = f"Time to revisit {deal.name}"

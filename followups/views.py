@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from followups import selectors, services
 from followups.forms import RescheduleForm
@@ -22,6 +22,7 @@ def _back(request):
     return redirect("followups:mine")
 
 
+@require_safe
 def my_followups_view(request):
     mine = selectors.my_followups(user=request.user)
     return render(request, "followups/mine.html", {"mine": mine})
@@ -31,6 +32,7 @@ def _manages_a_team(user) -> bool:
     return user.is_revops_admin or Membership.objects.filter(user=user, role=Membership.Role.MANAGER).exists()
 
 
+@require_safe
 def team_followups_view(request):
     if not _manages_a_team(request.user):
         raise PermissionDenied("Only managers see their team's follow-ups.")

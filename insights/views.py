@@ -1,12 +1,13 @@
 """The manager dashboard page and its CSV exports; the figures come from insights.selectors."""
 
-import csv
 from urllib.parse import urlencode
 
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.http import require_safe
 
+from closedlost.csvsafe import SafeWriter
 from insights.exports import DEAL_COLUMNS, cell, deal_rows, figure_table, jsonable
 from insights.forms import PERIODS, DashboardFilterForm, teams_visible_to
 from insights.selectors import FIGURES, Dashboard, dashboard_figures
@@ -72,6 +73,7 @@ def _scope_label(user) -> str:
     return f"Team {', '.join(teams)}" if teams else "Your deals"
 
 
+@require_safe
 def dashboard_view(request):
     form, dashboard = _dashboard(request)
     figures = dashboard_figures(dashboard)
@@ -119,7 +121,7 @@ class _Echo:
 
 
 def _csv_response(filename: str, header: list[str], rows) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
+    writer = SafeWriter(_Echo())
 
     def lines():
         yield writer.writerow(header)
@@ -131,6 +133,7 @@ def _csv_response(filename: str, header: list[str], rows) -> StreamingHttpRespon
     return response
 
 
+@require_safe
 def export_view(request, name: str):
     """One panel's figures, or the deals behind the dashboard, as CSV."""
     if name != "deals" and name not in FIGURES:

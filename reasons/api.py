@@ -136,7 +136,7 @@ class ReasonViewSet(
         summary="Retire a reason (admins)", request=None, responses={200: ReasonSerializer, **WRITE_RESPONSES}
     )
     @action(detail=True, methods=["post"])
-    def retire(self, request, pk=None):
+    def retire(self, request, pk=None, format=None):
         reason = self.get_object()
         services.reason_retire(actor=request.user, reason=reason)
         return self._answer(reason)
@@ -147,7 +147,7 @@ class ReasonViewSet(
         responses={200: ReasonSerializer, **WRITE_RESPONSES},
     )
     @action(detail=True, methods=["post"])
-    def restore(self, request, pk=None):
+    def restore(self, request, pk=None, format=None):
         reason = self.get_object()
         services.reason_restore(actor=request.user, reason=reason)
         return self._answer(reason)
@@ -158,7 +158,7 @@ class ReasonViewSet(
         responses={200: ReasonSerializer, **WRITE_RESPONSES},
     )
     @action(detail=True, methods=["post"])
-    def merge(self, request, pk=None):
+    def merge(self, request, pk=None, format=None):
         reason = self.get_object()
         into = _payload(ReasonMergeSerializer, request)["into"]
         services.reason_merge(actor=request.user, reason=reason, into=into)
@@ -170,7 +170,7 @@ class ReasonViewSet(
         responses={200: ReasonSerializer, **WRITE_RESPONSES},
     )
     @action(detail=True, methods=["post"])
-    def unmerge(self, request, pk=None):
+    def unmerge(self, request, pk=None, format=None):
         reason = self.get_object()
         services.reason_unmerge(actor=request.user, reason=reason)
         return self._answer(reason)
@@ -244,7 +244,7 @@ class CompetitorViewSet(
         responses={200: CompetitorSerializer, **WRITE_RESPONSES},
     )
     @action(detail=True, methods=["post"])
-    def retire(self, request, pk=None):
+    def retire(self, request, pk=None, format=None):
         competitor = self.get_object()
         services.competitor_retire(actor=request.user, competitor=competitor)
         return self._answer(competitor)
@@ -255,7 +255,7 @@ class CompetitorViewSet(
         responses={200: CompetitorSerializer, **WRITE_RESPONSES},
     )
     @action(detail=True, methods=["post"])
-    def restore(self, request, pk=None):
+    def restore(self, request, pk=None, format=None):
         competitor = self.get_object()
         services.competitor_restore(actor=request.user, competitor=competitor)
         return self._answer(competitor)
@@ -266,7 +266,7 @@ class CompetitorViewSet(
         responses={200: CompetitorSerializer, **WRITE_RESPONSES},
     )
     @action(detail=True, methods=["post"])
-    def merge(self, request, pk=None):
+    def merge(self, request, pk=None, format=None):
         competitor = self.get_object()
         into = _payload(CompetitorMergeSerializer, request)["into"]
         services.competitor_merge(actor=request.user, competitor=competitor, into=into)
@@ -278,7 +278,7 @@ class CompetitorViewSet(
         responses={200: CompetitorSerializer, **WRITE_RESPONSES},
     )
     @action(detail=True, methods=["post"])
-    def unmerge(self, request, pk=None):
+    def unmerge(self, request, pk=None, format=None):
         competitor = self.get_object()
         services.competitor_unmerge(actor=request.user, competitor=competitor)
         return self._answer(competitor)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Q
 
+from closedlost.csvsafe import SafeDictWriter
 from reasons.models import Competitor, Reason, ReasonCategory, ReasonKind, TaxonomyChange
 from reasons.services import CODE_MAX_LENGTH, CODE_PATTERN, REOPEN_AFTER_DAYS_MAX
 
@@ -91,7 +92,7 @@ def taxonomy_export_json() -> str:
 def taxonomy_export_csv() -> str:
     data = taxonomy_export()
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer = SafeDictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for c in data["categories"]:
         writer.writerow({"type": "category", "code": c["code"], "name": c["name"], "order": c["order"]})

@@ -12,7 +12,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from reasons import services
 from reasons.forms import CategoryForm, CompetitorForm, HistoryFilterForm, ImportForm, MergeForm, ReasonForm
@@ -64,6 +64,7 @@ def _apply_error(form, exc: services.TaxonomyError) -> None:
 
 
 @admin_required
+@require_safe
 def taxonomy_index_view(request):
     kind = _kind(request.GET.get("kind"))
     groups = taxonomy_tree(kind=kind)
@@ -309,6 +310,7 @@ def _competitors_url(competitor: Competitor | None = None) -> str:
 
 
 @admin_required
+@require_safe
 def competitor_list_view(request):
     return render(request, "reasons/competitors.html", {"competitors": list(competitors_with_usage())})
 
@@ -423,6 +425,7 @@ def competitor_merge_view(request, pk: int):
 
 
 @admin_required
+@require_safe
 def history_view(request):
     form = HistoryFilterForm(request.GET or None)
     filters = {}
@@ -448,6 +451,7 @@ def history_view(request):
 
 
 @admin_required
+@require_safe
 def export_view(request):
     stamp = timezone.now().strftime("%Y%m%d")
     if request.GET.get("format") == "csv":
@@ -492,6 +496,7 @@ def import_view(request):
 # --- the reason guide (every signed-in user) ------------------------------------------------------
 
 
+@require_safe
 def guide_view(request):
     guide = reason_guide()
     sections = [(value, label, guide[value]) for value, label in ReasonKind.choices]

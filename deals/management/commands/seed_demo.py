@@ -8,7 +8,8 @@ import random
 from datetime import timedelta
 from decimal import Decimal
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
@@ -92,8 +93,18 @@ class Command(BaseCommand):
         parser.add_argument("--reset", action="store_true", help="Delete the deals and build them again.")
         parser.add_argument("--deals", type=int, default=400, help="How many deals to create (default 400).")
         parser.add_argument("--seed", type=int, default=2026)
+        parser.add_argument(
+            "--force-in-production",
+            action="store_true",
+            help="Run even under DJANGO_PRODUCTION=1 (it creates users whose passwords README prints).",
+        )
 
-    def handle(self, *args, reset: bool, deals: int, seed: int, **options):
+    def handle(self, *args, reset: bool, deals: int, seed: int, force_in_production: bool, **options):
+        if settings.PRODUCTION and not force_in_production:
+            raise CommandError(
+                "seed_demo creates users with the passwords README prints; it does not run with "
+                "production settings (DJANGO_PRODUCTION=1). Pass --force-in-production if you mean it."
+            )
         load_starter_taxonomy_now()
         users = self._people()
         pipeline = self._pipeline()
