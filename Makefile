@@ -6,8 +6,13 @@ PG_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 # Two test processes (this machine has 2 cores); each has its own test database and Redis database.
 PYTEST_ARGS ?= -n 2
+# The demo's one address: `make run PORT=8001` serves and prints that port (honcho gets it with -p,
+# otherwise it would hand the first process PORT=5000).
+PORT ?= 8000
+ADDRESS := http://127.0.0.1:$(PORT)
+VAR_DIR := $(or $(CLOSEDLOST_VAR_DIR),var)
 
-.PHONY: run test venv devenv lint migrate demo vendor bench clean
+.PHONY: run test venv devenv lint migrate demo vendor bench clean var
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "closedlost needs Python 3.11 or newer")'
@@ -26,7 +31,7 @@ venv: $(VENV)/.runtime
 devenv: $(VENV)/.dev
 
 var:
-	mkdir -p var/celery/queue var/celery/processed var/celery/control
+	mkdir -p $(VAR_DIR)/celery/queue $(VAR_DIR)/celery/processed $(VAR_DIR)/celery/control
 
 migrate: venv var
 	$(BIN)/python manage.py migrate --noinput
@@ -34,11 +39,11 @@ migrate: venv var
 demo: migrate
 	$(BIN)/python manage.py seed_demo
 
-# Web app on http://127.0.0.1:8000 plus a Celery worker that also runs beat (-B).
+# Web app on $(ADDRESS) plus a Celery worker that also runs beat (-B).
 run: demo
 	$(BIN)/python manage.py collectstatic --noinput -v0
-	@echo "closedlost: http://127.0.0.1:8000  (alice / closedlost-alice, bob / closedlost-bob, carol / closedlost-carol)"
-	$(BIN)/honcho start -f Procfile
+	@echo "closedlost: $(ADDRESS)  (alice / closedlost-alice, bob / closedlost-bob, carol / closedlost-carol)"
+	SITE_URL=$(ADDRESS) $(BIN)/honcho start -f Procfile -p $(PORT)
 
 lint: devenv
 	$(BIN)/ruff check .
