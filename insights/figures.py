@@ -22,7 +22,6 @@ from insights.filters import (
     LOST,
     NO_DECISION,
     OPEN,
-    OTHER_CATEGORY_CODE,
     TREND_TOP_REASONS,
     WON,
     money,
@@ -147,7 +146,8 @@ def figure_loss_by_category(dashboard: Dashboard) -> dict:
 
 
 def figure_reason_trend(dashboard: Dashboard) -> dict:
-    """The period's top reasons (by lost count), month by month."""
+    """Every reason's lost deals month by month, most lost first; `others` sums the reasons after
+    the top TREND_TOP_REASONS (what the chart draws as one line)."""
     _ = dashboard.reasons  # read even when nothing matches: a fixed query count
     filters = dashboard.filters
     per_reason: dict[int, dict[date, int]] = defaultdict(lambda: defaultdict(int))
@@ -155,10 +155,10 @@ def figure_reason_trend(dashboard: Dashboard) -> dict:
         if row["reason_id"] is not None:
             per_reason[dashboard.rolled_reason(row["reason_id"])][row["month"]] += row["deals"]
     totals = {pk: sum(months.values()) for pk, months in per_reason.items()}
-    top = sorted(totals, key=lambda pk: (-totals[pk], dashboard.reasons[pk].label))[:TREND_TOP_REASONS]
+    ranked = sorted(totals, key=lambda pk: (-totals[pk], dashboard.reasons[pk].label))
     months = month_starts(filters.date_from, filters.date_to)
     series = []
-    for pk in top:
+    for pk in ranked:
         points = []
         for month in months:
             start, end = max(month, filters.date_from), min(month_end(month), filters.date_to)
@@ -172,7 +172,21 @@ def figure_reason_trend(dashboard: Dashboard) -> dict:
             )
         label = dashboard.reasons[pk].label
         series.append({"reason_id": pk, "reason": label, "total": totals[pk], "points": points})
-    return {"months": [month.strftime("%Y-%m") for month in months], "series": series}
+    rest = ranked[TREND_TOP_REASONS:]
+    others = {
+        "reasons": len(rest),
+        "total": sum(totals[pk] for pk in rest),
+        "points": [
+            {"month": m.strftime("%Y-%m"), "lost": sum(per_reason[pk].get(m, 0) for pk in rest)}
+            for m in months
+        ],
+    }
+    return {
+        "months": [month.strftime("%Y-%m") for month in months],
+        "series": series,
+        "top": TREND_TOP_REASONS,
+        "others": others,
+    }
 
 
 # --- where and to whom we lose ---------------------------------------------------------------
@@ -395,13 +409,21 @@ def figure_recovery_by_sequence(dashboard: Dashboard) -> dict:
 # --- taxonomy health ---------------------------------------------------------------------------
 
 
+def _catch_all_link(dashboard: Dashboard, other_ids: list[int]) -> str | None:
+    """The deal list of the catch-all losses: one reason, or the one category they share."""
+    if len(other_ids) == 1:
+        return dashboard.link(status=LOST, reason=other_ids[0])
+    categories = {dashboard.reasons[pk].category_id for pk in other_ids}
+    return dashboard.link(status=LOST, category=categories.pop()) if len(categories) == 1 else None
+
+
 def figure_taxonomy_health(dashboard: Dashboard) -> dict:
     """Share of "Other" among standard-reason losses, notes-only losses (closed in a CRM with only
     its free text, so they need a reason), and the active loss reasons nobody used in the period."""
     by_reason = dashboard.lost_by_reason
     standard = {pk: tally.deals for pk, tally in by_reason.items() if pk is not None}
     total = sum(standard.values())
-    other_ids = [pk for pk in standard if dashboard.reasons[pk].category.code == OTHER_CATEGORY_CODE]
+    other_ids = [pk for pk in standard if dashboard.reasons[pk].is_catch_all]  # whatever their category
     other = sum(standard[pk] for pk in other_ids)
     unused = [
         {"reason_id": reason.pk, "reason": reason.label, "category": reason.category.name}
@@ -418,9 +440,7 @@ def figure_taxonomy_health(dashboard: Dashboard) -> dict:
         "needs_reason_share": ratio(needs, total + needs),
         "unused_reasons": unused,
         "links": {
-            "other": dashboard.link(status=LOST, category=dashboard.reasons[other_ids[0]].category_id)
-            if other_ids
-            else None,
+            "other": _catch_all_link(dashboard, other_ids),
             "needs_reason": dashboard.link(status=LOST, reason="none"),
         },
     }

@@ -22,8 +22,7 @@ from deals.selectors import (
 from insights.models import ExchangeRate
 
 WON, LOST, NO_DECISION, OPEN = DealStatus.WON, DealStatus.LOST, DealStatus.NO_DECISION, DealStatus.OPEN
-TREND_TOP_REASONS = 5
-OTHER_CATEGORY_CODE = "other"
+TREND_TOP_REASONS = 5  # the chart draws these and "all other reasons"; the API and CSV carry every reason
 NEEDS_A_REASON = "Needs a reason"
 MONEY = DecimalField(max_digits=30, decimal_places=8)
 

@@ -39,17 +39,7 @@ def _chart_data(figures: dict) -> dict:
                 "value_share": [r["value_share"] for r in categories],
                 "links": [r["links"]["lost"] for r in categories],
             },
-            "trend": {
-                "labels": figures["reason-trend"]["months"],
-                "series": [
-                    {
-                        "label": s["reason"],
-                        "data": [p["lost"] for p in s["points"]],
-                        "links": [p["link"] for p in s["points"]],
-                    }
-                    for s in figures["reason-trend"]["series"]
-                ],
-            },
+            "trend": _trend_chart(figures["reason-trend"]),
             "stages": {
                 "labels": [f"{r['stage']}" for r in stages],
                 "data": [r["lost"] for r in stages],
@@ -113,6 +103,28 @@ def dashboard_view(request):
             "api_url": f"{reverse('api-figures')}?{query}",
         },
     )
+
+
+def _trend_chart(trend: dict) -> dict:
+    """The top reasons' lines plus one for all the others (the table and CSV list them all)."""
+    series = [
+        {
+            "label": s["reason"],
+            "data": [p["lost"] for p in s["points"]],
+            "links": [p["link"] for p in s["points"]],
+        }
+        for s in trend["series"][: trend["top"]]
+    ]
+    if trend["others"]["reasons"]:
+        others = trend["others"]
+        series.append(
+            {
+                "label": f"All other reasons ({others['reasons']})",
+                "data": [p["lost"] for p in others["points"]],
+                "links": [None for _ in others["points"]],
+            }
+        )
+    return {"labels": trend["months"], "series": series}
 
 
 class _Echo:

@@ -10,7 +10,16 @@ class ReasonCategoryAdmin(admin.ModelAdmin):
 
 @admin.register(Reason)
 class ReasonAdmin(admin.ModelAdmin):
-    list_display = ("label", "code", "kind", "category", "active", "requires_competitor", "requires_note")
+    list_display = (
+        "label",
+        "code",
+        "kind",
+        "category",
+        "active",
+        "requires_competitor",
+        "requires_note",
+        "is_catch_all",
+    )
     list_filter = ("kind", "category", "active")
     search_fields = ("label", "code")
 

@@ -43,6 +43,7 @@ class ReasonData:
     requires_competitor: bool = False
     requires_note: bool = False
     reopen_after_days: int | None = None
+    is_catch_all: bool = False
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ def reason_snapshot(reason: Reason) -> dict:
         "active": reason.active,
         "requires_competitor": reason.requires_competitor,
         "requires_note": reason.requires_note,
+        "is_catch_all": reason.is_catch_all,
         "reopen_after_days": reason.reopen_after_days,
         "merged_into": reason.merged_into.code if reason.merged_into_id else None,
     }

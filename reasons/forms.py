@@ -33,6 +33,11 @@ class ReasonForm(forms.Form):
     requires_note = forms.BooleanField(
         required=False, label="Requires a note", help_text="Every “Other” reason should."
     )
+    is_catch_all = forms.BooleanField(
+        required=False,
+        label="Catch-all reason",
+        help_text="Mark “Other”-style reasons: the taxonomy-health “Other” share counts them.",
+    )
     reopen_after_days = forms.IntegerField(
         required=False,
         min_value=0,
@@ -54,6 +59,7 @@ class ReasonForm(forms.Form):
                     "example": reason.example,
                     "requires_competitor": reason.requires_competitor,
                     "requires_note": reason.requires_note,
+                    "is_catch_all": reason.is_catch_all,
                     "reopen_after_days": reason.reopen_after_days,
                 },
             )
@@ -75,6 +81,7 @@ class ReasonForm(forms.Form):
             example=data["example"],
             requires_competitor=data["requires_competitor"],
             requires_note=data["requires_note"],
+            is_catch_all=data["is_catch_all"],
             reopen_after_days=data["reopen_after_days"],
         )
 

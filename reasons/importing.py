@@ -149,6 +149,10 @@ def _import_reasons(run: _Import, parsed: TaxonomyFile, categories: dict[str, Re
 
 def _import_reason(run: _Import, v: dict, category: ReasonCategory) -> None:
     """Create the reason or bring it to the file's values (and its active flag, unless merged)."""
+    reason = Reason.objects.filter(code=v["code"]).first()
+    catch_all = v["is_catch_all"]
+    if catch_all is None:  # a file from before the flag existed leaves it as it is here
+        catch_all = bool(reason and reason.is_catch_all)
     data = ReasonData(
         category=category,
         code=v["code"],
@@ -157,9 +161,9 @@ def _import_reason(run: _Import, v: dict, category: ReasonCategory) -> None:
         example=v["example"],
         requires_competitor=v["requires_competitor"],
         requires_note=v["requires_note"],
+        is_catch_all=catch_all,
         reopen_after_days=v["reopen_after_days"],
     )
-    reason = Reason.objects.filter(code=v["code"]).first()
     if reason is None:
         reason = reason_create(actor=run.actor, kind=v["kind"], data=data)
         run.counts["created"] += 1

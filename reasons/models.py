@@ -37,6 +37,11 @@ class Reason(models.Model):
     active = models.BooleanField(default=True)
     requires_competitor = models.BooleanField(default=False)
     requires_note = models.BooleanField(default=False)
+    is_catch_all = models.BooleanField(
+        default=False,
+        verbose_name="catch-all",
+        help_text="A catch-all such as “Other”: counted in the taxonomy-health “Other” share.",
+    )
     reopen_after_days = models.PositiveIntegerField(
         null=True, blank=True, help_text="Pre-fills the close form's 'revisit on' date."
     )

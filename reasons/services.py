@@ -128,6 +128,7 @@ def _validate_reason(*, kind: str, data: ReasonData, reason: Reason | None) -> d
         "example": data.example.strip(),
         "requires_competitor": bool(data.requires_competitor),
         "requires_note": bool(data.requires_note),
+        "is_catch_all": bool(data.is_catch_all),
         "reopen_after_days": days,
     }
 

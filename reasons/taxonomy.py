@@ -346,6 +346,14 @@ def load_starter_taxonomy(*, category_model, reason_model, competitor_model) -> 
         competitor_model.objects.get_or_create(name=name, defaults={"aliases": aliases})
 
 
+CATCH_ALL_CODES = ["other-loss", "other-win", "other-no-decision"]
+
+
+def mark_starter_catch_alls(*, reason_model) -> None:
+    """The starter's "Other" reasons are its catch-alls."""
+    reason_model.objects.filter(code__in=CATCH_ALL_CODES).update(is_catch_all=True)
+
+
 def fill_starter_examples(*, reason_model) -> None:
     """Give the starter reasons that have no example yet the starter example."""
     for code, example in EXAMPLES.items():
@@ -357,3 +365,4 @@ def load_starter_taxonomy_now() -> None:
     from reasons.models import Competitor, Reason, ReasonCategory
 
     load_starter_taxonomy(category_model=ReasonCategory, reason_model=Reason, competitor_model=Competitor)
+    mark_starter_catch_alls(reason_model=Reason)

@@ -30,6 +30,7 @@ CSV_COLUMNS = [
     "active",
     "requires_competitor",
     "requires_note",
+    "is_catch_all",
     "reopen_after_days",
     "merged_into",
     "aliases",
@@ -60,6 +61,7 @@ def taxonomy_export() -> dict:
             "active": r.active,
             "requires_competitor": r.requires_competitor,
             "requires_note": r.requires_note,
+            "is_catch_all": r.is_catch_all,
             "reopen_after_days": r.reopen_after_days,
             "merged_into": r.merged_into.code if r.merged_into_id else None,
         }
@@ -99,7 +101,7 @@ def taxonomy_export_csv() -> str:
     for r in data["reasons"]:
         row = {k: v for k, v in r.items() if k in CSV_COLUMNS}
         row.update(type="reason", name=r["label"], merged_into=r["merged_into"] or "")
-        for flag in ("active", "requires_competitor", "requires_note"):
+        for flag in ("active", "requires_competitor", "requires_note", "is_catch_all"):
             row[flag] = "true" if r[flag] else "false"
         row["reopen_after_days"] = "" if r["reopen_after_days"] is None else r["reopen_after_days"]
         writer.writerow(row)
@@ -357,6 +359,10 @@ def _reason_values(row: Row, problems: list[Problem], category_codes: set[str]) 
         "active": _flag(row, "active", problems, default=True),
         "requires_competitor": _flag(row, "requires_competitor", problems, default=False),
         "requires_note": _flag(row, "requires_note", problems, default=False),
+        # Files from before the flag existed leave it as it is here (None).
+        "is_catch_all": _flag(row, "is_catch_all", problems, default=False)
+        if "is_catch_all" in row.values
+        else None,
         "reopen_after_days": _number(row, "reopen_after_days", problems, maximum=REOPEN_AFTER_DAYS_MAX),
         "merged_into": _text(row, "merged_into", problems) or None,
     }

@@ -53,8 +53,8 @@ def test_make_run_serves_the_address_it_prints(tmp_path):
     honcho = next(line for line in plan if "honcho start" in line)
     mkdir = next(line for line in plan if line.startswith("mkdir -p"))
     assert str(tmp_path / "var") in mkdir
-    subprocess.run(
-        shlex.split(mkdir),  # noqa: S603 - the Makefile's own line
+    subprocess.run(  # noqa: S603 - the Makefile's own line
+        shlex.split(mkdir),
         cwd=ROOT,
         env=env,
         check=True,

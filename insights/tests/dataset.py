@@ -384,8 +384,8 @@ class Expected:
         for r in self.lost_with_reason():
             counts[self.rolled(r.reason_id)][r.closed_at.strftime("%Y-%m")] += 1
         totals = {pk: sum(m.values()) for pk, m in counts.items()}
-        top = sorted(totals, key=lambda pk: (-totals[pk], self.reasons[pk].label))[:5]
-        return {pk: dict(counts[pk]) for pk in top}
+        ranked = sorted(totals, key=lambda pk: (-totals[pk], self.reasons[pk].label))  # every reason
+        return {pk: dict(counts[pk]) for pk in ranked}
 
     def losses_by_stage(self) -> dict:
         groups = defaultdict(list)
@@ -490,7 +490,7 @@ class Expected:
 
     def taxonomy_health(self) -> dict:
         lost = self.lost_with_reason()
-        other = sum(1 for r in lost if self.reasons[self.rolled(r.reason_id)].category.code == "other")
+        other = sum(1 for r in lost if self.reasons[self.rolled(r.reason_id)].is_catch_all)
         used = {self.rolled(r.reason_id) for r in lost}
         unused = {r.pk for r in self.reasons.values() if r.kind == "loss" and r.active and r.pk not in used}
         return {
