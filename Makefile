@@ -12,7 +12,7 @@ PORT ?= 8000
 ADDRESS := http://127.0.0.1:$(PORT)
 VAR_DIR := $(or $(CLOSEDLOST_VAR_DIR),var)
 
-.PHONY: run test venv devenv lint migrate demo vendor bench clean var
+.PHONY: run serve test venv devenv lint migrate demo vendor bench clean var
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "closedlost needs Python 3.11 or newer")'
@@ -44,6 +44,13 @@ run: demo
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	@echo "closedlost: $(ADDRESS)  (alice / closedlost-alice, bob / closedlost-bob, carol / closedlost-carol)"
 	SITE_URL=$(ADDRESS) $(BIN)/honcho start -f Procfile -p $(PORT)
+
+# The production process types on this machine (README, "Deploying"): gunicorn, worker, one beat.
+# Needs the production environment (DJANGO_PRODUCTION=1, SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL, ...).
+serve: venv
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput -v0
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho start -f Procfile.production -p $(PORT) web worker beat
 
 lint: devenv
 	$(BIN)/ruff check .
