@@ -6,7 +6,8 @@ messages an earlier release left in the broker, and `remind_needs_reason` holds 
 
 from celery import shared_task
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.template.loader import render_to_string
 from django.urls import reverse
 
 from crm import imports, services
@@ -42,20 +43,20 @@ def push_deal_to_crm(self, deal_id: int, kind: str) -> str:
 @shared_task(acks_late=True)
 def remind_needs_reason(deal_id: int) -> bool:
     """Tell the owner a CRM closed their deal lost without a standard reason."""
-    deal = Deal.objects.select_related("owner").filter(pk=deal_id, needs_reason=True).first()
+    deal = Deal.objects.select_related("owner", "account").filter(pk=deal_id, needs_reason=True).first()
     if deal is None or not deal.owner.email:
         return False
     base = getattr(settings, "SITE_URL", "").rstrip("/")
     link = base + reverse("crm:give-reason", args=[deal.pk])
-    send_mail(
+    context = {"deal": deal, "link": link}
+    message = EmailMultiAlternatives(
         subject=f"Give a reason: “{deal.name}” was closed lost in the CRM",
-        message=(
-            f"Hello {deal.owner.display_name},\n\n“{deal.name}” was closed lost in your CRM without one of "
-            f"our standard reasons. Please choose one (it takes a few seconds):\n{link}\n"
-        ),
-        from_email=None,
-        recipient_list=[deal.owner.email],
+        body=render_to_string("crm/email/needs_reason.txt", context),
+        to=[deal.owner.email],
+        connection=get_connection(timeout=30),  # a hung mail server must not hold the worker
     )
+    message.attach_alternative(render_to_string("crm/email/needs_reason.html", context), "text/html")
+    message.send()
     return True
 
 

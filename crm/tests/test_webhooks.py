@@ -362,7 +362,7 @@ def test_reminder_email_goes_to_the_owner(world, smtp_inbox):
     [message] = smtp_inbox.messages
     assert message["To"] == world.alice.email
     assert deal.name in message["Subject"]
-    assert f"http://testserver/crm/needs-reason/{deal.pk}/" in message.get_content()
+    assert f"http://testserver/crm/needs-reason/{deal.pk}/" in message.get_body(("plain",)).get_content()
 
 
 # --- ten deliveries change the deal once ------------------------------------------------------

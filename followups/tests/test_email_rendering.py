@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 
 from conftest import OUTPUT_DIR
+from crm.tasks import remind_needs_reason
 from deals import services as deal_services
 from followups import services
 from followups.models import FollowUp, FollowUpKind, FollowUpState, NurtureStep
@@ -41,6 +42,9 @@ def _deliver_every_kind(world, sequence, lost_deal):
         state=FollowUpState.PENDING, due_at=timezone.now() - timedelta(days=1)
     )
     assert services.followup_digests_send() == 1
+    crm_closed = lost_deal(name="Pine <Expansion> & Co")
+    deal_services.deal_mark_lost_from_crm(deal=crm_closed, crm_reason_text="<b>budget</b>")
+    assert remind_needs_reason(crm_closed.pk) is True
 
 
 @pytest.mark.browser
@@ -49,12 +53,13 @@ def test_each_kind_of_email_shows_the_reps_text_once_escaped(
 ):
     inbox = smtp_settings
     _deliver_every_kind(world, sequence, lost_deal)
-    subjects = {m["Subject"]: m for m in inbox.messages}
+    subjects = {m["Subject"].strip(): m for m in inbox.messages}
     kinds = {
         "owner-task": next(m for s, m in subjects.items() if s.startswith("Call ")),
         "contact-email": next(m for s, m in subjects.items() if s.startswith("What changed")),
         "reopen-reminder": next(m for s, m in subjects.items() if s.startswith("Time to revisit")),
         "digest": next(m for s, m in subjects.items() if s.startswith("Your follow-ups today")),
+        "needs-reason": next(m for s, m in subjects.items() if s.startswith("Give a reason")),
     }
     context = browser.new_context(viewport={"width": 800, "height": 600})
     page = context.new_page()
@@ -66,6 +71,8 @@ def test_each_kind_of_email_shows_the_reps_text_once_escaped(
             if kind in ("owner-task", "contact-email"):
                 assert 'Prices < last year & "Pro" <b>tier</b>.' in shown, (kind, shown)
                 assert page.locator("body b").count() == 0  # the rep's tag is text, not bold
+            elif kind == "needs-reason":
+                assert "“Pine <Expansion> & Co”" in shown, shown
             else:
                 assert "Birch <Renewal> & Co" in shown, (kind, shown)
             os.makedirs(OUTPUT_DIR, exist_ok=True)
