@@ -153,6 +153,9 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 
+# CRM API hosts trusted as they are (on-premise CRMs on internal addresses or plain http).
+CRM_ALLOWED_HOSTS = envlist("CRM_ALLOWED_HOSTS")
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True

@@ -6,6 +6,7 @@ import io
 from django import forms
 from django.db import models
 
+from crm.addresses import validate_crm_address
 from crm.imports import FIELDS, PRESETS
 from crm.models import CrmConnection, CrmKind, ReasonMapping
 from reasons.models import Competitor, Reason, ReasonKind
@@ -55,6 +56,12 @@ class ConnectionForm(forms.ModelForm):
         self.order_fields(
             [n for name in self.Meta.fields for n in (name, f"clear_{name}") if n in self.fields]
         )
+
+    def clean_base_url(self):
+        url = self.cleaned_data["base_url"]
+        if "base_url" in self.changed_data:  # a stored address was checked when it was entered
+            validate_crm_address(url)
+        return url
 
     def clean(self):
         cleaned = super().clean()

@@ -25,6 +25,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.text import slugify
 
+from crm.addresses import validate_crm_address
 from crm.models import (
     CONNECTION_DEFAULTS,
     EXTERNAL_ID_FIELD,
@@ -92,6 +93,8 @@ def connection_get(*, kind: str) -> CrmConnection | None:
 def connection_create(*, kind: str, **fields) -> CrmConnection:
     """A connection with the CRM's standard stages and reason field unless given."""
     values = {**CONNECTION_DEFAULTS[kind], **{k: v for k, v in fields.items() if v not in (None, "")}}
+    if fields.get("base_url"):  # CONNECTION_DEFAULTS are the CRMs' own public addresses
+        validate_crm_address(fields["base_url"])
     return CrmConnection.objects.create(kind=kind, **values)
 
 

@@ -128,11 +128,12 @@ FAKE_CRM_PORT = free_port()
 
 
 @pytest.fixture
-def fake_crm(connections):
-    """The fake CRM on loopback; every connection's API address points at it."""
+def fake_crm(connections, settings):
+    """The fake CRM on loopback; every connection's API address points at it (an allowed host)."""
     from crm.models import CrmConnection
     from crm.tests.fake_crm import start_fake_crm
 
+    settings.CRM_ALLOWED_HOSTS = ["127.0.0.1"]
     fake = start_fake_crm(FAKE_CRM_PORT)
     CrmConnection.objects.update(base_url=fake.url)
     yield fake
