@@ -111,6 +111,11 @@ def connection_save(*, kind: str, **fields) -> tuple[CrmConnection, bool]:
         for name, value in fields.items():
             setattr(connection, name, value)
         connection.full_clean()
+        if "base_url" in fields:
+            try:
+                validate_crm_address(connection.base_url)
+            except ValidationError as exc:
+                raise ValidationError({"base_url": exc.messages}) from exc
         connection.save()
     return connection, created
 

@@ -89,7 +89,8 @@ def test_hubspot_events_sharing_an_event_id_across_subscriptions_are_both_kept(c
     assert WebhookEvent.objects.count() == 2
 
 
-def test_crm_connect_sets_up_a_connection_from_the_command_line(db, capsys):
+def test_crm_connect_sets_up_a_connection_from_the_command_line(db, capsys, settings):
+    settings.CRM_ALLOWED_HOSTS = ["acme.my.salesforce.com"]  # no DNS here: the host is trusted as given
     call_command(
         "crm_connect", "salesforce", "--base-url", "https://acme.my.salesforce.com", "--account-id",
         "00D5e000000AbCdEAK", "--webhook-secret", "sf-shared-token-123", "--api-token", "sf-api-456",
@@ -119,6 +120,8 @@ def test_crm_connect_names_the_bad_option(db):
         call_command("crm_connect", "hubspot", "--stage-out", "lost")
     with pytest.raises(CommandError, match="base_url"):
         call_command("crm_connect", "hubspot", "--base-url", "not a url")
+    with pytest.raises(CommandError, match="base_url: .*internal address"):
+        call_command("crm_connect", "hubspot", "--base-url", "https://10.0.0.5")
     assert not CrmConnection.objects.exists()
 
 
