@@ -274,6 +274,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "options": {"expires": 240},
     },
     "insights-check-rollup": {"task": "insights.check_rollup", "schedule": crontab(hour=3, minute=30)},
+    # CRMs: apply what the webhooks missed and report the deals that still differ.
+    "crm-reconcile": {
+        "task": "crm.tasks.reconcile_all",
+        "schedule": float(envint("CRM_RECONCILE_EVERY", 3600)),  # seconds
+        "options": {"expires": 1800},
+    },
 }
 
 # Follow-ups: links in emails, retries with backoff, and when a handed-out row is handed out again.

@@ -117,6 +117,10 @@ class CrmConnection(models.Model):
         help_text="What is written into the reason field.",
     )
     write_back = models.BooleanField(default=True, help_text="Send our closes back to the CRM.")
+    # Reconciliation: when the last complete run started (the next asks for changes since then)
+    # and what it found.
+    reconciled_at = models.DateTimeField(null=True, blank=True)
+    reconcile_report = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -565,10 +565,23 @@ def _apply_change(*, connection: CrmConnection, change: CrmChange, event: Webhoo
     event.deal = deal
     if _is_echo(deal=deal, kind=connection.kind, change=change):
         return "ignored: the CRM echoed our own change"
+    return crm_change_apply(connection=connection, change=change, deal=deal, received_at=event.received_at)
+
+
+def crm_change_apply(
+    *, connection: CrmConnection, change: CrmChange, deal: Deal, received_at: datetime
+) -> str:
+    """Bring the deal to the CRM's state through the deal services (webhooks and reconciliation).
+
+    Call inside a transaction. A change older than one already applied changes nothing.
+    """
     if not _newest_change(deal=deal, kind=connection.kind, at=change.closed_at):
         return "ignored: older than a change already applied"
+    moves = change.outcome is not None and deal.status != DealStatus.OPEN
+    if moves and change.closed_at and deal.closed_at and change.closed_at < deal.closed_at:
+        return "ignored: the deal was closed here after this CRM change"
     apply = {None: _apply_reason, LOST: _apply_lost, WON: _apply_won, OPEN: _apply_open}[change.outcome]
-    return apply(connection=connection, change=change, deal=deal, event=event)
+    return apply(connection=connection, change=change, deal=deal, received_at=received_at)
 
 
 def _newest_change(*, deal: Deal, kind: str, at: datetime | None) -> bool:
@@ -595,7 +608,7 @@ def _reason_and_competitor(connection: CrmConnection, change: CrmChange, kinds) 
     return text, reason, competitor
 
 
-def _apply_reason(*, connection: CrmConnection, change: CrmChange, deal: Deal, event: WebhookEvent) -> str:
+def _apply_reason(*, connection: CrmConnection, change: CrmChange, deal: Deal, received_at: datetime) -> str:
     """Only the CRM's reason changed: it answers a deal here that waits for its reason."""
     if not (deal.status == DealStatus.LOST and deal.needs_reason):
         return "ignored: a reason for a deal that is not waiting for one"
@@ -622,7 +635,7 @@ def _reopen_here(*, deal: Deal, change: CrmChange, stage=None) -> None:
     deal_services.deal_reopen(deal=deal, actor=None, stage=stage, reopened_at=change.closed_at, via_crm=True)
 
 
-def _apply_lost(*, connection: CrmConnection, change: CrmChange, deal: Deal, event: WebhookEvent) -> str:
+def _apply_lost(*, connection: CrmConnection, change: CrmChange, deal: Deal, received_at: datetime) -> str:
     if deal.status == DealStatus.LOST and deal.needs_reason:
         return _give_reason(connection=connection, change=change, deal=deal)
     if deal.status in (DealStatus.LOST, DealStatus.NO_DECISION):
@@ -630,7 +643,7 @@ def _apply_lost(*, connection: CrmConnection, change: CrmChange, deal: Deal, eve
     if deal.status == DealStatus.WON:  # the CRM took the win back and lost it since: follow it
         _reopen_here(deal=deal, change=change)
     text, reason, competitor = _reason_and_competitor(connection, change, LOST_REASON_KINDS)
-    closed_at = change.closed_at or event.received_at
+    closed_at = change.closed_at or received_at
     if reason is not None:
         close = deal_services.deal_mark_no_decision if reason.kind == ReasonKind.NO_DECISION else None
         try:
@@ -659,7 +672,7 @@ def _apply_lost(*, connection: CrmConnection, change: CrmChange, deal: Deal, eve
     return "closed lost: needs a reason"
 
 
-def _apply_won(*, connection: CrmConnection, change: CrmChange, deal: Deal, event: WebhookEvent) -> str:
+def _apply_won(*, connection: CrmConnection, change: CrmChange, deal: Deal, received_at: datetime) -> str:
     if deal.status == DealStatus.WON:
         return "ignored: the deal is already won"
     if deal.status != DealStatus.OPEN:  # lost (or no decision) here, won in the CRM since
@@ -668,7 +681,7 @@ def _apply_won(*, connection: CrmConnection, change: CrmChange, deal: Deal, even
     try:
         deal_services.deal_mark_won(
             deal=deal, reason=reason, actor=None, competitor=competitor,
-            note=_crm_note(connection, text, "won"), closed_at=change.closed_at or event.received_at,
+            note=_crm_note(connection, text, "won"), closed_at=change.closed_at or received_at,
             via_crm=True,
         )  # fmt: skip
     except deal_services.DealAlreadyClosed:
@@ -682,7 +695,7 @@ def _apply_won(*, connection: CrmConnection, change: CrmChange, deal: Deal, even
     return f"closed won: {reason.code}" if reason else "closed won"
 
 
-def _apply_open(*, connection: CrmConnection, change: CrmChange, deal: Deal, event: WebhookEvent) -> str:
+def _apply_open(*, connection: CrmConnection, change: CrmChange, deal: Deal, received_at: datetime) -> str:
     """The CRM has the deal open at a stage: reopen a deal closed here, or follow its stage."""
     stage = Stage.objects.filter(
         pipeline_id=deal.pipeline_id, name__iexact=change.stage_value.strip()
