@@ -311,6 +311,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": float(envint("SURVEYS_DISPATCH_EVERY", 60)),  # seconds
         "options": {"expires": 55},
     },
+    # CRMs: apply what the webhooks missed and report the deals that still differ.
+    "crm-reconcile": {
+        "task": "crm.tasks.reconcile_all",
+        "schedule": float(envint("CRM_RECONCILE_EVERY", 3600)),  # seconds
+        "options": {"expires": 1800},
+    },
 }
 
 # Dashboards: the nightly repair rests this long between slices of deals, so closes keep a core.

@@ -33,18 +33,22 @@ CONNECTION_DEFAULTS = {
         "base_url": "https://api.hubapi.com",
         "lost_stages": ["closedlost"],
         "stage_out": {"lost": "closedlost", "won": "closedwon"},
+        "won_stages": ["closedwon"],
+        "win_reason_field": "closed_won_reason",
         "reason_field": "closed_lost_reason",
     },
     CrmKind.PIPEDRIVE: {
         "base_url": "https://api.pipedrive.com",
         "lost_stages": ["lost"],
         "stage_out": {"lost": "lost", "won": "won"},
+        "won_stages": ["won"],
         "reason_field": "lost_reason",
     },
     CrmKind.SALESFORCE: {
         "base_url": "https://example.my.salesforce.com",
         "lost_stages": ["Closed Lost"],
         "stage_out": {"lost": "Closed Lost", "won": "Closed Won"},
+        "won_stages": ["Closed Won"],
         "reason_field": "Loss_Reason__c",
     },
 }
@@ -94,6 +98,12 @@ class CrmConnection(models.Model):
     lost_stages = models.JSONField(
         default=list, blank=True, help_text="CRM stage (or status) values that mean closed lost."
     )
+    won_stages = models.JSONField(
+        default=list, blank=True, help_text="CRM stage (or status) values that mean closed won."
+    )
+    win_reason_field = models.CharField(
+        max_length=100, blank=True, help_text="The CRM field that holds the win reason, if it has one."
+    )
     stage_out = models.JSONField(
         default=dict,
         blank=True,
@@ -107,6 +117,10 @@ class CrmConnection(models.Model):
         help_text="What is written into the reason field.",
     )
     write_back = models.BooleanField(default=True, help_text="Send our closes back to the CRM.")
+    # Reconciliation: when the last complete run started (the next asks for changes since then)
+    # and what it found.
+    reconciled_at = models.DateTimeField(null=True, blank=True)
+    reconcile_report = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -300,3 +314,17 @@ class CrmLostReason(models.Model):
 
     def __str__(self) -> str:
         return self.text
+
+
+class CrmDealState(models.Model):
+    """The newest change of one CRM applied to one deal: an older delivery never moves it back."""
+
+    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="crm_states")
+    kind = models.CharField(max_length=16, choices=CrmKind.choices)
+    changed_at = models.DateTimeField(help_text="The CRM's own time of the change.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["deal", "kind"], name="crmdealstate_unique_deal_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.deal} ← {self.get_kind_display()} at {self.changed_at:%Y-%m-%d %H:%M:%S}"

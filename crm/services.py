@@ -30,6 +30,7 @@ from crm.models import (
     CONNECTION_DEFAULTS,
     EXTERNAL_ID_FIELD,
     CrmConnection,
+    CrmDealState,
     CrmKind,
     CrmLostReason,
     DealSync,
@@ -38,7 +39,7 @@ from crm.models import (
     WebhookEvent,
 )
 from deals import services as deal_services
-from deals.models import Deal, DealStatus
+from deals.models import Deal, DealStatus, Stage
 from outbox.services import handoff_enqueue
 from reasons.models import Competitor, Reason, ReasonKind
 from teams.models import User
@@ -341,13 +342,19 @@ def _competitor_in(text: str) -> Competitor | None:
     return None
 
 
-def reason_for_crm_text(*, kind: str, text: str) -> tuple[Reason | None, Competitor | None]:
-    """Our loss reason for a CRM's reason text: the mapping table, then code, then label."""
+# A CRM's "lost" carries a loss reason or, for a deal that was never decided, a no-decision one.
+LOST_REASON_KINDS = (ReasonKind.LOSS, ReasonKind.NO_DECISION)
+
+
+def reason_for_crm_text(
+    *, kind: str, text: str, kinds=LOST_REASON_KINDS
+) -> tuple[Reason | None, Competitor | None]:
+    """Our reason (of one of `kinds`) for a CRM's reason text: the mapping table, then code, then label."""
     value = normalise_reason_text(text)
     if not value:
         return None, None
     mapping = (
-        ReasonMapping.objects.filter(Q(kind=kind) | Q(kind=""), crm_value=value)
+        ReasonMapping.objects.filter(Q(kind=kind) | Q(kind=""), crm_value=value, reason__kind__in=kinds)
         .select_related("reason", "competitor")
         .order_by("-kind")
         .first()
@@ -355,7 +362,7 @@ def reason_for_crm_text(*, kind: str, text: str) -> tuple[Reason | None, Competi
     if mapping is not None:
         reason, competitor = _active_survivor(mapping.reason), mapping.competitor
     else:
-        candidates = Reason.objects.filter(kind=ReasonKind.LOSS).filter(
+        candidates = Reason.objects.filter(kind__in=kinds).filter(
             Q(code=text.strip()) | Q(code=slugify(text)) | Q(label__iexact=text.strip())
         )
         reason, competitor = _active_survivor(candidates.first()), None
@@ -428,13 +435,26 @@ class EventFailed(Exception):
     """Processing failed in a way a retry may cure (e.g. the deal is not imported yet)."""
 
 
+LOST, WON, OPEN = "lost", "won", "open"
+
+
 @dataclass(frozen=True)
 class CrmChange:
     external_id: str
-    closes_lost: bool  # the CRM says the deal is closed lost
-    reason_text: str | None  # the CRM's loss reason, when the event carries one
-    closed_at: datetime | None
+    outcome: str | None  # LOST, WON or OPEN: the deal's state in the CRM; None: only a reason changed
+    reason_text: str | None  # the CRM's reason for that outcome, when the event carries one
+    closed_at: datetime | None  # when the CRM made the change (its own clock)
     stage_value: str = ""
+
+    @property
+    def closes_lost(self) -> bool:
+        return self.outcome == LOST
+
+
+def _outcome_of(connection: CrmConnection, stage_value: str) -> str:
+    if stage_value in connection.lost_stages:
+        return LOST
+    return WON if stage_value in (connection.won_stages or []) else OPEN
 
 
 def _from_ms(value) -> datetime | None:
@@ -465,20 +485,20 @@ def _hubspot_change(connection: CrmConnection, event: WebhookEvent) -> CrmChange
     name, value = item.get("propertyName"), item.get("propertyValue") or ""
     closed_at = _from_ms(item.get("occurredAt"))
     if name == "dealstage":
-        if value not in connection.lost_stages:
-            return f"stage {value!r} is not a closed-lost stage"
+        outcome = _outcome_of(connection, value)
+        field = {LOST: connection.reason_field, WON: connection.win_reason_field}.get(outcome)
         # HubSpot sends the reason as its own event; take it from the same delivery when there.
         reason = next(
             (
                 e.get("propertyValue") or ""
                 for e in events
-                if str(e.get("objectId")) == object_id and e.get("propertyName") == connection.reason_field
+                if field and str(e.get("objectId")) == object_id and e.get("propertyName") == field
             ),
             None,
         )
-        return CrmChange(object_id, True, reason, closed_at, stage_value=value)
+        return CrmChange(object_id, outcome, reason, closed_at, stage_value=value)
     if name == connection.reason_field:
-        return CrmChange(object_id, False, value, closed_at)
+        return CrmChange(object_id, None, value, closed_at)
     return f"property {name!r} is not followed"
 
 
@@ -488,13 +508,13 @@ def _pipedrive_change(connection: CrmConnection, event: WebhookEvent) -> CrmChan
     if meta.get("entity") != "deal" or meta.get("action") not in {"change", "create"}:
         return f"{meta.get('action')} of {meta.get('entity')} is not followed"
     status = data.get("status") or ""
-    if status not in connection.lost_stages:
-        return f"status {status!r} is not lost"
-    closed_at = _parse_time(data.get("lost_time")) or _parse_time(meta.get("timestamp"))
+    outcome = _outcome_of(connection, status)
+    changed_at = _parse_time(data.get("update_time")) or _parse_time(meta.get("timestamp"))
+    closed_at = _parse_time(data.get({LOST: "lost_time", WON: "won_time"}.get(outcome, ""))) or changed_at
     external_id = str(meta.get("entity_id") or data.get("id"))
-    reason = data.get(connection.reason_field)
+    reason = data.get(connection.reason_field) if outcome == LOST else None
     # `previous` holds what the change replaced (v2: only the changed fields; v1: the whole deal).
-    # An edit of a deal that was already lost (its title, say) is not a new close: a deal
+    # An edit that leaves the status as it was (a title, say) is no new close or reopen: a deal
     # reopened here must stay open.
     previous = payload.get("previous")
     if (
@@ -503,10 +523,14 @@ def _pipedrive_change(connection: CrmConnection, event: WebhookEvent) -> CrmChan
         and previous.get("status", status) == status
     ):
         field = connection.reason_field
-        if field in previous and previous.get(field) != reason:  # the lost reason was edited
-            return CrmChange(external_id, False, reason or "", closed_at)
-        return f"status stayed {status!r}: an edit of a deal already lost, not a close"
-    return CrmChange(external_id, True, reason if reason is not None else "", closed_at, stage_value=status)
+        if outcome == LOST and field in previous and previous.get(field) != reason:  # the reason was edited
+            return CrmChange(external_id, None, reason or "", changed_at)
+        return f"status stayed {status!r}: an edit, not a close or a reopen"
+    if outcome == OPEN and meta.get("action") != "change":
+        return "a new open deal: nothing to record here"
+    if outcome == LOST:
+        reason = reason if reason is not None else ""
+    return CrmChange(external_id, outcome, reason, closed_at, stage_value=status)
 
 
 def _salesforce_change(connection: CrmConnection, event: WebhookEvent) -> CrmChange | str:
@@ -517,11 +541,11 @@ def _salesforce_change(connection: CrmConnection, event: WebhookEvent) -> CrmCha
         return "not an Opportunity"
     fields = {child.tag.rsplit("}", 1)[-1]: (child.text or "").strip() for child in sobject}
     stage = fields.get("StageName", "")
-    if stage not in connection.lost_stages:
-        return f"stage {stage!r} is not a closed-lost stage"
+    outcome = _outcome_of(connection, stage)
     closed_at = _parse_time(fields.get("LastModifiedDate")) or _parse_time(fields.get("CloseDate"))
-    reason = fields.get(connection.reason_field)
-    return CrmChange(fields["Id"], True, reason, closed_at, stage_value=stage)
+    field = {LOST: connection.reason_field, WON: connection.win_reason_field}.get(outcome)
+    reason = fields.get(field) if field else None
+    return CrmChange(fields["Id"], outcome, reason, closed_at, stage_value=stage)
 
 
 CHANGE_PARSERS = {
@@ -552,37 +576,96 @@ def _apply_change(*, connection: CrmConnection, change: CrmChange, event: Webhoo
     event.deal = deal
     if _is_echo(deal=deal, kind=connection.kind, change=change):
         return "ignored: the CRM echoed our own change"
+    return crm_change_apply(connection=connection, change=change, deal=deal, received_at=event.received_at)
+
+
+def crm_change_apply(
+    *, connection: CrmConnection, change: CrmChange, deal: Deal, received_at: datetime
+) -> str:
+    """Bring the deal to the CRM's state through the deal services (webhooks and reconciliation).
+
+    Call inside a transaction. A change older than one already applied changes nothing.
+    """
+    if not _newest_change(deal=deal, kind=connection.kind, at=change.closed_at):
+        return "ignored: older than a change already applied"
+    moves = change.outcome is not None and deal.status != DealStatus.OPEN
+    if moves and change.closed_at and deal.closed_at and change.closed_at < deal.closed_at:
+        return "ignored: the deal was closed here after this CRM change"
+    apply = {None: _apply_reason, LOST: _apply_lost, WON: _apply_won, OPEN: _apply_open}[change.outcome]
+    return apply(connection=connection, change=change, deal=deal, received_at=received_at)
+
+
+def _newest_change(*, deal: Deal, kind: str, at: datetime | None) -> bool:
+    """Record `at` as the deal's newest change from this CRM; False if a newer one was applied.
+
+    Deliveries come late, twice and out of order: the CRM's own clock decides.
+    """
+    if at is None:
+        return True
+    state, created = CrmDealState.objects.select_for_update().get_or_create(
+        deal=deal, kind=kind, defaults={"changed_at": at}
+    )
+    if created or at >= state.changed_at:
+        CrmDealState.objects.filter(pk=state.pk).update(changed_at=at)
+        return True
+    return False
+
+
+def _reason_and_competitor(connection: CrmConnection, change: CrmChange, kinds) -> tuple:
     text = (change.reason_text or "").strip()
-    reason, competitor = reason_for_crm_text(kind=connection.kind, text=text) if text else (None, None)
-    if deal.status == DealStatus.LOST and deal.needs_reason:
-        if reason is None:
-            if text:
-                unmapped_reason_record(kind=connection.kind, text=text)
-            return "ignored: still no standard reason"
-        try:
-            deal_services.deal_give_reason(
-                deal=deal, reason=reason, actor=None, competitor=competitor, note=_crm_note(connection, text),
-                via_crm=True,
-            )  # fmt: skip
-        except deal_services.DealError as exc:
-            return f"ignored: {exc.message}"
-        return f"reason given: {reason.code}"
-    if not change.closes_lost:
+    reason, competitor = (
+        reason_for_crm_text(kind=connection.kind, text=text, kinds=kinds) if text else (None, None)
+    )
+    return text, reason, competitor
+
+
+def _apply_reason(*, connection: CrmConnection, change: CrmChange, deal: Deal, received_at: datetime) -> str:
+    """Only the CRM's reason changed: it answers a deal here that waits for its reason."""
+    if not (deal.status == DealStatus.LOST and deal.needs_reason):
         return "ignored: a reason for a deal that is not waiting for one"
-    if deal.status != DealStatus.OPEN:
+    return _give_reason(connection=connection, change=change, deal=deal)
+
+
+def _give_reason(*, connection: CrmConnection, change: CrmChange, deal: Deal) -> str:
+    text, reason, competitor = _reason_and_competitor(connection, change, LOST_REASON_KINDS)
+    if reason is None or reason.kind != ReasonKind.LOSS:
+        if text and reason is None:
+            unmapped_reason_record(kind=connection.kind, text=text)
+        return "ignored: still no standard reason"
+    try:
+        deal_services.deal_give_reason(
+            deal=deal, reason=reason, actor=None, competitor=competitor, note=_crm_note(connection, text),
+            via_crm=True,
+        )  # fmt: skip
+    except deal_services.DealError as exc:
+        return f"ignored: {exc.message}"
+    return f"reason given: {reason.code}"
+
+
+def _reopen_here(*, deal: Deal, change: CrmChange, stage=None) -> None:
+    deal_services.deal_reopen(deal=deal, actor=None, stage=stage, reopened_at=change.closed_at, via_crm=True)
+
+
+def _apply_lost(*, connection: CrmConnection, change: CrmChange, deal: Deal, received_at: datetime) -> str:
+    if deal.status == DealStatus.LOST and deal.needs_reason:
+        return _give_reason(connection=connection, change=change, deal=deal)
+    if deal.status in (DealStatus.LOST, DealStatus.NO_DECISION):
         return f"ignored: the deal is already {deal.get_status_display().lower()}"
-    closed_at = change.closed_at or event.received_at
+    if deal.status == DealStatus.WON:  # the CRM took the win back and lost it since: follow it
+        _reopen_here(deal=deal, change=change)
+    text, reason, competitor = _reason_and_competitor(connection, change, LOST_REASON_KINDS)
+    closed_at = change.closed_at or received_at
     if reason is not None:
+        close = deal_services.deal_mark_no_decision if reason.kind == ReasonKind.NO_DECISION else None
         try:
+            if close is not None:
+                note = _crm_note(connection, text)
+                close(deal=deal, reason=reason, actor=None, note=note, closed_at=closed_at, via_crm=True)
+                return f"no decision: {reason.code}"
             deal_services.deal_mark_lost(
-                deal=deal,
-                reason=reason,
-                actor=None,
-                competitor=competitor,
-                note=_crm_note(connection, text),
-                closed_at=closed_at,
-                via_crm=True,
-            )
+                deal=deal, reason=reason, actor=None, competitor=competitor, note=_crm_note(connection, text),
+                closed_at=closed_at, via_crm=True,
+            )  # fmt: skip
             return f"closed lost: {reason.code}"
         except deal_services.DealAlreadyClosed:
             return "ignored: the deal was closed meanwhile"
@@ -600,8 +683,45 @@ def _apply_change(*, connection: CrmConnection, change: CrmChange, event: Webhoo
     return "closed lost: needs a reason"
 
 
-def _crm_note(connection: CrmConnection, text: str) -> str:
-    return f"Closed lost in {connection}: “{text}”" if text else f"Closed lost in {connection}."
+def _apply_won(*, connection: CrmConnection, change: CrmChange, deal: Deal, received_at: datetime) -> str:
+    if deal.status == DealStatus.WON:
+        return "ignored: the deal is already won"
+    if deal.status != DealStatus.OPEN:  # lost (or no decision) here, won in the CRM since
+        _reopen_here(deal=deal, change=change)
+    text, reason, competitor = _reason_and_competitor(connection, change, (ReasonKind.WIN,))
+    try:
+        deal_services.deal_mark_won(
+            deal=deal, reason=reason, actor=None, competitor=competitor,
+            note=_crm_note(connection, text, "won"), closed_at=change.closed_at or received_at,
+            via_crm=True,
+        )  # fmt: skip
+    except deal_services.DealAlreadyClosed:
+        return "ignored: the deal was closed meanwhile"
+    except (
+        deal_services.DealError
+    ) as exc:  # the pipeline asks for a win reason the CRM's text does not map to
+        raise EventFailed(
+            f"Won in {connection} with reason “{text}”: {exc.message} Map the CRM's win reason, then replay."
+        ) from exc
+    return f"closed won: {reason.code}" if reason else "closed won"
+
+
+def _apply_open(*, connection: CrmConnection, change: CrmChange, deal: Deal, received_at: datetime) -> str:
+    """The CRM has the deal open at a stage: reopen a deal closed here, or follow its stage."""
+    stage = Stage.objects.filter(
+        pipeline_id=deal.pipeline_id, name__iexact=change.stage_value.strip()
+    ).first()
+    if deal.status != DealStatus.OPEN:
+        _reopen_here(deal=deal, change=change, stage=stage)
+        return f"reopened: stage {stage.name if stage else 'at close'}"
+    if stage is None or stage.pk == deal.stage_id:
+        return f"ignored: open in both (stage {change.stage_value!r})"
+    deal_services.deal_change_stage(deal=deal, stage=stage, actor=None, changed_at=change.closed_at)
+    return f"stage: {stage.name}"
+
+
+def _crm_note(connection: CrmConnection, text: str, outcome: str = "lost") -> str:
+    return f"Closed {outcome} in {connection}: “{text}”" if text else f"Closed {outcome} in {connection}."
 
 
 @dataclass(frozen=True)

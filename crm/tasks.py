@@ -63,3 +63,27 @@ def remind_needs_reason(deal_id: int) -> bool:
 @shared_task(acks_late=True)
 def run_import(job_id: int) -> str:
     return imports.import_job_run(job_id=job_id)
+
+
+@shared_task(acks_late=True)
+def reconcile_all() -> dict:
+    """Scheduled reconciliation of every active CRM connection (safe to run twice)."""
+    from crm.reconcile import crm_reconcile_all
+
+    results = crm_reconcile_all()
+    return {kind: (len(r["drift"]) if isinstance(r, dict) else r) for kind, r in results.items()}
+
+
+@shared_task(acks_late=True)
+def reconcile_one(kind: str) -> int | str:
+    """The "reconcile now" button: one CRM (safe to run twice)."""
+    from crm.models import CrmConnection
+    from crm.reconcile import ReconcileFailed, crm_reconcile
+
+    connection = CrmConnection.objects.filter(kind=kind, active=True).first()
+    if connection is None:
+        return "no active connection"
+    try:
+        return len(crm_reconcile(connection=connection)["drift"])
+    except ReconcileFailed as exc:
+        return str(exc)

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.integrations, name="integrations"),
     path("handoffs/<str:kind>/publish/", views.handoffs_publish, name="handoffs-publish"),
     path("connections/<slug:kind>/", views.connection_edit, name="connection"),
+    path("connections/<slug:kind>/reconcile/", views.reconcile_now, name="reconcile"),
     path("events/", views.event_list, name="events"),
     path("events/<int:pk>/", views.event_detail, name="event"),
     path("events/<int:pk>/replay/", views.event_replay, name="event-replay"),

@@ -7,6 +7,7 @@ for admins (RevOps); the "needs a reason" queue is for everyone, scoped to their
 
 import csv
 import io
+import logging
 from functools import wraps
 
 from django.conf import settings
@@ -33,6 +34,8 @@ from deals.selectors import deal_get_for_user
 from deals.services import DealError, deal_give_reason
 from outbox import kinds as outbox_kinds
 from outbox.services import handoffs_publish_now
+
+logger = logging.getLogger(__name__)
 
 
 def admin_required(view):
@@ -244,6 +247,22 @@ def event_list(request):
 def event_detail(request, pk: int):
     event = get_object_or_404(WebhookEvent.objects.select_related("deal"), pk=pk)
     return render(request, "crm/event_detail.html", {"event": event})
+
+
+@admin_required
+@require_POST
+def reconcile_now(request, kind: str):
+    from crm.tasks import reconcile_one
+
+    connection = get_object_or_404(CrmConnection, kind=kind, active=True)
+    try:
+        reconcile_one.delay(connection.kind)
+    except Exception:  # noqa: BLE001 - the broker being away must not break the page
+        logger.exception("Could not queue the reconciliation of %s", connection)
+        messages.error(request, f"Could not start it now; the hourly run will reconcile {connection}.")
+    else:
+        messages.success(request, f"Reconciliation of {connection} started; this page shows it when done.")
+    return redirect("crm:integrations")
 
 
 @admin_required

@@ -358,6 +358,7 @@ def deal_mark_no_decision(
     closed_at: datetime | None = None,
     nurture_sequence: NurtureSequence | None = None,
     skip_nurture: bool = False,
+    via_crm: bool = False,
 ) -> Closure:
     """Close an open deal as No Decision (the buyer kept the status quo); schedules follow-ups
     as deal_mark_lost does."""
@@ -365,12 +366,22 @@ def deal_mark_no_decision(
         reason, competitor, note, tuple(secondary_reasons), revisit_on, nurture_sequence, skip_nurture
     )
     return _deal_close(
-        deal=deal, outcome=DealStatus.NO_DECISION, details=details, actor=actor, closed_at=closed_at
+        deal=deal,
+        outcome=DealStatus.NO_DECISION,
+        details=details,
+        actor=actor,
+        closed_at=closed_at,
+        via_crm=via_crm,
     )
 
 
 def deal_reopen(
-    *, deal: Deal, actor: User | None, stage: Stage | None = None, reopened_at: datetime | None = None
+    *,
+    deal: Deal,
+    actor: User | None,
+    stage: Stage | None = None,
+    reopened_at: datetime | None = None,
+    via_crm: bool = False,
 ) -> Deal:
     """Put a closed deal back to open, in the stage it closed at (or `stage`).
 
@@ -405,7 +416,7 @@ def deal_reopen(
                 from_value=previous_status,
                 to_value=DealStatus.OPEN,
                 actor=actor,
-                actor_kind=_actor_kind(actor),
+                actor_kind=DealEvent.ActorKind.CRM if via_crm else _actor_kind(actor),
                 closure=closure,
                 at=reopened_at,
             )
@@ -418,7 +429,7 @@ def deal_reopen(
                     from_value=previous_stage.name,
                     to_value=target.name,
                     actor=actor,
-                    actor_kind=_actor_kind(actor),
+                    actor_kind=DealEvent.ActorKind.CRM if via_crm else _actor_kind(actor),
                     at=reopened_at,
                 )
             )

@@ -23,6 +23,19 @@ class FakeCrm:
     requests: list[Recorded] = field(default_factory=list)
     script: list[tuple[int, dict, dict]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Read endpoints: (method, path prefix, handler(path with query, JSON body) -> (status, JSON)).
+    routes: list = field(default_factory=list)
+
+    def serve(self, method: str, prefix: str, handler) -> None:
+        with self.lock:
+            self.routes.append((method, prefix, handler))
+
+    def route(self, method: str, path: str, body) -> tuple[int, dict]:
+        with self.lock:
+            matches = [r for r in self.routes if r[0] == method and path.startswith(r[1])]
+        if not matches:
+            return 404, {"message": f"no fake route for {method} {path}"}
+        return max(matches, key=lambda r: len(r[1]))[2](path, body)
 
     @property
     def url(self) -> str:
@@ -70,6 +83,25 @@ def start_fake_crm(port: int) -> FakeCrm:
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+        def _read(self, method: str):
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length)) if length else None
+            with fake.lock:
+                fake.requests.append(Recorded(method, self.path, dict(self.headers), body, time.monotonic()))
+            status, payload = fake.route(method, self.path, body)
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            self._read("GET")
+
+        def do_POST(self):  # noqa: N802 - http.server's naming
+            self._read("POST")
 
         def log_message(self, *args):  # keep test output quiet
             pass
