@@ -1,6 +1,7 @@
 """The rep's journey in a real browser: mark lost with "Other", fix the note error, reopen."""
 
 import pytest
+from playwright.sync_api import expect
 
 from deals.models import Closure, DealStatus
 
@@ -18,11 +19,12 @@ def test_alice_marks_a_deal_lost_with_other_and_reopens_it(browser_page, world):
     competitor_group = page.locator("#competitor-group")
     # The competitor is shown only when the reason asks for it; the help text follows the reason.
     reason.select_option(label="Competitor was cheaper")
-    assert competitor_group.is_visible()
-    assert "won mainly on price" in page.locator("#reason-help").inner_text()
+    # (expect() waits for the page's script, which a busy machine may run a moment later)
+    expect(competitor_group).to_be_visible()
+    expect(page.locator("#reason-help")).to_contain_text("won mainly on price")
     reason.select_option(label="Other (explain in the note)")
-    assert not competitor_group.is_visible()
-    assert "required for this reason" in page.locator("label[for='id_note']").inner_text()
+    expect(competitor_group).to_be_hidden()
+    expect(page.locator("label[for='id_note']")).to_contain_text("required for this reason")
 
     # Save with the keyboard, without the note: the page names the note field.
     page.get_by_role("button", name="Mark lost").focus()
