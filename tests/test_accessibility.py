@@ -33,11 +33,23 @@ def _kwargs(world) -> dict[str, dict]:
     """URL kwargs by route prefix, from objects of the seeded world."""
     from crm.services import connection_create
     from deals.services import deal_mark_lost
+    from followups.models import NurtureSequence, NurtureStep, StepAction
     from followups.services import opt_out_token
     from reasons.models import Competitor, ReasonCategory
 
+    sequence = NurtureSequence.objects.create(name="Walk")  # a follow-up whatever ran before
+    NurtureStep.objects.create(
+        sequence=sequence,
+        position=1,
+        days_after_close=1,
+        action=StepAction.OWNER_TASK,
+        subject="Call",
+        body="Call",
+    )
     open_deal, closed = world.deal(), world.deal()
-    deal_mark_lost(deal=closed, reason=world.reasons["no-budget"], actor=world.alice)
+    deal_mark_lost(
+        deal=closed, reason=world.reasons["no-budget"], actor=world.alice, nurture_sequence=sequence
+    )
     connection_create(kind=CrmKind.HUBSPOT)
     followup = FollowUp.objects.first()
     return {
