@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from crm.changes import LOST, OPEN, WON, CrmChange, _outcome_of, _parse_time, crm_change_apply
 from crm.models import EXTERNAL_ID_FIELD, CrmConnection, CrmKind
-from crm.services import LOST, OPEN, WON, CrmChange, _outcome_of, _parse_time, crm_change_apply
 from deals.models import Deal, DealStatus
 
 logger = logging.getLogger(__name__)
