@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from closedlost.dbrules import CompositeForeignKey, append_only
 from reasons.models import Competitor, Reason, ReasonKind
 from teams.models import Team
 
@@ -152,6 +153,20 @@ class Deal(models.Model):
                 condition=Q(needs_reason=False) | Q(status=DealStatus.LOST, close_reason__isnull=True),
                 name="deal_needs_reason_only_lost_without_reason",
             ),
+            # PostgreSQL: the stored reason kind is the reason's real kind, so the check above
+            # cannot be fooled by a wrong kind column; a deal's stage is in the deal's pipeline.
+            CompositeForeignKey(
+                name="deal_close_reason_kind_fk",
+                fields=["close_reason", "close_reason_kind"],
+                to="reasons.Reason",
+                to_fields=["id", "kind"],
+            ),
+            CompositeForeignKey(
+                name="deal_stage_in_pipeline_fk",
+                fields=["stage", "pipeline"],
+                to="deals.Stage",
+                to_fields=["id", "pipeline"],
+            ),
         ]
         indexes = [
             # Keyset pagination of the deal list: all deals, and one owner's deals.
@@ -163,6 +178,13 @@ class Deal(models.Model):
             # The dashboards' "open now" count (sales velocity) for a team, a rep or everyone.
             models.Index(fields=["team", "pipeline"], condition=Q(status="open"), name="deal_open_team"),
             models.Index(fields=["owner", "pipeline"], condition=Q(status="open"), name="deal_open_owner"),
+            # The dashboards' live figures: a team's or an owner's deals closed in a period.
+            models.Index(
+                fields=["team", "closed_at"], condition=Q(closed_at__isnull=False), name="deal_team_period"
+            ),
+            models.Index(
+                fields=["owner", "closed_at"], condition=Q(closed_at__isnull=False), name="deal_owner_period"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -233,11 +255,25 @@ class Closure(models.Model):
                 condition=Q(reopened_at__isnull=True) | Q(reopened_at__gte=models.F("closed_at")),
                 name="closure_reopened_after_closed",
             ),
+            # PostgreSQL: the stored reason kind is the reason's real kind.
+            CompositeForeignKey(
+                name="closure_reason_kind_fk",
+                fields=["reason", "reason_kind"],
+                to="reasons.Reason",
+                to_fields=["id", "kind"],
+            ),
         ]
         indexes = [
             models.Index(fields=["reason", "closed_at"], name="closure_reason_closed"),
             # The closures list (API) pages newest first.
             models.Index(fields=["-closed_at", "-id"], name="closure_closed_id"),
+            # A deal's first loss and whether a loss was reopened (the loss history, recovery).
+            models.Index(
+                fields=["deal", "closed_at", "id"],
+                include=["reason", "reopened_at"],
+                condition=Q(outcome="lost"),
+                name="closure_lost_deal",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -297,6 +333,8 @@ class DealEvent(models.Model):
                 name="dealevent_user_actor_named",
             ),
         ]
+        # PostgreSQL refuses UPDATE and DELETE even from code that skips save() and delete().
+        triggers = [append_only("dealevent_append_only")]
 
     def __str__(self) -> str:
         return f"{self.deal}: {self.field} {self.from_value} -> {self.to_value}"

@@ -61,7 +61,7 @@ class DealFact(models.Model):
     """What one deal adds to the dashboards' figures: one row per deal closed now or ever lost.
 
     Kept current on PostgreSQL by triggers on deals, closures, accounts and closure sequences
-    (insights/sql/, installed by migration 0008; the table itself is migration 0006), whichever
+    (insights/sql/, installed by migration 0002; the table itself is in 0001), whichever
     way they are written. Each change replaces the deal's row and adds
     the difference to `Rollup`. Reasons and competitors are stored as chosen; figures roll them up
     to merge survivors when they read, so a merge changes nothing here.

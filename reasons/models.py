@@ -1,15 +1,59 @@
 """The reason taxonomy every close must choose from, and the competitors we lose to."""
 
+import pgtrigger
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+
+from closedlost.dbrules import CompositeForeignKey, append_only
 
 
 class ReasonKind(models.TextChoices):
     LOSS = "loss", "Loss"
     WIN = "win", "Win"
     NO_DECISION = "no_decision", "No decision"
+
+
+def merge_one_step(name: str) -> pgtrigger.Trigger:
+    """PostgreSQL: merges are one step deep. A survivor is never merged itself, and a row that
+    others point to cannot be merged until they are repointed (reasons.services flattens)."""
+    return pgtrigger.Trigger(
+        name=name,
+        when=pgtrigger.Before,
+        operation=pgtrigger.Insert | pgtrigger.UpdateOf("merged_into_id"),
+        func=pgtrigger.Func(
+            """
+  IF NEW.merged_into_id IS NOT NULL THEN
+    IF EXISTS (SELECT 1 FROM {meta.db_table}
+                WHERE id = NEW.merged_into_id AND merged_into_id IS NOT NULL) THEN
+      RAISE EXCEPTION '{meta.db_table} % cannot be merged into % which is merged itself',
+        NEW.id, NEW.merged_into_id USING ERRCODE = 'check_violation';
+    END IF;
+    IF EXISTS (SELECT 1 FROM {meta.db_table} WHERE merged_into_id = NEW.id) THEN
+      RAISE EXCEPTION '{meta.db_table} % has rows merged into it; repoint them first', NEW.id
+        USING ERRCODE = 'check_violation';
+    END IF;
+  END IF;
+  RETURN NEW;"""
+        ),
+    )
+
+
+# PostgreSQL: a reason's code cannot change once a closure uses it (CRMs and the API key on it).
+REASON_CODE_FROZEN = pgtrigger.Trigger(
+    name="reason_code_frozen",
+    when=pgtrigger.Before,
+    operation=pgtrigger.UpdateOf("code"),
+    func="""
+  IF NEW.code IS DISTINCT FROM OLD.code AND (
+       EXISTS (SELECT 1 FROM deals_closure WHERE reason_id = OLD.id)
+       OR EXISTS (SELECT 1 FROM deals_closuresecondaryreason WHERE reason_id = OLD.id)) THEN
+    RAISE EXCEPTION 'reason % is used by closures; its code % cannot change', OLD.id, OLD.code
+      USING ERRCODE = 'check_violation';
+  END IF;
+  RETURN NEW;""",
+)
 
 
 class ReasonCategory(models.Model):
@@ -66,7 +110,15 @@ class Reason(models.Model):
             models.CheckConstraint(
                 condition=Q(merged_into__isnull=True) | Q(active=False), name="reason_merged_is_retired"
             ),
+            # PostgreSQL: a merge stays within one kind.
+            CompositeForeignKey(
+                name="reason_merged_same_kind_fk",
+                fields=["merged_into", "kind"],
+                to="reasons.Reason",
+                to_fields=["id", "kind"],
+            ),
         ]
+        triggers = [merge_one_step("reason_merge_one_step"), REASON_CODE_FROZEN]
 
     def __str__(self) -> str:
         return self.label
@@ -91,6 +143,7 @@ class Competitor(models.Model):
                 condition=Q(merged_into__isnull=True) | Q(active=False), name="competitor_merged_is_retired"
             ),
         ]
+        triggers = [merge_one_step("competitor_merge_one_step")]
 
     def __str__(self) -> str:
         return self.name
@@ -110,7 +163,7 @@ class TaxonomyChange(models.Model):
     """Append-only history of the taxonomy: who changed what, when, from what, to what.
 
     Written only by reasons.services; UPDATE and DELETE are refused here and, on
-    PostgreSQL, by a trigger.
+    PostgreSQL, by a trigger (Meta.triggers).
     """
 
     class Action(models.TextChoices):
@@ -162,6 +215,7 @@ class TaxonomyChange(models.Model):
                 name="taxonomychange_one_subject",
             ),
         ]
+        triggers = [append_only("taxonomychange_append_only")]
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.subject} {self.subject_label}"

@@ -322,7 +322,7 @@ def load_starter_taxonomy(*, category_model, reason_model, competitor_model) -> 
         categories[code], _ = category_model.objects.get_or_create(
             code=code, defaults={"name": name, "order": order}
         )
-    # Migration 0002 runs with a Reason model that has no `example` yet.
+    # A historical Reason model may lack `example` (it came after the first migrations).
     has_example = any(field.name == "example" for field in reason_model._meta.get_fields())
     for order, (kind, category, code, label, help_text, competitor, note, days) in enumerate(
         REASONS, start=1

@@ -1,3 +1,5 @@
+"""The starter nurture sequences, and the default sequence of each starter reason."""
+
 from django.db import migrations
 
 from followups.starter import load_starter_sequences
@@ -13,6 +15,6 @@ def load(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("followups", "0001_initial")]
+    dependencies = [("followups", "0001_initial"), ("reasons", "0002_starter_taxonomy")]
 
     operations = [migrations.RunPython(load, migrations.RunPython.noop)]
