@@ -118,9 +118,11 @@ def test_integration_token_takes_its_lifetime_in_days(world, capsys):
     expiry = AuthToken.objects.get(user__username="integration-looker").expiry
     assert abs(expiry - (timezone.now() + timedelta(days=7))) < timedelta(minutes=1)
     assert _client(token).get("/api/deals/").status_code == 200
-    with pytest.raises(CommandError, match="--days must be between 1 and 3650"):
-        call_command("create_integration_token", "looker", "--rotate", "--days", "0")
-    assert _client(token).get("/api/deals/").status_code == 200  # a refused run changes nothing
+    with pytest.raises(CommandError, match="--days: A token lives between 1 and 3650 days"):
+        call_command("create_integration_token", "looker", "--team", "East", "--rotate", "--days", "0")
+    # A refused run changes nothing: the token still works, and the account did not get East.
+    assert _client(token).get("/api/deals/").status_code == 200
+    assert list(world.east.members.filter(username="integration-looker")) == []
 
 
 def test_a_garbled_token_is_refused_not_an_error(world):
@@ -128,3 +130,15 @@ def test_a_garbled_token_is_refused_not_an_error(world):
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=header)
         assert client.get("/api/deals/").status_code == 401
+
+
+def test_the_admin_lists_tokens_by_prefix_and_revokes_but_cannot_mint_one(world, admin_client):
+    issued = api_token_issue(user=world.alice)
+    page = admin_client.get("/admin/knox/authtoken/").content.decode()
+    assert issued.prefix in page and "alice" in page
+    assert issued.key not in page  # (its hash names the row in links: useless without the token)
+    assert admin_client.get("/admin/knox/authtoken/add/").status_code == 403
+    digest = AuthToken.objects.get().digest
+    response = admin_client.post(f"/admin/knox/authtoken/{digest}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert _client(issued.key).get("/api/deals/").status_code == 401

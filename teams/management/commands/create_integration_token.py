@@ -1,11 +1,13 @@
 """Create an integration's service account and print a new API token for it (or rotate it)."""
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from teams.models import Team
 from teams.selectors import api_tokens_live
 from teams.services import (
     IntegrationError,
+    TokenError,
     api_token_issue,
     api_token_rotate,
     integration_account_create,
@@ -29,9 +31,8 @@ class Command(BaseCommand):
             "--days", type=int, default=None, help="Days until it expires (default API_TOKEN_TTL_DAYS)."
         )
 
+    @transaction.atomic  # a refused run changes nothing
     def handle(self, *args, name, team, all_teams, rotate, days, **options):
-        if days is not None and not 1 <= days <= 3650:
-            raise CommandError("--days must be between 1 and 3650.")
         teams = []
         for team_name in team:
             try:
@@ -51,7 +52,11 @@ class Command(BaseCommand):
                 "it cannot be shown again. Use --rotate to replace it."
             )
             return
-        issued = api_token_rotate(user=user, days=days) if rotate else api_token_issue(user=user, days=days)
+        try:
+            make = api_token_rotate if rotate else api_token_issue
+            issued = make(user=user, days=days)
+        except TokenError as exc:
+            raise CommandError(f"--days: {exc.message}") from exc
         self.stderr.write(
             f"{user.username}: token {issued.prefix}... expires {issued.expires_at:%Y-%m-%d}; it is shown "
             "only now. Send it as the header 'Authorization: Token <token>'."
