@@ -59,9 +59,10 @@ def api_token(api_tokens):
 
 
 def _known_ids() -> list[int]:
-    """Ids that exist: deals and closures of both teams, and a few taxonomy rows."""
-    ids = list(Deal.objects.values_list("pk", flat=True)) + list(Closure.objects.values_list("pk", flat=True))
-    return ids + [1, 2, 3]
+    """Ids that exist: deals and closures of both teams, and a few taxonomy rows. In id order: the
+    table's own order changes as rows are updated, which would make `pick` land elsewhere."""
+    deals = Deal.objects.order_by("pk").values_list("pk", flat=True)
+    return list(deals) + list(Closure.objects.order_by("pk").values_list("pk", flat=True)) + [1, 2, 3]
 
 
 def _fuzz(operation, mode: GenerationMode, username: str, tokens: dict[str, str], answers: Counter) -> None:
