@@ -81,15 +81,21 @@ def world(db, reasons):
 
 @pytest.fixture
 def api_as(db):
-    """`api_as(user)`: a DRF test client sending the user's real API token (`api_as(None)`: anonymous)."""
+    """`api_as(user)`: a DRF test client sending the user's real API token (`api_as(None)`: anonymous).
+
+    One token per user for the test: the token is shown only when issued."""
     from rest_framework.test import APIClient
 
-    from teams.services import api_token_get_or_create
+    from teams.services import api_token_issue
+
+    tokens: dict[int, str] = {}
 
     def client_for(user: User | None) -> APIClient:
         client = APIClient()
         if user is not None:
-            client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_get_or_create(user=user).key}")
+            if user.pk not in tokens:
+                tokens[user.pk] = api_token_issue(user=user).key
+            client.credentials(HTTP_AUTHORIZATION=f"Token {tokens[user.pk]}")
         return client
 
     return client_for

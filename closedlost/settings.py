@@ -7,6 +7,7 @@ turns on the production hardening that `manage.py check --deploy` looks for.
 
 import logging
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -62,7 +63,7 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "pgtrigger",  # triggers declared in a model's Meta.triggers (PostgreSQL only)
@@ -189,7 +190,7 @@ DEAL_LIST_PAGE_SIZE = envint("DEAL_LIST_PAGE_SIZE", 25)
 REST_FRAMEWORK = {
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,  # the API's rate limits count the same client address
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "teams.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -198,6 +199,15 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"user": os.environ.get("API_RATE_LIMIT", "6000/hour")},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "closedlost.api_errors.exception_handler",
+}
+# API tokens (django-rest-knox): only a hash of each is stored, and each expires. A person may
+# hold a few at once (one per script); issuing one more revokes their oldest.
+API_TOKEN_TTL_DAYS = envint("API_TOKEN_TTL_DAYS", 90)
+API_TOKENS_PER_USER = envint("API_TOKENS_PER_USER", 10)
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=API_TOKEN_TTL_DAYS),
+    "TOKEN_PREFIX": "cl_",  # tells a leaked closedlost token apart in a log or a secret scanner
+    "AUTH_HEADER_PREFIX": "Token",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "closedlost API",

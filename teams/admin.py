@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from knox.models import AuthToken
 
 from teams.models import Membership, Team, User
 
@@ -21,3 +22,22 @@ class ClosedLostUserAdmin(UserAdmin):
 class TeamAdmin(admin.ModelAdmin):
     inlines = [MembershipInline]
     search_fields = ["name"]
+
+
+# Tokens are issued by the API and create_integration_token, which show them once; here an
+# admin sees who holds which (by prefix) until when, and revokes one by deleting it.
+admin.site.unregister(AuthToken)
+
+
+@admin.register(AuthToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("token_key", "user", "created", "expiry")
+    list_select_related = ("user",)
+    search_fields = ("token_key", "user__username")
+    fields = readonly_fields = ("token_key", "user", "created", "expiry")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,4 +1,6 @@
-"""API tokens: a user exchanges username and password for their token, or rotates it."""
+"""API tokens: a user exchanges username and password for a new token, or rotates theirs.
+
+Only a hash of a token is stored: the answer that issues it is the one time it is shown."""
 
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema
@@ -9,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from closedlost.api_errors import FIELD_ERRORS
-from teams.services import api_token_get_or_create, api_token_rotate
+from teams.services import IssuedToken, api_token_issue, api_token_rotate
 
 
 class CredentialsSerializer(serializers.Serializer):
@@ -18,18 +20,37 @@ class CredentialsSerializer(serializers.Serializer):
 
 
 class TokenSerializer(serializers.Serializer):
-    token = serializers.CharField(help_text="Send it as the header `Authorization: Token <token>`.")
+    token = serializers.CharField(
+        help_text="Send it as the header `Authorization: Token <token>`. Shown only this once."
+    )
     username = serializers.CharField()
+    prefix = serializers.CharField(help_text="Its first characters: how to name it later (to rotate it).")
+    expires_at = serializers.DateTimeField(help_text="After this, it answers 401; rotate it before.")
+
+
+class RotateSerializer(serializers.Serializer):
+    prefix = serializers.CharField(
+        required=False,
+        max_length=25,
+        help_text="Revoke only your token with this prefix (its first 15 characters); by default, all.",
+    )
+
+
+def _answer(issued: IssuedToken, user) -> Response:
+    body = {"token": issued.key, "username": user.username}
+    return Response(TokenSerializer({**body, "prefix": issued.prefix, "expires_at": issued.expires_at}).data)
 
 
 class TokenView(APIView):
-    """Your API token, in exchange for your username and password (the same lockout as sign-in)."""
+    """A new API token, in exchange for your username and password (the same lockout as sign-in).
+
+    Your other tokens keep working until they expire (or you rotate them)."""
 
     authentication_classes = []
     permission_classes = [AllowAny]
 
     @extend_schema(
-        summary="Get your API token",
+        summary="Get a new API token",
         request=CredentialsSerializer,
         responses={200: TokenSerializer, 400: FIELD_ERRORS},
         auth=[],
@@ -43,14 +64,21 @@ class TokenView(APIView):
             raise ValidationError(
                 {"non_field_errors": ["Unable to sign in with that username and password."]}
             )
-        token = api_token_get_or_create(user=user)
-        return Response({"token": token.key, "username": user.username})
+        return _answer(api_token_issue(user=user), user)
 
 
 class TokenRotateView(APIView):
-    """Replace your token with a new one; the old one stops working at once."""
+    """A new token in place of your old ones (or of the one you name): they stop working at once."""
 
-    @extend_schema(summary="Rotate your API token", request=None, responses={200: TokenSerializer})
+    error_fields = ("prefix",)
+
+    @extend_schema(
+        summary="Rotate your API tokens",
+        request=RotateSerializer,
+        responses={200: TokenSerializer, 400: FIELD_ERRORS},
+    )
     def post(self, request):
-        token = api_token_rotate(user=request.user)
-        return Response({"token": token.key, "username": request.user.username})
+        choice = RotateSerializer(data=request.data)
+        choice.is_valid(raise_exception=True)
+        issued = api_token_rotate(user=request.user, prefix=choice.validated_data.get("prefix"))
+        return _answer(issued, request.user)

@@ -1,31 +1,79 @@
 """Changes to users' API access: personal tokens and integration accounts."""
 
 import re
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
+from django.conf import settings
 from django.db import transaction
-from rest_framework.authtoken.models import Token
+from django.utils import timezone
+from knox.models import AuthToken
 
+from closedlost.errors import ServiceError
 from teams.models import Membership, Team, User
 
 INTEGRATION_PREFIX = "integration-"
 INTEGRATION_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,59}$")
+MAX_TOKEN_DAYS = 3650
 
 
 class IntegrationError(Exception):
     pass
 
 
-def api_token_get_or_create(*, user: User) -> Token:
-    """The user's API token, created on first use."""
-    token, _created = Token.objects.get_or_create(user=user)
-    return token
+class IssuedToken(NamedTuple):
+    """A token just made: `key` is shown this once (only its hash is kept), `prefix` names it later."""
+
+    key: str
+    prefix: str
+    expires_at: datetime
+
+
+class TokenError(ServiceError):
+    pass
+
+
+def _token_lifetime(days: int | None) -> timedelta:
+    days = settings.API_TOKEN_TTL_DAYS if days is None else days
+    if not 1 <= days <= MAX_TOKEN_DAYS:
+        raise TokenError(f"A token lives between 1 and {MAX_TOKEN_DAYS} days.", field="days")
+    return timedelta(days=days)
+
+
+def _issue(*, user: User, lifetime: timedelta) -> IssuedToken:
+    AuthToken.objects.filter(user=user, expiry__lte=timezone.now()).delete()
+    keep = max(settings.API_TOKENS_PER_USER - 1, 0)
+    oldest = AuthToken.objects.filter(user=user).order_by("-created").values_list("pk", flat=True)[keep:]
+    AuthToken.objects.filter(pk__in=list(oldest)).delete()
+    record, key = AuthToken.objects.create(user=user, expiry=lifetime)
+    return IssuedToken(key=key, prefix=record.token_key, expires_at=record.expiry)
 
 
 @transaction.atomic
-def api_token_rotate(*, user: User) -> Token:
-    """Replace the user's token: the old one stops working at once."""
-    Token.objects.filter(user=user).delete()
-    return Token.objects.create(user=user)
+def api_token_issue(*, user: User, days: int | None = None) -> IssuedToken:
+    """A new API token for the user, expiring after `days` (API_TOKEN_TTL_DAYS by default).
+
+    The user's other tokens keep working, but expired ones are removed and, beyond
+    API_TOKENS_PER_USER live ones, the oldest are revoked.
+    """
+    lifetime = _token_lifetime(days)
+    User.objects.select_for_update().filter(pk=user.pk).first()  # one change of their tokens at a time
+    return _issue(user=user, lifetime=lifetime)
+
+
+@transaction.atomic
+def api_token_rotate(*, user: User, prefix: str | None = None, days: int | None = None) -> IssuedToken:
+    """Revoke the user's tokens (only the one named by `prefix`, if given) and issue a new one:
+    the revoked ones stop working at once."""
+    lifetime = _token_lifetime(days)
+    User.objects.select_for_update().filter(pk=user.pk).first()
+    tokens = AuthToken.objects.filter(user=user)
+    if prefix is not None:
+        tokens = tokens.filter(token_key=prefix, expiry__gt=timezone.now())
+        if not tokens.exists():
+            raise TokenError("You have no live token that starts with this.", field="prefix")
+    tokens.delete()
+    return _issue(user=user, lifetime=lifetime)
 
 
 @transaction.atomic

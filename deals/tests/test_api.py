@@ -465,6 +465,7 @@ def test_a_user_exchanges_password_for_a_token_and_rotates_it(world):
     )
     assert response.status_code == 200
     old = response.json()["token"]
+    assert response.json()["prefix"] == old[:15] and response.json()["expires_at"]
     client.credentials(HTTP_AUTHORIZATION=f"Token {old}")
     assert client.get("/api/deals/").status_code == 200
     rotated = client.post("/api/token/rotate/").json()["token"]
@@ -487,12 +488,16 @@ def test_an_integration_token_sees_its_team_only(world, capsys, reasons):
     response = client.post(LOST_URL.format(east.pk), {"reason": "no-budget"}, format="json")
     assert response.status_code == 201
     assert response.json()["actor"]["name"] == "Integration: hubspot"
-    # Running it again shows the same token; --rotate replaces it.
+    # Only its hash is kept: running it again cannot show it, and says so; --rotate replaces it.
     call_command("create_integration_token", "hubspot", "--team", "East")
-    assert capsys.readouterr().out.strip() == token
+    again = capsys.readouterr()
+    assert again.out == "" and f"already has a token ({token[:15]}..." in again.err
     call_command("create_integration_token", "hubspot", "--rotate")
-    assert capsys.readouterr().out.strip() != token
+    rotated = capsys.readouterr().out.strip()
+    assert rotated != token
     assert client.get("/api/deals/").status_code == 401
+    client.credentials(HTTP_AUTHORIZATION=f"Token {rotated}")
+    assert _deal_ids(client.get("/api/deals/")) == [east.pk]
     # No password: the token exchange refuses it.
     assert (
         APIClient()
@@ -596,13 +601,13 @@ def test_two_closes_at_once_over_http_make_one_closure(live_server, world, reaso
 
     import requests
 
-    from teams.services import api_token_get_or_create
+    from teams.services import api_token_issue
 
     deal = world.deal()
     barrier = threading.Barrier(2)
     answers = {}
 
-    tokens = {user.username: api_token_get_or_create(user=user).key for user in (world.alice, world.bob)}
+    tokens = {user.username: api_token_issue(user=user).key for user in (world.alice, world.bob)}
 
     def close(username, reason_code):  # no ORM here: a thread's own connection would outlive the test
         barrier.wait()

@@ -1,11 +1,14 @@
-"""Create (or show, or rotate) the API token of an integration's service account."""
+"""Create an integration's service account and print a new API token for it (or rotate it)."""
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from teams.models import Team
+from teams.selectors import api_tokens_live
 from teams.services import (
     IntegrationError,
-    api_token_get_or_create,
+    TokenError,
+    api_token_issue,
     api_token_rotate,
     integration_account_create,
 )
@@ -14,7 +17,7 @@ from teams.services import (
 class Command(BaseCommand):
     help = (
         "Create a service account 'integration-<name>' that sees the deals of the given teams "
-        "(as their manager would) and print its API token."
+        "(as their manager would) and print its API token, once: only its hash is kept."
     )
 
     def add_arguments(self, parser):
@@ -23,9 +26,13 @@ class Command(BaseCommand):
             "--team", action="append", default=[], help="A team whose deals it may see (repeatable)."
         )
         parser.add_argument("--all-teams", action="store_true", help="An admin account: sees everything.")
-        parser.add_argument("--rotate", action="store_true", help="Replace its token with a new one.")
+        parser.add_argument("--rotate", action="store_true", help="Revoke its tokens and print a new one.")
+        parser.add_argument(
+            "--days", type=int, default=None, help="Days until it expires (default API_TOKEN_TTL_DAYS)."
+        )
 
-    def handle(self, *args, name, team, all_teams, rotate, **options):
+    @transaction.atomic  # a refused run changes nothing
+    def handle(self, *args, name, team, all_teams, rotate, days, **options):
         teams = []
         for team_name in team:
             try:
@@ -37,6 +44,21 @@ class Command(BaseCommand):
             user = integration_account_create(name=name, teams=teams, all_teams=all_teams)
         except IntegrationError as exc:
             raise CommandError(str(exc)) from exc
-        token = api_token_rotate(user=user) if rotate else api_token_get_or_create(user=user)
-        self.stderr.write(f"{user.username}: send it as the header 'Authorization: Token <token>'")
-        self.stdout.write(token.key)
+        live = api_tokens_live(user=user).first()
+        if live is not None and not rotate:
+            # Only its hash is kept: it cannot be shown again.
+            self.stderr.write(
+                f"{user.username} already has a token ({live.token_key}..., expires {live.expiry:%Y-%m-%d}); "
+                "it cannot be shown again. Use --rotate to replace it."
+            )
+            return
+        try:
+            make = api_token_rotate if rotate else api_token_issue
+            issued = make(user=user, days=days)
+        except TokenError as exc:
+            raise CommandError(f"--days: {exc.message}") from exc
+        self.stderr.write(
+            f"{user.username}: token {issued.prefix}... expires {issued.expires_at:%Y-%m-%d}; it is shown "
+            "only now. Send it as the header 'Authorization: Token <token>'."
+        )
+        self.stdout.write(issued.key)
