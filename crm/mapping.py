@@ -14,9 +14,14 @@ from teams.models import User
 CLASSIFY_KINDS = (ReasonKind.LOSS, ReasonKind.NO_DECISION)
 
 
-def _give(*, deal: Deal, reason: Reason, competitor: Competitor | None, actor: User) -> None:
+def needs_reason_resolve(
+    *, deal: Deal, reason: Reason, competitor: Competitor | None, actor: User | None, via_crm: bool = False
+) -> None:
+    """Give a deal waiting for a reason its loss reason, or make it No Decision with a no-decision one."""
     if reason.kind == ReasonKind.LOSS:
-        deal_services.deal_give_reason(deal=deal, reason=reason, actor=actor, competitor=competitor)
+        deal_services.deal_give_reason(
+            deal=deal, reason=reason, actor=actor, competitor=competitor, via_crm=via_crm
+        )
         return
     # deal_give_reason takes loss reasons only: the CRM's "lost" close is taken back and the deal
     # closed No Decision at the same time (both recorded in its history, one standing closure).
@@ -56,7 +61,7 @@ def unmapped_reason_classify(
     for deal in waiting:
         try:
             with transaction.atomic():
-                _give(deal=deal, reason=reason, competitor=competitor, actor=actor)
+                needs_reason_resolve(deal=deal, reason=reason, competitor=competitor, actor=actor)
             given += 1
         except deal_services.DealError:
             continue  # the rep will give one from the queue

@@ -6,6 +6,7 @@ from datetime import datetime
 from crm.changes import crm_lost_reason_record
 from crm.importing.columns import LOST, NO_DECISION, OPEN, WON, RowError
 from crm.importing.rows import Close, Lookups, Reasons, Row
+from crm.mapping import needs_reason_resolve
 from crm.models import EXTERNAL_ID_FIELD, ImportJob
 from deals import services as deal_services
 from deals.models import Account, Deal, DealStatus
@@ -40,7 +41,15 @@ def is_unchanged(deal: Deal, row: Row, reasons: Reasons) -> bool:
     if _reopens(deal, row):
         return False
     # A closed deal only changes when it waits for a reason and the row now gives one that maps.
-    return not (deal.needs_reason and row.reason_text and reasons.get(row.reason_text)[0] is not None)
+    return not (deal.needs_reason and _resolving_close(row, reasons))
+
+
+def _resolving_close(row: Row, reasons: Reasons) -> Close | None:
+    """The close that answers a deal waiting for a reason: a loss or no-decision reason that maps."""
+    if not row.reason_text or row.outcome not in (LOST, NO_DECISION):
+        return None
+    close = reasons.close_of(row)
+    return close if close.reason is not None and not close.needs_reason else None
 
 
 def _reopens(deal: Deal, row: Row) -> bool:
@@ -138,12 +147,11 @@ def apply_row(*, job: ImportJob, row: Row, deal: Deal | None, look: Lookups, rea
         deal = deal_services.deal_reopen(deal=deal, actor=None, stage=stage, reopened_at=at, via_crm=True)
     elif deal.is_open and row.outcome == OPEN and row.stage is not None and row.stage.pk != deal.stage_id:
         deal = deal_services.deal_change_stage(deal=deal, stage=row.stage, actor=None)
-    if deal.status == DealStatus.LOST and deal.needs_reason and row.reason_text:
-        close = reasons.close_of(row)
-        if close.reason is not None and close.outcome == LOST:
-            deal_services.deal_give_reason(
-                deal=deal, reason=close.reason, actor=None, competitor=close.competitor, via_crm=True
-            )
+    close = _resolving_close(row, reasons) if deal.status == DealStatus.LOST and deal.needs_reason else None
+    if close is not None:
+        needs_reason_resolve(
+            deal=deal, reason=close.reason, competitor=close.competitor, actor=None, via_crm=True
+        )
     return "updated", deal, _close_as_row(job=job, deal=deal, row=row, reasons=reasons)
 
 

@@ -54,37 +54,33 @@ def bulk_close(job: ImportJob, row: Row, reasons: Reasons) -> Close | None | boo
     return close
 
 
-def _accounts(rows: list[Row], look: Lookups) -> None:
-    """Every row's account in look.accounts: found by name (the oldest) or made, in three statements."""
-    wanted = {row.account_name: row for row in rows if row.account_name not in look.accounts}
-    if not wanted:
-        return
-    for account in Account.objects.filter(name__in=list(wanted)).order_by("-pk"):
+def accounts_ready(rows: list[Row], look: Lookups) -> None:
+    """Every row's account in look.accounts: found by name (the oldest) or made, in a few statements.
+
+    An account's industry and size, where unknown, come from the first row (in file order) that
+    gives them."""
+    names = {row.account_name for row in rows}
+    new = [name for name in names if name not in look.accounts]
+    for account in Account.objects.filter(name__in=new).order_by("-pk"):
         look.accounts[account.name] = account  # the lowest pk wins, as in account_for
-    missing = [
-        Account(name=name, industry=row.industry, employees=row.employees)
-        for name, row in wanted.items()
-        if name not in look.accounts
-    ]
-    for account in Account.objects.bulk_create(missing):
-        look.accounts[account.name] = account
-    fill = []
-    for name, row in wanted.items():
-        account = look.accounts[name]
-        changed = False
+    Account.objects.bulk_create(
+        look.accounts.setdefault(name, Account(name=name)) for name in new if name not in look.accounts
+    )
+    fill = {}
+    for row in rows:
+        account = look.accounts[row.account_name]
         if row.industry and not account.industry:
-            account.industry, changed = row.industry, True
+            account.industry = row.industry
+            fill[account.pk] = account
         if row.employees is not None and account.employees is None:
-            account.employees, changed = row.employees, True
-        if changed:
-            fill.append(account)
+            account.employees = row.employees
+            fill[account.pk] = account
     if fill:
-        Account.objects.bulk_update(fill, ["industry", "employees"])
+        Account.objects.bulk_update(list(fill.values()), ["industry", "employees"])
 
 
 def bulk_create_rows(*, job: ImportJob, rows: list[tuple[Row, Close | None]], look: Lookups) -> dict:
     """Write the rows' deals (and closes); returns {unmapped CRM text: rows}. Call in a transaction."""
-    _accounts([row for row, _ in rows], look)
     id_field = EXTERNAL_ID_FIELD[job.kind]
     deals = []
     for row, close in rows:

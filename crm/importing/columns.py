@@ -2,7 +2,7 @@
 that turn one cell into a value or a RowError naming the field."""
 
 import re
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, time
 from decimal import Decimal, InvalidOperation
 
 # Our field → (label on the mapping page, required).
@@ -164,8 +164,8 @@ def parse_when(raw: str, field: str) -> datetime | None:
                 continue
     if parsed is None or not 1900 <= parsed.year <= 2200:
         raise RowError(field, "is not a date (use YYYY-MM-DD)", raw)
-    if isinstance(parsed, date) and not isinstance(parsed, datetime):
-        parsed = datetime.combine(parsed, time(12))
+    if re.fullmatch(r"[\d./-]{8,10}", raw):  # a day without a time: noon, so no zone moves its date
+        parsed = datetime.combine(parsed.date(), time(12))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from crm.changes import unmapped_reason_record
 from crm.importing.apply import apply_row, is_unchanged
-from crm.importing.bulk import bulk_close, bulk_create_rows
+from crm.importing.bulk import accounts_ready, bulk_close, bulk_create_rows
 from crm.importing.columns import RowError
 from crm.importing.reading import records, row_values, stored_pieces
 from crm.importing.rows import Lookups, Reasons, lookups, parse_row
@@ -56,6 +56,7 @@ def _import_chunk(*, job, parsed, look, reasons, careful: bool):
             one_by_one.append((line, row))
         else:
             bulk.append((row, close))
+    accounts_ready([row for _, row in parsed], look)
     if bulk:
         for text, count in bulk_create_rows(job=job, rows=bulk, look=look).items():
             unmapped[text] = unmapped.get(text, 0) + count
