@@ -20,7 +20,7 @@ from functools import partial
 from django.db import transaction
 
 from crm.changes import normalise_reason_text
-from crm.importing.columns import LOST, NO_DECISION, WON
+from crm.importing.columns import LOST, NO_DECISION, OPEN, WON
 from crm.importing.rows import Close, Lookups, Reasons, Row
 from crm.models import EXTERNAL_ID_FIELD, CrmLostReason, ImportJob
 from deals.models import Account, Closure, Deal, DealEvent, DealStatus
@@ -37,9 +37,9 @@ def note_for(job: ImportJob, text: str) -> str:
 
 def bulk_close(job: ImportJob, row: Row, reasons: Reasons) -> Close | None | bool:
     """The close this route writes for a row: None for an open row, False if the services decide."""
-    if row.outcome == "open":
+    if row.outcome == OPEN and row.reopened is None:
         return None
-    close = reasons.close_of(row)
+    close = reasons.close_of(row, LOST if row.reopened else None)  # reopened: its earlier loss
     reason = close.reason
     if reason is None:
         if close.outcome == WON and row.pipeline.win_reason_required:
@@ -79,68 +79,79 @@ def accounts_ready(rows: list[Row], look: Lookups) -> None:
         Account.objects.bulk_update(list(fill.values()), ["industry", "employees"])
 
 
+def _deal(job: ImportJob, row: Row, close: Close | None, look: Lookups) -> Deal:
+    """The deal in its final state (a reopened one is open again, at the CRM's stage now)."""
+    first = look.first_stage[row.pipeline.pk]
+    deal = Deal(
+        name=row.name,
+        account=look.accounts[row.account_name],
+        owner=row.owner,
+        team=row.team,
+        pipeline=row.pipeline,
+        stage=row.stage or first,
+        amount=row.amount,
+        currency=row.currency,
+        expected_close_date=row.expected_close,
+        **{EXTERNAL_ID_FIELD[job.kind]: row.external_id},
+    )
+    deal.close_stage = row.closed_stage or row.stage or first  # where it closed (not a column)
+    if row.created is not None:
+        deal.created_at = row.created
+    if close is not None and row.reopened is None:
+        deal.status, deal.closed_at, deal.needs_reason = STATUS[close.outcome], row.closed, close.needs_reason
+        deal.close_reason = close.reason
+        deal.close_reason_kind = close.reason.kind if close.reason else None
+    return deal
+
+
+def _closure(job: ImportJob, deal: Deal, row: Row, close: Close) -> Closure:
+    text = row.won_reason_text if close.outcome == WON else row.reason_text
+    return Closure(
+        deal=deal,
+        outcome=STATUS[close.outcome],
+        reason=close.reason,
+        reason_kind=close.reason.kind if close.reason else None,
+        competitor=close.competitor,
+        note=f"CRM reason: {text}" if close.needs_reason and text else note_for(job, text),
+        stage_at_close=deal.close_stage,
+        amount_at_close=deal.amount,
+        currency=deal.currency,
+        closed_at=row.closed,
+        needs_reason=close.needs_reason,
+        reopened_at=row.reopened,
+    )
+
+
+def _events(closures: list[Closure]) -> list[DealEvent]:
+    """A status event per close; per reopen, a status event back to open (and the stage it went to)."""
+    crm = DealEvent.ActorKind.CRM
+    events = []
+    for closure in closures:
+        deal = closure.deal
+        events.append(
+            DealEvent(deal=deal, field=DealEvent.Field.STATUS, from_value=DealStatus.OPEN,
+                      to_value=closure.outcome, actor_kind=crm, closure=closure, at=closure.closed_at)
+        )  # fmt: skip
+        if closure.reopened_at is None:
+            continue
+        events.append(
+            DealEvent(deal=deal, field=DealEvent.Field.STATUS, from_value=closure.outcome,
+                      to_value=DealStatus.OPEN, actor_kind=crm, closure=closure, at=closure.reopened_at)
+        )  # fmt: skip
+        if deal.stage_id != deal.close_stage.pk:
+            events.append(
+                DealEvent(deal=deal, field=DealEvent.Field.STAGE, from_value=deal.close_stage.name,
+                          to_value=deal.stage.name, actor_kind=crm, at=closure.reopened_at)
+            )  # fmt: skip
+    return events
+
+
 def bulk_create_rows(*, job: ImportJob, rows: list[tuple[Row, Close | None]], look: Lookups) -> dict:
     """Write the rows' deals (and closes); returns {unmapped CRM text: rows}. Call in a transaction."""
-    id_field = EXTERNAL_ID_FIELD[job.kind]
-    deals = []
-    for row, close in rows:
-        deal = Deal(
-            name=row.name,
-            account=look.accounts[row.account_name],
-            owner=row.owner,
-            team=row.team,
-            pipeline=row.pipeline,
-            stage=row.stage or look.first_stage[row.pipeline.pk],
-            amount=row.amount,
-            currency=row.currency,
-            expected_close_date=row.expected_close,
-            **{id_field: row.external_id},
-        )
-        if row.created is not None:
-            deal.created_at = row.created
-        if close is not None:
-            deal.status, deal.closed_at, deal.needs_reason = (
-                STATUS[close.outcome],
-                row.closed,
-                close.needs_reason,
-            )
-            deal.close_reason = close.reason
-            deal.close_reason_kind = close.reason.kind if close.reason else None
-        deals.append(deal)
-    Deal.objects.bulk_create(deals)
+    deals = Deal.objects.bulk_create([_deal(job, row, close, look) for row, close in rows])
     closed = [(deal, row, close) for deal, (row, close) in zip(deals, rows, strict=True) if close is not None]
-    closures = Closure.objects.bulk_create(
-        Closure(
-            deal=deal,
-            outcome=deal.status,
-            reason=close.reason,
-            reason_kind=deal.close_reason_kind,
-            competitor=close.competitor,
-            note=(
-                f"CRM reason: {row.reason_text}"
-                if close.needs_reason and row.reason_text
-                else note_for(job, row.won_reason_text if close.outcome == WON else row.reason_text)
-            ),
-            stage_at_close_id=deal.stage_id,
-            amount_at_close=deal.amount,
-            currency=deal.currency,
-            closed_at=deal.closed_at,
-            needs_reason=close.needs_reason,
-        )
-        for deal, row, close in closed
-    )
-    DealEvent.objects.bulk_create(
-        DealEvent(
-            deal=closure.deal,
-            field=DealEvent.Field.STATUS,
-            from_value=DealStatus.OPEN,
-            to_value=closure.outcome,
-            actor_kind=DealEvent.ActorKind.CRM,
-            closure=closure,
-            at=closure.closed_at,
-        )
-        for closure in closures
-    )
+    closures = Closure.objects.bulk_create([_closure(job, deal, row, close) for deal, row, close in closed])
+    DealEvent.objects.bulk_create(_events(closures))
     ClosureSequence.objects.bulk_create(
         ClosureSequence(closure=closure, sequence=None, source=ClosureSequence.Source.SKIPPED)
         for closure in closures
@@ -154,7 +165,7 @@ def bulk_create_rows(*, job: ImportJob, rows: list[tuple[Row, Close | None]], lo
         if close.needs_reason and row.reason_text
     )
     unmapped = {}
-    for closure, (_deal, _row, close) in zip(closures, closed, strict=True):
+    for closure, (_d, _r, close) in zip(closures, closed, strict=True):
         deal_closing.send(sender=Deal, deal_id=closure.deal_id, closure_id=closure.pk, via_crm=True)
         transaction.on_commit(
             partial(

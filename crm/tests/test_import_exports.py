@@ -287,3 +287,56 @@ def test_an_unmapped_text_classified_as_no_decision_makes_its_deals_no_decision(
     assert standing.competitor.name == "Globex Sales Cloud"
     assert str(standing.closed_at.date()) == "2026-08-01"  # the CRM's close date stays
     assert rollup.rollup_drift() == {"facts": 0, "rollup": 0}
+
+
+def projection(offset: int) -> dict:
+    """Everything the import wrote for each deal of one run, keyed by its row (ids minus `offset`)."""
+    from deals.models import DealEvent
+
+    out = {}
+    deals = Deal.objects.filter(hubspot_id__startswith="7").select_related(
+        "stage", "close_reason", "account", "team"
+    )
+    for deal in deals:
+        row = int(deal.hubspot_id) - 7_000_000 - offset
+        if not 0 <= row < 100_000:
+            continue
+        closures = [
+            (c.outcome, c.reason.code if c.reason else None, c.competitor_id, c.stage_at_close.name,
+             c.closed_at, c.reopened_at, c.needs_reason, c.note,
+             getattr(getattr(c, "nurture", None), "source", None))
+            for c in deal.closures.select_related("reason", "stage_at_close").order_by("closed_at")
+        ]  # fmt: skip
+        events = sorted(
+            (e.field, e.from_value, e.to_value, e.actor_kind, e.at, e.closure_id is not None)
+            for e in DealEvent.objects.filter(deal=deal)
+        )
+        lost_text = getattr(getattr(deal, "crm_lost_reason", None), "text", None)
+        out[row] = (
+            deal.status, deal.stage.name, deal.close_reason.code if deal.close_reason else None,
+            deal.needs_reason, deal.closed_at, deal.amount, deal.created_at, deal.expected_close_date, deal.team.name,
+            deal.account.name, deal.account.industry, deal.account.employees, closures, events, lost_text,
+        )  # fmt: skip
+    return out
+
+
+def test_the_set_based_route_writes_what_the_services_write(importing_world, monkeypatch):
+    from crm.importing import run
+
+    world = importing_world
+    for text, code in [("price_too_high", "price-too-high"), ("status_quo", "status-quo")]:
+        from crm.models import ReasonMapping
+
+        ReasonMapping.objects.create(kind="", crm_value=text, reason=world.reasons[code])
+    column_map = {f: cols[0] for f, cols in imports.PRESETS["hubspot"].items() if cols[0] in FULL_COLUMNS}
+    results = {}
+    for offset, set_based in [(0, False), (50_000, True)]:
+        monkeypatch.setattr(run, "SET_BASED", set_based)
+        content = hubspot_full_export(300, id_offset=offset)  # the same rows, other ids
+        job = imports.import_job_create(kind="hubspot", filename="x.csv", content=content, actor=world.carol)
+        imports.import_job_start(job=job, column_map=column_map, stage_map=INTERNAL_STAGES)
+        assert imports.import_job_run(job_id=job.pk) == "done"
+        results[set_based] = projection(offset)
+    assert len(results[True]) == 300
+    assert results[True] == results[False]
+    assert rollup.rollup_drift() == {"facts": 0, "rollup": 0}
