@@ -314,7 +314,8 @@ def projection(offset: int) -> dict:
         lost_text = getattr(getattr(deal, "crm_lost_reason", None), "text", None)
         out[row] = (
             deal.status, deal.stage.name, deal.close_reason.code if deal.close_reason else None,
-            deal.needs_reason, deal.closed_at, deal.amount, deal.created_at, deal.expected_close_date, deal.team.name,
+            deal.needs_reason, deal.closed_at, deal.amount, deal.created_at, deal.expected_close_date,
+            deal.team.name,
             deal.account.name, deal.account.industry, deal.account.employees, closures, events, lost_text,
         )  # fmt: skip
     return out
