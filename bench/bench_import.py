@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import bench_database_url, ensure_database, setup_django  # noqa: E402
 
-BENCH_DB = "closedlost_bench_import"
+BENCH_DB = os.environ.get("BENCH_IMPORT_DB", "closedlost_bench_import")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 

@@ -17,7 +17,8 @@ would for them (crm.importing.apply for everything else):
 
 from functools import partial
 
-from django.db import transaction
+from django.db import connection, transaction
+from psycopg2.extras import execute_values
 
 from crm.changes import normalise_reason_text
 from crm.importing.columns import LOST, NO_DECISION, OPEN, WON
@@ -79,98 +80,129 @@ def accounts_ready(rows: list[Row], look: Lookups) -> None:
         Account.objects.bulk_update(list(fill.values()), ["industry", "employees"])
 
 
-def _deal(job: ImportJob, row: Row, close: Close | None, look: Lookups) -> Deal:
+def insert_rows(model, rows: list[dict], *, returning: bool = True) -> list[int]:
+    """One INSERT of `rows` (dicts by attribute name; absent fields take the model's default),
+    without building model instances; returns the new ids in the rows' order."""
+    if not rows:
+        return []
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    defaults = {f.attname: f.get_default() for f in fields if any(f.attname not in row for row in rows)}
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    values = [tuple(row.get(f.attname, defaults.get(f.attname)) for f in fields) for row in rows]
+    sql = f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({columns}) VALUES %s"  # noqa: S608
+    with connection.cursor() as cursor:
+        if not returning:
+            execute_values(cursor.cursor, sql, values, page_size=len(values))
+            return []
+        return [
+            pk
+            for (pk,) in execute_values(
+                cursor.cursor, sql + " RETURNING id", values, page_size=len(values), fetch=True
+            )
+        ]
+
+
+def _deal(job: ImportJob, row: Row, close: Close | None, look: Lookups) -> dict:
     """The deal in its final state (a reopened one is open again, at the CRM's stage now)."""
-    first = look.first_stage[row.pipeline.pk]
-    deal = Deal(
-        name=row.name,
-        account=look.accounts[row.account_name],
-        owner=row.owner,
-        team=row.team,
-        pipeline=row.pipeline,
-        stage=row.stage or first,
-        amount=row.amount,
-        currency=row.currency,
-        expected_close_date=row.expected_close,
-        **{EXTERNAL_ID_FIELD[job.kind]: row.external_id},
-    )
-    deal.close_stage = row.closed_stage or row.stage or first  # where it closed (not a column)
+    stage = row.stage or look.first_stage[row.pipeline.pk]
+    deal = {
+        "name": row.name,
+        "account_id": look.accounts[row.account_name].pk,
+        "owner_id": row.owner.pk,
+        "team_id": row.team.pk,
+        "pipeline_id": row.pipeline.pk,
+        "stage_id": stage.pk,
+        "amount": row.amount,
+        "currency": row.currency,
+        "expected_close_date": row.expected_close,
+        "status": DealStatus.OPEN,
+        EXTERNAL_ID_FIELD[job.kind]: row.external_id,
+    }
     if row.created is not None:
-        deal.created_at = row.created
+        deal["created_at"] = row.created
     if close is not None and row.reopened is None:
-        deal.status, deal.closed_at, deal.needs_reason = STATUS[close.outcome], row.closed, close.needs_reason
-        deal.close_reason = close.reason
-        deal.close_reason_kind = close.reason.kind if close.reason else None
+        deal.update(
+            status=STATUS[close.outcome],
+            closed_at=row.closed,
+            needs_reason=close.needs_reason,
+            close_reason_id=close.reason.pk if close.reason else None,
+            close_reason_kind=close.reason.kind if close.reason else None,
+        )
     return deal
 
 
-def _closure(job: ImportJob, deal: Deal, row: Row, close: Close) -> Closure:
+def _closure(job: ImportJob, deal_id: int, row: Row, close: Close, look: Lookups) -> dict:
     text = row.won_reason_text if close.outcome == WON else row.reason_text
-    return Closure(
-        deal=deal,
-        outcome=STATUS[close.outcome],
-        reason=close.reason,
-        reason_kind=close.reason.kind if close.reason else None,
-        competitor=close.competitor,
-        note=f"CRM reason: {text}" if close.needs_reason and text else note_for(job, text),
-        stage_at_close=deal.close_stage,
-        amount_at_close=deal.amount,
-        currency=deal.currency,
-        closed_at=row.closed,
-        needs_reason=close.needs_reason,
-        reopened_at=row.reopened,
-    )
+    return {
+        "deal_id": deal_id,
+        "outcome": STATUS[close.outcome],
+        "reason_id": close.reason.pk if close.reason else None,
+        "reason_kind": close.reason.kind if close.reason else None,
+        "competitor_id": close.competitor.pk if close.competitor else None,
+        "note": f"CRM reason: {text}" if close.needs_reason and text else note_for(job, text),
+        "stage_at_close_id": (row.closed_stage or row.stage or look.first_stage[row.pipeline.pk]).pk,
+        "amount_at_close": row.amount,
+        "currency": row.currency,
+        "closed_at": row.closed,
+        "needs_reason": close.needs_reason,
+        "reopened_at": row.reopened,
+    }
 
 
-def _events(closures: list[Closure]) -> list[DealEvent]:
+def _events(closed: list, closure_ids: list[int], look: Lookups) -> list[dict]:
     """A status event per close; per reopen, a status event back to open (and the stage it went to)."""
-    crm = DealEvent.ActorKind.CRM
+    crm, status, stage_field = DealEvent.ActorKind.CRM, DealEvent.Field.STATUS, DealEvent.Field.STAGE
     events = []
-    for closure in closures:
-        deal = closure.deal
-        events.append(
-            DealEvent(deal=deal, field=DealEvent.Field.STATUS, from_value=DealStatus.OPEN,
-                      to_value=closure.outcome, actor_kind=crm, closure=closure, at=closure.closed_at)
-        )  # fmt: skip
-        if closure.reopened_at is None:
+    for (deal_id, row, close), closure_id in zip(closed, closure_ids, strict=True):
+        outcome = STATUS[close.outcome]
+        common = {"deal_id": deal_id, "actor_kind": crm, "actor_id": None}
+        events.append({**common, "field": status, "from_value": DealStatus.OPEN, "to_value": outcome,
+                       "closure_id": closure_id, "at": row.closed})  # fmt: skip
+        if row.reopened is None:
             continue
-        events.append(
-            DealEvent(deal=deal, field=DealEvent.Field.STATUS, from_value=closure.outcome,
-                      to_value=DealStatus.OPEN, actor_kind=crm, closure=closure, at=closure.reopened_at)
-        )  # fmt: skip
-        if deal.stage_id != deal.close_stage.pk:
-            events.append(
-                DealEvent(deal=deal, field=DealEvent.Field.STAGE, from_value=deal.close_stage.name,
-                          to_value=deal.stage.name, actor_kind=crm, at=closure.reopened_at)
-            )  # fmt: skip
+        events.append({**common, "field": status, "from_value": outcome, "to_value": DealStatus.OPEN,
+                       "closure_id": closure_id, "at": row.reopened})  # fmt: skip
+        closed_at = row.closed_stage or row.stage or look.first_stage[row.pipeline.pk]
+        if row.stage is not None and row.stage.pk != closed_at.pk:
+            events.append({**common, "field": stage_field, "from_value": closed_at.name,
+                           "to_value": row.stage.name, "closure_id": None, "at": row.reopened})  # fmt: skip
     return events
 
 
 def bulk_create_rows(*, job: ImportJob, rows: list[tuple[Row, Close | None]], look: Lookups) -> dict:
     """Write the rows' deals (and closes); returns {unmapped CRM text: rows}. Call in a transaction."""
-    deals = Deal.objects.bulk_create([_deal(job, row, close, look) for row, close in rows])
-    closed = [(deal, row, close) for deal, (row, close) in zip(deals, rows, strict=True) if close is not None]
-    closures = Closure.objects.bulk_create([_closure(job, deal, row, close) for deal, row, close in closed])
-    DealEvent.objects.bulk_create(_events(closures))
-    ClosureSequence.objects.bulk_create(
-        ClosureSequence(closure=closure, sequence=None, source=ClosureSequence.Source.SKIPPED)
-        for closure in closures
-        if closure.outcome != DealStatus.WON and not closure.needs_reason
+    deal_ids = insert_rows(Deal, [_deal(job, row, close, look) for row, close in rows])
+    closed = [(pk, row, close) for pk, (row, close) in zip(deal_ids, rows, strict=True) if close is not None]
+    closure_ids = insert_rows(Closure, [_closure(job, pk, row, close, look) for pk, row, close in closed])
+    insert_rows(DealEvent, _events(closed, closure_ids, look), returning=False)
+    insert_rows(
+        ClosureSequence,
+        [
+            {"closure_id": closure_id, "sequence_id": None, "source": ClosureSequence.Source.SKIPPED}
+            for closure_id, (_pk, _row, close) in zip(closure_ids, closed, strict=True)
+            if close.outcome != WON and not close.needs_reason
+        ],
+        returning=False,
     )
-    CrmLostReason.objects.bulk_create(
-        CrmLostReason(
-            deal=deal, kind=job.kind, crm_value=normalise_reason_text(row.reason_text), text=row.reason_text
-        )
-        for deal, row, close in closed
-        if close.needs_reason and row.reason_text
+    insert_rows(
+        CrmLostReason,
+        [
+            {
+                "deal_id": pk,
+                "kind": job.kind,
+                "crm_value": normalise_reason_text(row.reason_text),
+                "text": row.reason_text,
+            }
+            for pk, row, close in closed
+            if close.needs_reason and row.reason_text
+        ],
+        returning=False,
     )
     unmapped = {}
-    for closure, (_d, _r, close) in zip(closures, closed, strict=True):
-        deal_closing.send(sender=Deal, deal_id=closure.deal_id, closure_id=closure.pk, via_crm=True)
+    for closure_id, (deal_id, _row, close) in zip(closure_ids, closed, strict=True):
+        deal_closing.send(sender=Deal, deal_id=deal_id, closure_id=closure_id, via_crm=True)
         transaction.on_commit(
-            partial(
-                deal_closed.send, sender=Deal, deal_id=closure.deal_id, closure_id=closure.pk, via_crm=True
-            )
+            partial(deal_closed.send, sender=Deal, deal_id=deal_id, closure_id=closure_id, via_crm=True)
         )
         if close.unmapped:
             unmapped[close.unmapped] = unmapped.get(close.unmapped, 0) + 1

@@ -7,7 +7,7 @@ run again row by row, each in its own savepoint, so a bad row is only reported.
 
 from itertools import islice
 
-from django.db import DataError, IntegrityError, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from crm.changes import unmapped_reason_record
@@ -130,6 +130,23 @@ def _run_chunk(job, chunk, columns, look, reasons, totals) -> None:
             _chunk_done(job, parse_errors + errors, unmapped, counts, totals)
 
 
+# Tables a large first import grows many times over: the summary's triggers query them per chunk,
+# and with the planner's row estimates from before the import those queries turn quadratic.
+GROWING_TABLES = ("deals_closure", "insights_losshistory")
+
+
+def _refresh_statistics(chunks_done: int) -> None:
+    """ANALYZE the growing tables after chunk 1, 4, 16, 64, ... (a few times per import)."""
+    if (
+        connection.vendor != "postgresql"
+        or chunks_done & (chunks_done - 1)
+        or chunks_done.bit_length() % 2 == 0
+    ):
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {', '.join(GROWING_TABLES)}")
+
+
 def import_job_run(*, job_id: int) -> str:
     """Import every row of a queued job, in chunks, recording progress and per-row errors."""
     claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
@@ -149,6 +166,7 @@ def import_job_run(*, job_id: int) -> str:
         while chunk := list(islice(rows, CHUNK)):
             _run_chunk(job, chunk, columns, look, reasons, totals)
             processed += len(chunk)
+            _refresh_statistics(-(-processed // CHUNK))
             ImportJob.objects.filter(pk=job.pk).update(
                 processed_rows=processed,
                 created_count=totals["created"],
