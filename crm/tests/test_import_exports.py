@@ -341,3 +341,26 @@ def test_the_set_based_route_writes_what_the_services_write(importing_world, mon
     assert len(results[True]) == 300
     assert results[True] == results[False]
     assert rollup.rollup_drift() == {"facts": 0, "rollup": 0}
+
+
+@pytest.mark.parametrize("matches", [2, 20])
+def test_the_review_page_runs_a_fixed_number_of_queries(
+    client, importing_world, matches, django_assert_num_queries
+):
+    world = importing_world
+    client.force_login(world.carol)
+    rows = ""
+    for n in range(matches):
+        world.deal(name=f"Match {n}")
+        rows += line(**{"Record ID": f"r{n}", "Deal Name": f"Match {n}", "Deal Stage": "appointmentscheduled",
+                        "Associated Company": "Birch Health", "Deal owner": "alice"})  # fmt: skip
+    job = imports.import_job_create(
+        kind="hubspot", filename="x.csv", content=",".join(FULL_COLUMNS) + "\n" + rows, actor=world.carol
+    )
+    column_map = {f: cols[0] for f, cols in imports.PRESETS["hubspot"].items() if cols[0] in FULL_COLUMNS}
+    ImportJob.objects.filter(pk=job.pk).update(column_map=column_map)
+    # session and user, the job, stages (known names, choices), the file (2 slices), ids and deals
+    with django_assert_num_queries(9):
+        page = client.get(reverse("crm:import-review", args=[job.pk]))
+    assert page.content.decode().count('type="checkbox"') == matches
+    assert "“appointmentscheduled” (" in page.content.decode()
