@@ -364,3 +364,29 @@ def test_the_review_page_runs_a_fixed_number_of_queries(
         page = client.get(reverse("crm:import-review", args=[job.pk]))
     assert page.content.decode().count('type="checkbox"') == matches
     assert "“appointmentscheduled” (" in page.content.decode()
+
+
+def test_the_encoding_is_chosen_on_upload_and_previewed(client, importing_world):
+    client.force_login(importing_world.carol)
+    common = {"Deal Stage": "Demo", "Pipeline": "New business", "Deal owner": "alice"}
+    text = ",".join(FULL_COLUMNS) + "\n" + line(**common, **{"Record ID": "e1", "Deal Name": "Café Müller"})
+    text += line(**common, **{"Record ID": "e2", "Deal Name": "Plain"})
+    data = text.encode("cp1252")
+    for encoding, shown, errors in [
+        ("windows-1252", "Café Müller", 0),
+        ("utf-8", "Caf\ufffd M\ufffdller", 1),
+    ]:
+        response = client.post(
+            reverse("crm:imports"),
+            {"kind": "hubspot", "encoding": encoding, "file": SimpleUploadedFile("x.csv", data)},
+        )
+        page = client.get(response["Location"])
+        assert shown in page.content.decode()
+        assert ("could not be read as utf-8" in page.content.decode()) == bool(errors)
+        chosen = {name: field.initial for name, field in page.context["form"].fields.items() if field.initial}
+        response = client.post(response["Location"], chosen)
+        job = ImportJob.objects.get(pk=response["Location"].rstrip("/").split("/")[-1])
+        imports.import_job_run(job_id=job.pk)
+        job.refresh_from_db()
+        assert (job.status, job.error_count) == ("done", errors)
+    assert Deal.objects.get(hubspot_id="e1").name == "Café Müller"
