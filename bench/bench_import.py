@@ -126,7 +126,8 @@ def main() -> None:
 
     admin = prepare_world()
     offset = int(time.time()) % 10_000 * 1_000_000  # fresh record ids every run
-    print(f"import of a HubSpot-style export on PostgreSQL ({BENCH_DB})", flush=True)
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"import of a HubSpot-style export on PostgreSQL ({BENCH_DB}); load average {load}", flush=True)
     old_s, job, grew = run_import(
         hubspot_full_export(args.old_rows, id_offset=offset), admin, set_based=False
     )
@@ -136,7 +137,11 @@ def main() -> None:
     new = report("import now, first run", args.rows, new_s, job, grew)
     again_s, job, grew = run_import(content, admin, set_based=True)
     report("import now, same file again", args.rows, again_s, job, grew)
-    print(f"  ratio new / old: {new / old:.1f}x  (goal: at least 2,000 rows/s)", flush=True)
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(
+        f"  ratio new / old: {new / old:.1f}x  (goal: at least 2,000 rows/s; load average now {load})",
+        flush=True,
+    )
     started = time.perf_counter()
     drift = rollup_drift()
     print(f"  dashboard summary vs rebuild: {drift} ({time.perf_counter() - started:.1f} s)", flush=True)

@@ -20,7 +20,7 @@ from crm.models import EXTERNAL_ID_FIELD, ImportJob, ImportRowError
 from deals import services as deal_services
 from deals.models import Deal
 
-CHUNK = 1000
+CHUNK = 2000
 # New plain rows go the set-based route; False sends every row through the services (the route
 # before it existed: bench/bench_import.py measures both in one run).
 SET_BASED = True
