@@ -86,7 +86,7 @@ def insert_rows(model, rows: list[dict], *, returning: bool = True) -> list[int]
     if not rows:
         return []
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    defaults = {f.attname: f.get_default() for f in fields if any(f.attname not in row for row in rows)}
+    defaults = {f.attname: f.get_default() for f in fields}
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     values = [tuple(row.get(f.attname, defaults.get(f.attname)) for f in fields) for row in rows]
     sql = f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({columns}) VALUES %s"  # noqa: S608
