@@ -38,7 +38,7 @@ def is_unchanged(deal: Deal, row: Row, reasons: Reasons) -> bool:
         return False
     if deal.is_open:
         return row.outcome == OPEN and (row.stage is None or row.stage.pk == deal.stage_id)
-    if _reopens(deal, row):
+    if _reopens(deal, row, reasons):
         return False
     # A closed deal only changes when it waits for a reason and the row now gives one that maps.
     return not (deal.needs_reason and _resolving_close(row, reasons))
@@ -52,13 +52,17 @@ def _resolving_close(row: Row, reasons: Reasons) -> Close | None:
     return close if close.reason is not None and not close.needs_reason else None
 
 
-def _reopens(deal: Deal, row: Row) -> bool:
-    """The CRM reopened (or closed differently) since our close: its date is later than ours."""
+def _reopens(deal: Deal, row: Row, reasons: Reasons) -> bool:
+    """The CRM reopened the deal after our close (its reopened date is later), or closed it
+    differently since (a later close date with another outcome). An export without a reopened
+    date cannot say an open row was reopened after our close: such a deal stays closed."""
     if deal.is_open or deal.closed_at is None:
         return False
     if row.reopened is not None:
         return row.reopened > deal.closed_at
-    return row.outcome != OPEN and row.closed is not None and row.closed > deal.closed_at
+    if row.outcome == OPEN or row.closed is None or row.closed <= deal.closed_at:
+        return False
+    return reasons.close_of(row).outcome != deal.status
 
 
 def _note(job: ImportJob, text: str) -> str:
@@ -141,7 +145,7 @@ def apply_row(*, job: ImportJob, row: Row, deal: Deal | None, look: Lookups, rea
     deal = deal_services.deal_update_details(
         deal=deal, name=row.name, amount=row.amount, actor=None, via_crm=True
     )
-    if _reopens(deal, row):
+    if _reopens(deal, row, reasons):
         stage = row.stage if row.outcome == OPEN else None
         at = row.reopened or row.closed
         deal = deal_services.deal_reopen(deal=deal, actor=None, stage=stage, reopened_at=at, via_crm=True)

@@ -15,7 +15,7 @@ from django.urls import reverse
 from crm import imports
 from crm.models import ImportJob, UnmappedReason
 from crm.tests.exports import FULL_COLUMNS, INTERNAL_STAGES, hubspot_full_export
-from deals.models import Deal
+from deals.models import Deal, DealEvent
 from insights import rollup
 from insights.selectors import (
     Dashboard,
@@ -390,3 +390,42 @@ def test_the_encoding_is_chosen_on_upload_and_previewed(client, importing_world)
         job.refresh_from_db()
         assert (job.status, job.error_count) == ("done", errors)
     assert Deal.objects.get(hubspot_id="e1").name == "Café Müller"
+
+
+def test_a_later_export_reopens_wins_and_classifies_known_deals(importing_world):
+    world = importing_world
+    column_map = {f: cols[0] for f, cols in imports.PRESETS["hubspot"].items() if cols[0] in FULL_COLUMNS}
+    common = {"Pipeline": "New business", "Deal owner": "alice", "Create Date": "2026-01-05", "Amount": "500"}
+
+    def export(*rows) -> None:
+        content = ",".join(FULL_COLUMNS) + "\n" + "".join(line(**common, **row) for row in rows)
+        job = imports.import_job_create(kind="hubspot", filename="x.csv", content=content, actor=world.carol)
+        imports.import_job_start(job=job, column_map=column_map)
+        imports.import_job_run(job_id=job.pk)
+
+    lost = {"Deal Stage": "Closed Lost", "Close Date": "2026-06-01", "Stage at close": "Demo"}
+    export(
+        {"Record ID": "a", "Deal Name": "A", **lost, "Closed Lost Reason": "no-budget"},
+        {"Record ID": "b", "Deal Name": "B", **lost, "Closed Lost Reason": "no-budget"},
+        {"Record ID": "c", "Deal Name": "C", **lost, "Closed Lost Reason": "Board said no"},
+    )
+    export(
+        {"Record ID": "a", "Deal Name": "A", "Deal Stage": "Closed Won", "Close Date": "2026-09-01",
+         "Closed Won Reason": "Best product fit"},
+        {"Record ID": "b", "Deal Name": "B", "Deal Stage": "Proposal", "Close Date": "2026-06-01",
+         "Reopened Date": "2026-07-01", "Closed Lost Reason": "no-budget"},
+        {"Record ID": "c", "Deal Name": "C", **lost, "Closed Lost Reason": "Not a priority now"},
+    )  # fmt: skip
+    a, b, c = (Deal.objects.get(hubspot_id=x) for x in "abc")
+    assert (a.status, a.close_reason.code, a.closures.count()) == ("won", "win-best-fit", 2)
+    assert (b.status, b.stage.name, b.closures.get().stage_at_close.name) == ("open", "Proposal", "Demo")
+    assert (c.status, c.close_reason.code, c.needs_reason) == ("no_decision", "not-a-priority", False)
+    assert str(c.closed_at.date()) == "2026-06-01"
+    events = DealEvent.objects.count()
+    export(
+        {"Record ID": "a", "Deal Name": "A", "Deal Stage": "Closed Won", "Close Date": "2026-09-01",
+         "Closed Won Reason": "Best product fit"},
+        {"Record ID": "c", "Deal Name": "C", **lost, "Closed Lost Reason": "Not a priority now"},
+    )  # fmt: skip
+    assert DealEvent.objects.count() == events  # the same export again changes nothing
+    assert rollup.rollup_drift() == {"facts": 0, "rollup": 0}
