@@ -1,5 +1,5 @@
-"""The set-based route: new deals of a chunk written with one INSERT per table instead of the
-services' per-row statements (about ten times faster on a first import of a large export).
+"""The set-based route: new deals of a chunk written with one COPY per table instead of the
+services' per-row statements (ten to twenty times faster on a first import of a large export).
 
 It takes only rows whose close the rules plainly allow, and writes exactly what the services
 would for them (crm.importing.apply for everything else):
@@ -15,10 +15,11 @@ would for them (crm.importing.apply for everything else):
   statement triggers (they see these INSERTs like any other; tests compare it with a rebuild).
 """
 
+import io
+from datetime import datetime
 from functools import partial
 
 from django.db import connection, transaction
-from psycopg2.extras import execute_values
 
 from crm.changes import normalise_reason_text
 from crm.importing.columns import LOST, NO_DECISION, OPEN, WON
@@ -80,26 +81,51 @@ def accounts_ready(rows: list[Row], look: Lookups) -> None:
         Account.objects.bulk_update(list(fill.values()), ["industry", "employees"])
 
 
+def _copy_text(value) -> str:
+    """A value in COPY's text format."""
+    if value is None:
+        return "\\N"
+    if value is True or value is False:
+        return "t" if value else "f"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    text = str(value)
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return text
+
+
 def insert_rows(model, rows: list[dict], *, returning: bool = True) -> list[int]:
-    """One INSERT of `rows` (dicts by attribute name; absent fields take the model's default),
-    without building model instances; returns the new ids in the rows' order."""
+    """COPY `rows` into the model's table (dicts by attribute name; absent fields take the model's
+    default), without building model instances; with `returning`, the new ids in the rows' order
+    (taken from the table's sequence first). Statement triggers fire as for an INSERT."""
     if not rows:
         return []
+    table = model._meta.db_table
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     defaults = {f.attname: f.get_default() for f in fields}
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    values = [tuple(row.get(f.attname, defaults.get(f.attname)) for f in fields) for row in rows]
-    sql = f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({columns}) VALUES %s"  # noqa: S608
+    names = [f.attname for f in fields]
+    columns = [f.column for f in fields]
+    ids = []
     with connection.cursor() as cursor:
-        if not returning:
-            execute_values(cursor.cursor, sql, values, page_size=len(values))
-            return []
-        return [
-            pk
-            for (pk,) in execute_values(
-                cursor.cursor, sql + " RETURNING id", values, page_size=len(values), fetch=True
+        if returning:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                [connection.ops.quote_name(table), len(rows)],
             )
-        ]
+            ids = [pk for (pk,) in cursor.fetchall()]
+            columns = ["id", *columns]
+        data = io.StringIO()
+        for n, row in enumerate(rows):
+            values = [row.get(name, defaults[name]) for name in names]
+            if returning:
+                values.insert(0, ids[n])
+            data.write("\t".join(map(_copy_text, values)))
+            data.write("\n")
+        data.seek(0)
+        quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
+        cursor.cursor.copy_expert(f"COPY {connection.ops.quote_name(table)} ({quoted}) FROM STDIN", data)
+    return ids
 
 
 def _deal(job: ImportJob, row: Row, close: Close | None, look: Lookups) -> dict:
