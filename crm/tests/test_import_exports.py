@@ -429,3 +429,24 @@ def test_a_later_export_reopens_wins_and_classifies_known_deals(importing_world)
     )  # fmt: skip
     assert DealEvent.objects.count() == events  # the same export again changes nothing
     assert rollup.rollup_drift() == {"facts": 0, "rollup": 0}
+
+
+def test_values_with_tabs_backslashes_and_line_breaks_arrive_as_written(importing_world):
+    world = importing_world
+    name = 'Back\\slash\tTab "quoted"\nsecond line'
+    content = ",".join(FULL_COLUMNS) + "\n" + line(**{
+        "Record ID": "t1", "Deal Name": name, "Deal Stage": "Closed Lost", "Pipeline": "New business",
+        "Deal owner": "alice", "Close Date": "2026-03-01", "Closed Lost Reason": "Odd\\text\twith tab",
+        "Associated Company": "Tab\tCo",
+    })  # fmt: skip
+    job = imports.import_job_create(kind="hubspot", filename="x.csv", content=content, actor=world.carol)
+    column_map = {f: cols[0] for f, cols in imports.PRESETS["hubspot"].items() if cols[0] in FULL_COLUMNS}
+    imports.import_job_start(job=job, column_map=column_map)
+    imports.import_job_run(job_id=job.pk)
+    deal = Deal.objects.select_related("account", "crm_lost_reason").get(hubspot_id="t1")
+    assert (deal.name, deal.account.name, deal.crm_lost_reason.text) == (
+        name,
+        "Tab\tCo",
+        "Odd\\text\twith tab",
+    )
+    assert deal.closures.get().note == "CRM reason: Odd\\text\twith tab"
