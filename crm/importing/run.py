@@ -166,7 +166,8 @@ def import_job_run(*, job_id: int) -> str:
         while chunk := list(islice(rows, CHUNK)):
             _run_chunk(job, chunk, columns, look, reasons, totals)
             processed += len(chunk)
-            _refresh_statistics(-(-processed // CHUNK))
+            if len(chunk) == CHUNK:  # a small file does not grow the tables enough to matter
+                _refresh_statistics(processed // CHUNK)
             ImportJob.objects.filter(pk=job.pk).update(
                 processed_rows=processed,
                 created_count=totals["created"],
