@@ -1,13 +1,11 @@
 """Forms of the integration pages. Secrets are write-only: never rendered back."""
 
-import csv
-import io
-
 from django import forms
 from django.db import models
 
 from crm.addresses import validate_crm_address
-from crm.imports import FIELDS, PRESETS
+from crm.importing.columns import FIELDS, PRESETS
+from crm.importing.reading import ENCODINGS, UNDECODABLE, decode_upload, records
 from crm.models import CrmConnection, CrmKind, ReasonMapping
 from reasons.models import Competitor, Reason, ReasonKind
 
@@ -93,7 +91,9 @@ class ReasonMappingForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["kind"].choices = [("", "Any CRM"), *CrmKind.choices]
-        self.fields["reason"].queryset = Reason.objects.filter(kind=ReasonKind.LOSS, active=True)
+        self.fields["reason"].queryset = Reason.objects.filter(active=True).order_by("kind", "label")
+        self.fields["reason"].label_from_instance = _kind_and_label
+        self.fields["reason"].help_text = "A loss, no-decision or win reason: the CRM's text means it."
         self.fields["competitor"].queryset = Competitor.objects.filter(active=True)
 
     def clean_crm_value(self):
@@ -108,33 +108,58 @@ class ReasonMappingForm(forms.ModelForm):
         return value
 
 
+def _kind_and_label(reason: Reason) -> str:
+    return f"{reason.get_kind_display()}: {reason.label}"
+
+
 class ClassifyForm(forms.Form):
-    reason = forms.ModelChoiceField(queryset=Reason.objects.filter(kind=ReasonKind.LOSS, active=True))
+    reason = forms.ModelChoiceField(
+        queryset=Reason.objects.filter(
+            kind__in=[ReasonKind.LOSS, ReasonKind.NO_DECISION], active=True
+        ).order_by("kind", "label"),
+        help_text="A no-decision reason makes the deals waiting with this text No Decision.",
+    )
     competitor = forms.ModelChoiceField(queryset=Competitor.objects.filter(active=True), required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reason"].label_from_instance = _kind_and_label
 
 
 class ImportUploadForm(forms.Form):
     kind = forms.ChoiceField(choices=CrmKind.choices, label="Exported from")
-    file = forms.FileField(label="CSV file", help_text="The CRM's deal export, as CSV (UTF-8).")
+    file = forms.FileField(label="CSV file", help_text="The CRM's deal export, as CSV.")
+    encoding = forms.ChoiceField(
+        choices=list(ENCODINGS.items()),
+        initial="utf-8",
+        required=False,
+        label="The file's encoding",
+        help_text="CRM exports are UTF-8. The next page previews the first rows: if accents look "
+        "wrong, upload again with another encoding. A row holding bytes this encoding cannot read "
+        "is reported, and the rest of the file imports.",
+    )
 
-    def clean_file(self):
-        upload = self.cleaned_data["file"]
+    def clean(self):
+        cleaned = super().clean()
+        upload, encoding = cleaned.get("file"), cleaned.get("encoding") or "utf-8"
+        cleaned["encoding"] = encoding
+        if upload is None:
+            return cleaned
         if upload.size > MAX_IMPORT_BYTES:
-            raise forms.ValidationError("The file is larger than 50 MB; split it.")
-        raw = upload.read()
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise forms.ValidationError("The file is not UTF-8 text; export it as CSV (UTF-8).") from exc
-        rows = csv.reader(io.StringIO(text))
-        try:
-            header = next(rows, None)
-        except csv.Error as exc:
-            raise forms.ValidationError(f"The file is not CSV: {exc}.") from exc
-        if not header or len(header) < 2:
-            raise forms.ValidationError("The file has no header row of column names.")
-        self.cleaned_data["text"] = text
-        return upload
+            self.add_error("file", "The file is larger than 50 MB; split it.")
+            return cleaned
+        text = decode_upload(upload.read(), encoding)
+        _line, header = next(records([text[:1_000_000]]), (1, None))
+        if isinstance(header, list) and any(UNDECODABLE in column for column in header):
+            self.add_error(
+                "file",
+                f"The header row is not {ENCODINGS[encoding].split(' (')[0]} text: choose the encoding "
+                "the file was saved in, or export it as CSV (UTF-8).",
+            )
+        elif not isinstance(header, list) or len(header) < 2:
+            self.add_error("file", "The file has no header row of column names; is it CSV?")
+        cleaned["text"] = text
+        return cleaned
 
 
 class ImportMappingForm(forms.Form):
@@ -152,3 +177,36 @@ class ImportMappingForm(forms.Form):
 
     def column_map(self) -> dict[str, str]:
         return {name: column for name, column in self.cleaned_data.items() if column}
+
+
+class ImportReviewForm(forms.Form):
+    """The review page: a stage of ours for each unknown CRM stage value, and which likely
+    existing deals to link (checked by default: the admin unticks what is not the same deal)."""
+
+    def __init__(self, *args, review, **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = [("", "— none: report those rows —"), *[(n, n) for n in review.stage_names]]
+        self.stage_values = review.stage_values
+        for number, (value, rows) in enumerate(review.stage_values):
+            self.fields[f"stage_{number}"] = forms.ChoiceField(
+                choices=choices, required=False, label=f"“{value}” ({rows} row{'s' if rows != 1 else ''})"
+            )
+        self.matches = review.matches
+        for match in review.matches:
+            self.fields[f"link_{match.external_id}"] = forms.BooleanField(
+                required=False,
+                initial=True,
+                label=f"Row {match.line}: {match.deal_name} ({match.account_name})",
+            )
+
+    def stage_map(self) -> dict[str, str]:
+        return {
+            value: self.cleaned_data[f"stage_{n}"]
+            for n, (value, _rows) in enumerate(self.stage_values)
+            if self.cleaned_data.get(f"stage_{n}")
+        }
+
+    def links(self) -> dict[str, int]:
+        return {
+            m.external_id: m.deal_id for m in self.matches if self.cleaned_data.get(f"link_{m.external_id}")
+        }

@@ -259,7 +259,14 @@ class ImportJob(models.Model):
     kind = models.CharField(max_length=16, choices=CrmKind.choices)
     filename = models.CharField(max_length=255)
     content = models.TextField()
+    # The file was decoded from this encoding; bytes it could not decode became U+FFFD and their
+    # rows are reported, not imported.
+    encoding = models.CharField(max_length=20, default="utf-8")
     column_map = models.JSONField(default=dict, blank=True)
+    # Chosen on the review page: CRM stage value -> our stage name, and CRM id -> the id of an
+    # existing deal (same name and account, not linked yet) the row is linked to instead of a new one.
+    stage_map = models.JSONField(default=dict, blank=True)
+    links = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.MAPPING)
     total_rows = models.PositiveIntegerField(default=0)
     processed_rows = models.PositiveIntegerField(default=0)

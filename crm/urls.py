@@ -20,6 +20,7 @@ urlpatterns = [
     path("syncs/<int:pk>/retry/", views.sync_retry, name="sync-retry"),
     path("imports/", views.import_new, name="imports"),
     path("imports/<int:pk>/columns/", views.import_map, name="import-map"),
+    path("imports/<int:pk>/review/", views.import_review_page, name="import-review"),
     path("imports/<int:pk>/", views.import_detail, name="import-detail"),
 ]
 

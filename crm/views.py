@@ -5,8 +5,6 @@ signature or credentials instead. Pages for connections, events, mappings and im
 for admins (RevOps); the "needs a reason" queue is for everyone, scoped to their deals.
 """
 
-import csv
-import io
 import logging
 from functools import wraps
 
@@ -19,14 +17,17 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from crm import imports, selectors, services
+from crm import imports, mapping, selectors, services
 from crm.forms import (
     ClassifyForm,
     ConnectionForm,
     ImportMappingForm,
+    ImportReviewForm,
     ImportUploadForm,
     ReasonMappingForm,
 )
+from crm.importing.preview import import_preview
+from crm.importing.review import import_review
 from crm.models import CrmConnection, CrmKind, DealSync, ImportJob, UnmappedReason, WebhookEvent
 from deals.forms import CloseDealForm
 from deals.models import DealStatus
@@ -310,7 +311,7 @@ def unmapped_classify(request, pk: int):
     form = ClassifyForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
-            given = services.unmapped_reason_classify(
+            given = mapping.unmapped_reason_classify(
                 unmapped=unmapped,
                 reason=form.cleaned_data["reason"],
                 competitor=form.cleaned_data["competitor"],
@@ -345,6 +346,7 @@ def import_new(request):
             kind=form.cleaned_data["kind"],
             filename=form.cleaned_data["file"].name,
             content=form.cleaned_data["text"],
+            encoding=form.cleaned_data["encoding"],
             actor=request.user,
         )
         return redirect("crm:import-map", pk=job.pk)
@@ -357,23 +359,56 @@ def import_new(request):
     )
 
 
+def _mapping_job(pk: int) -> ImportJob:
+    return get_object_or_404(ImportJob.objects.defer("content"), pk=pk)
+
+
 @admin_required
 @require_http_methods(["GET", "POST"])
 def import_map(request, pk: int):
-    job = get_object_or_404(ImportJob, pk=pk)
+    """Step 2: which column holds what (the CRM's preset chose), with a preview of the first rows."""
+    job = _mapping_job(pk)
     if job.status != ImportJob.Status.MAPPING:
         return redirect("crm:import-detail", pk=job.pk)
-    headers = next(csv.reader(io.StringIO(job.content)), [])
+    preview = import_preview(job=job)
     form = ImportMappingForm(
-        request.POST if request.method == "POST" else None, headers=headers, kind=job.kind
+        request.POST if request.method == "POST" else None, headers=preview.header, kind=job.kind
     )
     if request.method == "POST" and form.is_valid():
-        imports.import_job_start(job=job, column_map=form.column_map())
-        return redirect("crm:import-detail", pk=job.pk)
+        column_map = form.column_map()
+        ImportJob.objects.filter(pk=job.pk).update(column_map=column_map)
+        if import_review(job=job, column_map=column_map).empty:
+            imports.import_job_start(job=job, column_map=column_map)
+            return redirect("crm:import-detail", pk=job.pk)
+        return redirect("crm:import-review", pk=job.pk)
     return render(
         request,
         "crm/import_map.html",
-        {"form": form, "job": job},
+        {"form": form, "job": job, "preview": preview},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def import_review_page(request, pk: int):
+    """Step 3: map stage values we do not know, and confirm rows that look like existing deals."""
+    job = _mapping_job(pk)
+    if job.status != ImportJob.Status.MAPPING:
+        return redirect("crm:import-detail", pk=job.pk)
+    if not job.column_map:
+        return redirect("crm:import-map", pk=job.pk)
+    review = import_review(job=job, column_map=job.column_map)
+    form = ImportReviewForm(request.POST if request.method == "POST" else None, review=review)
+    if request.method == "POST" and form.is_valid():
+        imports.import_job_start(
+            job=job, column_map=job.column_map, stage_map=form.stage_map(), links=form.links()
+        )
+        return redirect("crm:import-detail", pk=job.pk)
+    return render(
+        request,
+        "crm/import_review.html",
+        {"form": form, "job": job, "review": review},
         status=400 if request.method == "POST" else 200,
     )
 

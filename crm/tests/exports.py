@@ -86,3 +86,111 @@ def hubspot_export(rows: int, *, bad_rows: dict | None = None, seed: int = 7, id
             row[column] = value
         writer.writerow([row[c] for c in HUBSPOT_COLUMNS])
     return out.getvalue()
+
+
+# --- a full HubSpot export: every state, segments, competitors, stage at close -------------------
+
+FULL_COLUMNS = [
+    "Record ID",
+    "Deal Name",
+    "Deal Stage",
+    "Pipeline",
+    "Amount",
+    "Close Date",
+    "Create Date",
+    "Deal owner",
+    "Closed Lost Reason",
+    "Closed Won Reason",
+    "Competitor",
+    "Stage at close",
+    "Reopened Date",
+    "HubSpot Team",
+    "Industry",
+    "Number of Employees",
+    "Associated Company",
+    "Deal Description",
+]
+# Stage at close as HubSpot's internal values for some rows: the review page maps them.
+INTERNAL_STAGES = {"qualifiedtobuy": "Qualification", "presentationscheduled": "Demo"}
+STAGES_AT_CLOSE = ["Discovery", "Proposal", "Negotiation", "qualifiedtobuy", "presentationscheduled", ""]
+WON_TEXTS = ["Best product fit", "great_relationship", "", "Beat a competitor"]
+LOST_TEXTS = [
+    "Price too high",  # a loss reason's label
+    "no-budget",  # a loss reason's code
+    "price_too_high",  # mapped by the admin
+    "Competitor was cheaper",  # needs the competitor: without one it waits for a reason
+    "status_quo",  # mapped by the admin to a no-decision reason
+    "Not a priority now",  # a no-decision reason's label
+    "Went dark on us",  # unmapped: needs a reason
+    "Chose to build in-house",  # unmapped
+    "",  # no reason at all
+]
+COMPETITORS = ["Northwind CRM", "Globex", "Initech Pipeline", ""]
+INDUSTRIES = ["Retail", "Healthcare", "Software", ""]
+SIZES = ["12", "51-200", "1,200", "300", ""]
+
+
+def hubspot_full_export(rows: int, *, seed: int = 11, id_offset: int = 0) -> str:
+    """A HubSpot deal export: ~35% open, ~10% reopened, ~15% won, ~40% closed lost (with loss,
+    no-decision, unmapped and empty reasons), with competitors, stage at close and segments."""
+    rng = random.Random(seed)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(FULL_COLUMNS)
+    for n in range(rows):
+        roll = rng.random()
+        month = rng.randint(1, 5)
+        row = dict.fromkeys(FULL_COLUMNS, "")
+        row.update(
+            {
+                "Record ID": str(7_000_000 + id_offset + n),
+                "Deal Name": f"Deal {id_offset + n} {rng.choice(['Renewal', 'Expansion', 'New logo'])}",
+                "Pipeline": "New business",
+                "Amount": f"{rng.randint(1, 500) * 100}.00",
+                "Create Date": f"2026-{month:02d}-{rng.randint(1, 28):02d} 09:{rng.randint(0, 59):02d}",
+                "Deal owner": rng.choice(OWNERS),
+                "HubSpot Team": rng.choice(["East", "West", ""]),
+                "Industry": rng.choice(INDUSTRIES),
+                "Number of Employees": rng.choice(SIZES),
+                "Associated Company": f"Company {rng.randint(1, 300)}",
+            }
+        )
+        close_date = f"2026-{rng.randint(month + 1, 10):02d}-{rng.randint(1, 28):02d}"
+        if roll < 0.35:
+            row.update({"Deal Stage": rng.choice(OPEN_STAGES), "Close Date": close_date})
+        elif roll < 0.45:
+            row.update(
+                {
+                    "Deal Stage": rng.choice(OPEN_STAGES),
+                    "Close Date": close_date,
+                    "Reopened Date": f"2026-11-{rng.randint(1, 28):02d}",
+                    "Closed Lost Reason": rng.choice(LOST_TEXTS),
+                    "Stage at close": rng.choice(STAGES_AT_CLOSE),
+                }
+            )
+        elif roll < 0.60:
+            text = rng.choice(WON_TEXTS)
+            competitor = (
+                rng.choice(COMPETITORS[:3]) if text == "Beat a competitor" else rng.choice(COMPETITORS)
+            )
+            row.update(
+                {
+                    "Deal Stage": "Closed Won",
+                    "Close Date": close_date,
+                    "Closed Won Reason": text,
+                    "Competitor": competitor,
+                    "Stage at close": rng.choice(STAGES_AT_CLOSE),
+                }
+            )
+        else:
+            row.update(
+                {
+                    "Deal Stage": "Closed Lost",
+                    "Close Date": close_date,
+                    "Closed Lost Reason": rng.choice(LOST_TEXTS),
+                    "Competitor": rng.choice(COMPETITORS),
+                    "Stage at close": rng.choice(STAGES_AT_CLOSE),
+                }
+            )
+        writer.writerow([row[c] for c in FULL_COLUMNS])
+    return out.getvalue()

@@ -174,9 +174,13 @@ CREATE OR REPLACE FUNCTION insights_facts_mark(ids bigint[])
 AS $function$
     INSERT INTO insights_dirtydeal (deal_id) SELECT DISTINCT id FROM unnest(ids) AS id
     ON CONFLICT DO NOTHING;
+    -- A flush is due again in this transaction (see insights_facts_flush).
+    SELECT set_config('insights.flushed', 'off', true);
 $function$;
 
--- Fired (deferred) once per dirty row; the first firing refreshes every dirty deal.
+-- Fired (deferred) once per dirty row; the first firing refreshes every dirty deal. The others
+-- return at once while nothing was marked since (a transaction-local setting): each would
+-- otherwise scan the rows the first one deleted, quadratic in the deals a transaction touched.
 CREATE OR REPLACE FUNCTION insights_facts_flush()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -184,9 +188,13 @@ AS $function$
 DECLARE
     ids bigint[];
 BEGIN
+    IF current_setting('insights.flushed', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
     WITH flushed AS (DELETE FROM insights_dirtydeal RETURNING deal_id)
     SELECT array_agg(deal_id) INTO ids FROM flushed;
     PERFORM insights_facts_refresh(ids);
+    PERFORM set_config('insights.flushed', 'on', true);
     RETURN NULL;
 END
 $function$;

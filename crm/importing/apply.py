@@ -1,0 +1,168 @@
+"""Applying one row through the deal services: the route for rows that update, link or reopen a
+deal, and the fallback for any row the set-based route (crm.importing.bulk) does not take."""
+
+from datetime import datetime
+
+from crm.changes import crm_lost_reason_record
+from crm.importing.columns import LOST, NO_DECISION, OPEN, WON, RowError
+from crm.importing.rows import Close, Lookups, Reasons, Row
+from crm.mapping import needs_reason_resolve
+from crm.models import EXTERNAL_ID_FIELD, ImportJob
+from deals import services as deal_services
+from deals.models import Account, Deal, DealStatus
+
+
+def account_for(row: Row, look: Lookups) -> Account:
+    """The row's account by name (made once per import), with its industry and size where unknown."""
+    account = look.accounts.get(row.account_name)
+    if account is None:
+        account = Account.objects.filter(name=row.account_name).order_by("pk").first()
+        if account is None:
+            account = Account.objects.create(
+                name=row.account_name, industry=row.industry, employees=row.employees
+            )
+        look.accounts[row.account_name] = account
+    fill = {}
+    if row.industry and not account.industry:
+        fill["industry"] = account.industry = row.industry
+    if row.employees is not None and account.employees is None:
+        fill["employees"] = account.employees = row.employees
+    if fill:
+        Account.objects.filter(pk=account.pk).update(**fill)
+    return account
+
+
+def is_unchanged(deal: Deal, row: Row, reasons: Reasons) -> bool:
+    """Nothing in the row would change the deal (so it needs no write at all)."""
+    if deal.name != row.name or deal.amount != row.amount:
+        return False
+    if deal.is_open:
+        return row.outcome == OPEN and (row.stage is None or row.stage.pk == deal.stage_id)
+    if _reopens(deal, row, reasons):
+        return False
+    # A closed deal only changes when it waits for a reason and the row now gives one that maps.
+    return not (deal.needs_reason and _resolving_close(row, reasons))
+
+
+def _resolving_close(row: Row, reasons: Reasons) -> Close | None:
+    """The close that answers a deal waiting for a reason: a loss or no-decision reason that maps."""
+    if not row.reason_text or row.outcome not in (LOST, NO_DECISION):
+        return None
+    close = reasons.close_of(row)
+    return close if close.reason is not None and not close.needs_reason else None
+
+
+def _reopens(deal: Deal, row: Row, reasons: Reasons) -> bool:
+    """The CRM reopened the deal after our close (its reopened date is later), or closed it
+    differently since (a later close date with another outcome). An export without a reopened
+    date cannot say an open row was reopened after our close: such a deal stays closed."""
+    if deal.is_open or deal.closed_at is None:
+        return False
+    if row.reopened is not None:
+        return row.reopened > deal.closed_at
+    if row.outcome == OPEN or row.closed is None or row.closed <= deal.closed_at:
+        return False
+    return reasons.close_of(row).outcome != deal.status
+
+
+def _note(job: ImportJob, text: str) -> str:
+    return f"Imported from {job.get_kind_display()}: “{text}”" if text else ""
+
+
+def close_deal(*, job: ImportJob, deal: Deal, row: Row, close: Close, at: datetime) -> str:
+    """Close an open deal as the row says, through the services; returns the unmapped text or ""."""
+    if close.outcome == WON:
+        try:
+            deal_services.deal_mark_won(
+                deal=deal, reason=close.reason, actor=None, competitor=close.competitor,
+                note=_note(job, row.won_reason_text), closed_at=at, via_crm=True,
+            )  # fmt: skip
+        except deal_services.DealAlreadyClosed:
+            raise
+        except deal_services.DealError as exc:
+            text = f" “{row.won_reason_text}”" if row.won_reason_text else ""
+            raise RowError(
+                "won_reason" if row.won_reason_text else "status",
+                f"won{text}, but {exc.message[0].lower()}{exc.message[1:]} Map the CRM's win reason.",
+            ) from exc
+        return ""
+    if close.reason is not None:
+        close_with = (
+            deal_services.deal_mark_no_decision
+            if close.outcome == NO_DECISION
+            else deal_services.deal_mark_lost
+        )
+        try:
+            close_with(
+                deal=deal, reason=close.reason, actor=None, competitor=close.competitor,
+                note=_note(job, row.reason_text), closed_at=at, via_crm=True,
+                skip_nurture=True,  # a historical close: no nurture e-mails now
+            )  # fmt: skip
+            return ""
+        except deal_services.DealAlreadyClosed:
+            raise
+        except deal_services.DealError:
+            pass  # e.g. needs a note the export does not give: ask the rep
+    deal_services.deal_mark_lost_from_crm(
+        deal=deal, crm_reason_text=row.reason_text, closed_at=at, competitor=close.competitor
+    )
+    crm_lost_reason_record(deal=deal, kind=job.kind, text=row.reason_text)
+    return close.unmapped if close.reason is None else ""
+
+
+def _create(*, job: ImportJob, row: Row, look: Lookups) -> Deal:
+    return deal_services.deal_create(
+        name=row.name,
+        account=account_for(row, look),
+        owner=row.owner,
+        team=row.team,
+        stage=row.closed_stage or row.stage or look.first_stage[row.pipeline.pk],
+        amount=row.amount,
+        currency=row.currency,
+        created_at=row.created,
+        expected_close_date=row.expected_close,
+        external_ids={EXTERNAL_ID_FIELD[job.kind]: row.external_id},
+    )
+
+
+def apply_row(*, job: ImportJob, row: Row, deal: Deal | None, look: Lookups, reasons: Reasons):
+    """Write one row (inside its savepoint). Returns (result, deal, unmapped text or "")."""
+    if deal is None and row.external_id in job.links:
+        deal = Deal.objects.get(pk=job.links[row.external_id])  # confirmed on the review page
+        deal = deal_services.deal_link_crm(
+            deal=deal, actor=job.created_by, links={EXTERNAL_ID_FIELD[job.kind]: row.external_id}
+        )
+    if deal is None:
+        deal = _create(job=job, row=row, look=look)
+        if row.reopened is None:
+            return "created", deal, _close_as_row(job=job, deal=deal, row=row, reasons=reasons)
+        # Closed once (lost, at the stage of that close), open again since, at its stage now.
+        unmapped = close_deal(job=job, deal=deal, row=row, close=reasons.close_of(row, LOST), at=row.closed)
+        deal_services.deal_reopen(
+            deal=deal, actor=None, stage=row.stage, reopened_at=row.reopened, via_crm=True
+        )
+        return "created", deal, unmapped
+    deal = deal_services.deal_update_details(
+        deal=deal, name=row.name, amount=row.amount, actor=None, via_crm=True
+    )
+    if _reopens(deal, row, reasons):
+        stage = row.stage if row.outcome == OPEN else None
+        at = row.reopened or row.closed
+        deal = deal_services.deal_reopen(deal=deal, actor=None, stage=stage, reopened_at=at, via_crm=True)
+    elif deal.is_open and row.outcome == OPEN and row.stage is not None and row.stage.pk != deal.stage_id:
+        deal = deal_services.deal_change_stage(deal=deal, stage=row.stage, actor=None)
+    close = _resolving_close(row, reasons) if deal.status == DealStatus.LOST and deal.needs_reason else None
+    if close is not None:
+        needs_reason_resolve(
+            deal=deal, reason=close.reason, competitor=close.competitor, actor=None, via_crm=True
+        )
+    return "updated", deal, _close_as_row(job=job, deal=deal, row=row, reasons=reasons)
+
+
+def _close_as_row(*, job: ImportJob, deal: Deal, row: Row, reasons: Reasons) -> str:
+    """An open deal the row has closed: at the stage it closed at, then closed as the CRM says."""
+    if not deal.is_open or row.outcome == OPEN:
+        return ""
+    if row.stage is not None and row.stage.pk != deal.stage_id:
+        deal_services.deal_change_stage(deal=deal, stage=row.stage, actor=None, changed_at=row.closed)
+    return close_deal(job=job, deal=deal, row=row, close=reasons.close_of(row), at=row.closed)

@@ -1,0 +1,235 @@
+"""The set-based route: new deals of a chunk written with one COPY per table instead of the
+services' per-row statements (ten to twenty times faster on a first import of a large export).
+
+It takes only rows whose close the rules plainly allow, and writes exactly what the services
+would for them (crm.importing.apply for everything else):
+- deal_create + deal_mark_lost / deal_mark_no_decision / deal_mark_won / deal_mark_lost_from_crm:
+  the Deal in its final state, one Closure (stage, amount and currency at close), one status
+  DealEvent (actor: CRM), a skipped nurture choice (ClosureSequence) for a historical lost or
+  no-decision close with a reason, the CRM's text for a deal waiting for a reason, and the
+  deal_closing / deal_closed signals;
+- the rules: the reason comes from reason_for_crm_text (active, of the close's kind); a reason
+  that needs a competitor or a note the row cannot give, and a won row without a win reason where
+  the pipeline asks for one, go to the services instead, which decide and report;
+- the database still checks every constraint, and the dashboards' summary is kept by the same
+  statement triggers (they see these INSERTs like any other; tests compare it with a rebuild).
+"""
+
+import io
+from datetime import datetime
+from functools import partial
+
+from django.db import connection, transaction
+
+from crm.changes import normalise_reason_text
+from crm.importing.columns import LOST, NO_DECISION, OPEN, WON
+from crm.importing.rows import Close, Lookups, Reasons, Row
+from crm.models import EXTERNAL_ID_FIELD, CrmLostReason, ImportJob
+from deals.models import Account, Closure, Deal, DealEvent, DealStatus
+from deals.services import NOTE_MIN_WORDS
+from deals.signals import deal_closed, deal_closing
+from followups.models import ClosureSequence
+
+STATUS = {LOST: DealStatus.LOST, WON: DealStatus.WON, NO_DECISION: DealStatus.NO_DECISION}
+
+
+def note_for(job: ImportJob, text: str) -> str:
+    return f"Imported from {job.get_kind_display()}: “{text}”" if text else ""
+
+
+def bulk_close(job: ImportJob, row: Row, reasons: Reasons) -> Close | None | bool:
+    """The close this route writes for a row: None for an open row, False if the services decide."""
+    if row.outcome == OPEN and row.reopened is None:
+        return None
+    close = reasons.close_of(row, LOST if row.reopened else None)  # reopened: its earlier loss
+    reason = close.reason
+    if reason is None:
+        if close.outcome == WON and row.pipeline.win_reason_required:
+            return False  # the services report it
+        return close
+    if reason.requires_competitor and close.competitor is None:
+        return False
+    if reason.requires_note:
+        text = row.won_reason_text if close.outcome == WON else row.reason_text
+        if len(note_for(job, text).split()) < NOTE_MIN_WORDS:
+            return False
+    return close
+
+
+def accounts_ready(rows: list[Row], look: Lookups) -> None:
+    """Every row's account in look.accounts: found by name (the oldest) or made, in a few statements.
+
+    An account's industry and size, where unknown, come from the first row (in file order) that
+    gives them."""
+    names = {row.account_name for row in rows}
+    new = [name for name in names if name not in look.accounts]
+    for account in Account.objects.filter(name__in=new).order_by("-pk"):
+        look.accounts[account.name] = account  # the lowest pk wins, as in account_for
+    Account.objects.bulk_create(
+        look.accounts.setdefault(name, Account(name=name)) for name in new if name not in look.accounts
+    )
+    fill = {}
+    for row in rows:
+        account = look.accounts[row.account_name]
+        if row.industry and not account.industry:
+            account.industry = row.industry
+            fill[account.pk] = account
+        if row.employees is not None and account.employees is None:
+            account.employees = row.employees
+            fill[account.pk] = account
+    if fill:
+        Account.objects.bulk_update(list(fill.values()), ["industry", "employees"])
+
+
+def _copy_text(value) -> str:
+    """A value in COPY's text format."""
+    if value is None:
+        return "\\N"
+    if value is True or value is False:
+        return "t" if value else "f"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    text = str(value)
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return text
+
+
+def insert_rows(model, rows: list[dict], *, returning: bool = True) -> list[int]:
+    """COPY `rows` into the model's table (dicts by attribute name; absent fields take the model's
+    default), without building model instances; with `returning`, the new ids in the rows' order
+    (taken from the table's sequence first). Statement triggers fire as for an INSERT."""
+    if not rows:
+        return []
+    table = model._meta.db_table
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    defaults = {f.attname: f.get_default() for f in fields}
+    names = [f.attname for f in fields]
+    columns = [f.column for f in fields]
+    ids = []
+    with connection.cursor() as cursor:
+        if returning:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                [connection.ops.quote_name(table), len(rows)],
+            )
+            ids = [pk for (pk,) in cursor.fetchall()]
+            columns = ["id", *columns]
+        data = io.StringIO()
+        for n, row in enumerate(rows):
+            values = [row.get(name, defaults[name]) for name in names]
+            if returning:
+                values.insert(0, ids[n])
+            data.write("\t".join(map(_copy_text, values)))
+            data.write("\n")
+        data.seek(0)
+        quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
+        cursor.cursor.copy_expert(f"COPY {connection.ops.quote_name(table)} ({quoted}) FROM STDIN", data)
+    return ids
+
+
+def _deal(job: ImportJob, row: Row, close: Close | None, look: Lookups) -> dict:
+    """The deal in its final state (a reopened one is open again, at the CRM's stage now)."""
+    stage = row.stage or look.first_stage[row.pipeline.pk]
+    deal = {
+        "name": row.name,
+        "account_id": look.accounts[row.account_name].pk,
+        "owner_id": row.owner.pk,
+        "team_id": row.team.pk,
+        "pipeline_id": row.pipeline.pk,
+        "stage_id": stage.pk,
+        "amount": row.amount,
+        "currency": row.currency,
+        "expected_close_date": row.expected_close,
+        "status": DealStatus.OPEN,
+        EXTERNAL_ID_FIELD[job.kind]: row.external_id,
+    }
+    if row.created is not None:
+        deal["created_at"] = row.created
+    if close is not None and row.reopened is None:
+        deal.update(
+            status=STATUS[close.outcome],
+            closed_at=row.closed,
+            needs_reason=close.needs_reason,
+            close_reason_id=close.reason.pk if close.reason else None,
+            close_reason_kind=close.reason.kind if close.reason else None,
+        )
+    return deal
+
+
+def _closure(job: ImportJob, deal_id: int, row: Row, close: Close, look: Lookups) -> dict:
+    text = row.won_reason_text if close.outcome == WON else row.reason_text
+    return {
+        "deal_id": deal_id,
+        "outcome": STATUS[close.outcome],
+        "reason_id": close.reason.pk if close.reason else None,
+        "reason_kind": close.reason.kind if close.reason else None,
+        "competitor_id": close.competitor.pk if close.competitor else None,
+        "note": f"CRM reason: {text}" if close.needs_reason and text else note_for(job, text),
+        "stage_at_close_id": (row.closed_stage or row.stage or look.first_stage[row.pipeline.pk]).pk,
+        "amount_at_close": row.amount,
+        "currency": row.currency,
+        "closed_at": row.closed,
+        "needs_reason": close.needs_reason,
+        "reopened_at": row.reopened,
+    }
+
+
+def _events(closed: list, closure_ids: list[int], look: Lookups) -> list[dict]:
+    """A status event per close; per reopen, a status event back to open (and the stage it went to)."""
+    crm, status, stage_field = DealEvent.ActorKind.CRM, DealEvent.Field.STATUS, DealEvent.Field.STAGE
+    events = []
+    for (deal_id, row, close), closure_id in zip(closed, closure_ids, strict=True):
+        outcome = STATUS[close.outcome]
+        common = {"deal_id": deal_id, "actor_kind": crm, "actor_id": None}
+        events.append({**common, "field": status, "from_value": DealStatus.OPEN, "to_value": outcome,
+                       "closure_id": closure_id, "at": row.closed})  # fmt: skip
+        if row.reopened is None:
+            continue
+        events.append({**common, "field": status, "from_value": outcome, "to_value": DealStatus.OPEN,
+                       "closure_id": closure_id, "at": row.reopened})  # fmt: skip
+        closed_at = row.closed_stage or row.stage or look.first_stage[row.pipeline.pk]
+        if row.stage is not None and row.stage.pk != closed_at.pk:
+            events.append({**common, "field": stage_field, "from_value": closed_at.name,
+                           "to_value": row.stage.name, "closure_id": None, "at": row.reopened})  # fmt: skip
+    return events
+
+
+def bulk_create_rows(*, job: ImportJob, rows: list[tuple[Row, Close | None]], look: Lookups) -> dict:
+    """Write the rows' deals (and closes); returns {unmapped CRM text: rows}. Call in a transaction."""
+    deal_ids = insert_rows(Deal, [_deal(job, row, close, look) for row, close in rows])
+    closed = [(pk, row, close) for pk, (row, close) in zip(deal_ids, rows, strict=True) if close is not None]
+    closure_ids = insert_rows(Closure, [_closure(job, pk, row, close, look) for pk, row, close in closed])
+    insert_rows(DealEvent, _events(closed, closure_ids, look), returning=False)
+    insert_rows(
+        ClosureSequence,
+        [
+            {"closure_id": closure_id, "sequence_id": None, "source": ClosureSequence.Source.SKIPPED}
+            for closure_id, (_pk, _row, close) in zip(closure_ids, closed, strict=True)
+            if close.outcome != WON and not close.needs_reason
+        ],
+        returning=False,
+    )
+    insert_rows(
+        CrmLostReason,
+        [
+            {
+                "deal_id": pk,
+                "kind": job.kind,
+                "crm_value": normalise_reason_text(row.reason_text),
+                "text": row.reason_text,
+            }
+            for pk, row, close in closed
+            if close.needs_reason and row.reason_text
+        ],
+        returning=False,
+    )
+    unmapped = {}
+    for closure_id, (deal_id, _row, close) in zip(closure_ids, closed, strict=True):
+        deal_closing.send(sender=Deal, deal_id=deal_id, closure_id=closure_id, via_crm=True)
+        transaction.on_commit(
+            partial(deal_closed.send, sender=Deal, deal_id=deal_id, closure_id=closure_id, via_crm=True)
+        )
+        if close.unmapped:
+            unmapped[close.unmapped] = unmapped.get(close.unmapped, 0) + 1
+    return unmapped

@@ -1,0 +1,68 @@
+"""Classifying a CRM reason text from the "needs classification" queue into a loss or a
+no-decision reason; the deals waiting with that text get it (a no-decision reason makes them
+No Decision). Used by the classification page; webhooks and imports read the same mapping."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from crm.models import ReasonMapping, UnmappedReason
+from deals import services as deal_services
+from deals.models import Closure, Deal
+from reasons.models import Competitor, Reason, ReasonKind
+from teams.models import User
+
+CLASSIFY_KINDS = (ReasonKind.LOSS, ReasonKind.NO_DECISION)
+
+
+def needs_reason_resolve(
+    *, deal: Deal, reason: Reason, competitor: Competitor | None, actor: User | None, via_crm: bool = False
+) -> None:
+    """Give a deal waiting for a reason its loss reason, or make it No Decision with a no-decision one."""
+    if reason.kind == ReasonKind.LOSS:
+        deal_services.deal_give_reason(
+            deal=deal, reason=reason, actor=actor, competitor=competitor, via_crm=via_crm
+        )
+        return
+    # deal_give_reason takes loss reasons only: the CRM's "lost" close is taken back and the deal
+    # closed No Decision at the same time (both recorded in its history, one standing closure).
+    closed_at = deal.closed_at
+    standing = Closure.objects.filter(deal=deal, reopened_at__isnull=True).first()
+    competitor = competitor or (standing.competitor if standing else None)
+    with transaction.atomic():
+        deal_services.deal_reopen(deal=deal, actor=actor, reopened_at=closed_at)
+        deal_services.deal_mark_no_decision(
+            deal=deal,
+            reason=reason,
+            actor=actor,
+            competitor=competitor,
+            closed_at=closed_at,
+            skip_nurture=True,
+        )
+
+
+def unmapped_reason_classify(
+    *, unmapped: UnmappedReason, reason: Reason, actor: User, competitor: Competitor | None = None
+) -> int:
+    """Map a queued CRM text onto a loss or no-decision reason; deals waiting with that text get
+    it. Returns how many did."""
+    if reason.kind not in CLASSIFY_KINDS or not reason.active:
+        raise deal_services.DealError("Choose an active loss or no-decision reason.", field="reason")
+    with transaction.atomic():
+        mapping, _created = ReasonMapping.objects.update_or_create(
+            kind=unmapped.kind,
+            crm_value=unmapped.crm_value,
+            defaults={"reason": reason, "competitor": competitor, "created_by": actor},
+        )
+        UnmappedReason.objects.filter(pk=unmapped.pk).update(mapping=mapping, resolved_at=timezone.now())
+    given = 0
+    waiting = Deal.objects.filter(
+        needs_reason=True, crm_lost_reason__kind=unmapped.kind, crm_lost_reason__crm_value=unmapped.crm_value
+    )
+    for deal in waiting:
+        try:
+            with transaction.atomic():
+                needs_reason_resolve(deal=deal, reason=reason, competitor=competitor, actor=actor)
+            given += 1
+        except deal_services.DealError:
+            continue  # the rep will give one from the queue
+    return given
