@@ -9,6 +9,7 @@ Builds (once) a database `closedlost_bench` with N deals (default 200,000) sprea
   sees every deal and for a rep, as a ratio (keyset pagination keeps it near 1).
 
 Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/bench_close.py [--deals N]
+(`--database NAME` builds and uses another database, so that two checkouts do not share one.)
 """
 
 import argparse
@@ -173,9 +174,10 @@ def main() -> None:
     parser.add_argument("--deals", type=int, default=200_000)
     parser.add_argument("--posts", type=int, default=300, help="closes per kind: sql, service and page")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the page POSTs instead")
+    parser.add_argument("--database", default=BENCH_DB, help=f"the benchmark's database (default {BENCH_DB})")
     args = parser.parse_args()
 
-    url = bench_database_url(BENCH_DB)
+    url = bench_database_url(args.database)
     ensure_database(url)
     setup_django(url, urlconf="bench.urls")
     _build(args.deals)

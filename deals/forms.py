@@ -11,11 +11,10 @@ from django import forms
 from django.forms.models import ModelChoiceIterator
 from django.utils.functional import SimpleLazyObject, lazy
 
-from deals.models import OUTCOME_REASON_KIND, DealStatus, Stage
+from deals.models import OUTCOME_REASON_KIND, Closure, DealStatus, Stage
 from deals.selectors import INDUSTRY_UNKNOWN, SIZE_BANDS, SORTS, DealFilters
 from deals.services import NOTE_MAX_LENGTH, SECONDARY_REASONS_MAX
-from followups.forms import NurtureSequenceField, nurture_kwargs
-from followups.models import NurtureSequence
+from deals.signals import close_choices
 from reasons.models import Competitor, Reason, ReasonCategory
 from reasons.selectors import competitors_active, reasons_active
 from teams.models import Team
@@ -150,8 +149,9 @@ class CloseDealForm(forms.Form):
         ]
         if "revisit_on" in self.fields:
             fields.append(Field("revisit_on"))
-            self.fields["nurture_sequence"] = NurtureSequenceField()
-            fields.append(Field("nurture_sequence"))
+            for name, choice in close_choices.items():  # e.g. the nurture sequence (followups)
+                self.fields[name] = choice.form_field()
+                fields.append(Field(name))
         self.helper.layout = Layout(*fields)
         self.submit_label = {
             DealStatus.LOST: "Mark lost",
@@ -160,9 +160,13 @@ class CloseDealForm(forms.Form):
         }[outcome]
         self.helper_submit = Submit("save", self.submit_label)
 
-    def nurture_kwargs(self) -> dict:
-        """The close service's follow-up arguments (lost / no decision only)."""
-        return nurture_kwargs(self)
+    def choice_kwargs(self) -> dict:
+        """The close service's arguments for the choices other apps add (lost / no decision)."""
+        kwargs = {}
+        for name, choice in close_choices.items():
+            if name in self.fields:
+                kwargs.update(choice.service_kwargs(self, name))
+        return kwargs
 
 
 class ReopenForm(forms.Form):
@@ -304,8 +308,11 @@ class DealFilterForm(forms.Form):
                 label = "No sequence"
             elif name == "industry" and value == INDUSTRY_UNKNOWN:
                 label = "Industry unknown"
-            elif name == "sequence":
-                label = str(NurtureSequence.objects.filter(pk=value).first())
+            elif name == "sequence":  # the sequence of a first loss, through the closure's choice
+                names = Closure.objects.filter(nurture__sequence_id=value).values_list(
+                    "nurture__sequence__name", flat=True
+                )
+                label = names.first() or str(value)
             title = {
                 "first_lost_reason": "First lost for",
                 "size": "Account size",

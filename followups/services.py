@@ -1,7 +1,7 @@
 """Every change of a follow-up goes through one function here.
 
 Closing a deal lost / no decision schedules follow-ups in the close's own transaction
-(called from deals.services); the dispatcher claims due rows for Celery; the worker task
+(followups.receivers listens to deals.signals); the dispatcher claims due rows for Celery; the worker task
 delivers one row, safe to run twice.
 """
 
@@ -51,7 +51,7 @@ class FollowUpError(ServiceError):
     fieldless_is_conflict = True
 
 
-# --- scheduling and cancelling (called inside the deal services' transactions) ------------
+# --- scheduling and cancelling (inside the deal services' transactions, see receivers) ----
 
 
 def _at_reminder_hour(day: date) -> datetime:
@@ -75,7 +75,7 @@ def followups_schedule_for_closure(
     The sequence is the rep's choice, else the reason's default, else none (`skip_nurture`
     means none even if the reason has a default). Records the choice in ClosureSequence.
     Call inside the close's transaction: a refusal (FollowUpError, which the deal services raise
-    again as a DealError) undoes the close too.
+    again as a DealError naming the same field) undoes the close too.
     """
     if closure.outcome not in (DealStatus.LOST, DealStatus.NO_DECISION):
         return []
