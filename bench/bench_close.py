@@ -43,9 +43,9 @@ def _build(deal_count: int) -> None:
     call_command("migrate", verbosity=0)
     existing = Deal.objects.count()
     if existing >= deal_count:
-        print(f"using the existing {existing:,} deals in {BENCH_DB}")
+        print(f"using the existing {existing:,} deals in {connection.settings_dict['NAME']}")
         return
-    print(f"building {deal_count:,} deals in {BENCH_DB} ...", flush=True)
+    print(f"building {deal_count:,} deals in {connection.settings_dict['NAME']} ...", flush=True)
     started = time.perf_counter()
     pipeline, _ = Pipeline.objects.get_or_create(name="Bench pipeline")
     for order, name in enumerate(
@@ -116,14 +116,15 @@ def _build(deal_count: int) -> None:
     print(f"built in {time.perf_counter() - started:.1f} s (admin user id {admin.pk})")
 
 
-def _times(call, count: int, *, start: int = 0) -> float:
-    """Median milliseconds of `call(index)` for index in start..count-1 (each on a fresh deal)."""
-    times = []
-    for index in range(start, count):
-        started = time.perf_counter()
-        call(index)
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+def _interleaved(calls: dict, count: int) -> dict[str, float]:
+    """Median milliseconds of each `calls[kind](index)`, index 1..count-1, the kinds taken in turn."""
+    times: dict[str, list[float]] = {kind: [] for kind in calls}
+    for index in range(1, count):
+        for kind, call in calls.items():
+            started = time.perf_counter()
+            call(index)
+            times[kind].append((time.perf_counter() - started) * 1000)
+    return {kind: statistics.median(values) for kind, values in times.items()}
 
 
 def _sql_close(*, deal_id: int, reason_id: int, actor_id: int) -> None:
@@ -236,12 +237,14 @@ def main() -> None:
         with CaptureQueriesContext(connection) as captured:
             call(0)
         queries[label] = len(captured.captured_queries)
-    trivial_ms = _times(trivial, third)
-    sql_ms = _times(sql_close, third, start=1)
-    service_ms = _times(service_close, third, start=1)
-    page_ms = _times(mark_lost, third, start=1)
+    # Interleaved (trivial, SQL, service, page for each index): a load that comes and goes on a
+    # shared machine weighs on every kind alike, so the ratios hold.
+    timed = _interleaved(
+        {"trivial": trivial, "sql": sql_close, "service": service_close, "page": mark_lost}, third
+    )
+    trivial_ms, sql_ms, service_ms, page_ms = (timed[k] for k in ("trivial", "sql", "service", "page"))
     floor = trivial_ms + sql_ms
-    print(f"\nclose, median of {third - 1} (same database, one run):")
+    print(f"\nclose, median of {third - 1}, interleaved (same database, one run):")
     print(f"  trivial view              {trivial_ms:6.2f} ms")
     print(f"  hand-written SQL close    {sql_ms:6.2f} ms   ({queries['sql']} statements, triggers on)")
     print(

@@ -61,7 +61,9 @@ class OfferedMultipleChoiceField(forms.ModelMultipleChoiceField):
         # Refused for its length before the rows are looked up.
         if value and len(value) > SECONDARY_REASONS_MAX:
             raise forms.ValidationError(f"Choose at most {SECONDARY_REASONS_MAX} secondary reasons.")
-        return super().clean(value)
+        if not value and not self.required:
+            return []  # none chosen: no empty queryset to build
+        return list(super().clean(value))
 
 
 class ReasonSelect(forms.Select):

@@ -51,7 +51,12 @@ def deal_get_for_user(*, user: User, pk: int, related: tuple[str, ...] = DEAL_PA
 
     `related`: the rows read along (a close reads just the pipeline; the rest load if drawn).
     """
-    return get_object_or_404(deals_visible_to(user).select_related(*related), pk=pk)
+    if user.is_revops_admin or getattr(user, "_managed_team_ids", None) is not None:
+        visible = deals_visible_to(user)
+    else:  # one query: the managed teams as a subquery (a pk lookup needs no index combining)
+        managed = Membership.objects.filter(user=user, role=Membership.Role.MANAGER).values("team_id")
+        visible = Deal.objects.filter(Q(owner=user) | Q(team_id__in=Subquery(managed)))
+    return get_object_or_404(visible.select_related(*related), pk=pk)
 
 
 def deal_history(*, deal: Deal) -> tuple[list[Closure], list[DealEvent]]:

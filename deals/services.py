@@ -14,11 +14,12 @@ from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
 from closedlost.errors import ServiceError
+from deals.closing import CloseRows, close_write
 from deals.details import (  # noqa: F401  (re-exported: the deal services' one import path)
     CRM_ID_FIELDS,
     CRM_ID_PATTERN,
@@ -158,56 +159,27 @@ def _deal_close(
     if not needs_reason:
         _validate_close(deal=deal, outcome=outcome, details=details, as_of=timezone.localdate(closed_at))
     with transaction.atomic():
-        # Lock the row: of two concurrent closes, the second waits here and then sees the first.
+        # Lock the row: of two concurrent closes, the second waits there and then sees the first.
         # The owner and account come along for the follow-ups' titles (only the deal row is locked).
-        locked = (
-            Deal.objects.select_for_update(of=("self",)).select_related("owner", "account").get(pk=deal.pk)
+        rows = CloseRows(
+            outcome=outcome,
+            reason=details.reason,
+            competitor=details.competitor,
+            note=details.note.strip(),
+            revisit_on=details.revisit_on,
+            secondary_reasons=details.secondary_reasons,
+            actor=actor,
+            actor_kind=actor_kind(actor, via_crm=via_crm),
+            closed_at=closed_at,
+            needs_reason=needs_reason,
         )
-        if locked.status != DealStatus.OPEN:
+        locked, closure = close_write(deal_id=deal.pk, rows=rows)
+        if closure is None:
             standing = (
                 Closure.objects.select_related("actor").filter(deal=locked, reopened_at__isnull=True).first()
             )
             message = _describe_closure(standing) if standing else "This deal is already closed."
             raise DealAlreadyClosed(message)
-        reason = details.reason
-        closure = Closure.objects.create(
-            deal=locked,
-            outcome=outcome,
-            reason=reason,
-            reason_kind=reason.kind if reason else None,
-            competitor=details.competitor,
-            note=details.note.strip(),
-            revisit_on=details.revisit_on,
-            actor=actor,
-            stage_at_close_id=locked.stage_id,
-            amount_at_close=locked.amount,
-            currency=locked.currency,
-            closed_at=closed_at,
-            needs_reason=needs_reason,
-        )
-        ClosureSecondaryReason.objects.bulk_create(
-            ClosureSecondaryReason(closure=closure, reason=secondary)
-            for secondary in details.secondary_reasons
-        )
-        updated = Deal.objects.filter(pk=locked.pk, status=DealStatus.OPEN).update(
-            status=outcome,
-            close_reason=reason,
-            close_reason_kind=reason.kind if reason else None,
-            closed_at=closed_at,
-            needs_reason=needs_reason,
-        )
-        if updated != 1:  # cannot happen under the row lock; refuse rather than write twice
-            raise IntegrityError("deal changed under its row lock")
-        DealEvent.objects.create(
-            deal=locked,
-            field=DealEvent.Field.STATUS,
-            from_value=DealStatus.OPEN,
-            to_value=outcome,
-            actor=actor,
-            actor_kind=actor_kind(actor, via_crm=via_crm),
-            closure=closure,
-            at=closed_at,
-        )
         _tell(
             deal_closing,
             deal_id=locked.pk,
@@ -220,9 +192,9 @@ def _deal_close(
         transaction.on_commit(
             partial(deal_closed.send, sender=Deal, deal_id=locked.pk, closure_id=closure.pk, via_crm=via_crm)
         )
-    deal.status, deal.close_reason, deal.closed_at = outcome, reason, closed_at
+    deal.status, deal.close_reason, deal.closed_at = outcome, details.reason, closed_at
     deal.needs_reason = needs_reason
-    deal.close_reason_kind = reason.kind if reason else None
+    deal.close_reason_kind = closure.reason_kind
     return closure
 
 
