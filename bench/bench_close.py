@@ -23,7 +23,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 from bench.common import (  # noqa: E402
@@ -239,7 +239,12 @@ def main() -> None:
         services.deal_mark_lost(deal=deal, reason=reason, actor=rep)
 
     def mark_lost(index):
-        response = client.post(reverse("deals:mark-lost", args=[page_deals[index]]), {"reason": reason.pk})
+        # Form-encoded, as a browser sends this form (the test client's default is multipart).
+        response = client.post(
+            reverse("deals:mark-lost", args=[page_deals[index]]),
+            urlencode({"reason": reason.pk}),
+            content_type="application/x-www-form-urlencoded",
+        )
         assert response.status_code == 302, response.status_code
 
     if args.profile:
