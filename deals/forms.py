@@ -90,7 +90,7 @@ class ReasonSelect(forms.Select):
 
 class CloseDealForm(forms.Form):
     reason = ReasonChoiceField(
-        queryset=Reason.objects.select_related("category"),
+        queryset=Reason.objects.all(),  # the offered lists carry the categories
         required=False,
         empty_label="Choose a reason…",
         widget=ReasonSelect(attrs={"aria-required": "true", "aria-describedby": "reason-help"}),
@@ -109,7 +109,7 @@ class CloseDealForm(forms.Form):
         help_text="What happened, in the buyer's words if you can.",
     )
     secondary_reasons = OfferedMultipleChoiceField(
-        queryset=Reason.objects.select_related("category"),
+        queryset=Reason.objects.all(),  # the offered lists carry the categories
         required=False,
         help_text="Optional: other reasons that played a part (Ctrl/Cmd-click to pick several).",
         error_messages={"invalid_choice": "Choose secondary reasons from the list."},
