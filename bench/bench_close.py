@@ -3,12 +3,17 @@
 Builds (once) a database `closedlost_bench` with N deals (default 200,000) spread over
 10 reps in 2 teams, 60% of them closed with consistent closures, then measures in one run:
 
-- requests/s of POSTing "mark lost" through the Django test client, against a trivial
-  view behind the same middleware (session, auth, CSRF, CSP), as a ratio;
+- the close: a trivial view behind the same middleware (session, auth, CSRF, CSP), the close
+  written by hand in SQL (the floor, every trigger on), the service `deal_mark_lost` and the
+  page's POST, each with its query count, its median time and this process's CPU time (the
+  Python share, which hardly moves with the machine's load), and the ratios of the goal:
+  service / SQL and page / (trivial + SQL). The kinds run in turn for each deal, so a load that
+  comes and goes weighs on all alike (`--blocks`: each kind in one block, as before);
 - the deal list page time (median) at the first and at the last page, for an admin who
   sees every deal and for a rep, as a ratio (keyset pagination keeps it near 1).
 
 Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/bench_close.py [--deals N]
+(`--database NAME` builds and uses another database, so that two checkouts do not share one.)
 """
 
 import argparse
@@ -18,7 +23,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 from bench.common import (  # noqa: E402
@@ -42,9 +47,9 @@ def _build(deal_count: int) -> None:
     call_command("migrate", verbosity=0)
     existing = Deal.objects.count()
     if existing >= deal_count:
-        print(f"using the existing {existing:,} deals in {BENCH_DB}")
+        print(f"using the existing {existing:,} deals in {connection.settings_dict['NAME']}")
         return
-    print(f"building {deal_count:,} deals in {BENCH_DB} ...", flush=True)
+    print(f"building {deal_count:,} deals in {connection.settings_dict['NAME']} ...", flush=True)
     started = time.perf_counter()
     pipeline, _ = Pipeline.objects.get_or_create(name="Bench pipeline")
     for order, name in enumerate(
@@ -115,14 +120,23 @@ def _build(deal_count: int) -> None:
     print(f"built in {time.perf_counter() - started:.1f} s (admin user id {admin.pk})")
 
 
-def _times(call, count: int, *, start: int = 0) -> float:
-    """Median milliseconds of `call(index)` for index in start..count-1 (each on a fresh deal)."""
-    times = []
-    for index in range(start, count):
-        started = time.perf_counter()
-        call(index)
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+def _medians(calls: dict, count: int, *, interleaved: bool) -> dict[str, tuple[float, float]]:
+    """(median wall ms, median CPU ms of this process) of each `calls[kind](index)`, index
+    1..count-1: the kinds taken in turn for each index (`interleaved`), or each kind in one block.
+    The CPU time (Python's share, the database's is not in it) hardly moves with the machine's load."""
+    wall: dict[str, list[float]] = {kind: [] for kind in calls}
+    cpu: dict[str, list[float]] = {kind: [] for kind in calls}
+    order = (
+        [(index, kind) for index in range(1, count) for kind in calls]
+        if interleaved
+        else [(index, kind) for kind in calls for index in range(1, count)]
+    )
+    for index, kind in order:
+        started, started_cpu = time.perf_counter(), time.process_time()
+        calls[kind](index)
+        wall[kind].append((time.perf_counter() - started) * 1000)
+        cpu[kind].append((time.process_time() - started_cpu) * 1000)
+    return {kind: (statistics.median(wall[kind]), statistics.median(cpu[kind])) for kind in calls}
 
 
 def _sql_close(*, deal_id: int, reason_id: int, actor_id: int) -> None:
@@ -173,9 +187,11 @@ def main() -> None:
     parser.add_argument("--deals", type=int, default=200_000)
     parser.add_argument("--posts", type=int, default=300, help="closes per kind: sql, service and page")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the page POSTs instead")
+    parser.add_argument("--blocks", action="store_true", help="time each kind in one block, not in turn")
+    parser.add_argument("--database", default=BENCH_DB, help=f"the benchmark's database (default {BENCH_DB})")
     args = parser.parse_args()
 
-    url = bench_database_url(BENCH_DB)
+    url = bench_database_url(args.database)
     ensure_database(url)
     setup_django(url, urlconf="bench.urls")
     _build(args.deals)
@@ -218,12 +234,19 @@ def main() -> None:
     def sql_close(index):
         _sql_close(deal_id=sql_deals[index], reason_id=reason.pk, actor_id=rep.pk)
 
+    # The service alone: its caller already holds the deal (the page read it to check access).
+    service_held = Deal.objects.in_bulk(service_deals)
+
     def service_close(index):
-        deal = Deal.objects.get(pk=service_deals[index])
-        services.deal_mark_lost(deal=deal, reason=reason, actor=rep)
+        services.deal_mark_lost(deal=service_held[service_deals[index]], reason=reason, actor=rep)
 
     def mark_lost(index):
-        response = client.post(reverse("deals:mark-lost", args=[page_deals[index]]), {"reason": reason.pk})
+        # Form-encoded, as a browser sends this form (the test client's default is multipart).
+        response = client.post(
+            reverse("deals:mark-lost", args=[page_deals[index]]),
+            urlencode({"reason": reason.pk}),
+            content_type="application/x-www-form-urlencoded",
+        )
         assert response.status_code == 302, response.status_code
 
     if args.profile:
@@ -234,20 +257,30 @@ def main() -> None:
         with CaptureQueriesContext(connection) as captured:
             call(0)
         queries[label] = len(captured.captured_queries)
-    trivial_ms = _times(trivial, third)
-    sql_ms = _times(sql_close, third, start=1)
-    service_ms = _times(service_close, third, start=1)
-    page_ms = _times(mark_lost, third, start=1)
+    # Interleaved (trivial, SQL, service, page for each index): a load that comes and goes on a
+    # shared machine weighs on every kind alike. --blocks measures each kind in one run instead.
+    timed = _medians(
+        {"trivial": trivial, "sql": sql_close, "service": service_close, "page": mark_lost},
+        third,
+        interleaved=not args.blocks,
+    )
+    (trivial_ms, trivial_cpu), (sql_ms, sql_cpu), (service_ms, service_cpu), (page_ms, page_cpu) = (
+        timed[k] for k in ("trivial", "sql", "service", "page")
+    )
     floor = trivial_ms + sql_ms
-    print(f"\nclose, median of {third - 1} (same database, one run):")
-    print(f"  trivial view              {trivial_ms:6.2f} ms")
-    print(f"  hand-written SQL close    {sql_ms:6.2f} ms   ({queries['sql']} statements, triggers on)")
+    how = "each kind in one block" if args.blocks else "interleaved"
+    print(f"\nclose, median of {third - 1}, {how} (same database, one run; cpu: this process's share):")
+    print(f"  trivial view              {trivial_ms:6.2f} ms   cpu {trivial_cpu:5.2f} ms")
     print(
-        f"  service deal_mark_lost    {service_ms:6.2f} ms   ({queries['service']} queries)  "
-        f"service / SQL = {service_ms / sql_ms:.2f}x (goal <= 2)"
+        f"  hand-written SQL close    {sql_ms:6.2f} ms   cpu {sql_cpu:5.2f} ms   "
+        f"({queries['sql']} statements, triggers on)"
     )
     print(
-        f"  page POST mark lost       {page_ms:6.2f} ms   ({queries['page']} queries)  "
+        f"  service deal_mark_lost    {service_ms:6.2f} ms   cpu {service_cpu:5.2f} ms   "
+        f"({queries['service']} queries)  service / SQL = {service_ms / sql_ms:.2f}x (goal <= 2)"
+    )
+    print(
+        f"  page POST mark lost       {page_ms:6.2f} ms   cpu {page_cpu:5.2f} ms   ({queries['page']} queries)  "
         f"page / (trivial + SQL) = {page_ms / floor:.2f}x (goal <= 2); page / trivial = {page_ms / trivial_ms:.1f}x"
     )
 

@@ -11,11 +11,10 @@ from django import forms
 from django.forms.models import ModelChoiceIterator
 from django.utils.functional import SimpleLazyObject, lazy
 
-from deals.models import OUTCOME_REASON_KIND, DealStatus, Stage
+from deals.models import OUTCOME_REASON_KIND, Closure, DealStatus, Stage
 from deals.selectors import INDUSTRY_UNKNOWN, SIZE_BANDS, SORTS, DealFilters
 from deals.services import NOTE_MAX_LENGTH, SECONDARY_REASONS_MAX
-from followups.forms import NurtureSequenceField, nurture_kwargs
-from followups.models import NurtureSequence
+from deals.signals import close_choices
 from reasons.models import Competitor, Reason, ReasonCategory
 from reasons.selectors import competitors_active, reasons_active
 from teams.models import Team
@@ -62,7 +61,9 @@ class OfferedMultipleChoiceField(forms.ModelMultipleChoiceField):
         # Refused for its length before the rows are looked up.
         if value and len(value) > SECONDARY_REASONS_MAX:
             raise forms.ValidationError(f"Choose at most {SECONDARY_REASONS_MAX} secondary reasons.")
-        return super().clean(value)
+        if not value and not self.required:
+            return []  # none chosen: no empty queryset to build
+        return list(super().clean(value))
 
 
 class ReasonSelect(forms.Select):
@@ -89,7 +90,7 @@ class ReasonSelect(forms.Select):
 
 class CloseDealForm(forms.Form):
     reason = ReasonChoiceField(
-        queryset=Reason.objects.select_related("category"),
+        queryset=Reason.objects.all(),  # the offered lists carry the categories
         required=False,
         empty_label="Choose a reason…",
         widget=ReasonSelect(attrs={"aria-required": "true", "aria-describedby": "reason-help"}),
@@ -108,7 +109,7 @@ class CloseDealForm(forms.Form):
         help_text="What happened, in the buyer's words if you can.",
     )
     secondary_reasons = OfferedMultipleChoiceField(
-        queryset=Reason.objects.select_related("category"),
+        queryset=Reason.objects.all(),  # the offered lists carry the categories
         required=False,
         help_text="Optional: other reasons that played a part (Ctrl/Cmd-click to pick several).",
         error_messages={"invalid_choice": "Choose secondary reasons from the list."},
@@ -150,8 +151,9 @@ class CloseDealForm(forms.Form):
         ]
         if "revisit_on" in self.fields:
             fields.append(Field("revisit_on"))
-            self.fields["nurture_sequence"] = NurtureSequenceField()
-            fields.append(Field("nurture_sequence"))
+            for name, choice in close_choices.items():  # e.g. the nurture sequence (followups)
+                self.fields[name] = choice.form_field()
+                fields.append(Field(name))
         self.helper.layout = Layout(*fields)
         self.submit_label = {
             DealStatus.LOST: "Mark lost",
@@ -160,9 +162,13 @@ class CloseDealForm(forms.Form):
         }[outcome]
         self.helper_submit = Submit("save", self.submit_label)
 
-    def nurture_kwargs(self) -> dict:
-        """The close service's follow-up arguments (lost / no decision only)."""
-        return nurture_kwargs(self)
+    def choice_kwargs(self) -> dict:
+        """The close service's arguments for the choices other apps add (lost / no decision)."""
+        kwargs = {}
+        for name, choice in close_choices.items():
+            if name in self.fields:
+                kwargs.update(choice.service_kwargs(self, name))
+        return kwargs
 
 
 class ReopenForm(forms.Form):
@@ -304,8 +310,11 @@ class DealFilterForm(forms.Form):
                 label = "No sequence"
             elif name == "industry" and value == INDUSTRY_UNKNOWN:
                 label = "Industry unknown"
-            elif name == "sequence":
-                label = str(NurtureSequence.objects.filter(pk=value).first())
+            elif name == "sequence":  # the sequence of a first loss, through the closure's choice
+                names = Closure.objects.filter(nurture__sequence_id=value).values_list(
+                    "nurture__sequence__name", flat=True
+                )
+                label = names.first() or str(value)
             title = {
                 "first_lost_reason": "First lost for",
                 "size": "Account size",

@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
-from django.shortcuts import get_object_or_404
+from django.http import Http404
 from django.utils import timezone
 
 from deals.models import Closure, Deal, DealEvent, Pipeline, Stage
@@ -51,7 +51,14 @@ def deal_get_for_user(*, user: User, pk: int, related: tuple[str, ...] = DEAL_PA
 
     `related`: the rows read along (a close reads just the pipeline; the rest load if drawn).
     """
-    return get_object_or_404(deals_visible_to(user).select_related(*related), pk=pk)
+    # The row by its key, then deals_visible_to's rule for that one row: the owner needs no
+    # further read; a manager's team ids are read (once per request) only for another's deal.
+    deal = Deal.objects.select_related(*related).filter(pk=pk).first()
+    if deal is None or not (
+        deal.owner_id == user.pk or user.is_revops_admin or deal.team_id in managed_team_ids(user)
+    ):
+        raise Http404("No deal matches the given query.")
+    return deal
 
 
 def deal_history(*, deal: Deal) -> tuple[list[Closure], list[DealEvent]]:

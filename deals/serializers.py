@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from deals.models import Account, Closure, Contact, Deal, DealStatus, Pipeline, Stage
 from deals.services import NOTE_MAX_LENGTH, SECONDARY_REASONS_MAX
-from followups.models import NurtureSequence
+from deals.signals import close_choices
 from reasons.serializers import (
     MAX_ID,
     CompetitorReferenceField,
@@ -208,18 +208,14 @@ class CloseLostSerializer(CloseWonSerializer):
 
 
 class CloseWithNurtureSerializer(CloseLostSerializer):
-    """Lost / no decision closes: the follow-ups to schedule, as on the close form."""
+    """Lost / no decision closes, with the choices other apps add (deals.signals.close_choices):
+    the nurture sequence, as on the close form."""
 
-    nurture_sequence = serializers.PrimaryKeyRelatedField(
-        queryset=NurtureSequence.objects.filter(active=True),
-        required=False,
-        allow_null=True,
-        default=None,
-        help_text="The nurture sequence's id; left out or null: the reason's default sequence.",
-    )
-    skip_nurture = serializers.BooleanField(
-        required=False, default=False, help_text="True: no nurture sequence (the reopen reminder stays)."
-    )
+    def get_fields(self):
+        fields = super().get_fields()
+        for choice in close_choices.values():
+            fields.update(choice.api_fields())
+        return fields
 
 
 class ReopenSerializer(serializers.Serializer):

@@ -1,20 +1,35 @@
-"""Every change of a deal's state goes through one function here.
+"""Every close of a deal, and its reopen, goes through one function here.
 
 Each function is atomic, keyword-only, records DealEvent rows, and raises DealError
-with a message for the user (and the form field it concerns) when a rule says no.
+with a message for the user (and the form field it concerns) when a rule says no. Work a
+close causes in other apps (follow-ups, the CRM write-back) hangs on deals.signals.
+
+A deal's other changes (create, details, stage, CRM links) live in deals.details; they and
+the errors are importable from here too.
 """
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from functools import partial
+from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
-from closedlost.errors import Conflict, ServiceError
+from closedlost.errors import ServiceError
+from deals.closing import CloseRows, close_write
+from deals.details import (  # noqa: F401  (re-exported: the deal services' one import path)
+    CRM_ID_FIELDS,
+    CRM_ID_PATTERN,
+    actor_kind,
+    deal_change_stage,
+    deal_create,
+    deal_link_crm,
+    deal_update_details,
+)
+from deals.errors import DealAlreadyClosed, DealError, DealNotClosed  # noqa: F401
 from deals.models import (
     OUTCOME_REASON_KIND,
     Closure,
@@ -24,9 +39,7 @@ from deals.models import (
     DealStatus,
     Stage,
 )
-from deals.signals import deal_closed, deal_closing
-from followups import services as followups
-from followups.models import NurtureSequence
+from deals.signals import deal_closed, deal_closing, deal_reopening
 from reasons.models import Competitor, Reason
 from teams.models import User
 
@@ -34,27 +47,16 @@ NOTE_MIN_WORDS = 3
 NOTE_MAX_LENGTH = 5000  # characters: what happened, not a transcript
 SECONDARY_REASONS_MAX = 10
 REVISIT_MAX_AHEAD = timedelta(days=2 * 365)  # a reminder further out is a typo, not a plan
-CRM_ID_FIELDS = {"hubspot_id": "HubSpot", "salesforce_id": "Salesforce", "pipedrive_id": "Pipedrive"}
-CRM_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # the id ends up in the CRM's API URLs
 
 
-class DealError(ServiceError):
-    """A rule refused the change. `field` names the form field it concerns, if any."""
-
-
-class DealAlreadyClosed(DealError, Conflict):
-    pass
-
-
-class DealNotClosed(DealError, Conflict):
-    pass
-
-
-def _schedule_followups(**kwargs) -> None:
-    """Schedule the closure's follow-ups; their refusal (an inactive sequence) refuses the close."""
+def _tell(signal: Signal, **kwargs) -> None:
+    """Send `signal` inside the change's transaction; a receiver's refusal (a ServiceError, e.g.
+    an inactive nurture sequence) refuses the change as a DealError naming the same field."""
     try:
-        followups.followups_schedule_for_closure(**kwargs)
-    except followups.FollowUpError as exc:
+        signal.send(sender=Deal, **kwargs)
+    except DealError:
+        raise
+    except ServiceError as exc:
         raise DealError(exc.message, field=exc.field) from exc
 
 
@@ -65,13 +67,10 @@ class CloseDetails:
     note: str = ""
     secondary_reasons: tuple[Reason, ...] = ()
     revisit_on: date | None = None
-    # Follow-ups: the rep's sequence (None: the reason's default), or none at all.
-    nurture_sequence: NurtureSequence | None = None
+    # The rep's follow-up choice, passed on to deal_closing's receivers: a nurture sequence
+    # (None: the reason's default), or none at all.
+    nurture_sequence: Any = None
     skip_nurture: bool = False
-
-
-def _actor_kind(actor: User | None) -> str:
-    return DealEvent.ActorKind.USER if actor is not None else DealEvent.ActorKind.SYSTEM
 
 
 def _describe_closure(closure: Closure) -> str:
@@ -160,69 +159,42 @@ def _deal_close(
     if not needs_reason:
         _validate_close(deal=deal, outcome=outcome, details=details, as_of=timezone.localdate(closed_at))
     with transaction.atomic():
-        # Lock the row: of two concurrent closes, the second waits here and then sees the first.
+        # Lock the row: of two concurrent closes, the second waits there and then sees the first.
         # The owner and account come along for the follow-ups' titles (only the deal row is locked).
-        locked = (
-            Deal.objects.select_for_update(of=("self",)).select_related("owner", "account").get(pk=deal.pk)
+        rows = CloseRows(
+            outcome=outcome,
+            reason=details.reason,
+            competitor=details.competitor,
+            note=details.note.strip(),
+            revisit_on=details.revisit_on,
+            secondary_reasons=details.secondary_reasons,
+            actor=actor,
+            actor_kind=actor_kind(actor, via_crm=via_crm),
+            closed_at=closed_at,
+            needs_reason=needs_reason,
         )
-        if locked.status != DealStatus.OPEN:
+        locked, closure = close_write(deal_id=deal.pk, rows=rows)
+        if closure is None:
             standing = (
                 Closure.objects.select_related("actor").filter(deal=locked, reopened_at__isnull=True).first()
             )
             message = _describe_closure(standing) if standing else "This deal is already closed."
             raise DealAlreadyClosed(message)
-        reason = details.reason
-        closure = Closure.objects.create(
-            deal=locked,
-            outcome=outcome,
-            reason=reason,
-            reason_kind=reason.kind if reason else None,
-            competitor=details.competitor,
-            note=details.note.strip(),
-            revisit_on=details.revisit_on,
-            actor=actor,
-            stage_at_close_id=locked.stage_id,
-            amount_at_close=locked.amount,
-            currency=locked.currency,
-            closed_at=closed_at,
-            needs_reason=needs_reason,
-        )
-        ClosureSecondaryReason.objects.bulk_create(
-            ClosureSecondaryReason(closure=closure, reason=secondary)
-            for secondary in details.secondary_reasons
-        )
-        updated = Deal.objects.filter(pk=locked.pk, status=DealStatus.OPEN).update(
-            status=outcome,
-            close_reason=reason,
-            close_reason_kind=reason.kind if reason else None,
-            closed_at=closed_at,
-            needs_reason=needs_reason,
-        )
-        if updated != 1:  # cannot happen under the row lock; refuse rather than write twice
-            raise IntegrityError("deal changed under its row lock")
-        DealEvent.objects.create(
-            deal=locked,
-            field=DealEvent.Field.STATUS,
-            from_value=DealStatus.OPEN,
-            to_value=outcome,
-            actor=actor,
-            actor_kind=DealEvent.ActorKind.CRM if via_crm else _actor_kind(actor),
+        _tell(
+            deal_closing,
+            deal_id=locked.pk,
+            closure_id=closure.pk,
+            via_crm=via_crm,
             closure=closure,
-            at=closed_at,
+            nurture_sequence=details.nurture_sequence,
+            skip_nurture=details.skip_nurture,
         )
-        if outcome == DealStatus.WON:
-            followups.followups_cancel_for_deal(deal=locked, reason="deal won", now=closed_at)
-        elif not needs_reason:  # a CRM close without a reason schedules once the reason is given
-            _schedule_followups(
-                closure=closure, sequence=details.nurture_sequence, skip_nurture=details.skip_nurture
-            )
-        deal_closing.send(sender=Deal, deal_id=locked.pk, closure_id=closure.pk, via_crm=via_crm)
         transaction.on_commit(
             partial(deal_closed.send, sender=Deal, deal_id=locked.pk, closure_id=closure.pk, via_crm=via_crm)
         )
-    deal.status, deal.close_reason, deal.closed_at = outcome, reason, closed_at
+    deal.status, deal.close_reason, deal.closed_at = outcome, details.reason, closed_at
     deal.needs_reason = needs_reason
-    deal.close_reason_kind = reason.kind if reason else None
+    deal.close_reason_kind = closure.reason_kind
     return closure
 
 
@@ -237,13 +209,13 @@ def deal_mark_lost(
     revisit_on: date | None = None,
     closed_at: datetime | None = None,
     via_crm: bool = False,
-    nurture_sequence: NurtureSequence | None = None,
+    nurture_sequence: Any = None,
     skip_nurture: bool = False,
 ) -> Closure:
     """Close an open deal as lost with an active loss reason (`via_crm`: a CRM closed it).
 
-    Schedules the nurture sequence (`nurture_sequence`, else the reason's default, none with
-    `skip_nurture`) and a reopen reminder on `revisit_on`.
+    The follow-ups (deal_closing's receivers) schedule the nurture sequence (`nurture_sequence`,
+    else the reason's default, none with `skip_nurture`) and a reopen reminder on `revisit_on`.
     """
     details = CloseDetails(
         reason, competitor, note, tuple(secondary_reasons), revisit_on, nurture_sequence, skip_nurture
@@ -301,7 +273,7 @@ def deal_give_reason(
         if locked.status != DealStatus.LOST or not locked.needs_reason:
             raise DealError("This deal is not waiting for a reason.", field="reason")
         closure = Closure.objects.select_for_update().get(deal=locked, reopened_at__isnull=True)
-        closure.deal = locked  # the follow-ups read the owner and account from it
+        closure.deal = locked  # receivers read the owner and account from it
         competitor = competitor or closure.competitor
         details = CloseDetails(reason, competitor, note, tuple(secondary_reasons), revisit_on)
         _validate_close(deal=locked, outcome=DealStatus.LOST, details=details)
@@ -319,8 +291,15 @@ def deal_give_reason(
         Deal.objects.filter(pk=locked.pk, needs_reason=True).update(
             close_reason=reason, close_reason_kind=reason.kind, needs_reason=False
         )
-        _schedule_followups(closure=closure)
-        deal_closing.send(sender=Deal, deal_id=locked.pk, closure_id=closure.pk, via_crm=via_crm)
+        _tell(
+            deal_closing,
+            deal_id=locked.pk,
+            closure_id=closure.pk,
+            via_crm=via_crm,
+            closure=closure,
+            nurture_sequence=None,
+            skip_nurture=False,
+        )
         transaction.on_commit(
             partial(deal_closed.send, sender=Deal, deal_id=locked.pk, closure_id=closure.pk, via_crm=via_crm)
         )
@@ -356,7 +335,7 @@ def deal_mark_no_decision(
     secondary_reasons: Iterable[Reason] = (),
     revisit_on: date | None = None,
     closed_at: datetime | None = None,
-    nurture_sequence: NurtureSequence | None = None,
+    nurture_sequence: Any = None,
     skip_nurture: bool = False,
     via_crm: bool = False,
 ) -> Closure:
@@ -393,13 +372,14 @@ def deal_reopen(
         if locked.status == DealStatus.OPEN:
             raise DealNotClosed("This deal is already open.")
         closure = Closure.objects.select_for_update().get(deal=locked, reopened_at__isnull=True)
+        closure.deal = locked
         target = stage or closure.stage_at_close
         if target.pipeline_id != locked.pipeline_id:
             raise DealError(f"Stage “{target}” is not in this deal's pipeline.", field="stage")
         closure.reopened_at = reopened_at
         closure.reopened_by = actor
         closure.save(update_fields=["reopened_at", "reopened_by"])
-        followups.followups_cancel_for_deal(deal=locked, reason="deal reopened", now=reopened_at)
+        _tell(deal_reopening, deal_id=locked.pk, closure=closure, reopened_at=reopened_at, via_crm=via_crm)
         previous_status, previous_stage = locked.status, locked.stage
         Deal.objects.filter(pk=locked.pk).update(
             status=DealStatus.OPEN,
@@ -416,7 +396,7 @@ def deal_reopen(
                 from_value=previous_status,
                 to_value=DealStatus.OPEN,
                 actor=actor,
-                actor_kind=DealEvent.ActorKind.CRM if via_crm else _actor_kind(actor),
+                actor_kind=actor_kind(actor, via_crm=via_crm),
                 closure=closure,
                 at=reopened_at,
             )
@@ -429,7 +409,7 @@ def deal_reopen(
                     from_value=previous_stage.name,
                     to_value=target.name,
                     actor=actor,
-                    actor_kind=DealEvent.ActorKind.CRM if via_crm else _actor_kind(actor),
+                    actor_kind=actor_kind(actor, via_crm=via_crm),
                     at=reopened_at,
                 )
             )
@@ -437,144 +417,4 @@ def deal_reopen(
     # What the UPDATE wrote, without reading the row again.
     deal.status, deal.close_reason, deal.close_reason_kind = DealStatus.OPEN, None, None
     deal.closed_at, deal.needs_reason, deal.stage = None, False, target
-    return deal
-
-
-def deal_change_stage(
-    *, deal: Deal, stage: Stage, actor: User | None, changed_at: datetime | None = None
-) -> Deal:
-    """Move an open deal to another stage of its pipeline."""
-    with transaction.atomic():
-        locked = Deal.objects.select_for_update().select_related("stage").get(pk=deal.pk)
-        if locked.status != DealStatus.OPEN:
-            raise DealError("Only an open deal can change stage; reopen it first.", field="stage")
-        if stage.pipeline_id != locked.pipeline_id:
-            raise DealError(f"Stage “{stage}” is not in this deal's pipeline.", field="stage")
-        if stage.pk == locked.stage_id:
-            return locked
-        DealEvent.objects.create(
-            deal=locked,
-            field=DealEvent.Field.STAGE,
-            from_value=locked.stage.name,
-            to_value=stage.name,
-            actor=actor,
-            actor_kind=_actor_kind(actor),
-            at=changed_at or timezone.now(),
-        )
-        Deal.objects.filter(pk=locked.pk).update(stage=stage)
-    deal.refresh_from_db()
-    return deal
-
-
-def deal_update_details(
-    *, deal: Deal, name: str, amount: Decimal, actor: User | None, via_crm: bool = False
-) -> Deal:
-    """Rename a deal and set its amount (a changed amount is recorded as a DealEvent), under the
-    deal's row lock; the caller's instance is refreshed. Unchanged values write nothing."""
-    with transaction.atomic():
-        locked = Deal.objects.select_for_update().get(pk=deal.pk)
-        changed = {}
-        if locked.name != name:
-            changed["name"] = name
-        if locked.amount != amount:
-            DealEvent.objects.create(
-                deal=locked,
-                field=DealEvent.Field.AMOUNT,
-                from_value=str(locked.amount),
-                to_value=str(amount),
-                actor=actor,
-                actor_kind=DealEvent.ActorKind.CRM if via_crm else _actor_kind(actor),
-            )
-            changed["amount"] = amount
-        if changed:
-            Deal.objects.filter(pk=locked.pk).update(**changed)
-    if changed:
-        deal.refresh_from_db()
-    return deal
-
-
-def deal_create(
-    *,
-    name: str,
-    account,
-    owner: User,
-    team,
-    stage: Stage,
-    amount: Decimal,
-    currency: str = "USD",
-    created_at: datetime | None = None,
-    expected_close_date: date | None = None,
-    external_ids: dict[str, str] | None = None,
-) -> Deal:
-    """Create an open deal in `stage` (and so in its pipeline).
-
-    `external_ids`: the deal's ids in CRMs, e.g. {"hubspot_id": "123"}.
-    """
-    allowed = {"hubspot_id", "salesforce_id", "pipedrive_id"}
-    if external_ids and not set(external_ids) <= allowed:
-        raise DealError(f"Unknown external id field: {sorted(set(external_ids) - allowed)}.")
-    return Deal.objects.create(
-        **(external_ids or {}),
-        name=name,
-        account=account,
-        owner=owner,
-        team=team,
-        pipeline_id=stage.pipeline_id,
-        stage=stage,
-        amount=amount,
-        currency=currency,
-        created_at=created_at or timezone.now(),
-        expected_close_date=expected_close_date,
-    )
-
-
-def deal_link_crm(*, deal: Deal, actor: User | None, links: dict[str, str | None]) -> Deal:
-    """Link the deal to its record in one or more CRMs (an empty value unlinks it).
-
-    An id can belong to one deal only; each change is recorded in the deal's history.
-    """
-    wanted = {}
-    for field, value in links.items():
-        if field not in CRM_ID_FIELDS:
-            raise DealError(f"“{field}” is not a CRM link; use {', '.join(CRM_ID_FIELDS)}.", field=field)
-        value = (value or "").strip() or None
-        if value is not None and not CRM_ID_PATTERN.match(value):
-            raise DealError(
-                f"A {CRM_ID_FIELDS[field]} id holds only letters, digits, - and _ (at most 64).", field=field
-            )
-        wanted[field] = value
-    now = timezone.now()
-    with transaction.atomic():
-        locked = Deal.objects.select_for_update(of=("self",)).get(pk=deal.pk)
-        changed = {field: value for field, value in wanted.items() if getattr(locked, field) != value}
-        for field, value in changed.items():
-            holder = Deal.objects.filter(**{field: value}).exclude(pk=locked.pk).first() if value else None
-            if holder is not None:
-                raise DealError(
-                    f"{CRM_ID_FIELDS[field]} id “{value}” is already linked to “{holder}”.", field=field
-                )
-        if not changed:
-            return deal
-        try:
-            with transaction.atomic():  # another link may take the id between the check and here
-                Deal.objects.filter(pk=locked.pk).update(**changed)
-        except IntegrityError as exc:
-            field = next(iter(changed))
-            raise DealError(
-                "That id was just linked to another deal; reload and try again.", field=field
-            ) from exc
-        DealEvent.objects.bulk_create(
-            DealEvent(
-                deal=locked,
-                field=DealEvent.Field.CRM_LINK,
-                from_value=f"{CRM_ID_FIELDS[field]} {getattr(locked, field) or '(none)'}",
-                to_value=f"{CRM_ID_FIELDS[field]} {value or '(none)'}",
-                actor=actor,
-                actor_kind=_actor_kind(actor),
-                at=now,
-            )
-            for field, value in changed.items()
-        )
-    for field, value in changed.items():
-        setattr(deal, field, value)
     return deal

@@ -1,8 +1,25 @@
-"""Signals the deal services send after a change has been committed.
+"""What the deal services tell other apps: the one way work caused by a close leaves `deals`.
 
-The CRM write-back listens here instead of being imported by deals. Follow-ups do not: the deal
-services call followups.services inside the close's transaction, so a refused follow-up undoes it.
+The dependency runs one way. Apps that act on a close import `deals` and connect here in their
+AppConfig.ready; `deals` imports none of them:
+- followups schedules the nurture sequence and the reopen reminder on a lost / no-decision close,
+  and cancels what is still to come on a win or a reopen (followups/receivers.py);
+- crm records the write-back of a close made here (crm/receivers.py).
+
+`deal_closing` and `deal_reopening` are sent inside the change's transaction, under the deal's
+row lock, once its rows are written: a receiver's writes commit or roll back with the change.
+A receiver refuses the change by raising a ServiceError (closedlost.errors); the deal service
+raises it again as a DealError with the same message and field, and nothing is written (e.g.
+an inactive nurture sequence refuses the close, naming `nurture_sequence`).
+
+`close_choices` lets an app add a choice to the lost and no-decision closes (the nurture
+sequence): a form field, its API fields, and how its value reaches the close service, whose
+keyword arguments pass it on to the `deal_closing` receivers untouched.
 """
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from django.dispatch import Signal
 
@@ -10,6 +27,33 @@ from django.dispatch import Signal
 # Keyword arguments: deal_id, closure_id, via_crm (True when a CRM made the change).
 deal_closed = Signal()
 
-# Sent inside the close's transaction once its rows are written (same arguments): a listener
-# that records work caused by the close (the CRM write-back's outbox row) commits with it.
+# Sent inside the close's transaction once its rows are written (a close, or a missing reason
+# given). Keyword arguments: deal_id, closure_id, via_crm; closure (the standing Closure, its
+# `deal` the locked row with owner and account loaded); nurture_sequence and skip_nurture (the
+# rep's follow-up choice as given to the service: a sequence or None, and a bool).
 deal_closing = Signal()
+
+# Sent inside the reopen's transaction. Keyword arguments: deal_id, closure (the closure just
+# marked reopened), reopened_at, via_crm.
+deal_reopening = Signal()
+
+
+@dataclass(frozen=True)
+class CloseChoice:
+    """A choice another app adds to the lost and no-decision closes, on the page and in the API.
+
+    `form_field()` builds the form field; `service_kwargs(form, name)` turns the form's value
+    into the close service's keyword arguments; `api_fields()` gives the API's fields, named as
+    those keyword arguments."""
+
+    form_field: Callable[[], Any]
+    service_kwargs: Callable[[Any, str], dict]
+    api_fields: Callable[[], dict[str, Any]]
+
+
+close_choices: dict[str, CloseChoice] = {}
+
+
+def close_choice_register(name: str, choice: CloseChoice) -> None:
+    """Add `choice` to the close form (as field `name`) and API; called from an AppConfig.ready."""
+    close_choices[name] = choice

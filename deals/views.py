@@ -123,7 +123,7 @@ def deal_close_view(request, pk: int, outcome: str):
         }
         if "revisit_on" in form.fields:
             kwargs["revisit_on"] = data["revisit_on"]
-        kwargs.update(form.nurture_kwargs())
+        kwargs.update(form.choice_kwargs())
         try:
             CLOSE_SERVICES[outcome](**kwargs)
         except services.DealAlreadyClosed as exc:

@@ -7,8 +7,10 @@ class FollowupsConfig(AppConfig):
     verbose_name = "Follow-ups"
 
     def ready(self) -> None:
-        from followups import services
+        from followups import receivers, services
         from outbox import kinds
+
+        receivers.register_close_choice()  # the receivers connect on import (deals.signals)
 
         kinds.register(
             services.HANDOFF_KIND,

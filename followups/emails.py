@@ -1,6 +1,7 @@
 """The emails a follow-up sends: plain text and HTML, through Django's email backend."""
 
 from datetime import datetime, time
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -65,14 +66,18 @@ def render_step(followup: FollowUp, extra: dict | None = None) -> tuple[str, str
     return " ".join(subject.split()), body.strip()
 
 
+@lru_cache(maxsize=256)
+def _subject_template(subject: str):
+    """A step's subject compiled once per text (a close renders it for every contact)."""
+    return Engine.get_default().from_string(subject)
+
+
 def followup_title(followup: FollowUp, first_contact=None, *, contacts_read: bool = False) -> str:
     """The line the rep's list shows for a follow-up."""
     if followup.step is None:
         return f"Revisit {followup.deal.name}"[:200]
-    subject = (
-        Engine.get_default()
-        .from_string(followup.step.subject)
-        .render(_step_context(followup, first_contact, contacts_read=contacts_read))
+    subject = _subject_template(followup.step.subject).render(
+        _step_context(followup, first_contact, contacts_read=contacts_read)
     )
     return " ".join(subject.split())[:200]
 

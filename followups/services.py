@@ -1,7 +1,7 @@
 """Every change of a follow-up goes through one function here.
 
 Closing a deal lost / no decision schedules follow-ups in the close's own transaction
-(called from deals.services); the dispatcher claims due rows for Celery; the worker task
+(followups.receivers listens to deals.signals); the dispatcher claims due rows for Celery; the worker task
 delivers one row, safe to run twice.
 """
 
@@ -13,156 +13,41 @@ from datetime import date, datetime, time, timedelta
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from closedlost.errors import ServiceError
-from deals.models import Closure, Deal, DealStatus
+from deals.models import DealStatus
 from followups import emails
+from followups.errors import FollowUpError  # noqa: F401  (re-exported)
 from followups.models import (
     DUE_STATES,
     OPEN_Q,
-    ClosureSequence,
     ContactOptOut,
     DigestSent,
     FollowUp,
     FollowUpKind,
     FollowUpState,
-    NurtureSequence,
-    NurtureStep,
-    ReasonSequenceDefault,
-    StepAction,
+)
+from followups.scheduling import (  # noqa: F401  (re-exported: the follow-up services' one import path)
+    BACKDATE_GRACE,
+    REMINDER_HOUR,
+    at_reminder_hour,
+    followups_cancel_for_deal,
+    followups_schedule_for_closure,
 )
 from teams.models import User
 
 log = logging.getLogger(__name__)
 
 OPT_OUT_SALT = "followups.opt-out"
-# A backdated close (CRM import, demo data) does not schedule work that was due long ago.
-BACKDATE_GRACE = timedelta(days=14)
-REMINDER_HOUR = time(9, 0)
 MAX_BACKOFF_SECONDS = 300  # never park a retry in the broker for longer than this
 
 
-class FollowUpError(ServiceError):
-    """A rule refused the change; the message is for the user. Naming no field, it is about the
-    follow-up's state (being sent, already done)."""
-
-    fieldless_is_conflict = True
-
-
-# --- scheduling and cancelling (called inside the deal services' transactions) ------------
-
-
-def _at_reminder_hour(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, REMINDER_HOUR))
+# --- scheduling and cancelling: followups.scheduling (re-exported here) ------------------
 
 
 def opted_out_emails(emails_: list[str]) -> set[str]:
     lowered = [e.lower() for e in emails_ if e]
     return set(ContactOptOut.objects.filter(email__in=lowered).values_list("email", flat=True))
-
-
-def followups_schedule_for_closure(
-    *,
-    closure: Closure,
-    sequence: NurtureSequence | None = None,
-    skip_nurture: bool = False,
-    now: datetime | None = None,
-) -> list[FollowUp]:
-    """Schedule a lost / no-decision closure's nurture steps and its reopen reminder.
-
-    The sequence is the rep's choice, else the reason's default, else none (`skip_nurture`
-    means none even if the reason has a default). Records the choice in ClosureSequence.
-    Call inside the close's transaction: a refusal (FollowUpError, which the deal services raise
-    again as a DealError) undoes the close too.
-    """
-    if closure.outcome not in (DealStatus.LOST, DealStatus.NO_DECISION):
-        return []
-    now = now or timezone.now()
-    chosen, source, steps = _closure_sequence(closure=closure, sequence=sequence, skip_nurture=skip_nurture)
-    ClosureSequence.objects.create(closure=closure, sequence=chosen, source=source)
-
-    deal = closure.deal  # the close's locked row, with its owner and account
-    horizon = now - BACKDATE_GRACE
-    steps = [step for step in steps if closure.closed_at + timedelta(days=step.days_after_close) >= horizon]
-    rows: list[FollowUp] = []
-    common = {"deal": deal, "closure": closure, "assignee_id": deal.owner_id, "created_at": now}
-    all_contacts = list(deal.contacts.order_by("pk")) if steps else []  # recipients and titles
-    contacts = [c for c in all_contacts if c.email]
-    if contacts and any(step.action != StepAction.OWNER_TASK for step in steps):
-        opted_out = opted_out_emails([c.email for c in contacts])
-        contacts = [c for c in contacts if c.email.lower() not in opted_out]
-    for step in steps:
-        due_at = closure.closed_at + timedelta(days=step.days_after_close)
-        if step.action == StepAction.OWNER_TASK:
-            rows.append(
-                FollowUp(kind=FollowUpKind.OWNER_TASK, sequence=chosen, step=step, due_at=due_at, **common)
-            )
-        else:
-            rows.extend(
-                FollowUp(
-                    kind=FollowUpKind.CONTACT_EMAIL,
-                    sequence=chosen,
-                    step=step,
-                    contact=contact,
-                    due_at=due_at,
-                    **common,
-                )
-                for contact in contacts
-            )
-    if closure.revisit_on is not None:
-        due_at = _at_reminder_hour(closure.revisit_on)
-        if due_at >= horizon:
-            rows.append(FollowUp(kind=FollowUpKind.REOPEN_REMINDER, due_at=due_at, **common))
-    first_contact = all_contacts[0] if all_contacts else None
-    for row in rows:
-        row.title = emails.followup_title(row, first_contact, contacts_read=True)
-    return FollowUp.objects.bulk_create(rows) if rows else []
-
-
-def _closure_sequence(*, closure: Closure, sequence: NurtureSequence | None, skip_nurture: bool):
-    """(sequence, source, its steps): the rep's choice, else the reason's active default, else none.
-
-    The default and its steps come in one query; a default without steps costs a second.
-    """
-    if skip_nurture:
-        return None, ClosureSequence.Source.SKIPPED, []
-    if sequence is not None:
-        if not sequence.active:
-            raise FollowUpError(f"The sequence “{sequence}” is no longer active.", field="nurture_sequence")
-        return sequence, ClosureSequence.Source.REP, list(sequence.steps.all())
-    if closure.reason_id is None:
-        return None, ClosureSequence.Source.NONE, []
-    steps = list(
-        NurtureStep.objects.select_related("sequence").filter(
-            sequence__reason_defaults__reason_id=closure.reason_id, sequence__active=True
-        )
-    )
-    if steps:
-        return steps[0].sequence, ClosureSequence.Source.REASON_DEFAULT, steps
-    default = (
-        ReasonSequenceDefault.objects.select_related("sequence")
-        .filter(reason_id=closure.reason_id, sequence__active=True)
-        .first()
-    )
-    if default:
-        return default.sequence, ClosureSequence.Source.REASON_DEFAULT, []
-    return None, ClosureSequence.Source.NONE, []
-
-
-def followups_cancel_for_deal(*, deal: Deal, reason: str, now: datetime | None = None) -> int:
-    """Cancel everything still to come for a deal (it was reopened or won). Returns how many."""
-    # Under a worker's row lock the UPDATE waits, then re-checks the state: an email that
-    # just went out stays `sent`.
-    return (
-        FollowUp.objects.filter(deal=deal)
-        .filter(
-            Q(state__in=[*DUE_STATES, FollowUpState.QUEUED])
-            | (Q(state__in=[FollowUpState.SENT, FollowUpState.FAILED]) & ~Q(kind=FollowUpKind.CONTACT_EMAIL))
-        )
-        .update(state=FollowUpState.CANCELLED, cancelled_reason=reason, completed_at=now or timezone.now())
-    )
 
 
 # --- opt-out ---------------------------------------------------------------------------
@@ -415,7 +300,7 @@ def followup_snooze(
 
 def followup_reschedule(*, followup: FollowUp, actor: User, due_on: date) -> FollowUp:
     """Move a follow-up to another day (at the reminder hour)."""
-    due_at = _at_reminder_hour(due_on)
+    due_at = at_reminder_hour(due_on)
     if due_on < timezone.localdate():
         raise FollowUpError("Choose today or a later day.", field="due_on")
     return _change(
