@@ -7,7 +7,8 @@ would for them (crm.importing.apply for everything else):
   the Deal in its final state, one Closure (stage, amount and currency at close), one status
   DealEvent (actor: CRM), a skipped nurture choice (ClosureSequence) for a historical lost or
   no-decision close with a reason, the CRM's text for a deal waiting for a reason, and the
-  deal_closing / deal_closed signals;
+  deal_closed signal on commit (deal_closing's receivers have nothing to do for a new deal a CRM
+  closed: no write-back goes to the CRM it came from, and the nurture choice is written here);
 - the rules: the reason comes from reason_for_crm_text (active, of the close's kind); a reason
   that needs a competitor or a note the row cannot give, and a won row without a win reason where
   the pipeline asks for one, go to the services instead, which decide and report;
@@ -27,7 +28,7 @@ from crm.importing.rows import Close, Lookups, Reasons, Row
 from crm.models import EXTERNAL_ID_FIELD, CrmLostReason, ImportJob
 from deals.models import Account, Closure, Deal, DealEvent, DealStatus
 from deals.services import NOTE_MIN_WORDS
-from deals.signals import deal_closed, deal_closing
+from deals.signals import deal_closed
 from followups.models import ClosureSequence
 
 STATUS = {LOST: DealStatus.LOST, WON: DealStatus.WON, NO_DECISION: DealStatus.NO_DECISION}
@@ -226,7 +227,6 @@ def bulk_create_rows(*, job: ImportJob, rows: list[tuple[Row, Close | None]], lo
     )
     unmapped = {}
     for closure_id, (deal_id, _row, close) in zip(closure_ids, closed, strict=True):
-        deal_closing.send(sender=Deal, deal_id=deal_id, closure_id=closure_id, via_crm=True)
         transaction.on_commit(
             partial(deal_closed.send, sender=Deal, deal_id=deal_id, closure_id=closure_id, via_crm=True)
         )
