@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from crm.models import ReasonMapping, UnmappedReason
 from deals import services as deal_services
-from deals.models import Closure, Deal
+from deals.models import Deal
 from reasons.models import Competitor, Reason, ReasonKind
 from teams.models import User
 
@@ -17,27 +17,11 @@ CLASSIFY_KINDS = (ReasonKind.LOSS, ReasonKind.NO_DECISION)
 def needs_reason_resolve(
     *, deal: Deal, reason: Reason, competitor: Competitor | None, actor: User | None, via_crm: bool = False
 ) -> None:
-    """Give a deal waiting for a reason its loss reason, or make it No Decision with a no-decision one."""
-    if reason.kind == ReasonKind.LOSS:
-        deal_services.deal_give_reason(
-            deal=deal, reason=reason, actor=actor, competitor=competitor, via_crm=via_crm
-        )
-        return
-    # deal_give_reason takes loss reasons only: the CRM's "lost" close is taken back and the deal
-    # closed No Decision at the same time (both recorded in its history, one standing closure).
-    closed_at = deal.closed_at
-    standing = Closure.objects.filter(deal=deal, reopened_at__isnull=True).first()
-    competitor = competitor or (standing.competitor if standing else None)
-    with transaction.atomic():
-        deal_services.deal_reopen(deal=deal, actor=actor, reopened_at=closed_at)
-        deal_services.deal_mark_no_decision(
-            deal=deal,
-            reason=reason,
-            actor=actor,
-            competitor=competitor,
-            closed_at=closed_at,
-            skip_nurture=True,
-        )
+    """Give a deal waiting for a reason its loss reason, or make it No Decision with a no-decision
+    one (deal_give_reason corrects the same closure's outcome)."""
+    deal_services.deal_give_reason(
+        deal=deal, reason=reason, actor=actor, competitor=competitor, via_crm=via_crm
+    )
 
 
 def unmapped_reason_classify(

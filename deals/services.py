@@ -40,7 +40,7 @@ from deals.models import (
     Stage,
 )
 from deals.signals import deal_closed, deal_closing, deal_reopening
-from reasons.models import Competitor, Reason
+from reasons.models import Competitor, Reason, ReasonKind
 from teams.models import User
 
 NOTE_MIN_WORDS = 3
@@ -263,7 +263,9 @@ def deal_give_reason(
 ) -> Closure:
     """Give the standard reason to a deal a CRM closed lost without one; clears "needs a reason".
 
-    The competitor the CRM named stays unless another is given.
+    A no-decision reason makes the close No Decision (the same closure, its outcome corrected and
+    the status change recorded): the CRM said "lost" for want of a better word. The competitor
+    the CRM named stays unless another is given.
     """
     with transaction.atomic():
         # The owner and account come along for the follow-ups' titles (only the deal row is locked).
@@ -276,21 +278,40 @@ def deal_give_reason(
         closure.deal = locked  # receivers read the owner and account from it
         competitor = competitor or closure.competitor
         details = CloseDetails(reason, competitor, note, tuple(secondary_reasons), revisit_on)
-        _validate_close(deal=locked, outcome=DealStatus.LOST, details=details)
+        outcome = DealStatus.NO_DECISION if reason.kind == ReasonKind.NO_DECISION else DealStatus.LOST
+        _validate_close(deal=locked, outcome=outcome, details=details)
         closure.reason, closure.reason_kind, closure.needs_reason = reason, reason.kind, False
-        closure.competitor = competitor
+        closure.outcome, closure.competitor, closure.revisit_on = outcome, competitor, revisit_on
         closure.note = "\n".join(part for part in (note.strip(), closure.note) if part)
-        closure.revisit_on = revisit_on
         closure.save(
-            update_fields=["reason", "reason_kind", "needs_reason", "competitor", "note", "revisit_on"]
+            update_fields=[
+                "outcome",
+                "reason",
+                "reason_kind",
+                "needs_reason",
+                "competitor",
+                "note",
+                "revisit_on",
+            ]
         )
         ClosureSecondaryReason.objects.bulk_create(
             ClosureSecondaryReason(closure=closure, reason=secondary)
             for secondary in details.secondary_reasons
         )
         Deal.objects.filter(pk=locked.pk, needs_reason=True).update(
-            close_reason=reason, close_reason_kind=reason.kind, needs_reason=False
+            status=outcome, close_reason=reason, close_reason_kind=reason.kind, needs_reason=False
         )
+        if outcome != DealStatus.LOST:
+            DealEvent.objects.create(
+                deal=locked,
+                field=DealEvent.Field.STATUS,
+                from_value=DealStatus.LOST,
+                to_value=outcome,
+                actor=actor,
+                actor_kind=actor_kind(actor, via_crm=via_crm),
+                closure=closure,
+                at=timezone.now(),
+            )
         _tell(
             deal_closing,
             deal_id=locked.pk,
@@ -303,7 +324,12 @@ def deal_give_reason(
         transaction.on_commit(
             partial(deal_closed.send, sender=Deal, deal_id=locked.pk, closure_id=closure.pk, via_crm=via_crm)
         )
-    deal.close_reason, deal.close_reason_kind, deal.needs_reason = reason, reason.kind, False
+    deal.status, deal.close_reason, deal.close_reason_kind, deal.needs_reason = (
+        outcome,
+        reason,
+        reason.kind,
+        False,
+    )
     return closure
 
 

@@ -362,3 +362,32 @@ def test_a_huge_note_or_reason_list_is_refused_before_any_lookup(
     assert answer.status_code == 400 and "note" in answer.json()
     deal.refresh_from_db()
     assert deal.status == "open"
+
+
+def test_a_no_decision_reason_given_later_makes_the_same_close_no_decision(world, competitor):
+    """A CRM said "lost" without a reason; the reason given later is a no-decision one: the deal is
+    No Decision on its one closure (no reopen in its history), the change recorded once."""
+    from insights.rollup import rollup_drift
+
+    deal = world.deal()
+    closure = services.deal_mark_lost_from_crm(deal=deal, crm_reason_text="went quiet", competitor=competitor)
+    given = services.deal_give_reason(deal=deal, reason=world.reasons["status-quo"], actor=world.bob)
+
+    deal.refresh_from_db()
+    assert (deal.status, deal.needs_reason, deal.close_reason.code) == (
+        DealStatus.NO_DECISION,
+        False,
+        "status-quo",
+    )
+    assert given.pk == closure.pk
+    assert list(Closure.objects.filter(deal=deal).values_list("outcome", "reopened_at", "competitor")) == [
+        (DealStatus.NO_DECISION, None, competitor.pk)
+    ]
+    statuses = DealEvent.objects.filter(deal=deal, field=DealEvent.Field.STATUS).order_by("pk")
+    assert [(e.from_value, e.to_value) for e in statuses] == [
+        (DealStatus.OPEN, DealStatus.LOST),
+        (DealStatus.LOST, DealStatus.NO_DECISION),
+    ]
+    assert rollup_drift() == {"facts": 0, "rollup": 0}
+    with pytest.raises(services.DealError, match="not waiting for a reason"):
+        services.deal_give_reason(deal=deal, reason=world.reasons["no-budget"], actor=world.bob)
