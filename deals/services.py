@@ -280,38 +280,7 @@ def deal_give_reason(
         details = CloseDetails(reason, competitor, note, tuple(secondary_reasons), revisit_on)
         outcome = DealStatus.NO_DECISION if reason.kind == ReasonKind.NO_DECISION else DealStatus.LOST
         _validate_close(deal=locked, outcome=outcome, details=details)
-        closure.reason, closure.reason_kind, closure.needs_reason = reason, reason.kind, False
-        closure.outcome, closure.competitor, closure.revisit_on = outcome, competitor, revisit_on
-        closure.note = "\n".join(part for part in (note.strip(), closure.note) if part)
-        closure.save(
-            update_fields=[
-                "outcome",
-                "reason",
-                "reason_kind",
-                "needs_reason",
-                "competitor",
-                "note",
-                "revisit_on",
-            ]
-        )
-        ClosureSecondaryReason.objects.bulk_create(
-            ClosureSecondaryReason(closure=closure, reason=secondary)
-            for secondary in details.secondary_reasons
-        )
-        Deal.objects.filter(pk=locked.pk, needs_reason=True).update(
-            status=outcome, close_reason=reason, close_reason_kind=reason.kind, needs_reason=False
-        )
-        if outcome != DealStatus.LOST:
-            DealEvent.objects.create(
-                deal=locked,
-                field=DealEvent.Field.STATUS,
-                from_value=DealStatus.LOST,
-                to_value=outcome,
-                actor=actor,
-                actor_kind=actor_kind(actor, via_crm=via_crm),
-                closure=closure,
-                at=timezone.now(),
-            )
+        _closure_reason_given(closure, outcome=outcome, details=details, actor=actor, via_crm=via_crm)
         _tell(
             deal_closing,
             deal_id=locked.pk,
@@ -324,13 +293,33 @@ def deal_give_reason(
         transaction.on_commit(
             partial(deal_closed.send, sender=Deal, deal_id=locked.pk, closure_id=closure.pk, via_crm=via_crm)
         )
-    deal.status, deal.close_reason, deal.close_reason_kind, deal.needs_reason = (
-        outcome,
-        reason,
-        reason.kind,
-        False,
-    )
+    deal.status, deal.close_reason, deal.close_reason_kind = outcome, reason, reason.kind
+    deal.needs_reason = False
     return closure
+
+
+def _closure_reason_given(
+    closure: Closure, *, outcome: str, details: CloseDetails, actor, via_crm: bool
+) -> None:
+    """deal_give_reason's writes: the closure and the deal get the reason (and the outcome its
+    kind implies), the secondary reasons are added, and a changed outcome is recorded."""
+    reason, deal = details.reason, closure.deal
+    closure.reason, closure.reason_kind, closure.needs_reason = reason, reason.kind, False
+    closure.outcome, closure.competitor, closure.revisit_on = outcome, details.competitor, details.revisit_on
+    closure.note = "\n".join(part for part in (details.note.strip(), closure.note) if part)
+    fields = ["outcome", "reason", "reason_kind", "needs_reason", "competitor", "note", "revisit_on"]
+    closure.save(update_fields=fields)
+    ClosureSecondaryReason.objects.bulk_create(
+        ClosureSecondaryReason(closure=closure, reason=secondary) for secondary in details.secondary_reasons
+    )
+    Deal.objects.filter(pk=deal.pk, needs_reason=True).update(
+        status=outcome, close_reason=reason, close_reason_kind=reason.kind, needs_reason=False
+    )
+    if outcome != DealStatus.LOST:
+        DealEvent.objects.create(
+            deal=deal, field=DealEvent.Field.STATUS, from_value=DealStatus.LOST, to_value=outcome,
+            actor=actor, actor_kind=actor_kind(actor, via_crm=via_crm), closure=closure, at=timezone.now(),
+        )  # fmt: skip
 
 
 def deal_mark_won(
