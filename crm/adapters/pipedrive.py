@@ -131,7 +131,11 @@ class PipedriveAdapter(CrmAdapter):
             return "a new open deal: nothing to record here"
         if outcome == LOST:
             reason = reason if reason is not None else ""
-        return CrmChange(external_id, outcome, reason, closed_at, stage_value=status)
+        details = _details_change(external_id, data, previous if isinstance(previous, dict) else {}, None)
+        amount, owner = (details.amount, details.owner) if details else (None, None)
+        return CrmChange(
+            external_id, outcome, reason, closed_at, stage_value=status, amount=amount, owner=owner
+        )
 
     def open_stage_value(self, *, connection: CrmConnection, stage_name: str) -> str:
         return "open"  # a Pipedrive deal's status; its stage is a pipeline id of its own
