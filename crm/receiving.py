@@ -2,6 +2,7 @@
 dedupe key, handing its processing to the worker through the outbox. Nothing here reads deals."""
 
 import json
+from functools import partial
 
 from django.db import transaction
 from django.utils import timezone
@@ -20,7 +21,7 @@ from crm.adapters.hubspot import (  # noqa: F401
 from crm.adapters.pipedrive import pipedrive_items, pipedrive_verify  # noqa: F401
 from crm.adapters.salesforce import SALESFORCE_NS, salesforce_items, salesforce_verify  # noqa: F401
 from crm.models import CrmConnection, WebhookEvent
-from outbox.services import handoff_enqueue
+from outbox.services import handoff_insert_sql, messages_publish
 
 HANDOFF_WEBHOOK = "crm.webhook"
 # Headers kept with a stored event; credentials and cookies never are.
@@ -38,9 +39,10 @@ def webhook_receive(*, connection: CrmConnection, body: bytes, headers) -> int:
     """Store each event of a verified request (once per dedupe key) and queue its processing.
 
     Returns how many events were new. A repeated delivery stores nothing and queues nothing.
-    One INSERT ... ON CONFLICT DO NOTHING RETURNING statement stores the batch and says which
-    rows are new; one outbox message, in the same transaction, hands them to the worker (the
-    broker's state never changes the answer).
+    One statement stores the batch (INSERT ... ON CONFLICT DO NOTHING RETURNING) and records
+    the outbox message for the new rows: atomic by itself, one round trip to the database and
+    no transaction to open and commit. The message is published to the broker once committed
+    (the broker's state never changes the answer).
     """
     items = adapter_for(connection.kind).received(connection=connection, body=body)
     if not items:
@@ -49,7 +51,6 @@ def webhook_receive(*, connection: CrmConnection, body: bytes, headers) -> int:
     text = body.decode("utf-8", errors="replace")
     db = transaction.get_connection()
     now = db.ops.adapt_datetimefield_value(timezone.now())
-    table = WebhookEvent._meta.db_table
     rows = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, 0, '', '')"] * len(items))
     params = []
     for item in items:
@@ -62,11 +63,16 @@ def webhook_receive(*, connection: CrmConnection, body: bytes, headers) -> int:
             now,
             WebhookEvent.Status.PENDING,
         ]
-    with transaction.atomic(), db.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({COLUMNS}) VALUES {rows} ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",  # noqa: S608 - fixed names
-            params,
-        )
-        new_ids = [row[0] for row in cursor.fetchall()]
-        handoff_enqueue(kind=HANDOFF_WEBHOOK, items=new_ids)
-    return len(new_ids)
+    message_sql, message_params = handoff_insert_sql(kind=HANDOFF_WEBHOOK, ids_from="new")
+    sql = (
+        f"WITH new AS (INSERT INTO {WebhookEvent._meta.db_table} ({COLUMNS}) VALUES {rows} "  # noqa: S608 - fixed names
+        "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id), "
+        f"message AS ({message_sql}) "
+        "SELECT (SELECT count(*) FROM new), (SELECT id FROM message)"
+    )
+    with db.cursor() as cursor:
+        cursor.execute(sql, params + message_params)
+        stored, message_id = cursor.fetchone()
+    if message_id is not None:
+        transaction.on_commit(partial(messages_publish, [message_id], recorded=True))
+    return stored

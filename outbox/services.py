@@ -53,9 +53,30 @@ def handoff_enqueue(*, kind: str, items: Iterable, chunk: int = 0) -> list[int]:
     return ids
 
 
-def messages_publish(ids: list[int], *, countdown: float | None = None) -> bool:
+def handoff_insert_sql(*, kind: str, ids_from: str) -> tuple[str, list]:
+    """SQL (and its parameters) that records one message of `kind` for the ids a CTE named
+    `ids_from` returns (none if it returns none), marked published and RETURNING its id.
+
+    For a hot path that stores its rows and their hand-off in one statement: run it, then
+    `messages_publish(ids, recorded=True)` once committed. A publish that fails is recorded
+    then, and the sweep publishes the message again as for any other.
+    """
+    kinds.get(kind)
+    table = Message._meta.db_table
+    now = timezone.now()
+    sql = (
+        f"INSERT INTO {table} "  # noqa: S608 - fixed names
+        "(kind, items, created_at, due_at, published_at, publishes, attempts, last_error) "
+        f"SELECT %s, jsonb_agg(id ORDER BY id), %s, %s, %s, 1, 0, '' FROM {ids_from} HAVING count(*) > 0 "
+        "RETURNING id"
+    )
+    return sql, [kind, now, now + republish_after(), now]
+
+
+def messages_publish(ids: list[int], *, countdown: float | None = None, recorded: bool = False) -> bool:
     """Hand messages to the broker over one connection. Never raises: a failure is logged and
-    recorded, and the sweep publishes them again."""
+    recorded, and the sweep publishes them again. `recorded`: the rows already say published
+    (handoff_insert_sql), so a success writes nothing."""
     from closedlost.celery import app
     from outbox.tasks import deliver
 
@@ -77,9 +98,12 @@ def messages_publish(ids: list[int], *, countdown: float | None = None) -> bool:
                 deliver.apply_async((group,), producer=producer, retry=False, countdown=countdown)
     except Exception as exc:  # noqa: BLE001 - any broker failure: the rows stay for the sweep
         log.warning("outbox: %s message(s) not published; the sweep tries again: %r", len(ids), exc)
-        _record(ids, last_error=f"not published: {exc!r}"[:500])
+        _record(
+            ids, last_error=f"not published: {exc!r}"[:500], **({"published_at": None} if recorded else {})
+        )
         return False
-    _record(ids, published_at=timezone.now(), publishes=F("publishes") + 1, last_error="")
+    if not recorded:
+        _record(ids, published_at=timezone.now(), publishes=F("publishes") + 1, last_error="")
     return True
 
 
