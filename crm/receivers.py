@@ -4,9 +4,10 @@ a reopen) goes back to the CRM, recorded in the change's own transaction."""
 import logging
 
 from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from crm import services
+from crm import receiving, services
 from crm.models import CrmConnection
 from deals.signals import deal_closing, deal_reopening
 
@@ -39,3 +40,9 @@ def write_back_reopen(sender, *, deal_id: int, via_crm: bool, reopened_at=None, 
     if via_crm:
         return
     _queue(deal_id, changed_at=reopened_at)
+
+
+@receiver([post_save, post_delete], sender=CrmConnection, dispatch_uid="crm_connections_forget")
+def forget_connections(sender, **kwargs) -> None:
+    """A connection saved here is read again by this process's receivers at once."""
+    receiving.connections_forget()

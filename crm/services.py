@@ -50,6 +50,7 @@ from crm.receiving import (  # noqa: F401
     HANDOFF_WEBHOOK,
     Received,
     WebhookRejected,
+    connection_for_webhook,
     hubspot_dedupe_key,
     hubspot_items,
     hubspot_signature_v3,

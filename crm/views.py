@@ -60,7 +60,7 @@ def _request_uri(request) -> str:
 
 
 def _connection_or_404(kind: str) -> CrmConnection | JsonResponse:
-    connection = services.connection_get(kind=kind)
+    connection = services.connection_for_webhook(kind)
     if connection is None:
         return JsonResponse({"error": f"No active {CrmKind(kind).label} connection."}, status=404)
     return connection
