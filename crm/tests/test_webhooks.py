@@ -478,29 +478,3 @@ def test_reopening_a_waiting_deal_clears_the_flag(world):
     deal_services.deal_reopen(deal=deal, actor=world.alice)
     deal.refresh_from_db()
     assert (deal.status, deal.needs_reason) == (DealStatus.OPEN, False)
-
-
-def test_receivers_keep_a_connection_briefly_and_read_a_saved_one_at_once(client, connections, settings):
-    """A receiver reads the connection once per CRM_CONNECTION_CACHE_SECONDS in each process; a
-    connection saved through the app (the form, crm_connect) is read again at once."""
-    from django.db import connection as db
-    from django.test.utils import CaptureQueriesContext
-
-    from crm.models import CrmConnection
-    from crm.tests.conftest import SALESFORCE_TOKEN, fixture_bytes
-
-    settings.CRM_CONNECTION_CACHE_SECONDS = 60
-    body = fixture_bytes("salesforce_opportunity_closed_lost.xml")
-    url = f"/webhooks/salesforce/?token={SALESFORCE_TOKEN}"
-    assert client.post(url, body, content_type="text/xml").status_code == 200
-    with CaptureQueriesContext(db) as queries:
-        assert client.post(url, body, content_type="text/xml").status_code == 200  # a repeat: stores nothing
-    assert len(queries) == 1  # the one statement that stores; the connection came from the cache
-    salesforce = CrmConnection.objects.get(kind=CrmKind.SALESFORCE)
-    salesforce.webhook_secret = "a-rotated-token"
-    salesforce.save()
-    assert client.post(url, body, content_type="text/xml").status_code == 401  # the old token is refused
-    assert (
-        client.post("/webhooks/salesforce/?token=a-rotated-token", body, content_type="text/xml").status_code
-        == 200
-    )
