@@ -82,7 +82,7 @@ def webhook_receive(*, connection: CrmConnection, body: bytes, headers) -> int:
         params += [
             connection.kind,
             item.dedupe_key,
-            text,
+            text if item.body is None else item.body,
             item.item,
             kept_headers,
             now,

@@ -43,7 +43,8 @@ class IncomingRequest:
 @dataclass(frozen=True)
 class Received:
     dedupe_key: str
-    item: int  # the event's position in the delivery
+    item: int  # the event's position in what is stored for it
+    body: str | None = None  # what to store for it: None, the whole delivery as received
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,44 @@ def hubspot_dedupe_key(event: dict) -> str:
     return "hubspot:" + ":".join(str(event.get(name, "")) for name in HUBSPOT_KEY_FIELDS)
 
 
+def _raw_elements(text: str) -> list[str]:
+    """The exact text of each element of a JSON array (already known to parse)."""
+    decoder, elements = json.JSONDecoder(), []
+    position = text.index("[") + 1
+    while True:
+        while text[position] in " \t\r\n,":
+            position += 1
+        if text[position] == "]":
+            return elements
+        _, end = decoder.raw_decode(text, position)
+        elements.append(text[position:end])
+        position = end
+
+
+def _per_object(events: list[dict], body: bytes) -> list[tuple[str | None, int]]:
+    """(what to store, position in it) per event. A delivery about one deal is stored as
+    received; one about several stores with each event only the events about its deal (the
+    change reads its siblings from there), so a batch is not stored once per event."""
+    groups: dict[str, list[int]] = {}
+    for index, event in enumerate(events):
+        groups.setdefault(str(event.get("objectId")), []).append(index)
+    whole: list[tuple[str | None, int]] = [(None, index) for index in range(len(events))]
+    if len(groups) <= 1:
+        return whole
+    try:
+        elements = _raw_elements(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, IndexError):  # an unusual encoding: keep it whole
+        return whole
+    if len(elements) != len(events):
+        return whole
+    stored: list[tuple[str | None, int]] = [(None, 0)] * len(events)
+    for indexes in groups.values():
+        text = "[" + ",".join(elements[i] for i in indexes) + "]"
+        for position, index in enumerate(indexes):
+            stored[index] = (text, position)
+    return stored
+
+
 def hubspot_items(*, connection: CrmConnection, body: bytes) -> list[Received]:
     try:
         events = json.loads(body)
@@ -88,7 +126,8 @@ def hubspot_items(*, connection: CrmConnection, body: bytes) -> list[Received]:
             raise WebhookRejected(f"Event {index} has no eventId or portalId.", status=400)
         if connection.account_id and str(event["portalId"]) != connection.account_id:
             raise WebhookRejected(f"Event {index} is from another HubSpot portal.", status=403)
-        received.append(Received(hubspot_dedupe_key(event), index))
+    for index, (text, position) in enumerate(_per_object(events, body)):
+        received.append(Received(hubspot_dedupe_key(events[index]), position, text))
     return received
 
 

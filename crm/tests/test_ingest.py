@@ -44,3 +44,32 @@ def test_a_new_delivery_is_one_statement_with_its_outbox_message(client, connect
     [message] = Message.objects.all()
     stored = sorted(WebhookEvent.objects.values_list("pk", flat=True))
     assert (message.kind, sorted(message.items)) == ("crm.webhook", stored)
+
+
+def test_a_batch_about_several_deals_stores_each_event_with_its_deals_events(client, world, connections):
+    """A HubSpot delivery about several deals: each event is stored with the events about its
+    own deal (exactly as they were sent), and each still reads its reason from its sibling."""
+    from crm.adapters.hubspot import _raw_elements
+    from crm.tests.conftest import HUBSPOT_SECRET, hubspot_event, process_stored, sign_hubspot
+
+    reason = "closed_lost_reason"
+    first, second = world.deal(hubspot_id="7001"), world.deal(hubspot_id="7002")
+    events = [
+        hubspot_event(eventId=1, objectId=7001),
+        hubspot_event(eventId=2, objectId=7002),
+        hubspot_event(eventId=3, objectId=7001, propertyName=reason, propertyValue="No budget"),
+        hubspot_event(eventId=4, objectId=7002, propertyName=reason, propertyValue="Bad timing"),
+    ]
+    body = json.dumps(events, indent=1).encode()  # whitespace as a sender may format it
+    headers = sign_hubspot(secret=HUBSPOT_SECRET, uri="http://testserver/webhooks/hubspot/", body=body)
+    response = client.post("/webhooks/hubspot/", body, content_type="application/json", **headers)
+    assert response.json() == {"stored": 4}
+    for event in WebhookEvent.objects.all():
+        stored = json.loads(event.body)
+        assert len(stored) == 2 and {e["objectId"] for e in stored} == {stored[event.item]["objectId"]}
+        assert all(text in body.decode() for text in _raw_elements(event.body))  # each as sent
+    process_stored()
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, first.close_reason.code) == ("lost", "no-budget")
+    assert (second.status, second.close_reason.code) == ("lost", "bad-timing")
