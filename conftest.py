@@ -167,3 +167,13 @@ def browser_page(browser, live_server):
     tab.console_errors = console_errors
     yield tab
     context.close()
+
+
+@pytest.fixture(autouse=True)
+def _crm_connections_read_afresh():
+    """Webhook receivers cache connections per process; no test sees another test's rows."""
+    from crm.receiving import connections_forget
+
+    connections_forget()
+    yield
+    connections_forget()

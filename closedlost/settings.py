@@ -346,6 +346,8 @@ FOLLOWUPS_PER_MESSAGE = envint("FOLLOWUPS_PER_MESSAGE", 50)  # follow-ups one wo
 # a worker holds a message for OUTBOX_CLAIM_LEASE seconds (renewed while it works), so one
 # killed mid-batch is taken over within lease + sweep (under a minute by default).
 OUTBOX_REPUBLISH_AFTER = envint("OUTBOX_REPUBLISH_AFTER", 20)
+# Hot paths (webhooks) publish from a background thread that gathers this many seconds first.
+OUTBOX_PUBLISH_WINDOW = float(os.environ.get("OUTBOX_PUBLISH_WINDOW", "0.05"))
 OUTBOX_CLAIM_LEASE = envint("OUTBOX_CLAIM_LEASE", 45)
 
 # Buyer surveys: how long a link works, how long a handed-out e-mail waits before it is handed out
@@ -359,8 +361,13 @@ SURVEYS_RATE_LIMIT = os.environ.get("SURVEYS_RATE_LIMIT", "30/min")
 # write-back is marked failed), the first retry delay, and the public address the CRMs call
 # (HubSpot signs the full URI; set it when a proxy rewrites host or scheme).
 CRM_MAX_ATTEMPTS = envint("CRM_MAX_ATTEMPTS", 5)
+# Webhook receivers keep a connection this many seconds per process (0: read it every time).
+CRM_CONNECTION_CACHE_SECONDS = float(os.environ.get("CRM_CONNECTION_CACHE_SECONDS", "5"))
 CRM_RETRY_BASE_SECONDS = float(os.environ.get("CRM_RETRY_BASE_SECONDS", "2"))
 CRM_WEBHOOK_BASE_URL = os.environ.get("CRM_WEBHOOK_BASE_URL", "")
+# "0": a webhook's answer does not wait for PostgreSQL to flush its commit to disk (a database
+# crash loses at most the last instant of deliveries; reconciliation repairs what they said).
+CRM_WEBHOOK_SYNCHRONOUS_COMMIT = os.environ.get("CRM_WEBHOOK_SYNCHRONOUS_COMMIT", "0") == "1"
 # CRM secrets are encrypted at rest (django-fernet-encrypted-fields) with keys derived from
 # SECRET_KEY (and its fallbacks) and these salts: the first encrypts, every one decrypts.
 SALT_KEY = envlist("CRM_SECRETS_SALTS", "closedlost-crm-secrets")

@@ -8,34 +8,46 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 
-def _addresses(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+def _addresses(host: str, port: int = 443) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
     try:
-        return [ipaddress.ip_address(host)]
+        return [ipaddress.ip_address(host.strip("[]"))]
     except ValueError:
         pass
     try:
-        infos = socket.getaddrinfo(host, 443, proto=socket.IPPROTO_TCP)
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as exc:
         raise ValidationError(f"“{host}” cannot be resolved; check the address.", code="unresolved") from exc
-    return [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+    found = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+    return list(dict.fromkeys(found))
 
 
-def validate_crm_address(url: str) -> None:
-    """https and public addresses only; CRM_ALLOWED_HOSTS (on-premise CRMs) are trusted as they are."""
+def resolve_checked(url: str, *, allowed) -> list[str]:
+    """The addresses to connect to for `url`, each checked: https and public, unless the host is
+    in `allowed` (on-premise CRMs, trusted as they are). Raises ValidationError with a code."""
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     if not host:
         raise ValidationError(
             "Enter the CRM's full API address, e.g. https://api.hubapi.com.", code="invalid"
         )
-    if host in {h.lower() for h in settings.CRM_ALLOWED_HOSTS}:
-        return
-    if parts.scheme != "https":
+    trusted = host in {h.lower() for h in allowed}
+    if not trusted and parts.scheme != "https":
         raise ValidationError("The CRM's API address must start with https://.", code="not_https")
-    private = [str(a) for a in _addresses(host) if not a.is_global]
-    if private:
+    found = _addresses(host, parts.port or (443 if parts.scheme == "https" else 80))
+    private = [str(a) for a in found if not a.is_global]
+    if private and not trusted:
         raise ValidationError(
             f"“{host}” points at an internal address ({', '.join(private)}). For an on-premise CRM, "
             "an operator adds the host to CRM_ALLOWED_HOSTS.",
             code="not_public",
         )
+    return [str(a) for a in found]
+
+
+def validate_crm_address(url: str) -> None:
+    """https and public addresses only; CRM_ALLOWED_HOSTS (on-premise CRMs) are trusted as they are."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if host and host in {h.lower() for h in settings.CRM_ALLOWED_HOSTS}:
+        return  # an allowed host need not resolve from here when it is saved
+    resolve_checked(url, allowed=())

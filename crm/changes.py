@@ -3,27 +3,26 @@ the CRM's reason text mapped to our taxonomy, each CRM's payload read as a chang
 open, or only a reason), and the change applied in the CRM's own order. Used by webhook
 processing and by reconciliation."""
 
-import json
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.text import slugify
 
+from crm.adapters import adapter_for
+from crm.adapters.base import LOST, OPEN, WON, CrmChange  # noqa: F401 - importable from here as before
+from crm.details import crm_details_apply
 from crm.models import (
     EXTERNAL_ID_FIELD,
     CrmConnection,
     CrmDealState,
-    CrmKind,
     CrmLostReason,
     DealSync,
     ReasonMapping,
     UnmappedReason,
     WebhookEvent,
 )
-from crm.receiving import SALESFORCE_NS, _salesforce_notifications
 from deals import services as deal_services
 from deals.models import Deal, DealStatus, Stage
 from outbox.services import handoff_enqueue
@@ -31,7 +30,6 @@ from reasons.models import Competitor, Reason, ReasonKind
 from teams.models import User
 
 HANDOFF_REMINDER = "crm.reminder"
-XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 # An incoming change equal to what we pushed within this window is our own echo.
 ECHO_WINDOW = timedelta(hours=6)
 
@@ -154,137 +152,36 @@ class EventFailed(Exception):
     """Processing failed in a way a retry may cure (e.g. the deal is not imported yet)."""
 
 
-LOST, WON, OPEN = "lost", "won", "open"
+def change_of(connection: CrmConnection, event: WebhookEvent) -> CrmChange | str:
+    """What a stored event says (through its CRM's adapter), or why it is not followed."""
+    return adapter_for(event.kind).change(connection=connection, event=event)
 
 
-@dataclass(frozen=True)
-class CrmChange:
-    external_id: str
-    outcome: str | None  # LOST, WON or OPEN: the deal's state in the CRM; None: only a reason changed
-    reason_text: str | None  # the CRM's reason for that outcome, when the event carries one
-    closed_at: datetime | None  # when the CRM made the change (its own clock)
-    stage_value: str = ""
-
-    @property
-    def closes_lost(self) -> bool:
-        return self.outcome == LOST
-
-
-def _outcome_of(connection: CrmConnection, stage_value: str) -> str:
-    if stage_value in connection.lost_stages:
-        return LOST
-    return WON if stage_value in (connection.won_stages or []) else OPEN
-
-
-def _from_ms(value) -> datetime | None:
-    try:
-        return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
-    except (TypeError, ValueError, OverflowError):
-        return None
-
-
-def _parse_time(value) -> datetime | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, tz=UTC)
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _hubspot_change(connection: CrmConnection, event: WebhookEvent) -> CrmChange | str:
-    events = json.loads(event.body)
-    item = events[event.item]
-    if item.get("subscriptionType") not in {"deal.propertyChange", "object.propertyChange"}:
-        return f"{item.get('subscriptionType')} is not a deal property change"
-    object_id = str(item["objectId"])
-    name, value = item.get("propertyName"), item.get("propertyValue") or ""
-    closed_at = _from_ms(item.get("occurredAt"))
-    if name == "dealstage":
-        outcome = _outcome_of(connection, value)
-        field = {LOST: connection.reason_field, WON: connection.win_reason_field}.get(outcome)
-        # HubSpot sends the reason as its own event; take it from the same delivery when there.
-        reason = next(
-            (
-                e.get("propertyValue") or ""
-                for e in events
-                if field and str(e.get("objectId")) == object_id and e.get("propertyName") == field
-            ),
-            None,
-        )
-        return CrmChange(object_id, outcome, reason, closed_at, stage_value=value)
-    if name == connection.reason_field:
-        return CrmChange(object_id, None, value, closed_at)
-    return f"property {name!r} is not followed"
-
-
-def _pipedrive_change(connection: CrmConnection, event: WebhookEvent) -> CrmChange | str:
-    payload = json.loads(event.body)
-    meta, data = payload["meta"], payload.get("data") or {}
-    if meta.get("entity") != "deal" or meta.get("action") not in {"change", "create"}:
-        return f"{meta.get('action')} of {meta.get('entity')} is not followed"
-    status = data.get("status") or ""
-    outcome = _outcome_of(connection, status)
-    changed_at = _parse_time(data.get("update_time")) or _parse_time(meta.get("timestamp"))
-    closed_at = _parse_time(data.get({LOST: "lost_time", WON: "won_time"}.get(outcome, ""))) or changed_at
-    external_id = str(meta.get("entity_id") or data.get("id"))
-    reason = data.get(connection.reason_field) if outcome == LOST else None
-    # `previous` holds what the change replaced (v2: only the changed fields; v1: the whole deal).
-    # An edit that leaves the status as it was (a title, say) is no new close or reopen: a deal
-    # reopened here must stay open.
-    previous = payload.get("previous")
-    if (
-        meta.get("action") == "change"
-        and isinstance(previous, dict)
-        and previous.get("status", status) == status
-    ):
-        field = connection.reason_field
-        if outcome == LOST and field in previous and previous.get(field) != reason:  # the reason was edited
-            return CrmChange(external_id, None, reason or "", changed_at)
-        return f"status stayed {status!r}: an edit, not a close or a reopen"
-    if outcome == OPEN and meta.get("action") != "change":
-        return "a new open deal: nothing to record here"
-    if outcome == LOST:
-        reason = reason if reason is not None else ""
-    return CrmChange(external_id, outcome, reason, closed_at, stage_value=status)
-
-
-def _salesforce_change(connection: CrmConnection, event: WebhookEvent) -> CrmChange | str:
-    notifications = _salesforce_notifications(event.body.encode())
-    notification = notifications.findall(f"{{{SALESFORCE_NS}}}Notification")[event.item]
-    sobject = notification.find(f"{{{SALESFORCE_NS}}}sObject")
-    if sobject is None or not (sobject.get(XSI_TYPE) or "").endswith("Opportunity"):
-        return "not an Opportunity"
-    fields = {child.tag.rsplit("}", 1)[-1]: (child.text or "").strip() for child in sobject}
-    stage = fields.get("StageName", "")
-    outcome = _outcome_of(connection, stage)
-    closed_at = _parse_time(fields.get("LastModifiedDate")) or _parse_time(fields.get("CloseDate"))
-    field = {LOST: connection.reason_field, WON: connection.win_reason_field}.get(outcome)
-    reason = fields.get(field) if field else None
-    return CrmChange(fields["Id"], outcome, reason, closed_at, stage_value=stage)
-
-
-CHANGE_PARSERS = {
-    CrmKind.HUBSPOT: _hubspot_change,
-    CrmKind.PIPEDRIVE: _pipedrive_change,
-    CrmKind.SALESFORCE: _salesforce_change,
-}
+_PUSHED_OUTCOME = {"lost": LOST, "no_decision": LOST, "won": WON, "open": OPEN}
 
 
 def _is_echo(*, deal: Deal, kind: str, change: CrmChange) -> bool:
-    """The CRM telling us what we just told it: nothing new, whatever our deal looks like now."""
+    """The CRM telling us what we just told it: nothing new, whatever our deal looks like now.
+
+    Only the state we pushed (outcome, stage, reason) is an echo: a reopen in the CRM after we
+    pushed a close is not.
+    """
     sync = DealSync.objects.filter(deal=deal, kind=kind, synced_at__isnull=False).first()
     if sync is None or not sync.last_pushed or timezone.now() - sync.synced_at > ECHO_WINDOW:
         return False
     pushed = sync.last_pushed
-    if change.closes_lost and change.stage_value != pushed.get("stage"):
-        return False
+    if change.outcome is not None:
+        if change.outcome != _PUSHED_OUTCOME.get(pushed.get("status")):
+            return False
+        if change.stage_value and change.stage_value != pushed.get("stage"):
+            return False
     if change.reason_text is None:
         return True
     return normalise_reason_text(change.reason_text) == normalise_reason_text(pushed.get("reason", ""))
+
+
+def _about_state(change: CrmChange) -> bool:
+    return change.outcome is not None or change.reason_text is not None
 
 
 def _apply_change(*, connection: CrmConnection, change: CrmChange, event: WebhookEvent) -> str:
@@ -293,9 +190,20 @@ def _apply_change(*, connection: CrmConnection, change: CrmChange, event: Webhoo
     if deal is None:
         raise EventFailed(f"No deal has {connection} id {change.external_id}.")
     event.deal = deal
-    if _is_echo(deal=deal, kind=connection.kind, change=change):
-        return "ignored: the CRM echoed our own change"
-    return crm_change_apply(connection=connection, change=change, deal=deal, received_at=event.received_at)
+    results = []
+    if _about_state(change):
+        if _is_echo(deal=deal, kind=connection.kind, change=change):
+            results.append("ignored: the CRM echoed our own change")
+        else:
+            results.append(
+                crm_change_apply(
+                    connection=connection, change=change, deal=deal, received_at=event.received_at
+                )
+            )
+    details = crm_details_apply(connection=connection, change=change, deal=deal)
+    if results:  # beside a change of state, say only which details changed
+        details = [d for d in details if "ignored" not in d]
+    return "; ".join(results + details) or "ignored: nothing this deal follows changed"
 
 
 def crm_change_apply(
@@ -427,8 +335,11 @@ def _apply_won(*, connection: CrmConnection, change: CrmChange, deal: Deal, rece
 
 def _apply_open(*, connection: CrmConnection, change: CrmChange, deal: Deal, received_at: datetime) -> str:
     """The CRM has the deal open at a stage: reopen a deal closed here, or follow its stage."""
-    stage = Stage.objects.filter(
-        pipeline_id=deal.pipeline_id, name__iexact=change.stage_value.strip()
+    value = change.stage_value.strip()
+    mapped = [ours for ours, theirs in (connection.stage_map or {}).items() if theirs == value]
+    stages = Stage.objects.filter(pipeline_id=deal.pipeline_id)
+    stage = (stages.filter(name__in=mapped).first() if mapped else None) or stages.filter(
+        name__iexact=value
     ).first()
     if deal.status != DealStatus.OPEN:
         _reopen_here(deal=deal, change=change, stage=stage)

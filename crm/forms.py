@@ -1,85 +1,14 @@
 """Forms of the integration pages. Secrets are write-only: never rendered back."""
 
 from django import forms
-from django.db import models
 
-from crm.addresses import validate_crm_address
+from crm.connection_form import SECRET_FIELDS, ConnectionForm  # noqa: F401 - its own module
 from crm.importing.columns import FIELDS, PRESETS
 from crm.importing.reading import ENCODINGS, UNDECODABLE, decode_upload, records
-from crm.models import CrmConnection, CrmKind, ReasonMapping
+from crm.models import CrmKind, ReasonMapping
 from reasons.models import Competitor, Reason, ReasonKind
 
-SECRET_FIELDS = ("webhook_secret", "api_token")
 MAX_IMPORT_BYTES = 50 * 1024 * 1024
-
-
-def _https_by_default(field, **kwargs):
-    if isinstance(field, models.URLField):
-        kwargs["assume_scheme"] = "https"
-    return field.formfield(**kwargs)
-
-
-class ConnectionForm(forms.ModelForm):
-    class Meta:
-        model = CrmConnection
-        formfield_callback = _https_by_default
-        fields = [
-            "active",
-            "base_url",
-            "account_id",
-            "webhook_username",
-            "webhook_secret",
-            "api_token",
-            "api_version",
-            "lost_stages",
-            "stage_out",
-            "reason_field",
-            "reason_value",
-            "write_back",
-        ]
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        for name in SECRET_FIELDS:
-            field = self.fields[name]
-            field.widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
-            field.required = False
-            if getattr(self.instance, name, ""):
-                # Only that it is set: the value itself never goes back to a page.
-                field.help_text = f"A value is set. Leave blank to keep it. {field.help_text}"
-                self.fields[f"clear_{name}"] = forms.BooleanField(
-                    required=False, label=f"Clear the stored {field.label.lower()}"
-                )
-        # Each "clear" box right under its secret.
-        self.order_fields(
-            [n for name in self.Meta.fields for n in (name, f"clear_{name}") if n in self.fields]
-        )
-
-    def clean_base_url(self):
-        url = self.cleaned_data["base_url"]
-        if "base_url" in self.changed_data:  # a stored address was checked when it was entered
-            validate_crm_address(url)
-        return url
-
-    def clean(self):
-        cleaned = super().clean()
-        for name in SECRET_FIELDS:
-            clear = cleaned.get(f"clear_{name}")
-            if clear and cleaned.get(name):
-                self.add_error(name, "Either type a new value or clear the stored one, not both.")
-            elif clear:
-                cleaned[name] = ""
-            elif not cleaned.get(name):  # blank keeps the stored secret
-                cleaned[name] = getattr(self.instance, name, "") or ""
-        lost = cleaned.get("lost_stages")
-        if lost is not None and not (isinstance(lost, list) and all(isinstance(v, str) for v in lost)):
-            self.add_error("lost_stages", 'Give a JSON list of stage values, e.g. ["closedlost"].')
-        stage_out = cleaned.get("stage_out")
-        if stage_out is not None and not isinstance(stage_out, dict):
-            self.add_error(
-                "stage_out", 'Give a JSON object, e.g. {"lost": "closedlost", "won": "closedwon"}.'
-            )
-        return cleaned
 
 
 class ReasonMappingForm(forms.ModelForm):

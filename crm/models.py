@@ -109,6 +109,18 @@ class CrmConnection(models.Model):
         blank=True,
         help_text='Our outcome → the CRM stage value written back, e.g. {"lost": "closedlost"}.',
     )
+    stage_map = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Our open stage's name → the CRM's stage value, both ways (reopens written back, "
+        "stage moves received); a stage not in it is matched by name.",
+    )
+    owner_map = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The CRM's owner id → our user name, for owner changes from the CRM "
+        "(an owner given as an e-mail address is matched by e-mail).",
+    )
     reason_field = models.CharField(max_length=100, help_text="The CRM field that holds the loss reason.")
     reason_value = models.CharField(
         max_length=8,
@@ -329,6 +341,8 @@ class CrmDealState(models.Model):
     deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="crm_states")
     kind = models.CharField(max_length=16, choices=CrmKind.choices)
     changed_at = models.DateTimeField(help_text="The CRM's own time of the change.")
+    # The CRM's time of the newest change applied per detail ("amount", "owner"), ISO 8601.
+    fields_changed_at = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["deal", "kind"], name="crmdealstate_unique_deal_kind")]

@@ -5,10 +5,7 @@ event through `webhook_event_process`, which reads and applies it with `crm.chan
 deals.services). Both modules' names are re-exported here for the rest of the app.
 """
 
-import json
 import logging
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -19,11 +16,10 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from crm.addresses import validate_crm_address
-
 # crm.changes and crm.receiving grew out of this module: their names stay importable here.
+from crm.adapters import adapter_for
+from crm.addresses import validate_crm_address
 from crm.changes import (  # noqa: F401
-    CHANGE_PARSERS,
     HANDOFF_REMINDER,
     LOST,
     LOST_REASON_KINDS,
@@ -32,6 +28,7 @@ from crm.changes import (  # noqa: F401
     CrmChange,
     EventFailed,
     _apply_change,
+    change_of,
     crm_change_apply,
     crm_lost_reason_record,
     normalise_reason_text,
@@ -39,19 +36,21 @@ from crm.changes import (  # noqa: F401
     unmapped_reason_classify,
     unmapped_reason_record,
 )
+from crm.http import CrmAddressRefused, CrmHttpError, CrmRequestFailed, crm_request
 from crm.models import (
     CONNECTION_DEFAULTS,
     EXTERNAL_ID_FIELD,
     CrmConnection,
+    CrmDealState,
     CrmKind,
     DealSync,
     WebhookEvent,
 )
 from crm.receiving import (  # noqa: F401
     HANDOFF_WEBHOOK,
-    ITEM_PARSERS,
     Received,
     WebhookRejected,
+    connection_for_webhook,
     hubspot_dedupe_key,
     hubspot_items,
     hubspot_signature_v3,
@@ -61,6 +60,7 @@ from crm.receiving import (  # noqa: F401
     salesforce_items,
     salesforce_verify,
     webhook_receive,
+    webhook_verify_and_receive,
 )
 from deals import services as deal_services
 from deals.models import Deal, DealStatus
@@ -151,7 +151,7 @@ def webhook_event_process(*, event_id: int) -> Processed:
         if connection is None:
             raise EventFailed(f"No {event.get_kind_display()} connection is set up.")
         with transaction.atomic():
-            change = CHANGE_PARSERS[event.kind](connection, event)
+            change = change_of(connection, event)
             result = change if isinstance(change, str) else _apply_change(
                 connection=connection, change=change, event=event
             )  # fmt: skip
@@ -202,11 +202,21 @@ def _reason_value(connection: CrmConnection, reason: Reason) -> str:
     return reason.code if connection.reason_value == CrmConnection.ReasonValue.CODE else reason.label
 
 
-def write_back_request(*, connection: CrmConnection, deal: Deal) -> tuple[str, dict, dict] | None:
-    """(URL, JSON body, the values pushed) for the deal's current state, or None if nothing to send."""
+def write_back_state(*, connection: CrmConnection, deal: Deal) -> dict | None:
+    """What the CRM's deal should say for our deal now: its id there, the outcome, the CRM stage
+    value, our reason's text and the values remembered as pushed (for echoes). None: nothing."""
     external_id = getattr(deal, connection.external_id_field)
-    stage = (connection.stage_out or {}).get(deal.status)
-    if not external_id or deal.status == DealStatus.OPEN or not stage:
+    if not external_id:
+        return None
+    if deal.status == DealStatus.OPEN:  # reopened here: back to its stage in the CRM
+        stage = adapter_for(connection.kind).open_stage_value(
+            connection=connection, stage_name=deal.stage.name
+        )
+        outcome = OPEN
+    else:
+        stage = (connection.stage_out or {}).get(deal.status)
+        outcome = WON if deal.status == DealStatus.WON else LOST
+    if not stage:
         return None
     reason = deal.close_reason
     pushed = {
@@ -214,22 +224,17 @@ def write_back_request(*, connection: CrmConnection, deal: Deal) -> tuple[str, d
         "stage": stage,
         "reason": _reason_value(connection, reason) if reason else "",
     }
-    base = connection.base_url.rstrip("/")
-    if connection.kind == CrmKind.HUBSPOT:
-        properties = {"dealstage": stage}
-        if reason:
-            properties[connection.reason_field] = pushed["reason"]
-        return f"{base}/crm/v3/objects/deals/{external_id}", {"properties": properties}, pushed
-    if connection.kind == CrmKind.PIPEDRIVE:
-        body = {"status": stage}
-        if reason and deal.status == DealStatus.LOST:
-            body[connection.reason_field] = pushed["reason"]
-        return f"{base}/api/v2/deals/{external_id}", body, pushed
-    body = {"StageName": stage}
-    if reason:
-        body[connection.reason_field] = pushed["reason"]
-    url = f"{base}/services/data/{connection.api_version}/sobjects/Opportunity/{external_id}"
-    return url, body, pushed
+    return {"external_id": external_id, "outcome": outcome, "stage": stage, "reason": pushed["reason"],
+            "pushed": pushed}  # fmt: skip
+
+
+def write_back_request(*, connection: CrmConnection, deal: Deal) -> tuple[str, dict, dict] | None:
+    """(URL, JSON body, the values pushed) for the deal's current state, or None if nothing to send."""
+    state = write_back_state(connection=connection, deal=deal)
+    if state is None:
+        return None
+    request = adapter_for(connection.kind).write_back(connection=connection, state=state)
+    return (request.url, request.body, request.pushed) if request else None
 
 
 def _retry_after(value: str | None) -> float:
@@ -245,9 +250,13 @@ def _retry_after(value: str | None) -> float:
     return max((when - datetime.now(tz=UTC)).total_seconds(), 0.0)
 
 
-def deal_sync_queue(*, deal_id: int) -> list[str]:
-    """After a close here: mark the deal's CRM syncs pending and hand a push to each CRM to the
-    worker, both in one transaction."""
+def deal_sync_queue(*, deal_id: int, changed_at: datetime | None = None) -> list[str]:
+    """After a change here (a close, a reason given, a reopen): mark the deal's CRM syncs pending
+    and hand a push to each CRM to the worker, both in one transaction.
+
+    `changed_at` (a reopen's time) counts as the newest change the CRM knows of: a CRM delivery
+    older than it (a close sent before the reopen reached the CRM) moves nothing.
+    """
     connections = [c for c in CrmConnection.objects.filter(active=True, write_back=True)]
     if not connections:
         return []
@@ -258,57 +267,60 @@ def deal_sync_queue(*, deal_id: int) -> list[str]:
             DealSync.objects.update_or_create(
                 deal_id=deal_id, kind=kind, defaults={"state": DealSync.State.PENDING, "last_error": ""}
             )
+            if changed_at is not None:
+                _change_made_here(deal_id=deal_id, kind=kind, at=changed_at)
         handoff_enqueue(kind=HANDOFF_WRITE_BACK, items=[[deal_id, kind] for kind in kinds])
     return kinds
 
 
+def _change_made_here(*, deal_id: int, kind: str, at: datetime) -> None:
+    state, created = CrmDealState.objects.select_for_update().get_or_create(
+        deal_id=deal_id, kind=kind, defaults={"changed_at": at}
+    )
+    if not created and state.changed_at < at:
+        CrmDealState.objects.filter(pk=state.pk).update(changed_at=at)
+
+
+def _send(connection: CrmConnection, request, timeout: float, attempts: int) -> tuple[str, float | None]:
+    """One PATCH; (error text or "", seconds before a retry or None)."""
+    try:
+        crm_request(token=connection.api_token, method=request.method, url=request.url, body=request.body,
+                    timeout=timeout)  # fmt: skip
+    except CrmHttpError as exc:
+        if exc.status == 429:
+            return str(exc), min(_retry_after(exc.headers.get("Retry-After")), 600.0)
+        return str(exc), retry_delay(attempts) if exc.status >= 500 else None
+    except CrmAddressRefused as exc:  # an admin fixes the address (or the operator allows it)
+        return f"Address refused: {exc}", None
+    except CrmRequestFailed as exc:
+        return str(exc), retry_delay(attempts)
+    return "", None
+
+
 def deal_sync_push(*, deal_id: int, kind: str, timeout: float = 10.0) -> Processed:
-    """PATCH the deal's current close (stage and reason) to one CRM; one attempt.
+    """PATCH the deal's current state (stage and reason, or its open stage) to one CRM; one attempt.
 
     Returns the sync state, with `retry_in` seconds when it should be tried again
     (after a 429 its Retry-After, after a 5xx or network error a short backoff).
     """
     connection = CrmConnection.objects.filter(kind=kind, active=True, write_back=True).first()
-    deal = Deal.objects.select_related("close_reason").filter(pk=deal_id).first()
+    deal = Deal.objects.select_related("close_reason", "stage").filter(pk=deal_id).first()
     if connection is None or deal is None:
         return Processed("nothing to do")
     sync, _ = DealSync.objects.get_or_create(deal=deal, kind=kind)
     if sync.state in (DealSync.State.SYNCED, DealSync.State.FAILED) and sync.last_attempt_at:
-        return Processed(sync.state)  # a repeated hand-off: this close was sent (or given up) already
-    request = write_back_request(connection=connection, deal=deal)
+        return Processed(sync.state)  # a repeated hand-off: this change was sent (or given up) already
+    state = write_back_state(connection=connection, deal=deal)
+    request = adapter_for(kind).write_back(connection=connection, state=state) if state else None
     now = timezone.now()
     if request is None:
         DealSync.objects.filter(pk=sync.pk).update(state=DealSync.State.SYNCED, last_attempt_at=now)
         return Processed(DealSync.State.SYNCED)
-    url, body, pushed = request
-    http = urllib.request.Request(  # noqa: S310 - the admin-configured CRM address
-        url,
-        data=json.dumps(body).encode(),
-        method="PATCH",
-        headers={
-            "Authorization": f"Bearer {connection.api_token}",
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            "User-Agent": "closedlost-crm-sync",
-        },
-    )
     attempts = sync.attempts + 1
-    error, retry_in = "", None
-    try:
-        with urllib.request.urlopen(http, timeout=timeout):  # noqa: S310
-            pass
-    except urllib.error.HTTPError as exc:
-        detail = exc.read(500).decode("utf-8", errors="replace")
-        error = f"HTTP {exc.code}: {detail}"
-        if exc.code == 429:
-            retry_in = min(_retry_after(exc.headers.get("Retry-After")), 600.0)
-        elif exc.code >= 500:
-            retry_in = retry_delay(attempts)
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        error, retry_in = f"Network error: {exc}", retry_delay(attempts)
+    error, retry_in = _send(connection, request, timeout, attempts)
     if not error:
         DealSync.objects.filter(pk=sync.pk).update(
-            state=DealSync.State.SYNCED, attempts=0, last_error="", last_pushed=pushed,
+            state=DealSync.State.SYNCED, attempts=0, last_error="", last_pushed=request.pushed,
             last_attempt_at=now, synced_at=timezone.now(),
         )  # fmt: skip
         return Processed(DealSync.State.SYNCED)

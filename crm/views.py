@@ -12,12 +12,14 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from crm import imports, mapping, selectors, services
+from crm.adapters import adapter_for
+from crm.adapters.base import IncomingRequest
 from crm.forms import (
     ClassifyForm,
     ConnectionForm,
@@ -58,82 +60,44 @@ def _request_uri(request) -> str:
     return base.rstrip("/") + request.get_full_path() if base else request.build_absolute_uri()
 
 
-def _refuse(exc: services.WebhookRejected, **headers) -> JsonResponse:
-    response = JsonResponse({"error": exc.message}, status=exc.status)
-    for name, value in headers.items():
-        response[name] = value
-    return response
-
-
 def _connection_or_404(kind: str) -> CrmConnection | JsonResponse:
-    connection = services.connection_get(kind=kind)
+    connection = services.connection_for_webhook(kind)
     if connection is None:
         return JsonResponse({"error": f"No active {CrmKind(kind).label} connection."}, status=404)
     return connection
 
 
-@csrf_exempt
-@login_not_required
-@require_POST
-def hubspot_webhook(request):
-    connection = _connection_or_404(CrmKind.HUBSPOT)
+def _receive(request, kind: str):
+    """One receiver for every CRM: its adapter proves the sender and answers in its protocol."""
+    connection = _connection_or_404(kind)
     if isinstance(connection, JsonResponse):
         return connection
+    adapter = adapter_for(kind)
+    incoming = IncomingRequest(
+        method=request.method, uri=_request_uri(request), body=request.body, headers=request.headers,
+        query=request.GET,
+    )  # fmt: skip
     try:
-        services.hubspot_verify(
-            connection=connection,
-            method=request.method,
-            uri=_request_uri(request),
-            body=request.body,
-            headers=request.headers,
-        )
-        stored = services.webhook_receive(connection=connection, body=request.body, headers=request.headers)
+        stored = services.webhook_verify_and_receive(connection=connection, request=incoming)
     except services.WebhookRejected as exc:
-        return _refuse(exc)
-    return JsonResponse({"stored": stored})
+        return adapter.refused(exc)
+    return adapter.accepted(stored)
 
 
-@csrf_exempt
-@login_not_required
-@require_POST
-def pipedrive_webhook(request):
-    connection = _connection_or_404(CrmKind.PIPEDRIVE)
-    if isinstance(connection, JsonResponse):
-        return connection
-    try:
-        services.pipedrive_verify(connection=connection, headers=request.headers)
-        stored = services.webhook_receive(connection=connection, body=request.body, headers=request.headers)
-    except services.WebhookRejected as exc:
-        extra = {"WWW-Authenticate": 'Basic realm="closedlost webhooks"'} if exc.status == 401 else {}
-        return _refuse(exc, **extra)
-    return JsonResponse({"stored": stored})
+def _receiver(kind: str):
+    @csrf_exempt
+    @login_not_required
+    @require_POST
+    def receive(request):
+        return _receive(request, kind)
+
+    receive.__name__ = f"{kind}_webhook"
+    return receive
 
 
-SALESFORCE_ACK = (
-    '<?xml version="1.0" encoding="UTF-8"?>'
-    '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">'
-    "<soapenv:Body>"
-    '<notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound"><Ack>{ack}</Ack></notificationsResponse>'
-    "</soapenv:Body></soapenv:Envelope>"
-)
-
-
-@csrf_exempt
-@login_not_required
-@require_POST
-def salesforce_webhook(request):
-    connection = _connection_or_404(CrmKind.SALESFORCE)
-    if isinstance(connection, JsonResponse):
-        return connection
-    try:
-        services.salesforce_verify(connection=connection, token=request.GET.get("token", ""))
-        services.webhook_receive(connection=connection, body=request.body, headers=request.headers)
-    except services.WebhookRejected as exc:
-        # No Ack: Salesforce keeps the message and retries it.
-        return HttpResponse(
-            SALESFORCE_ACK.format(ack="false"), status=exc.status, content_type="text/xml; charset=utf-8"
-        )
-    return HttpResponse(SALESFORCE_ACK.format(ack="true"), content_type="text/xml; charset=utf-8")
+hubspot_webhook = _receiver(CrmKind.HUBSPOT)
+pipedrive_webhook = _receiver(CrmKind.PIPEDRIVE)
+salesforce_webhook = _receiver(CrmKind.SALESFORCE)
 
 
 # --- the rep's "needs a reason" queue -------------------------------------------------------

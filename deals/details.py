@@ -1,4 +1,5 @@
-"""A deal's details: create it, rename it and set its amount, move its stage, link it to CRMs.
+"""A deal's details: create it, rename it and set its amount, move its stage, change its owner,
+link it to CRMs.
 
 Each function is atomic and keyword-only, takes the deal's row lock for a change, records
 DealEvent rows, and raises DealError naming the form field when a rule says no.
@@ -13,6 +14,7 @@ from django.utils import timezone
 
 from deals.errors import DealError
 from deals.models import Deal, DealEvent, DealStatus, Stage
+from deals.signals import deal_owner_changing
 from teams.models import User
 
 CRM_ID_FIELDS = {"hubspot_id": "HubSpot", "salesforce_id": "Salesforce", "pipedrive_id": "Pipedrive"}
@@ -163,4 +165,27 @@ def deal_link_crm(*, deal: Deal, actor: User | None, links: dict[str, str | None
         )
     for field, value in changed.items():
         setattr(deal, field, value)
+    return deal
+
+
+def deal_change_owner(
+    *, deal: Deal, owner: User, actor: User | None, changed_at: datetime | None = None, via_crm: bool = False
+) -> Deal:
+    """Give the deal to `owner` (a CRM reassigned it, or an admin did), recording a DealEvent.
+    Receivers of deal_owner_changing move what was the previous owner's on this deal (the open
+    follow-ups) in the same transaction. Unchanged owner: nothing is written."""
+    with transaction.atomic():
+        locked = Deal.objects.select_for_update(of=("self",)).select_related("owner").get(pk=deal.pk)
+        if locked.owner_id == owner.pk:
+            return deal
+        DealEvent.objects.create(
+            deal=locked, field=DealEvent.Field.OWNER, from_value=locked.owner.get_username(),
+            to_value=owner.get_username(), actor=actor, actor_kind=actor_kind(actor, via_crm=via_crm),
+            at=changed_at or timezone.now(),
+        )  # fmt: skip
+        Deal.objects.filter(pk=locked.pk).update(owner=owner)
+        deal_owner_changing.send(
+            sender=Deal, deal_id=locked.pk, previous_owner_id=locked.owner_id, owner=owner
+        )
+    deal.owner = owner
     return deal

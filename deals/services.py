@@ -24,6 +24,7 @@ from deals.details import (  # noqa: F401  (re-exported: the deal services' one 
     CRM_ID_FIELDS,
     CRM_ID_PATTERN,
     actor_kind,
+    deal_change_owner,
     deal_change_stage,
     deal_create,
     deal_link_crm,
@@ -394,7 +395,6 @@ def deal_reopen(
         closure.reopened_at = reopened_at
         closure.reopened_by = actor
         closure.save(update_fields=["reopened_at", "reopened_by"])
-        _tell(deal_reopening, deal_id=locked.pk, closure=closure, reopened_at=reopened_at, via_crm=via_crm)
         previous_status, previous_stage = locked.status, locked.stage
         Deal.objects.filter(pk=locked.pk).update(
             status=DealStatus.OPEN,
@@ -429,6 +429,14 @@ def deal_reopen(
                 )
             )
         DealEvent.objects.bulk_create(events)
+        _tell(
+            deal_reopening,
+            deal_id=locked.pk,
+            closure_id=closure.pk,
+            closure=closure,
+            reopened_at=reopened_at,
+            via_crm=via_crm,
+        )
     # What the UPDATE wrote, without reading the row again.
     deal.status, deal.close_reason, deal.close_reason_kind = DealStatus.OPEN, None, None
     deal.closed_at, deal.needs_reason, deal.stage = None, False, target

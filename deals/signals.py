@@ -33,9 +33,16 @@ deal_closed = Signal()
 # rep's follow-up choice as given to the service: a sequence or None, and a bool).
 deal_closing = Signal()
 
-# Sent inside the reopen's transaction. Keyword arguments: deal_id, closure (the closure just
-# marked reopened), reopened_at, via_crm.
+# Sent inside the reopen's transaction once the deal is open again. Keyword arguments: deal_id,
+# closure_id and closure (the closure just marked reopened), reopened_at, via_crm. Follow-ups
+# cancel what is still to come; the CRM write-back queues the reopen with it, or not at all.
 deal_reopening = Signal()
+
+
+# Sent inside deal_change_owner's transaction once the deal is the new owner's. Keyword
+# arguments: deal_id, previous_owner_id, owner (the User). Follow-ups move the previous owner's
+# open tasks and reminders on the deal to the new owner.
+deal_owner_changing = Signal()
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,13 @@ inactive sequence, a FollowUpError naming `nurture_sequence`) refuses the close 
 from django.dispatch import receiver
 
 from deals.models import DealStatus
-from deals.signals import CloseChoice, close_choice_register, deal_closing, deal_reopening
+from deals.signals import (
+    CloseChoice,
+    close_choice_register,
+    deal_closing,
+    deal_owner_changing,
+    deal_reopening,
+)
 from followups import services
 
 
@@ -26,6 +32,15 @@ def on_close(sender, *, closure, nurture_sequence=None, skip_nurture=False, **kw
 @receiver(deal_reopening, dispatch_uid="followups_on_reopen")
 def on_reopen(sender, *, closure, reopened_at, **kwargs) -> None:
     services.followups_cancel_for_deal(deal=closure.deal, reason="deal reopened", now=reopened_at)
+
+
+@receiver(deal_owner_changing, dispatch_uid="followups_on_owner_change")
+def on_owner_change(sender, *, deal_id, previous_owner_id, owner, **kwargs) -> None:
+    """What was still to do on the deal for its previous owner (tasks, reminders, e-mails sent in
+    the owner's name) is the new owner's now."""
+    from followups.models import OPEN_Q, FollowUp
+
+    FollowUp.objects.filter(OPEN_Q, deal_id=deal_id, assignee_id=previous_owner_id).update(assignee=owner)
 
 
 def _nurture_api_fields() -> dict:

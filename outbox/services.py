@@ -8,11 +8,15 @@ its kind's handler and deletes the message when every item is finished.
 """
 
 import logging
+import os
+import queue
+import threading
 import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from functools import partial
 
+from django import db
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
@@ -27,6 +31,9 @@ log = logging.getLogger(__name__)
 # A publish sends at most this many tasks (each naming several messages): a backlog costs a
 # few round trips to the broker, and still spreads over every worker process.
 PUBLISH_TASKS = 64
+# The background publisher's bursts are small and frequent: a few tasks each (a task costs the
+# publishing process more than the broker's round trip).
+PUBLISH_TASKS_SOON = 4
 
 
 def republish_after() -> timedelta:
@@ -53,9 +60,74 @@ def handoff_enqueue(*, kind: str, items: Iterable, chunk: int = 0) -> list[int]:
     return ids
 
 
-def messages_publish(ids: list[int], *, countdown: float | None = None) -> bool:
-    """Hand messages to the broker over one connection. Never raises: a failure is logged and
-    recorded, and the sweep publishes them again."""
+def handoff_insert_sql(*, kind: str, ids_from: str) -> tuple[str, list]:
+    """SQL (and its parameters) that records one message of `kind` for the ids a CTE named
+    `ids_from` returns (none if it returns none), RETURNING its id.
+
+    For a hot path that stores its rows and their hand-off in one statement; once committed,
+    `messages_publish_soon` hands the message to the broker. The row says published from the
+    start, so a publish that works writes nothing more; one that fails is recorded then. Either
+    way the sweep publishes it again after OUTBOX_REPUBLISH_AFTER if it is still here.
+    """
+    kinds.get(kind)
+    table = Message._meta.db_table
+    now = timezone.now()
+    sql = (
+        f"INSERT INTO {table} "  # noqa: S608 - fixed names
+        "(kind, items, created_at, due_at, published_at, publishes, attempts, last_error) "
+        f"SELECT %s, jsonb_agg(id ORDER BY id), %s, %s, %s, 1, 0, '' FROM {ids_from} HAVING count(*) > 0 "
+        "RETURNING id"
+    )
+    return sql, [kind, now, now + republish_after(), now]
+
+
+class _Publisher:
+    """Publishes from a background thread of this process, whatever waits in one go: a hot
+    path's answer does not wait for the broker, and a burst costs one round trip to it. A
+    process that dies with ids still queued leaves them to the sweep, as a broker failure would."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.pid = None
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+
+    def submit(self, ids: list[int]) -> None:
+        if self.pid != os.getpid():  # first use in this (forked) process: start its thread
+            with self.lock:
+                if self.pid != os.getpid():
+                    self.queue = queue.SimpleQueue()
+                    threading.Thread(target=self._run, name="outbox-publisher", daemon=True).start()
+                    self.pid = os.getpid()
+        self.queue.put(ids)
+
+    def _run(self) -> None:
+        while True:
+            ids = list(self.queue.get())
+            time.sleep(getattr(settings, "OUTBOX_PUBLISH_WINDOW", 0.05))  # let a burst gather
+            while True:
+                try:
+                    ids.extend(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            if not messages_publish(ids, recorded=True, tasks=PUBLISH_TASKS_SOON):
+                db.connection.close()  # the failure was recorded; this thread keeps no connection
+
+
+_publisher = _Publisher()
+
+
+def messages_publish_soon(ids: list[int]) -> None:
+    """Publish the (committed) messages from this process's background publisher."""
+    if ids:
+        _publisher.submit(ids)
+
+
+def messages_publish(
+    ids: list[int], *, countdown: float | None = None, recorded: bool = False, tasks: int = PUBLISH_TASKS
+) -> bool:
+    """Hand messages to the broker over one connection, in at most `tasks` tasks. Never raises:
+    a failure is logged and recorded, and the sweep publishes them again. `recorded`: the rows
+    say published already (handoff_insert_sql): a success writes nothing, a failure clears it."""
     from closedlost.celery import app
     from outbox.tasks import deliver
 
@@ -71,15 +143,17 @@ def messages_publish(ids: list[int], *, countdown: float | None = None) -> bool:
                 interval_step=0.1,
                 timeout=settings.CELERY_BROKER_CONNECTION_TIMEOUT,
             )
-            size = -(-len(ids) // PUBLISH_TASKS)
+            size = -(-len(ids) // tasks)
             for start in range(0, len(ids), size):
                 group = ids[start : start + size]
                 deliver.apply_async((group,), producer=producer, retry=False, countdown=countdown)
     except Exception as exc:  # noqa: BLE001 - any broker failure: the rows stay for the sweep
         log.warning("outbox: %s message(s) not published; the sweep tries again: %r", len(ids), exc)
-        _record(ids, last_error=f"not published: {exc!r}"[:500])
+        unpublished = {"published_at": None} if recorded else {}
+        _record(ids, last_error=f"not published: {exc!r}"[:500], **unpublished)
         return False
-    _record(ids, published_at=timezone.now(), publishes=F("publishes") + 1, last_error="")
+    if not recorded:
+        _record(ids, published_at=timezone.now(), publishes=F("publishes") + 1, last_error="")
     return True
 
 

@@ -179,6 +179,8 @@ def crm_worker(transactional_db, redis_clean, tmp_path, settings):
         "REDIS_URL": settings.CELERY_BROKER_URL,
         "CRM_RETRY_BASE_SECONDS": "0.5",
         "CRM_MAX_ATTEMPTS": "4",
+        # The worker checks the CRM's address at each request: the test's allowed hosts go with it.
+        "CRM_ALLOWED_HOSTS": ",".join(settings.CRM_ALLOWED_HOSTS),
         "LOG_LEVEL": "INFO",
     }
     log_path = tmp_path / "crm-worker.log"

@@ -43,3 +43,41 @@ def test_connection_page_names_the_field(client, world, connections, settings):
     assert response.status_code == 400
     assert "must start with https://" in response.context["form"].errors["base_url"][0]
     assert CrmConnection.objects.get(kind=CrmKind.HUBSPOT).base_url.startswith("https://")
+
+
+def _close_linked(world):
+    from deals import services as deal_services
+
+    deal = world.deal(hubspot_id="4242")
+    deal_services.deal_mark_lost(deal=deal, reason=world.reasons["price-too-high"], actor=world.alice)
+    return deal
+
+
+def test_the_address_is_checked_again_at_each_request(world, fake_crm, settings):
+    """A host that was public when the connection was saved may resolve inside later: the
+    write-back and the reconciliation check it again before connecting, and refuse."""
+    from crm import services
+    from crm.models import DealSync
+    from crm.reconcile import ReconcileFailed, crm_reconcile
+
+    port = fake_crm.server.server_address[1]
+    # Saved earlier (when "localhost" was, say, a public name); now it resolves to 127.0.0.1.
+    CrmConnection.objects.update(base_url=f"https://localhost:{port}")
+    deal = _close_linked(world)
+    settings.CRM_ALLOWED_HOSTS = ["127.0.0.1"]  # the address is allowed, but not this host name
+    outcome = services.deal_sync_push(deal_id=deal.pk, kind=CrmKind.HUBSPOT, timeout=2)
+    assert outcome.status == "failed" and outcome.retry_in is None
+    sync = DealSync.objects.get(deal=deal)
+    assert sync.last_error.startswith("Address refused") and "internal address (127.0.0.1" in sync.last_error
+    connection = CrmConnection.objects.get(kind=CrmKind.HUBSPOT)
+    with pytest.raises(ReconcileFailed, match="internal address"):
+        crm_reconcile(connection=connection)
+    assert fake_crm.requests == []  # nothing left this machine for the internal address
+
+    # The operator allows the on-premise host by name: the same connection reaches it.
+    settings.CRM_ALLOWED_HOSTS = ["localhost"]
+    CrmConnection.objects.update(base_url=f"http://localhost:{port}")
+    services.deal_sync_retry(sync=sync)
+    assert services.deal_sync_push(deal_id=deal.pk, kind=CrmKind.HUBSPOT).status == "synced"
+    [request] = fake_crm.requests
+    assert request.path == "/crm/v3/objects/deals/4242" and request.headers["Host"] == f"localhost:{port}"

@@ -42,7 +42,8 @@ def test_the_form_says_a_secret_is_set_keeps_it_when_blank_and_clears_it_on_requ
     form = {
         "active": "on", "base_url": hubspot.base_url, "account_id": hubspot.account_id,
         "webhook_username": "", "webhook_secret": "", "api_token": "", "api_version": hubspot.api_version,
-        "lost_stages": json.dumps(hubspot.lost_stages), "stage_out": json.dumps(hubspot.stage_out),
+        "lost_stages": hubspot.lost_stages, "won_stages": hubspot.won_stages,
+        "stage_out_0": hubspot.stage_out["lost"], "stage_out_1": hubspot.stage_out["won"],
         "reason_field": hubspot.reason_field, "reason_value": hubspot.reason_value, "write_back": "on",
     }  # fmt: skip
     assert client.post(url, form).status_code == 302  # blank keeps both
@@ -96,9 +97,12 @@ def test_crm_connect_sets_up_a_connection_from_the_command_line(db, capsys, sett
         "00D5e000000AbCdEAK", "--webhook-secret", "sf-shared-token-123", "--api-token", "sf-api-456",
         "--lost-stage", "Closed Lost", "--lost-stage", "Closed Lost - Budget",
         "--stage-out", "lost=Closed Lost", "--stage-out", "won=Closed Won",
-        "--reason-field", "Loss_Reason__c",
+        "--reason-field", "Loss_Reason__c", "--stage-map", "Proposal=Proposal/Price Quote",
+        "--owner", "0055e000001ErInAAA=erin",
     )  # fmt: skip
     salesforce = CrmConnection.objects.get(kind=CrmKind.SALESFORCE)
+    assert salesforce.stage_map == {"Proposal": "Proposal/Price Quote"}
+    assert salesforce.owner_map == {"0055e000001ErInAAA": "erin"}
     assert salesforce.base_url == "https://acme.my.salesforce.com"
     assert salesforce.lost_stages == ["Closed Lost", "Closed Lost - Budget"]
     assert salesforce.stage_out == {"lost": "Closed Lost", "won": "Closed Won"}

@@ -1,5 +1,7 @@
 """The integration pages: admins only, secrets never shown back, lists with pinned queries."""
 
+import re
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -53,8 +55,11 @@ def test_secrets_are_never_shown_back_and_blank_keeps_them(client, world, connec
             "webhook_secret": "",
             "api_token": "a-brand-new-token-0000",
             "api_version": "v60.0",
-            "lost_stages": '["closedlost", "appointmentscheduled-lost"]',
-            "stage_out": '{"lost": "closedlost", "won": "closedwon"}',
+            # Stages are chosen from lists; a stage of this CRM's own is typed under "other".
+            "other_stages": "appointmentscheduled-lost",
+            "lost_stages": ["closedlost", "appointmentscheduled-lost"],
+            "stage_out_0": "closedlost",
+            "stage_out_1": "closedwon",
             "reason_field": "closed_lost_reason",
             "reason_value": "label",
             "write_back": "on",
@@ -73,8 +78,8 @@ def test_connection_form_names_the_bad_field(client, world, connections):
         reverse("crm:connection", args=["pipedrive"]),
         {
             "base_url": "not a url",
-            "lost_stages": '{"a": 1}',
-            "stage_out": "[]",
+            "lost_stages": ["a stage the list does not offer"],
+            "stage_out_0": "another stage the list does not offer",
             "reason_field": "",
             "api_version": "v1",
         },
@@ -140,3 +145,41 @@ def test_integrations_overview_pins_its_queries(client, world, django_assert_num
         response = client.get(reverse("crm:integrations"))
     page = response.content.decode()
     assert 'data-kind="crm.webhook"' in page and '<td class="text-end" data-field="waiting">12' in page
+
+
+def test_stages_are_chosen_from_lists_not_typed_as_json(client, world, connections):
+    client.force_login(world.carol)
+    url = reverse("crm:connection", args=["hubspot"])
+    html = client.get(url).content.decode()
+    # The lost stages are checkboxes of the CRM's stages (the configured one ticked)...
+    assert re.search(r'type="checkbox"[^>]*name="lost_stages" value="closedlost"[^>]*checked', html)
+    assert re.search(r'type="checkbox"[^>]*name="lost_stages" value="contractsent" ', html)
+    # ...and each of our stages has a labelled select of the CRM's stages.
+    assert '<label class="form-label small mb-0" for="id_stage_map_2">Demo</label>' in html
+    assert '<select name="stage_map_2"' in html and '<option value="presentationscheduled">' in html
+    hubspot = CrmConnection.objects.get(kind=CrmKind.HUBSPOT)
+    form = {
+        "active": "on", "base_url": hubspot.base_url, "account_id": hubspot.account_id,
+        "api_version": "v60.0", "reason_field": hubspot.reason_field, "reason_value": "label",
+        "write_back": "on",
+        "other_stages": "closedlost_nodecision",
+        "lost_stages": ["closedlost", "closedlost_nodecision"], "won_stages": ["closedwon"],
+        "stage_out_0": "closedlost", "stage_out_1": "closedwon", "stage_out_2": "closedlost_nodecision",
+        "stage_map_2": "presentationscheduled", "stage_map_3": "contractsent",
+    }  # fmt: skip
+    assert client.post(url, form).status_code == 302
+    hubspot.refresh_from_db()
+    assert hubspot.lost_stages == ["closedlost", "closedlost_nodecision"]
+    assert hubspot.stage_out == {
+        "lost": "closedlost",
+        "won": "closedwon",
+        "no_decision": "closedlost_nodecision",
+    }
+    assert hubspot.stage_map == {"Demo": "presentationscheduled", "Proposal": "contractsent"}
+    html = client.get(url).content.decode()  # the value typed once is now in the lists
+    assert re.search(r'name="lost_stages" value="closedlost_nodecision"[^>]*checked', html)
+    assert '<option value="contractsent" selected>' in html
+
+    clash = client.post(url, {**form, "won_stages": ["closedlost"]})
+    assert clash.status_code == 400
+    assert "cannot mean both lost and won" in clash.context["form"].errors["won_stages"][0]

@@ -161,6 +161,8 @@ class Workers:
             "FOLLOWUPS_MAX_ATTEMPTS": "3",
             "FOLLOWUPS_DISPATCH_EVERY": "3",  # beat's tick, every minute in production
             "LOG_LEVEL": "INFO",
+            # CRM calls check the address at each request: the test's allowed hosts go along.
+            "CRM_ALLOWED_HOSTS": ",".join(settings.CRM_ALLOWED_HOSTS),
         }
 
     def start(self, *, concurrency: int = 2, beat: bool = False) -> subprocess.Popen:

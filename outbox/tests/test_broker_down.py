@@ -56,7 +56,7 @@ def test_nothing_is_lost_while_the_broker_is_unreachable(
     from_crm = [
         world.deal(hubspot_id="18442013567"),
         world.deal(pipedrive_id="4711"),
-        world.deal(salesforce_id="0065e00000GhIjKAAV"),
+        world.deal(salesforce_id="0065e00000GhIjKAAV", amount=36000),  # the Amount its message carries
     ]
     by_rep = lost_deal(contacts=[("Noor Birch", "noor@birch.example")], hubspot_id="31337")
     by_api = lost_deal(contacts=[("Sam Oak", "sam@oak.example")], pipedrive_id="5150")

@@ -29,8 +29,20 @@ class Command(BaseCommand):
             help="A CRM stage value that means closed lost (repeat for several).",
         )  # fmt: skip
         parser.add_argument(
+            "--won-stage", dest="won_stages", action="append", metavar="VALUE",
+            help="A CRM stage value that means closed won (repeat for several).",
+        )  # fmt: skip
+        parser.add_argument(
             "--stage-out", dest="stage_out", action="append", metavar="OUTCOME=VALUE",
             help="The CRM stage written back for our outcome, e.g. lost=closedlost.",
+        )  # fmt: skip
+        parser.add_argument(
+            "--stage-map", dest="stage_map", action="append", metavar="OUR_STAGE=VALUE",
+            help="The CRM stage of one of our open stages, e.g. Proposal=contractsent.",
+        )  # fmt: skip
+        parser.add_argument(
+            "--owner", dest="owner_map", action="append", metavar="CRM_OWNER_ID=USERNAME",
+            help="Our user for a CRM owner id, e.g. 311=alice (owner changes from the CRM).",
         )  # fmt: skip
         state = parser.add_mutually_exclusive_group()
         state.add_argument("--active", dest="active", action="store_true", default=None)
@@ -45,10 +57,12 @@ class Command(BaseCommand):
             for name in (*TEXT_OPTIONS, "active", "write_back")
             if options[name] is not None
         }
-        if options["lost_stages"]:
-            fields["lost_stages"] = options["lost_stages"]
-        if options["stage_out"]:
-            fields["stage_out"] = self._stage_out(options["stage_out"])
+        for name in ("lost_stages", "won_stages"):
+            if options[name]:
+                fields[name] = options[name]
+        for name in ("stage_out", "stage_map", "owner_map"):
+            if options[name]:
+                fields[name] = self._pairs(options[name], f"--{name.replace('_', '-')}")
         try:
             connection, created = services.connection_save(kind=kind, **fields)
         except ValidationError as exc:
@@ -64,11 +78,11 @@ class Command(BaseCommand):
         )
 
     @staticmethod
-    def _stage_out(pairs: list[str]) -> dict[str, str]:
+    def _pairs(pairs: list[str], option: str) -> dict[str, str]:
         mapping = {}
         for pair in pairs:
-            outcome, sep, value = pair.partition("=")
-            if not sep or not outcome.strip() or not value.strip():
-                raise CommandError(f"--stage-out {pair!r}: give OUTCOME=VALUE, e.g. lost=closedlost.")
-            mapping[outcome.strip()] = value.strip()
+            key, sep, value = pair.partition("=")
+            if not sep or not key.strip() or not value.strip():
+                raise CommandError(f"{option} {pair!r}: give KEY=VALUE, e.g. lost=closedlost.")
+            mapping[key.strip()] = value.strip()
         return mapping

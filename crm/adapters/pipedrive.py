@@ -1,0 +1,171 @@
+"""Pipedrive: Basic auth on the webhook, v2 deal events (with `previous`), API v2 deals."""
+
+import base64
+import binascii
+import hmac
+import json
+import urllib.parse
+from collections.abc import Iterator
+from datetime import datetime
+
+from crm.adapters.base import (
+    LOST,
+    OPEN,
+    WON,
+    CrmAdapter,
+    CrmChange,
+    Fetch,
+    IncomingRequest,
+    Received,
+    WebhookRejected,
+    WriteBack,
+    crm_value,
+    outcome_of,
+    parse_amount,
+    parse_time,
+)
+from crm.models import CrmConnection, CrmKind, WebhookEvent
+
+PAGE_SIZE = 100
+MAX_PAGES = 1000
+
+
+def pipedrive_verify(*, connection: CrmConnection, headers) -> None:
+    """Basic auth with the user name and password set on the Pipedrive webhook."""
+    header = headers.get("Authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        raise WebhookRejected("Basic authentication is required.")
+    try:
+        user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise WebhookRejected("The Authorization header is not valid Basic authentication.") from exc
+    if not connection.webhook_secret:
+        raise WebhookRejected("No Pipedrive webhook password is configured.")
+    user_ok = hmac.compare_digest(user.encode(), connection.webhook_username.encode())
+    password_ok = hmac.compare_digest(password.encode(), connection.webhook_secret.encode())
+    if not (user_ok and password_ok):
+        raise WebhookRejected("Wrong user name or password.")
+
+
+def pipedrive_items(*, connection: CrmConnection, body: bytes) -> list[Received]:
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise WebhookRejected("The body is not JSON.", status=400) from exc
+    meta = payload.get("meta") if isinstance(payload, dict) else None
+    if not isinstance(meta, dict):
+        raise WebhookRejected("The body has no meta object.", status=400)
+    if connection.account_id and str(meta.get("company_id", "")) != connection.account_id:
+        raise WebhookRejected("The event is from another Pipedrive company.", status=403)
+    if meta.get("id"):
+        key = f"pipedrive:{meta['id']}"
+    else:
+        parts = [meta.get(k, "") for k in ("entity", "entity_id", "action", "timestamp")]
+        key = "pipedrive:" + ":".join(str(p) for p in parts)
+    return [Received(key, 0)]
+
+
+def _owner(data: dict) -> str | None:
+    return crm_value(data.get("owner_id")) or crm_value(data.get("user_id"))  # v2, then v1
+
+
+def _details_change(external_id: str, data: dict, previous: dict, at) -> CrmChange | None:
+    """An edit of the amount or the owner: a field `previous` holds with another value (v2 sends
+    only changed fields, v1 the whole deal before the change)."""
+    amount = owner = None
+    if "value" in previous and parse_amount(previous["value"]) != parse_amount(data.get("value")):
+        amount = parse_amount(data.get("value"))
+    if ("owner_id" in previous or "user_id" in previous) and _owner(previous) != _owner(data):
+        owner = _owner(data)
+    if amount is None and owner is None:
+        return None
+    return CrmChange(external_id, None, None, at, amount=amount, owner=owner)
+
+
+class PipedriveAdapter(CrmAdapter):
+    kind = CrmKind.PIPEDRIVE
+    amount_field = "value"
+    owner_field = "owner_id"
+
+    def verify(self, *, connection: CrmConnection, request: IncomingRequest) -> None:
+        pipedrive_verify(connection=connection, headers=request.headers)
+
+    def received(self, *, connection: CrmConnection, body: bytes) -> list[Received]:
+        return pipedrive_items(connection=connection, body=body)
+
+    def refused(self, exc: WebhookRejected):
+        response = super().refused(exc)
+        if exc.status == 401:
+            response["WWW-Authenticate"] = 'Basic realm="closedlost webhooks"'
+        return response
+
+    def change(self, *, connection: CrmConnection, event: WebhookEvent) -> CrmChange | str:
+        payload = json.loads(event.body)
+        meta, data = payload["meta"], payload.get("data") or {}
+        if meta.get("entity") != "deal" or meta.get("action") not in {"change", "create"}:
+            return f"{meta.get('action')} of {meta.get('entity')} is not followed"
+        status = data.get("status") or ""
+        outcome = outcome_of(connection, status)
+        changed_at = parse_time(data.get("update_time")) or parse_time(meta.get("timestamp"))
+        closed_at = parse_time(data.get({LOST: "lost_time", WON: "won_time"}.get(outcome, ""))) or changed_at
+        external_id = str(meta.get("entity_id") or data.get("id"))
+        reason = data.get(connection.reason_field) if outcome == LOST else None
+        # `previous` holds what the change replaced (v2: only the changed fields; v1: the whole
+        # deal). An edit that leaves the status as it was (a title, say) is no new close or
+        # reopen: a deal reopened here must stay open.
+        previous = payload.get("previous")
+        if (
+            meta.get("action") == "change"
+            and isinstance(previous, dict)
+            and previous.get("status", status) == status
+        ):
+            field = connection.reason_field
+            if (
+                outcome == LOST and field in previous and previous.get(field) != reason
+            ):  # the reason was edited
+                return CrmChange(external_id, None, reason or "", changed_at)
+            details = _details_change(external_id, data, previous, changed_at)
+            return details or f"status stayed {status!r}: an edit, not a close or a reopen"
+        if outcome == OPEN and meta.get("action") != "change":
+            return "a new open deal: nothing to record here"
+        if outcome == LOST:
+            reason = reason if reason is not None else ""
+        details = _details_change(external_id, data, previous if isinstance(previous, dict) else {}, None)
+        amount, owner = (details.amount, details.owner) if details else (None, None)
+        return CrmChange(
+            external_id, outcome, reason, closed_at, stage_value=status, amount=amount, owner=owner
+        )
+
+    def open_stage_value(self, *, connection: CrmConnection, stage_name: str) -> str:
+        return "open"  # a Pipedrive deal's status; its stage is a pipeline id of its own
+
+    def write_back(self, *, connection: CrmConnection, state: dict) -> WriteBack | None:
+        body = {"status": state["stage"]}
+        if state["reason"] and state["outcome"] == LOST:
+            body[connection.reason_field] = state["reason"]
+        url = f"{connection.base_url.rstrip('/')}/api/v2/deals/{state['external_id']}"
+        return WriteBack("PATCH", url, body, state["pushed"])
+
+    def changed_since(
+        self, *, connection: CrmConnection, since: datetime, fetch: Fetch
+    ) -> Iterator[CrmChange]:
+        base = connection.base_url.rstrip("/") + "/api/v2/deals"
+        cursor = None
+        for _ in range(MAX_PAGES):
+            query = {"updated_since": since.strftime("%Y-%m-%dT%H:%M:%SZ"), "limit": PAGE_SIZE,
+                     "sort_by": "update_time", "sort_direction": "asc"}  # fmt: skip
+            if cursor:
+                query["cursor"] = cursor
+            page = fetch("GET", f"{base}?{urllib.parse.urlencode(query)}", None)
+            for deal in page.get("data") or []:
+                status = deal.get("status") or ""
+                outcome = outcome_of(connection, status)
+                reason = deal.get(connection.reason_field) if outcome == LOST else None
+                yield CrmChange(
+                    str(deal["id"]), outcome, reason, parse_time(deal.get("update_time")), stage_value=status,
+                    amount=parse_amount(deal.get("value")), owner=_owner(deal),
+                )  # fmt: skip
+            cursor = (page.get("additional_data") or {}).get("next_cursor")
+            if not cursor:
+                return

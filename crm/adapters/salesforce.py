@@ -1,0 +1,154 @@
+"""Salesforce: outbound messages (SOAP, a shared token in the URL), REST sObjects and SOQL."""
+
+import hmac
+import re
+import urllib.parse
+from collections.abc import Iterator
+from datetime import datetime
+
+from defusedxml import ElementTree
+from django.http import HttpResponse
+
+from crm.adapters.base import (
+    CrmAdapter,
+    CrmChange,
+    Fetch,
+    IncomingRequest,
+    Received,
+    WebhookRejected,
+    WriteBack,
+    crm_value,
+    outcome_of,
+    parse_amount,
+    parse_time,
+    reason_field_for,
+)
+from crm.models import CrmConnection, CrmKind, WebhookEvent
+
+SALESFORCE_NS = "http://soap.sforce.com/2005/09/outbound"
+XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
+SOQL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+MAX_PAGES = 1000
+SALESFORCE_ACK = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">'
+    "<soapenv:Body>"
+    '<notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound"><Ack>{ack}</Ack></notificationsResponse>'
+    "</soapenv:Body></soapenv:Envelope>"
+)
+
+
+class SoqlNameRefused(ValueError):
+    """A configured field name is not a Salesforce field name (it would go into SOQL)."""
+
+
+def salesforce_verify(*, connection: CrmConnection, token: str) -> None:
+    """Outbound messages are not signed: a shared token in the endpoint URL (plus the org id)."""
+    if not connection.webhook_secret:
+        raise WebhookRejected("No Salesforce token is configured.")
+    if not hmac.compare_digest(token.encode(), connection.webhook_secret.encode()):
+        raise WebhookRejected("Wrong or missing token.")
+
+
+def salesforce_notifications(body: bytes):
+    try:
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError as exc:
+        raise WebhookRejected("The body is not XML.", status=400) from exc
+    notifications = root.find(f".//{{{SALESFORCE_NS}}}notifications")
+    if notifications is None:
+        raise WebhookRejected("The body is not a Salesforce outbound message.", status=400)
+    return notifications
+
+
+def salesforce_items(*, connection: CrmConnection, body: bytes) -> list[Received]:
+    notifications = salesforce_notifications(body)
+    org = (notifications.findtext(f"{{{SALESFORCE_NS}}}OrganizationId") or "").strip()
+    if connection.account_id and org[:15] != connection.account_id[:15]:
+        raise WebhookRejected("The message is from another Salesforce organization.", status=403)
+    received = []
+    for index, notification in enumerate(notifications.findall(f"{{{SALESFORCE_NS}}}Notification")):
+        notification_id = (notification.findtext(f"{{{SALESFORCE_NS}}}Id") or "").strip()
+        if not notification_id:
+            raise WebhookRejected(f"Notification {index} has no Id.", status=400)
+        received.append(Received(f"salesforce:{notification_id}", index))
+    return received
+
+
+class SalesforceAdapter(CrmAdapter):
+    kind = CrmKind.SALESFORCE
+    amount_field = "Amount"
+    owner_field = "OwnerId"
+
+    def verify(self, *, connection: CrmConnection, request: IncomingRequest) -> None:
+        salesforce_verify(connection=connection, token=request.query.get("token", ""))
+
+    def received(self, *, connection: CrmConnection, body: bytes) -> list[Received]:
+        return salesforce_items(connection=connection, body=body)
+
+    def accepted(self, stored: int) -> HttpResponse:
+        return HttpResponse(SALESFORCE_ACK.format(ack="true"), content_type="text/xml; charset=utf-8")
+
+    def refused(self, exc: WebhookRejected) -> HttpResponse:
+        # No Ack: Salesforce keeps the message and retries it.
+        return HttpResponse(
+            SALESFORCE_ACK.format(ack="false"), status=exc.status, content_type="text/xml; charset=utf-8"
+        )
+
+    def _record(self, connection: CrmConnection, fields: dict) -> CrmChange:
+        stage = fields.get("StageName") or ""
+        outcome = outcome_of(connection, stage)
+        field = reason_field_for(connection, outcome)
+        at = parse_time(fields.get("LastModifiedDate")) or parse_time(fields.get("CloseDate"))
+        return CrmChange(
+            fields["Id"], outcome, fields.get(field) if field else None, at, stage_value=stage,
+            amount=parse_amount(fields.get(self.amount_field)), owner=crm_value(fields.get(self.owner_field)),
+        )  # fmt: skip
+
+    def change(self, *, connection: CrmConnection, event: WebhookEvent) -> CrmChange | str:
+        notifications = salesforce_notifications(event.body.encode())
+        notification = notifications.findall(f"{{{SALESFORCE_NS}}}Notification")[event.item]
+        sobject = notification.find(f"{{{SALESFORCE_NS}}}sObject")
+        if sobject is None or not (sobject.get(XSI_TYPE) or "").endswith("Opportunity"):
+            return "not an Opportunity"
+        fields = {child.tag.rsplit("}", 1)[-1]: (child.text or "").strip() for child in sobject}
+        return self._record(connection, fields)
+
+    def write_back(self, *, connection: CrmConnection, state: dict) -> WriteBack | None:
+        body = {"StageName": state["stage"]}
+        if state["reason"]:
+            body[connection.reason_field] = state["reason"]
+        base = connection.base_url.rstrip("/")
+        url = f"{base}/services/data/{connection.api_version}/sobjects/Opportunity/{state['external_id']}"
+        return WriteBack("PATCH", url, body, state["pushed"])
+
+    def changed_since(
+        self, *, connection: CrmConnection, since: datetime, fetch: Fetch
+    ) -> Iterator[CrmChange]:
+        base = connection.base_url.rstrip("/")
+        fields = [
+            "Id",
+            "StageName",
+            "LastModifiedDate",
+            self.amount_field,
+            self.owner_field,
+            connection.reason_field,
+        ]
+        if connection.win_reason_field:
+            fields.append(connection.win_reason_field)
+        bad = [name for name in fields if not SOQL_NAME.match(name)]
+        if bad:
+            raise SoqlNameRefused(f"{connection}: {', '.join(bad)} is not a Salesforce field name.")
+        # Field names checked above, the date formatted here: nothing else goes into the query.
+        columns, after = ", ".join(dict.fromkeys(fields)), since.strftime("%Y-%m-%dT%H:%M:%SZ")
+        soql = (
+            f"SELECT {columns} FROM Opportunity WHERE LastModifiedDate >= {after} ORDER BY LastModifiedDate"  # noqa: S608
+        )
+        url = f"{base}/services/data/{connection.api_version}/query?{urllib.parse.urlencode({'q': soql})}"
+        for _ in range(MAX_PAGES):
+            page = fetch("GET", url, None)
+            for record in page.get("records") or []:
+                yield self._record(connection, {k: v for k, v in record.items() if k != "attributes"})
+            if page.get("done", True) or not page.get("nextRecordsUrl"):
+                return
+            url = base + page["nextRecordsUrl"]
