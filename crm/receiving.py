@@ -89,9 +89,9 @@ def webhook_receive(*, connection: CrmConnection, body: bytes, headers) -> int:
             WebhookEvent.Status.PENDING,
         ]
     message_sql, message_params = handoff_insert_sql(kind=HANDOFF_WEBHOOK, ids_from="new")
-    # The answer need not wait for the disk (unless CRM_WEBHOOK_SYNCHRONOUS_COMMIT): a database
-    # crash in the next instant loses at most the last deliveries, and reconciliation repairs
-    # what they said. set_config(..., true) holds for this statement's own transaction.
+    # The answer waits for the disk unless CRM_WEBHOOK_SYNCHRONOUS_COMMIT is "0" (then a database
+    # crash in the next instant could lose the last deliveries, which reconciliation repairs).
+    # set_config(..., true) holds for this statement's own transaction.
     commit = "on" if getattr(settings, "CRM_WEBHOOK_SYNCHRONOUS_COMMIT", True) else "off"
     sql = (
         "WITH durability AS (SELECT set_config('synchronous_commit', %s, true) AS value), "  # noqa: S608 - fixed names
