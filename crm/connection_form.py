@@ -9,6 +9,7 @@ from django.db import models
 from crm.addresses import validate_crm_address
 from crm.models import CrmConnection, CrmKind
 from deals.models import DealStatus, Stage
+from teams.models import User
 
 SECRET_FIELDS = ("webhook_secret", "api_token")
 # Each CRM's stage values in its standard set-up (Pipedrive: the deal's status).
@@ -45,6 +46,43 @@ class LabelledSelects(forms.MultiWidget):
         for sub, label in zip(context["widget"]["subwidgets"], self.labels, strict=True):
             sub["label"] = label
         return context
+
+
+class LabelledInputs(LabelledSelects):
+    """One text input per key, each with its own visible label."""
+
+    def __init__(self, items: list[tuple[str, str]]):
+        self.keys = [key for key, _ in items]
+        self.labels = [label for _, label in items]
+        inputs = [forms.TextInput(attrs={"class": "form-control form-control-sm"}) for _ in items]
+        forms.MultiWidget.__init__(self, inputs)
+
+
+class OwnerMapField(forms.MultiValueField):
+    """The CRM's owner id of each of our people, typed once: stored as {CRM owner id: user name}
+    (a CRM owner given as an e-mail address needs no entry)."""
+
+    def __init__(self, users, **kwargs):
+        self.usernames = [user.username for user in users]
+        items = [(user.username, f"{user.display_name} ({user.username})") for user in users]
+        fields = [forms.CharField(required=False, max_length=64, strip=True) for _ in users]
+        super().__init__(
+            fields, widget=LabelledInputs(items), require_all_fields=False, required=False, **kwargs
+        )
+
+    def compress(self, data_list):
+        pairs = [
+            (crm_id, name) for name, crm_id in zip(self.usernames, data_list or [], strict=False) if crm_id
+        ]
+        ids = [crm_id for crm_id, _ in pairs]
+        twice = sorted({crm_id for crm_id in ids if ids.count(crm_id) > 1})
+        if twice:
+            raise forms.ValidationError(f"A CRM owner id can belong to one person only: {', '.join(twice)}.")
+        return dict(pairs)
+
+
+def _owner_initial(owner_map: dict) -> dict:
+    return {name: crm_id for crm_id, name in (owner_map or {}).items()}
 
 
 class StageMapField(forms.MultiValueField):
@@ -99,7 +137,9 @@ class ConnectionForm(forms.ModelForm):
         self._secret_fields()
         self._stage_fields()
         order = [n for name in self.Meta.fields for n in (name, f"clear_{name}") if n in self.fields]
-        self.order_fields(order[:7] + ["other_stages", "lost_stages", "won_stages", "stage_out", "stage_map"])
+        self.order_fields(
+            order[:7] + ["other_stages", "lost_stages", "won_stages", "stage_out", "stage_map", "owner_map"]
+        )
 
     def _secret_fields(self) -> None:
         for name in SECRET_FIELDS:
@@ -139,6 +179,14 @@ class ConnectionForm(forms.ModelForm):
             help_text="Used when a deal reopened here is written back, and for stage moves from the CRM.",
         )  # fmt: skip
 
+        people = User.objects.filter(is_active=True, memberships__isnull=False).distinct()
+        self.fields["owner_map"] = OwnerMapField(
+            list(people.order_by("first_name", "username")), initial=_owner_initial(self.instance.owner_map),
+            label="The CRM's owner id of each person",
+            help_text="For owner changes from the CRM; an owner the CRM gives as an e-mail address is "
+            "matched by e-mail without an entry.",
+        )  # fmt: skip
+
     def clean_base_url(self):
         url = self.cleaned_data["base_url"]
         if "base_url" in self.changed_data:  # a stored address was checked when it was entered
@@ -161,6 +209,6 @@ class ConnectionForm(forms.ModelForm):
         return cleaned
 
     def save(self, commit=True):
-        for name in ("lost_stages", "won_stages", "stage_out", "stage_map"):
+        for name in ("lost_stages", "won_stages", "stage_out", "stage_map", "owner_map"):
             setattr(self.instance, name, self.cleaned_data[name])
         return super().save(commit=commit)

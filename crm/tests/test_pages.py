@@ -183,3 +183,29 @@ def test_stages_are_chosen_from_lists_not_typed_as_json(client, world, connectio
     clash = client.post(url, {**form, "won_stages": ["closedlost"]})
     assert clash.status_code == 400
     assert "cannot mean both lost and won" in clash.context["form"].errors["won_stages"][0]
+
+
+def test_the_crm_owner_ids_are_typed_per_person_on_the_connection_page(client, world, connections):
+    client.force_login(world.carol)
+    url = reverse("crm:connection", args=["hubspot"])
+    html = client.get(url).content.decode()
+    names = re.findall(r'<label class="form-label small mb-0" for="id_owner_map_\d+">([^<]+)</label>', html)
+    assert len(names) == 5 and any("(erin)" in name for name in names)  # everyone in a team, by name
+    hubspot = CrmConnection.objects.get(kind=CrmKind.HUBSPOT)
+    erin = next(i for i, name in enumerate(names) if "(erin)" in name)
+    alice = next(i for i, name in enumerate(names) if "(alice)" in name)
+    form = {
+        "active": "on", "base_url": hubspot.base_url, "account_id": hubspot.account_id,
+        "api_version": "v60.0", "reason_field": hubspot.reason_field, "reason_value": "label",
+        "lost_stages": ["closedlost"], f"owner_map_{erin}": " 311 ",
+    }  # fmt: skip
+    assert client.post(url, form).status_code == 302
+    hubspot.refresh_from_db()
+    assert hubspot.owner_map == {"311": "erin"}
+    assert f'name="owner_map_{erin}" value="311"' in client.get(url).content.decode()
+
+    clash = client.post(url, {**form, f"owner_map_{alice}": "311"})
+    assert clash.status_code == 400
+    assert "one person only: 311" in clash.context["form"].errors["owner_map"][0]
+    hubspot.refresh_from_db()
+    assert hubspot.owner_map == {"311": "erin"}
