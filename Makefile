@@ -82,6 +82,7 @@ bench: devenv
 	DATABASE_URL=$(PG_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python bench/bench_followups.py
 	DATABASE_URL=$(PG_URL:/postgres=/closedlost_bench_outbox) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python bench/bench_outbox.py
 	DATABASE_URL=$(PG_URL:/postgres=/closedlost_bench_crm) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python bench/bench_crm.py
+	DATABASE_URL=$(PG_URL:/postgres=/closedlost_bench_crm) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python bench/bench_ingest.py
 	DATABASE_URL=$(PG_URL) $(BIN)/python bench/bench_surveys.py
 	DATABASE_URL=$(PG_URL) $(BIN)/python bench/bench_import.py
 
