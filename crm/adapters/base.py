@@ -88,6 +88,15 @@ def reason_field_for(connection: CrmConnection, outcome: str | None) -> str:
     return {LOST: connection.reason_field, WON: connection.win_reason_field}.get(outcome, "") or ""
 
 
+def reason_field_out(connection: CrmConnection, state: dict) -> str:
+    """The CRM field a write-back puts our reason in: a win reason in the win-reason field (none
+    if the CRM has none), a loss or no-decision reason in the loss-reason field (a CRM closes a
+    no-decision deal "lost" with that reason)."""
+    if not state["reason"]:
+        return ""
+    return connection.win_reason_field if state["outcome"] == WON else connection.reason_field
+
+
 def parse_time(value) -> datetime | None:
     if value in (None, ""):
         return None

@@ -22,6 +22,7 @@ from crm.adapters.base import (
     parse_amount,
     parse_time,
     reason_field_for,
+    reason_field_out,
 )
 from crm.models import CrmConnection, CrmKind, WebhookEvent
 
@@ -177,8 +178,8 @@ class HubSpotAdapter(CrmAdapter):
 
     def write_back(self, *, connection: CrmConnection, state: dict) -> WriteBack | None:
         properties = {"dealstage": state["stage"]}
-        if state["reason"]:  # (a win reason too goes into the reason field, as before)
-            properties[connection.reason_field] = state["reason"]
+        if field := reason_field_out(connection, state):
+            properties[field] = state["reason"]
         url = f"{connection.base_url.rstrip('/')}/crm/v3/objects/deals/{state['external_id']}"
         return WriteBack("PATCH", url, {"properties": properties}, state["pushed"])
 

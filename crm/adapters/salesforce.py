@@ -22,6 +22,7 @@ from crm.adapters.base import (
     parse_amount,
     parse_time,
     reason_field_for,
+    reason_field_out,
 )
 from crm.models import CrmConnection, CrmKind, WebhookEvent
 
@@ -116,8 +117,8 @@ class SalesforceAdapter(CrmAdapter):
 
     def write_back(self, *, connection: CrmConnection, state: dict) -> WriteBack | None:
         body = {"StageName": state["stage"]}
-        if state["reason"]:
-            body[connection.reason_field] = state["reason"]
+        if field := reason_field_out(connection, state):
+            body[field] = state["reason"]
         base = connection.base_url.rstrip("/")
         url = f"{base}/services/data/{connection.api_version}/sobjects/Opportunity/{state['external_id']}"
         return WriteBack("PATCH", url, body, state["pushed"])

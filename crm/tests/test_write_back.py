@@ -56,6 +56,24 @@ def test_salesforce_patch_body_with_reason_codes(world, fake_crm):
     assert request.body == {"StageName": "Closed Lost", "Loss_Reason__c": "bad-timing"}
 
 
+def test_a_win_reason_goes_to_the_win_reason_field_or_nowhere(world, fake_crm):
+    """Never into the loss-reason field: Salesforce has no win-reason field until one is named."""
+    CrmConnection.objects.filter(kind=CrmKind.SALESFORCE).update(reason_value="code")
+    first, second = (
+        world.deal(salesforce_id="0065e00000GhIjKAAA"),
+        world.deal(salesforce_id="0065e00000GhIjKAAB"),
+    )
+    deal_services.deal_mark_won(deal=first, reason=world.reasons["win-best-fit"], actor=world.alice)
+    services.deal_sync_push(deal_id=first.pk, kind=CrmKind.SALESFORCE)
+    CrmConnection.objects.filter(kind=CrmKind.SALESFORCE).update(win_reason_field="Win_Reason__c")
+    deal_services.deal_mark_won(deal=second, reason=world.reasons["win-best-fit"], actor=world.alice)
+    services.deal_sync_push(deal_id=second.pk, kind=CrmKind.SALESFORCE)
+    assert [r.body for r in fake_crm.requests] == [
+        {"StageName": "Closed Won"},
+        {"StageName": "Closed Won", "Win_Reason__c": "win-best-fit"},
+    ]
+
+
 def test_won_and_needs_reason_push_the_stage(world, fake_crm):
     won = world.deal(hubspot_id="1")
     deal_services.deal_mark_won(deal=won, reason=world.reasons["win-best-fit"], actor=world.alice)
@@ -65,7 +83,7 @@ def test_won_and_needs_reason_push_the_stage(world, fake_crm):
     services.deal_sync_push(deal_id=waiting.pk, kind=CrmKind.HUBSPOT)
     bodies = [r.body for r in fake_crm.requests]
     assert bodies == [
-        {"properties": {"dealstage": "closedwon", "closed_lost_reason": "Best product fit"}},
+        {"properties": {"dealstage": "closedwon", "closed_won_reason": "Best product fit"}},  # its own field
         {"properties": {"dealstage": "closedlost"}},
     ]
 
