@@ -26,6 +26,7 @@ from crm.tests.conftest import (
 )
 from deals import services as deal_services
 from deals.models import Closure, Deal, DealEvent, DealStatus
+from tests.dates import days_ahead
 
 HUBSPOT_URL = "/webhooks/hubspot/"
 HUBSPOT_URI = "http://testserver/webhooks/hubspot/"
@@ -281,7 +282,7 @@ def test_unknown_reason_fills_the_queue_and_the_rep_gives_one(client, world, con
     assert "needs a note" in refused.content.decode()
     response = client.post(
         reverse("crm:give-reason", args=[deal.pk]),
-        {"reason": world.reasons["value-not-proven"].pk, "note": "", "revisit_on": "2027-05-01"},
+        {"reason": world.reasons["value-not-proven"].pk, "note": "", "revisit_on": days_ahead(150)},
     )
     assert response.status_code == 302
     deal.refresh_from_db()
@@ -290,7 +291,7 @@ def test_unknown_reason_fills_the_queue_and_the_rep_gives_one(client, world, con
     assert (closure.reason, closure.needs_reason, str(closure.revisit_on)) == (
         world.reasons["value-not-proven"],
         False,
-        "2027-05-01",
+        days_ahead(150),
     )
     assert "No deal is waiting for a reason." in client.get(reverse("crm:needs-reason")).content.decode()
 

@@ -18,6 +18,7 @@ from deals import services
 from deals.factories import PipelineFactory, StageFactory
 from deals.models import Closure, Deal, DealEvent, DealStatus
 from teams.models import User
+from tests.dates import days_ahead
 
 LOST_URL = "/api/deals/{}/mark-lost/"
 
@@ -387,11 +388,11 @@ def test_mark_won_and_no_decision(world, api_as, reasons):
     assert wrong.status_code == 400 and "choose a no decision reason" in wrong.json()["reason"][0]
     response = client.post(
         f"/api/deals/{undecided.pk}/mark-no-decision/",
-        {"reason": "status-quo", "revisit_on": "2027-03-01"},
+        {"reason": "status-quo", "revisit_on": days_ahead(90)},
         format="json",
     )
     assert response.status_code == 201, response.content
-    assert response.json()["revisit_on"] == "2027-03-01"
+    assert response.json()["revisit_on"] == days_ahead(90)
     assert Deal.objects.get(pk=undecided.pk).status == DealStatus.NO_DECISION
 
 

@@ -12,6 +12,7 @@ from deals import services
 from deals.factories import ContactFactory
 from deals.models import Deal, DealStatus
 from followups.models import FollowUp, NurtureSequence, NurtureStep, StepAction
+from tests.dates import days_ahead
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +45,7 @@ def _lost_form(world, competitor, nurture, secondary: int) -> dict:
         "note": "They went with the cheaper tool.",
         "secondary_reasons": [world.reasons[code].pk for code in picks if code in world.reasons],
         "nurture_sequence": nurture.pk,
-        "revisit_on": "2027-06-01",
+        "revisit_on": days_ahead(180),
     }
 
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from deals import services
 from deals.models import Closure, Deal, DealEvent, DealStatus
+from tests.dates import days_ahead
 
 
 def _assert_untouched(deal):
@@ -137,7 +138,7 @@ def test_page_refuses_bad_loss_and_keeps_what_was_typed(client, world, post, fie
     retired = world.reasons["no-budget"]
     retired.active = False
     retired.save()
-    data = {"note": "meh", "revisit_on": "2027-03-01", **post}
+    data = {"note": "meh", "revisit_on": days_ahead(90), **post}
     codes = {"WIN": world.reasons["win-best-fit"].pk, "RETIRED": retired.pk}
     if data.get("reason") and not data["reason"].isdigit():
         data["reason"] = codes.get(data["reason"]) or world.reasons[data["reason"]].pk
@@ -148,7 +149,7 @@ def test_page_refuses_bad_loss_and_keeps_what_was_typed(client, world, post, fie
     assert words in " ".join(form.errors[field])
     html = response.content.decode()
     assert words.split("{")[0] in html.replace("&#x27;", "'")
-    assert 'value="2027-03-01"' in html  # what was typed is still there
+    assert f'value="{days_ahead(90)}"' in html  # what was typed is still there
     assert re.search(r">\s*meh</textarea>", html)
     _assert_untouched(deal)
 
@@ -163,14 +164,14 @@ def test_page_marks_lost_and_redirects(client, world, competitor):
             "competitor": competitor.pk,
             "note": "",
             "secondary_reasons": [world.reasons["integration-gap"].pk],
-            "revisit_on": "2027-06-30",
+            "revisit_on": days_ahead(210),
         },
     )
     assert response.status_code == 302
     assert response["Location"] == reverse("deals:detail", args=[deal.pk])
     closure = Closure.objects.get(deal=deal)
     assert closure.competitor == competitor
-    assert str(closure.revisit_on) == "2027-06-30"
+    assert str(closure.revisit_on) == days_ahead(210)
     page = client.get(response["Location"]).content.decode()
     assert "Competitor had a better fit" in page
     assert "Northwind CRM" in page
