@@ -5,7 +5,6 @@ processing and by reconciliation."""
 
 from datetime import datetime, timedelta
 
-from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.text import slugify
@@ -27,7 +26,6 @@ from deals import services as deal_services
 from deals.models import Deal, DealStatus, Stage
 from outbox.services import handoff_enqueue
 from reasons.models import Competitor, Reason, ReasonKind
-from teams.models import User
 
 HANDOFF_REMINDER = "crm.reminder"
 # An incoming change equal to what we pushed within this window is our own echo.
@@ -115,34 +113,6 @@ def crm_lost_reason_record(*, deal: Deal, kind: str, text: str) -> None:
             unique_fields=["deal"],
             update_fields=["kind", "crm_value", "text"],
         )
-
-
-def unmapped_reason_classify(
-    *, unmapped: UnmappedReason, reason: Reason, actor: User, competitor: Competitor | None = None
-) -> int:
-    """Map a queued CRM text onto a reason; deals waiting with that text get it. Returns how many."""
-    if reason.kind != ReasonKind.LOSS or not reason.active:
-        raise deal_services.DealError("Choose an active loss reason.", field="reason")
-    with transaction.atomic():
-        mapping, _created = ReasonMapping.objects.update_or_create(
-            kind=unmapped.kind,
-            crm_value=unmapped.crm_value,
-            defaults={"reason": reason, "competitor": competitor, "created_by": actor},
-        )
-        UnmappedReason.objects.filter(pk=unmapped.pk).update(mapping=mapping, resolved_at=timezone.now())
-    given = 0
-    waiting = Deal.objects.filter(
-        needs_reason=True, crm_lost_reason__kind=unmapped.kind, crm_lost_reason__crm_value=unmapped.crm_value
-    )
-    for deal in waiting:
-        try:
-            deal_services.deal_give_reason(
-                deal=deal, reason=reason, actor=actor, competitor=competitor, via_crm=False
-            )
-            given += 1
-        except deal_services.DealError:
-            continue  # the rep will give one from the queue
-    return given
 
 
 # --- processing stored events ----------------------------------------------------------------
@@ -255,8 +225,8 @@ def _apply_reason(*, connection: CrmConnection, change: CrmChange, deal: Deal, r
 
 def _give_reason(*, connection: CrmConnection, change: CrmChange, deal: Deal) -> str:
     text, reason, competitor = _reason_and_competitor(connection, change, LOST_REASON_KINDS)
-    if reason is None or reason.kind != ReasonKind.LOSS:
-        if text and reason is None:
+    if reason is None:  # a no-decision reason makes the deal No Decision (deal_give_reason)
+        if text:
             unmapped_reason_record(kind=connection.kind, text=text)
         return "ignored: still no standard reason"
     try:

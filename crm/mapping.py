@@ -14,16 +14,6 @@ from teams.models import User
 CLASSIFY_KINDS = (ReasonKind.LOSS, ReasonKind.NO_DECISION)
 
 
-def needs_reason_resolve(
-    *, deal: Deal, reason: Reason, competitor: Competitor | None, actor: User | None, via_crm: bool = False
-) -> None:
-    """Give a deal waiting for a reason its loss reason, or make it No Decision with a no-decision
-    one (deal_give_reason corrects the same closure's outcome)."""
-    deal_services.deal_give_reason(
-        deal=deal, reason=reason, actor=actor, competitor=competitor, via_crm=via_crm
-    )
-
-
 def unmapped_reason_classify(
     *, unmapped: UnmappedReason, reason: Reason, actor: User, competitor: Competitor | None = None
 ) -> int:
@@ -45,7 +35,8 @@ def unmapped_reason_classify(
     for deal in waiting:
         try:
             with transaction.atomic():
-                needs_reason_resolve(deal=deal, reason=reason, competitor=competitor, actor=actor)
+                # A no-decision reason makes the deal No Decision on the same closure.
+                deal_services.deal_give_reason(deal=deal, reason=reason, actor=actor, competitor=competitor)
             given += 1
         except deal_services.DealError:
             continue  # the rep will give one from the queue

@@ -33,7 +33,6 @@ from crm.changes import (  # noqa: F401
     crm_lost_reason_record,
     normalise_reason_text,
     reason_for_crm_text,
-    unmapped_reason_classify,
     unmapped_reason_record,
 )
 from crm.http import CrmAddressRefused, CrmHttpError, CrmRequestFailed, crm_request

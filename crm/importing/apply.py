@@ -6,7 +6,6 @@ from datetime import datetime
 from crm.changes import crm_lost_reason_record
 from crm.importing.columns import LOST, NO_DECISION, OPEN, WON, RowError
 from crm.importing.rows import Close, Lookups, Reasons, Row
-from crm.mapping import needs_reason_resolve
 from crm.models import EXTERNAL_ID_FIELD, ImportJob
 from deals import services as deal_services
 from deals.models import Account, Deal, DealStatus
@@ -153,7 +152,7 @@ def apply_row(*, job: ImportJob, row: Row, deal: Deal | None, look: Lookups, rea
         deal = deal_services.deal_change_stage(deal=deal, stage=row.stage, actor=None)
     close = _resolving_close(row, reasons) if deal.status == DealStatus.LOST and deal.needs_reason else None
     if close is not None:
-        needs_reason_resolve(
+        deal_services.deal_give_reason(  # a no-decision reason makes it No Decision
             deal=deal, reason=close.reason, competitor=close.competitor, actor=None, via_crm=True
         )
     return "updated", deal, _close_as_row(job=job, deal=deal, row=row, reasons=reasons)

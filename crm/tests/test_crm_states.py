@@ -215,3 +215,30 @@ def test_won_with_a_win_reason_that_maps_to_nothing_waits_for_a_mapping(client, 
     )
     process_stored()
     assert _state(deal)[:3] == (DealStatus.WON, "Proposal", "win-relationship")
+
+
+def test_a_reason_the_crm_gives_later_can_make_a_waiting_deal_no_decision(world, connections):
+    """A CRM lost the deal without a reason, then set one that maps to a no-decision reason: the
+    same close becomes No Decision (no reopen in its history)."""
+    from crm.changes import CrmChange, crm_change_apply
+    from crm.models import CrmConnection
+
+    ReasonMapping.objects.create(kind="", crm_value="went quiet", reason=world.reasons["status-quo"])
+    hubspot = CrmConnection.objects.get(kind=CrmKind.HUBSPOT)
+    deal = world.deal(hubspot_id="4242")
+    lost = CrmChange("4242", "lost", "", T0)
+    assert (
+        crm_change_apply(connection=hubspot, change=lost, deal=deal, received_at=T0)
+        == "closed lost: needs a reason"
+    )
+    deal.refresh_from_db()
+    later = CrmChange("4242", None, "Went quiet", T0 + timedelta(minutes=5))
+    assert (
+        crm_change_apply(connection=hubspot, change=later, deal=deal, received_at=T0)
+        == "reason given: status-quo"
+    )
+    deal.refresh_from_db()
+    assert (deal.status, deal.needs_reason) == (DealStatus.NO_DECISION, False)
+    assert list(Closure.objects.filter(deal=deal).values_list("outcome", "reopened_at")) == [
+        (DealStatus.NO_DECISION, None)
+    ]
