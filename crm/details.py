@@ -44,9 +44,12 @@ def _apply_amount(*, connection: CrmConnection, change: CrmChange, deal: Deal) -
         return None
     if not _newest(deal=deal, kind=connection.kind, name="amount", at=change.closed_at):
         return "amount: ignored, older than one already applied"
-    deal_services.deal_update_details(
-        deal=deal, name=deal.name, amount=change.amount, actor=None, via_crm=True
-    )
+    try:
+        deal_services.deal_update_details(
+            deal=deal, name=deal.name, amount=change.amount, actor=None, via_crm=True
+        )
+    except deal_services.DealError as exc:
+        return f"amount: ignored, {exc.message}"
     return f"amount: {change.amount}"
 
 

@@ -19,6 +19,15 @@ from teams.models import User
 
 CRM_ID_FIELDS = {"hubspot_id": "HubSpot", "salesforce_id": "Salesforce", "pipedrive_id": "Pipedrive"}
 CRM_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # the id ends up in the CRM's API URLs
+AMOUNT_LIMIT = Decimal("1e12")  # the column holds 14 digits, 2 of them cents
+
+
+def _validate_amount(amount: Decimal) -> None:
+    """The database refuses a negative amount too (deal_amount_not_negative)."""
+    if amount < 0:
+        raise DealError("The amount cannot be negative.", field="amount")
+    if amount >= AMOUNT_LIMIT:
+        raise DealError(f"The amount must be under {AMOUNT_LIMIT:,.0f}.", field="amount")
 
 
 def actor_kind(actor: User | None, *, via_crm: bool = False) -> str:
@@ -59,6 +68,7 @@ def deal_update_details(
 ) -> Deal:
     """Rename a deal and set its amount (a changed amount is recorded as a DealEvent), under the
     deal's row lock; the caller's instance is refreshed. Unchanged values write nothing."""
+    _validate_amount(amount)
     with transaction.atomic():
         locked = Deal.objects.select_for_update().get(pk=deal.pk)
         changed = {}
@@ -98,6 +108,7 @@ def deal_create(
 
     `external_ids`: the deal's ids in CRMs, e.g. {"hubspot_id": "123"}.
     """
+    _validate_amount(amount)
     allowed = {"hubspot_id", "salesforce_id", "pipedrive_id"}
     if external_ids and not set(external_ids) <= allowed:
         raise DealError(f"Unknown external id field: {sorted(set(external_ids) - allowed)}.")

@@ -5,6 +5,8 @@ import re
 from datetime import UTC, datetime, time
 from decimal import Decimal, InvalidOperation
 
+from deals.details import AMOUNT_LIMIT
+
 # Our field → (label on the mapping page, required).
 FIELDS = {
     "external_id": ("CRM record id", True),
@@ -143,7 +145,7 @@ def parse_amount(raw: str) -> Decimal:
         raise RowError("amount", "is not a number", raw) from exc
     if value < 0:
         raise RowError("amount", "cannot be negative", raw)
-    if value >= Decimal("1e12"):
+    if value >= AMOUNT_LIMIT:
         raise RowError("amount", "is too large", raw)
     return value.quantize(Decimal("0.01"))
 
