@@ -24,18 +24,15 @@ STANDARD_STAGES = {
 OUTCOMES = [(DealStatus.LOST, "Lost"), (DealStatus.WON, "Won"), (DealStatus.NO_DECISION, "No decision")]
 
 
-class LabelledSelects(forms.MultiWidget):
-    """One select per key, each with its own visible label."""
+class LabelledWidgets(forms.MultiWidget):
+    """One widget per key (`make()` builds each), each with its own visible label."""
 
-    template_name = "crm/widgets/labelled_selects.html"
+    template_name = "crm/widgets/labelled_widgets.html"
 
-    def __init__(self, items: list[tuple[str, str]], choices):
+    def __init__(self, items: list[tuple[str, str]], make):
         self.keys = [key for key, _ in items]
         self.labels = [label for _, label in items]
-        selects = [
-            forms.Select(choices=choices, attrs={"class": "form-select form-select-sm"}) for _ in items
-        ]
-        super().__init__(selects)
+        super().__init__([make() for _ in items])
 
     def decompress(self, value):
         value = value or {}
@@ -48,16 +45,6 @@ class LabelledSelects(forms.MultiWidget):
         return context
 
 
-class LabelledInputs(LabelledSelects):
-    """One text input per key, each with its own visible label."""
-
-    def __init__(self, items: list[tuple[str, str]]):
-        self.keys = [key for key, _ in items]
-        self.labels = [label for _, label in items]
-        inputs = [forms.TextInput(attrs={"class": "form-control form-control-sm"}) for _ in items]
-        forms.MultiWidget.__init__(self, inputs)
-
-
 class OwnerMapField(forms.MultiValueField):
     """The CRM's owner id of each of our people, typed once: stored as {CRM owner id: user name}
     (a CRM owner given as an e-mail address needs no entry)."""
@@ -67,7 +54,13 @@ class OwnerMapField(forms.MultiValueField):
         items = [(user.username, f"{user.display_name} ({user.username})") for user in users]
         fields = [forms.CharField(required=False, max_length=64, strip=True) for _ in users]
         super().__init__(
-            fields, widget=LabelledInputs(items), require_all_fields=False, required=False, **kwargs
+            fields,
+            widget=LabelledWidgets(
+                items, lambda: forms.TextInput(attrs={"class": "form-control form-control-sm"})
+            ),
+            require_all_fields=False,
+            required=False,
+            **kwargs,
         )
 
     def compress(self, data_list):
@@ -92,7 +85,13 @@ class StageMapField(forms.MultiValueField):
         self.keys = [key for key, _ in items]
         fields = [forms.ChoiceField(choices=choices, required=False) for _ in items]
         super().__init__(
-            fields, widget=LabelledSelects(items, choices), require_all_fields=False, required=False, **kwargs
+            fields,
+            widget=LabelledWidgets(
+                items, lambda: forms.Select(choices=choices, attrs={"class": "form-select form-select-sm"})
+            ),
+            require_all_fields=False,
+            required=False,
+            **kwargs,
         )
 
     def compress(self, data_list):
