@@ -15,6 +15,7 @@ from deals.signals import (
     deal_reopening,
 )
 from followups import services
+from followups.models import OPEN_Q, FollowUp
 
 
 @receiver(deal_closing, dispatch_uid="followups_on_close")
@@ -38,8 +39,6 @@ def on_reopen(sender, *, closure, reopened_at, **kwargs) -> None:
 def on_owner_change(sender, *, deal_id, previous_owner_id, owner, **kwargs) -> None:
     """What was still to do on the deal for its previous owner (tasks, reminders, e-mails sent in
     the owner's name) is the new owner's now."""
-    from followups.models import OPEN_Q, FollowUp
-
     FollowUp.objects.filter(OPEN_Q, deal_id=deal_id, assignee_id=previous_owner_id).update(assignee=owner)
 
 
