@@ -108,6 +108,12 @@ def _rows(*, closure: Closure, plan: _Plan, now: datetime) -> list[FollowUp]:
     return rows
 
 
+def opted_out_emails(emails_: list[str]) -> set[str]:
+    """Which of these addresses opted out (lower-cased, as opt-outs are kept)."""
+    lowered = [e.lower() for e in emails_ if e]
+    return set(ContactOptOut.objects.filter(email__in=lowered).values_list("email", flat=True))
+
+
 def _record_with_orm(*, closure: Closure, sequence: NurtureSequence | None, skip_nurture: bool) -> _Plan:
     """The ORM's way: the reason's default and its steps in one query, then the choice, the
     contacts, and the opt-outs when a step e-mails someone."""
@@ -121,8 +127,7 @@ def _record_with_orm(*, closure: Closure, sequence: NurtureSequence | None, skip
     contacts = list(closure.deal.contacts.order_by("pk")) if steps else []
     opted_out: set[int] = set()
     if any(c.email for c in contacts) and any(s.action != StepAction.OWNER_TASK for s in steps):
-        lowered = {c.email.lower() for c in contacts if c.email}
-        gone = set(ContactOptOut.objects.filter(email__in=lowered).values_list("email", flat=True))
+        gone = opted_out_emails([c.email for c in contacts])
         opted_out = {c.pk for c in contacts if c.email and c.email.lower() in gone}
     return _Plan(chosen.pk if chosen else None, steps, contacts, opted_out)
 

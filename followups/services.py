@@ -33,6 +33,7 @@ from followups.scheduling import (  # noqa: F401  (re-exported: the follow-up se
     at_reminder_hour,
     followups_cancel_for_deal,
     followups_schedule_for_closure,
+    opted_out_emails,
 )
 from teams.models import User
 
@@ -43,11 +44,6 @@ MAX_BACKOFF_SECONDS = 300  # never park a retry in the broker for longer than th
 
 
 # --- scheduling and cancelling: followups.scheduling (re-exported here) ------------------
-
-
-def opted_out_emails(emails_: list[str]) -> set[str]:
-    lowered = [e.lower() for e in emails_ if e]
-    return set(ContactOptOut.objects.filter(email__in=lowered).values_list("email", flat=True))
 
 
 # --- opt-out ---------------------------------------------------------------------------
