@@ -125,6 +125,17 @@ def test_an_owner_the_crm_names_but_nobody_here_is_reported(client, world, conne
     assert deal.owner == world.alice and not DealEvent.objects.filter(field="owner").exists()
 
 
+def test_an_amount_out_of_range_is_reported_not_applied(client, world, connections):
+    deal = world.deal(owner="alice", hubspot_id="904")
+    before = deal.amount
+    _post(client, CrmKind.HUBSPOT, _hubspot("904", "amount", "-5", T0, 1))
+    process_stored()
+    event = WebhookEvent.objects.get()
+    assert event.status == "done" and "amount: ignored, The amount cannot be negative." in event.result
+    deal.refresh_from_db()
+    assert deal.amount == before and not DealEvent.objects.filter(field="amount").exists()
+
+
 def test_reconciliation_brings_amount_and_owner(world, fake_crm):
     CrmConnection.objects.filter(kind=CrmKind.HUBSPOT).update(owner_map={"311": "erin"})
     deal = _lost_with_a_reminder(world, hubspot_id="903")

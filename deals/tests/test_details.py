@@ -23,6 +23,17 @@ def test_a_new_amount_is_recorded_and_unchanged_values_write_nothing(world):
     assert DealEvent.objects.filter(deal=deal).count() == 1
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize(("amount", "words"), [("-5", "cannot be negative"), ("1e12", "must be under")])
+def test_an_amount_out_of_range_is_refused_naming_the_field(world, amount, words):
+    deal = world.deal(owner="alice")
+    before = deal.amount
+    with pytest.raises(services.DealError, match=words) as refused:
+        services.deal_update_details(deal=deal, name=deal.name, amount=Decimal(amount), actor=None)
+    assert refused.value.field == "amount"
+    assert Deal.objects.get(pk=deal.pk).amount == before and not DealEvent.objects.filter(deal=deal).exists()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_amount_changes_at_once_chain_their_events(world):
     deal = world.deal(owner="alice")
