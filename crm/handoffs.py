@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from crm import imports, services
+from crm import imports, receiving, services
 from crm.models import DealSync, ImportJob, WebhookEvent
 from outbox import kinds
 
@@ -34,6 +34,7 @@ def register() -> None:
         handle=services.webhook_event_handoff,
         failures=lambda: WebhookEvent.objects.filter(status__in=services.REPLAYABLE[1:]).count(),
         failures_url="crm:events",
+        left_over=receiving.events_left_over,
     )
     kinds.register(
         services.HANDOFF_WRITE_BACK,

@@ -209,7 +209,9 @@ class WebhookEvent(models.Model):
         DEAD = "dead", "Dead letter"
 
     kind = models.CharField(max_length=16, choices=CrmKind.choices)
-    dedupe_key = models.CharField(max_length=200, unique=True)
+    # Unique by the constraint below: a unique=True field would also get a LIKE index that no
+    # query uses and every stored event would pay for.
+    dedupe_key = models.CharField(max_length=200)
     # The request body exactly as received; `item` says which event in it this row is.
     body = models.TextField()
     item = models.PositiveIntegerField(default=0)
@@ -226,6 +228,7 @@ class WebhookEvent(models.Model):
     class Meta:
         ordering = ["-received_at", "-id"]
         indexes = [models.Index(fields=["status", "-received_at"], name="webhookevent_status_received")]
+        constraints = [models.UniqueConstraint(fields=["dedupe_key"], name="webhookevent_unique_dedupe_key")]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.dedupe_key}"

@@ -6,7 +6,8 @@ import time
 from functools import partial
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 # Each CRM's own checks live in its adapter; their names stay importable here.
@@ -23,7 +24,7 @@ from crm.adapters.hubspot import (  # noqa: F401
 from crm.adapters.pipedrive import pipedrive_items, pipedrive_verify  # noqa: F401
 from crm.adapters.salesforce import SALESFORCE_NS, salesforce_items, salesforce_verify  # noqa: F401
 from crm.models import CrmConnection, WebhookEvent
-from outbox.services import handoff_insert_sql, messages_publish_soon
+from outbox.services import handoff_publish_soon
 
 HANDOFF_WEBHOOK = "crm.webhook"
 # Headers kept with a stored event; credentials and cookies never are.
@@ -64,10 +65,10 @@ def webhook_receive(*, connection: CrmConnection, body: bytes, headers) -> int:
     """Store each event of a verified request (once per dedupe key) and queue its processing.
 
     Returns how many events were new. A repeated delivery stores nothing and queues nothing.
-    One statement stores the batch (INSERT ... ON CONFLICT DO NOTHING RETURNING) and records
-    the outbox message for the new rows: atomic by itself, one round trip to the database and
-    no transaction to open and commit. Once committed, the process's background publisher
-    hands the message to the broker (the broker's state never changes the answer).
+    One statement stores the batch (INSERT ... ON CONFLICT DO NOTHING RETURNING id): atomic by
+    itself, one round trip. The stored rows (status pending) are the hand-off's intent: once
+    committed, the process's background publisher hands their ids to the worker, and the
+    outbox's sweep hands over any left pending (events_left_over).
     """
     items = adapter_for(connection.kind).received(connection=connection, body=body)
     if not items:
@@ -88,21 +89,61 @@ def webhook_receive(*, connection: CrmConnection, body: bytes, headers) -> int:
             now,
             WebhookEvent.Status.PENDING,
         ]
-    message_sql, message_params = handoff_insert_sql(kind=HANDOFF_WEBHOOK, ids_from="new")
-    # The answer waits for the disk unless CRM_WEBHOOK_SYNCHRONOUS_COMMIT is "0" (then a database
-    # crash in the next instant could lose the last deliveries, which reconciliation repairs).
-    # set_config(..., true) holds for this statement's own transaction.
-    commit = "on" if getattr(settings, "CRM_WEBHOOK_SYNCHRONOUS_COMMIT", True) else "off"
     sql = (
-        "WITH durability AS (SELECT set_config('synchronous_commit', %s, true) AS value), "  # noqa: S608 - fixed names
-        f"new AS (INSERT INTO {WebhookEvent._meta.db_table} ({COLUMNS}) VALUES {rows} "
-        "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id), "
-        f"message AS ({message_sql}) "
-        "SELECT (SELECT count(*) FROM new), (SELECT id FROM message), (SELECT value FROM durability)"
+        f"INSERT INTO {WebhookEvent._meta.db_table} ({COLUMNS}) VALUES {rows} "  # noqa: S608 - fixed names
+        "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
     )
-    with db.cursor() as cursor:  # one statement: atomic by itself, one round trip
-        cursor.execute(sql, [commit, *params, *message_params])
-        stored, message_id, _ = cursor.fetchone()
-    if message_id is not None:
-        transaction.on_commit(partial(messages_publish_soon, [message_id]))
-    return stored
+    if not getattr(settings, "CRM_WEBHOOK_SYNCHRONOUS_COMMIT", True):
+        # The answer need not wait for the disk (a database crash in the next instant could
+        # lose the last deliveries, which reconciliation repairs). set_config(..., true) holds
+        # for this statement's own transaction.
+        sql = (
+            "WITH durability AS (SELECT set_config('synchronous_commit', 'off', true)), "  # noqa: S608
+            f"new AS ({sql}) SELECT id FROM new, durability"
+        )
+    stored = [row[0] for row in _run_repeatable(db, sql, params)]
+    if stored:
+        transaction.on_commit(partial(handoff_publish_soon, kind=HANDOFF_WEBHOOK, items=stored))
+    return len(stored)
+
+
+def _run_repeatable(db, sql: str, params: list) -> list[tuple]:
+    """Run a statement that is safe to run twice, without Django's per-request health check
+    (CONN_HEALTH_CHECKS: a SELECT 1 round trip before the first query): if the kept
+    connection turns out broken, close it and run the statement once more on a fresh one."""
+
+    def run() -> list[tuple]:
+        with db.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+    if db.in_atomic_block:  # a caller's transaction: no retry is possible, nor needed
+        return run()
+    db.health_check_done = True
+    try:
+        return run()
+    except (InterfaceError, OperationalError):
+        if db.connection is not None and db.is_usable():
+            raise  # the statement failed, not the connection
+        db.close()
+        return run()
+
+
+def events_left_over(*, now, older_than, lease, limit: int) -> list[int]:
+    """The outbox's `left_over` for stored events: those still pending since before
+    `older_than` (their publish was lost) and those a worker claimed longer than `lease` ago
+    (it died) go back to pending, marked (claimed_at) so that the next sweeps leave them to
+    the outbox rows they go into for a lease."""
+    Status = WebhookEvent.Status
+    stale = now - lease
+    unfinished = (
+        Q(status=Status.PENDING, claimed_at__isnull=True)
+        | Q(status=Status.PENDING, claimed_at__lt=stale)
+        | Q(status=Status.PROCESSING, claimed_at__lt=stale)
+    )
+    waiting = WebhookEvent.objects.filter(unfinished, received_at__lt=older_than).select_for_update(
+        skip_locked=True
+    )
+    ids = list(waiting.order_by("pk").values_list("pk", flat=True)[:limit])
+    WebhookEvent.objects.filter(pk__in=ids).update(status=Status.PENDING, claimed_at=now)
+    return ids

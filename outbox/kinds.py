@@ -17,6 +17,11 @@ class Kind:
     failures: Callable[[], int] | None = None  # how many of this kind failed for good
     failures_url: str = ""  # where an operator inspects and replays them
     lease: int | None = None  # seconds a worker holds a message; None: OUTBOX_CLAIM_LEASE
+    # For items handed over without an outbox row (handoff_publish_soon), their rows being the
+    # intent: `left_over(now=, older_than=, lease=, limit=)` marks and returns those no worker
+    # finished (received before `older_than`, or held longer than `lease`); the sweep puts them
+    # into outbox rows. It must not return the same item again within `lease`.
+    left_over: Callable[..., list] | None = None
 
 
 KINDS: dict[str, Kind] = {}

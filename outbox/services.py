@@ -5,6 +5,10 @@ a broker that does not answer is logged and never reaches the caller. The beat t
 `outbox.sweep` publishes again whatever is still here after OUTBOX_REPUBLISH_AFTER seconds and
 no worker holds (OUTBOX_CLAIM_LEASE). The worker task `outbox.deliver` runs each item through
 its kind's handler and deletes the message when every item is finished.
+
+A hot path whose own rows already say what is left to do (stored webhook events) skips the
+row: `handoff_publish_soon` publishes its items after commit (`outbox.run`), and the sweep
+hands over what its kind's `left_over` finds unfinished, as outbox rows.
 """
 
 import logging
@@ -34,6 +38,9 @@ PUBLISH_TASKS = 64
 # The background publisher's bursts are small and frequent: a few tasks each (a task costs the
 # publishing process more than the broker's round trip).
 PUBLISH_TASKS_SOON = 4
+# ... and a task carries at least this many items: publishing one costs the web process more
+# than running a few dozen items costs the worker.
+ITEMS_PER_TASK_SOON = 50
 
 
 def republish_after() -> timedelta:
@@ -60,74 +67,93 @@ def handoff_enqueue(*, kind: str, items: Iterable, chunk: int = 0) -> list[int]:
     return ids
 
 
-def handoff_insert_sql(*, kind: str, ids_from: str) -> tuple[str, list]:
-    """SQL (and its parameters) that records one message of `kind` for the ids a CTE named
-    `ids_from` returns (none if it returns none), RETURNING its id.
-
-    For a hot path that stores its rows and their hand-off in one statement; once committed,
-    `messages_publish_soon` hands the message to the broker. The row says published from the
-    start, so a publish that works writes nothing more; one that fails is recorded then. Either
-    way the sweep publishes it again after OUTBOX_REPUBLISH_AFTER if it is still here.
-    """
-    kinds.get(kind)
-    table = Message._meta.db_table
-    now = timezone.now()
-    sql = (
-        f"INSERT INTO {table} "  # noqa: S608 - fixed names
-        "(kind, items, created_at, due_at, published_at, publishes, attempts, last_error) "
-        f"SELECT %s, jsonb_agg(id ORDER BY id), %s, %s, %s, 1, 0, '' FROM {ids_from} HAVING count(*) > 0 "
-        "RETURNING id"
-    )
-    return sql, [kind, now, now + republish_after(), now]
+def handoff_publish_soon(*, kind: str, items: list) -> None:
+    """Hand items whose intent is their own committed rows (a kind with `left_over`) to the
+    worker from this process's background publisher, without an outbox row: a hot path then
+    writes only its own rows. A publish that fails leaves the items in outbox rows for the
+    sweep; a process that dies before publishing leaves them to the kind's `left_over`."""
+    if items:
+        _publisher.submit(kind, list(items))
 
 
 class _Publisher:
     """Publishes from a background thread of this process, whatever waits in one go: a hot
-    path's answer does not wait for the broker, and a burst costs one round trip to it. A
-    process that dies with ids still queued leaves them to the sweep, as a broker failure would."""
+    path's answer does not wait for the broker, and a burst costs one round trip to it."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.pid = None
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
 
-    def submit(self, ids: list[int]) -> None:
+    def submit(self, kind: str, items: list) -> None:
         if self.pid != os.getpid():  # first use in this (forked) process: start its thread
             with self.lock:
                 if self.pid != os.getpid():
                     self.queue = queue.SimpleQueue()
                     threading.Thread(target=self._run, name="outbox-publisher", daemon=True).start()
                     self.pid = os.getpid()
-        self.queue.put(ids)
+        self.queue.put((kind, items))
 
     def _run(self) -> None:
         while True:
-            ids = list(self.queue.get())
+            burst = [self.queue.get()]
             time.sleep(getattr(settings, "OUTBOX_PUBLISH_WINDOW", 0.05))  # let a burst gather
             while True:
                 try:
-                    ids.extend(self.queue.get_nowait())
+                    burst.append(self.queue.get_nowait())
                 except queue.Empty:
                     break
-            if not messages_publish(ids, recorded=True, tasks=PUBLISH_TASKS_SOON):
-                db.connection.close()  # the failure was recorded; this thread keeps no connection
+            waiting: dict[str, list] = {}
+            for kind, items in burst:
+                waiting.setdefault(kind, []).extend(items)
+            if not items_publish(waiting):
+                db.connection.close()  # the items are in outbox rows; this thread keeps no connection
 
 
 _publisher = _Publisher()
 
 
-def messages_publish_soon(ids: list[int]) -> None:
-    """Publish the (committed) messages from this process's background publisher."""
-    if ids:
-        _publisher.submit(ids)
+def items_publish(waiting: dict[str, list], *, tasks: int = PUBLISH_TASKS_SOON) -> bool:
+    """Publish `outbox.run` tasks for committed items, per kind; never raises. If the broker
+    does not take them, they go into outbox rows (unpublished, with the error) for the sweep."""
+    from closedlost.celery import app
+    from outbox.tasks import run
+
+    try:
+        with app.producer_or_acquire() as producer:
+            _connect_once(producer)
+            for kind, items in waiting.items():
+                size = max(-(-len(items) // tasks), ITEMS_PER_TASK_SOON)
+                for start in range(0, len(items), size):
+                    run.apply_async((kind, items[start : start + size]), producer=producer, retry=False)
+        return True
+    except Exception as exc:  # noqa: BLE001 - any broker failure: the items wait in the outbox
+        count = sum(len(items) for items in waiting.values())
+        log.warning("outbox: %s item(s) not published; the sweep tries again: %r", count, exc)
+        try:
+            due_at = timezone.now() + republish_after()
+            error = f"not published: {exc!r}"[:500]
+            kept = [Message(kind=k, items=v, due_at=due_at, last_error=error) for k, v in waiting.items()]
+            Message.objects.bulk_create(kept)
+        except Exception:  # noqa: BLE001 - the rows are committed: the kind's left_over finds them
+            log.exception("outbox: could not keep %s unpublished hand-off(s)", len(waiting))
+        return False
 
 
-def messages_publish(
-    ids: list[int], *, countdown: float | None = None, recorded: bool = False, tasks: int = PUBLISH_TASKS
-) -> bool:
+def _connect_once(producer) -> None:
+    """One quick try to connect: a broker that is away costs the caller milliseconds, not
+    kombu's retry loop (the sweep is the retry)."""
+    producer.connection.ensure_connection(
+        max_retries=1,
+        interval_start=0,
+        interval_step=0.1,
+        timeout=settings.CELERY_BROKER_CONNECTION_TIMEOUT,
+    )
+
+
+def messages_publish(ids: list[int], *, countdown: float | None = None, tasks: int = PUBLISH_TASKS) -> bool:
     """Hand messages to the broker over one connection, in at most `tasks` tasks. Never raises:
-    a failure is logged and recorded, and the sweep publishes them again. `recorded`: the rows
-    say published already (handoff_insert_sql): a success writes nothing, a failure clears it."""
+    a failure is logged and recorded, and the sweep publishes them again."""
     from closedlost.celery import app
     from outbox.tasks import deliver
 
@@ -135,25 +161,16 @@ def messages_publish(
         return True
     try:
         with app.producer_or_acquire() as producer:
-            # One quick try to connect: a broker that is away costs the caller milliseconds, not
-            # kombu's retry loop (the sweep is the retry).
-            producer.connection.ensure_connection(
-                max_retries=1,
-                interval_start=0,
-                interval_step=0.1,
-                timeout=settings.CELERY_BROKER_CONNECTION_TIMEOUT,
-            )
+            _connect_once(producer)
             size = -(-len(ids) // tasks)
             for start in range(0, len(ids), size):
                 group = ids[start : start + size]
                 deliver.apply_async((group,), producer=producer, retry=False, countdown=countdown)
     except Exception as exc:  # noqa: BLE001 - any broker failure: the rows stay for the sweep
         log.warning("outbox: %s message(s) not published; the sweep tries again: %r", len(ids), exc)
-        unpublished = {"published_at": None} if recorded else {}
-        _record(ids, last_error=f"not published: {exc!r}"[:500], **unpublished)
+        _record(ids, last_error=f"not published: {exc!r}"[:500])
         return False
-    if not recorded:
-        _record(ids, published_at=timezone.now(), publishes=F("publishes") + 1, last_error="")
+    _record(ids, published_at=timezone.now(), publishes=F("publishes") + 1, last_error="")
     return True
 
 
@@ -169,8 +186,9 @@ def _free(now: datetime) -> Q:
 
 
 def messages_sweep(*, now: datetime | None = None, batch: int = 1000, kind: str | None = None) -> int:
-    """Publish again every message left unpublished or unfinished (beat, every
-    OUTBOX_SWEEP_EVERY seconds; or an operator: `kind` and `now` publish what waits at once)."""
+    """Publish again every message left unpublished or unfinished, then hand over the items
+    of kinds whose rows are their own intent (beat, every OUTBOX_SWEEP_EVERY seconds; or
+    an operator: `kind` and `now` publish what waits at once)."""
     now = now or timezone.now()
     total = 0
     while True:
@@ -183,7 +201,22 @@ def messages_sweep(*, now: datetime | None = None, batch: int = 1000, kind: str 
         messages_publish(ids)
         total += len(ids)
         if len(ids) < batch:
-            return total
+            return total + left_over_handover(now=now, batch=batch, kind=kind)
+
+
+def left_over_handover(*, now: datetime, batch: int = 1000, kind: str | None = None) -> int:
+    """Items of a kind with `left_over` (handed over by handoff_publish_soon, without an outbox
+    row) that no worker finished since before OUTBOX_REPUBLISH_AFTER go into outbox rows."""
+    total = 0
+    for each in kinds.KINDS.values():
+        if each.left_over is None or kind not in (None, each.name):
+            continue
+        lease = timedelta(seconds=each.lease or settings.OUTBOX_CLAIM_LEASE)
+        with transaction.atomic():
+            items = each.left_over(now=now, older_than=now - republish_after(), lease=lease, limit=batch)
+            handoff_enqueue(kind=each.name, items=items, chunk=100)
+        total += len(items)
+    return total
 
 
 def message_deliver(*, message_id: int) -> str:
@@ -200,24 +233,45 @@ def message_deliver(*, message_id: int) -> str:
     )
     if not claimed:
         return "held by another worker"
-    again: list[tuple[object, float]] = []
-    renewed = time.monotonic()
-    for item in message.items:
-        try:
-            retry_in = kind.handle(item)
-        except Exception:  # noqa: BLE001 - one item's crash does not lose the others
-            log.exception("outbox: %s item %s failed", message.kind, item)
-            retry_in = float(settings.OUTBOX_REPUBLISH_AFTER)
-        if retry_in is not None:
-            again.append((item, retry_in))
-        if time.monotonic() - renewed > lease.total_seconds() / 3:  # still working: keep the claim
-            Message.objects.filter(pk=message_id).update(claimed_until=timezone.now() + lease)
-            renewed = time.monotonic()
+
+    def renew():  # still working: keep the claim
+        Message.objects.filter(pk=message_id).update(claimed_until=timezone.now() + lease)
+
+    again = _run_items(kind, message.items, renew=renew, every=lease.total_seconds() / 3)
     with transaction.atomic():
         for item, retry_in in again:
             _retry_later(kind=message.kind, item=item, retry_in=retry_in)
         Message.objects.filter(pk=message_id).delete()
     return f"{len(message.items) - len(again)} finished, {len(again)} to try again"
+
+
+def items_run(*, kind: str, items: list) -> str:
+    """The worker's side of handoff_publish_soon: each item once through its kind (the kind's
+    handler claims its own rows, so a copy of the task is harmless); what must wait comes back
+    as its own outbox row."""
+    again = _run_items(kinds.get(kind), items)
+    with transaction.atomic():
+        for item, retry_in in again:
+            _retry_later(kind=kind, item=item, retry_in=retry_in)
+    return f"{len(items) - len(again)} finished, {len(again)} to try again"
+
+
+def _run_items(kind: kinds.Kind, items: list, *, renew=None, every: float = 0) -> list[tuple[object, float]]:
+    """Run each item through its kind's handler; (item, seconds) for those to try again."""
+    again: list[tuple[object, float]] = []
+    renewed = time.monotonic()
+    for item in items:
+        try:
+            retry_in = kind.handle(item)
+        except Exception:  # noqa: BLE001 - one item's crash does not lose the others
+            log.exception("outbox: %s item %s failed", kind.name, item)
+            retry_in = float(settings.OUTBOX_REPUBLISH_AFTER)
+        if retry_in is not None:
+            again.append((item, retry_in))
+        if renew is not None and time.monotonic() - renewed > every:
+            renew()
+            renewed = time.monotonic()
+    return again
 
 
 def _retry_later(*, kind: str, item, retry_in: float) -> None:

@@ -2,9 +2,12 @@
 delivery is stored with its hand-off in one statement."""
 
 import json
+from datetime import timedelta
 
+import pytest
 from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from crm.models import CrmConnection, CrmKind, WebhookEvent
 from crm.tests.conftest import SALESFORCE_TOKEN, fixture_bytes
@@ -30,7 +33,9 @@ def test_receivers_keep_a_connection_briefly_and_read_a_saved_one_at_once(client
     )
 
 
-def test_a_new_delivery_is_one_statement_with_its_outbox_message(client, connections):
+def test_a_new_delivery_is_one_statement_and_its_rows_are_the_hand_off(client, connections):
+    """The events are stored by one INSERT and nothing else is written: the pending rows are
+    the worker's intent (the background publisher hands their ids over after commit)."""
     from crm.tests.conftest import HUBSPOT_SECRET, hubspot_event, sign_hubspot
     from outbox.models import Message
 
@@ -40,10 +45,82 @@ def test_a_new_delivery_is_one_statement_with_its_outbox_message(client, connect
         response = client.post("/webhooks/hubspot/", body, content_type="application/json", **headers)
     assert response.json() == {"stored": 2}
     assert len(queries) == 2  # the connection (then cached), and the one statement that stores
-    assert "INSERT INTO outbox_message" in queries[1]["sql"]
+    assert queries[1]["sql"].startswith("INSERT INTO crm_webhookevent")
+    assert not Message.objects.exists()
+    assert set(WebhookEvent.objects.values_list("status", flat=True)) == {"pending"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_on_a_connection_the_database_dropped_is_stored_on_a_fresh_one(connections):
+    """Receivers skip Django's per-request health check (a SELECT 1 before the first query):
+    when the kept connection turns out closed by the server, the one statement, safe to repeat,
+    runs again on a fresh connection. The CRM gets its 200, and the event is stored once."""
+    import threading
+
+    from crm.receiving import webhook_receive
+    from crm.tests.conftest import hubspot_event
+
+    hubspot = connections[CrmKind.HUBSPOT]
+    first = json.dumps([hubspot_event(eventId=1)]).encode()
+    assert webhook_receive(connection=hubspot, body=first, headers={}) == 1
+    backend = db.connection.get_backend_pid()
+
+    def terminate():  # on its own thread, so on its own connection
+        from django.db import connections as all_connections
+
+        with all_connections["default"].cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [backend])
+        all_connections.close_all()
+
+    killer = threading.Thread(target=terminate)
+    killer.start()
+    killer.join()
+    second = json.dumps([hubspot_event(eventId=2)]).encode()
+    assert webhook_receive(connection=hubspot, body=second, headers={}) == 1
+    assert db.connection.get_backend_pid() != backend
+    assert WebhookEvent.objects.count() == 2
+    assert webhook_receive(connection=hubspot, body=second, headers={}) == 0  # a retry stores nothing
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_whose_hand_off_was_lost_are_swept_once_and_processed_once(
+    world, connections, crm_worker, settings
+):
+    """A process that died before publishing (the rows pending, no outbox row) and a worker
+    that died mid-event (processing, claimed long ago): the sweep hands both over once, even
+    when it runs again before a worker gets to them, and the worker applies each once."""
+    from crm.tests.conftest import hubspot_event, wait_for
+    from deals.models import DealEvent
+    from outbox.models import Message
+    from outbox.services import messages_sweep
+    from outbox.tests.conftest import broker_at
+    from tests.ports import free_port
+
+    deals = [world.deal(hubspot_id="8101"), world.deal(hubspot_id="8102"), world.deal(hubspot_id="8103")]
+    long_ago = timezone.now() - timedelta(minutes=10)
+
+    def stored(event_id: int, object_id: int, **fields) -> WebhookEvent:
+        body = json.dumps([hubspot_event(eventId=event_id, objectId=object_id)])
+        return WebhookEvent.objects.create(
+            kind="hubspot", dedupe_key=f"hs:{event_id}", body=body, headers={}, **fields
+        )
+
+    lost_publish = stored(1, 8101, received_at=long_ago)
+    dead_worker = stored(2, 8102, received_at=long_ago, status="processing", claimed_at=long_ago, attempts=1)
+    stored(3, 8103)  # its publish may still be on its way: not the sweep's yet
+    with broker_at(f"redis://127.0.0.1:{free_port()}/0"):  # the outbox row stays unpublished
+        assert messages_sweep() == 2
+        assert messages_sweep() == 0  # handed over already: the outbox row carries them now
     [message] = Message.objects.all()
-    stored = sorted(WebhookEvent.objects.values_list("pk", flat=True))
-    assert (message.kind, sorted(message.items)) == ("crm.webhook", stored)
+    assert sorted(message.items) == sorted([lost_publish.pk, dead_worker.pk])
+    assert message.last_error.startswith("not published")
+
+    # The broker is back and the row falls due; by then the third event is late as well.
+    later = timezone.now() + timedelta(seconds=settings.OUTBOX_REPUBLISH_AFTER + 1)
+    assert messages_sweep(now=later) == 2  # the third event handed over, the row published again
+    wait_for(lambda: not Message.objects.exists(), message="the outbox rows handled")
+    assert set(WebhookEvent.objects.values_list("status", "attempts")) == {("done", 1), ("done", 2)}
+    assert [DealEvent.objects.filter(deal=deal).count() for deal in deals] == [1, 1, 1]
 
 
 def test_a_batch_about_several_deals_stores_each_event_with_its_deals_events(client, world, connections):
