@@ -18,6 +18,7 @@ from django.utils import timezone
 
 # crm.changes and crm.receiving grew out of this module: their names stay importable here.
 from crm.adapters import adapter_for
+from crm.adapters.base import StageNotMapped
 from crm.addresses import validate_crm_address
 from crm.changes import (  # noqa: F401
     HANDOFF_REMINDER,
@@ -309,9 +310,15 @@ def deal_sync_push(*, deal_id: int, kind: str, timeout: float = 10.0) -> Process
     sync, _ = DealSync.objects.get_or_create(deal=deal, kind=kind)
     if sync.state in (DealSync.State.SYNCED, DealSync.State.FAILED) and sync.last_attempt_at:
         return Processed(sync.state)  # a repeated hand-off: this change was sent (or given up) already
-    state = write_back_state(connection=connection, deal=deal)
-    request = adapter_for(kind).write_back(connection=connection, state=state) if state else None
     now = timezone.now()
+    try:
+        state = write_back_state(connection=connection, deal=deal)
+    except StageNotMapped as exc:  # an admin maps the stage, then retries: no retry on its own
+        DealSync.objects.filter(pk=sync.pk).update(
+            state=DealSync.State.FAILED, attempts=sync.attempts + 1, last_error=str(exc), last_attempt_at=now
+        )
+        return Processed(DealSync.State.FAILED)
+    request = adapter_for(kind).write_back(connection=connection, state=state) if state else None
     if request is None:
         DealSync.objects.filter(pk=sync.pk).update(state=DealSync.State.SYNCED, last_attempt_at=now)
         return Processed(DealSync.State.SYNCED)

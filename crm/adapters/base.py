@@ -29,6 +29,10 @@ class WebhookRejected(Exception):
         self.status = status
 
 
+class StageNotMapped(Exception):
+    """A write-back needs a CRM stage value the connection's stage map does not give."""
+
+
 @dataclass(frozen=True)
 class IncomingRequest:
     """What a receiver needs of a webhook request."""

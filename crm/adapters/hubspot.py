@@ -14,6 +14,7 @@ from crm.adapters.base import (
     Fetch,
     IncomingRequest,
     Received,
+    StageNotMapped,
     WebhookRejected,
     WriteBack,
     crm_value,
@@ -145,6 +146,18 @@ class HubSpotAdapter(CrmAdapter):
 
     def received(self, *, connection: CrmConnection, body: bytes) -> list[Received]:
         return hubspot_items(connection=connection, body=body)
+
+    def open_stage_value(self, *, connection: CrmConnection, stage_name: str) -> str:
+        """HubSpot's dealstage takes the stage's internal id, never its label: only the stage
+        map can say which one our stage is."""
+        value = (connection.stage_map or {}).get(stage_name)
+        if not value:
+            raise StageNotMapped(
+                f"Our stage “{stage_name}” has no HubSpot deal stage in this connection's stage map, "
+                "so the reopen cannot be sent: choose its HubSpot stage on the connection page, "
+                "then retry this sync."
+            )
+        return value
 
     def change(self, *, connection: CrmConnection, event: WebhookEvent) -> CrmChange | str:
         events = json.loads(event.body)

@@ -128,3 +128,30 @@ def test_a_reopen_here_reaches_the_crm_and_a_later_crm_edit_leaves_it_open(clien
     assert not WebhookEvent.objects.filter(status__in=["failed", "dead"]).exists()
     assert len(fake_crm.requests) == 2  # nothing more was sent
     assert Deal.objects.get(pk=deal.pk).closures.get().reopened_at is not None
+
+
+def test_a_reopen_to_a_stage_hubspot_has_no_id_for_fails_plainly_until_it_is_mapped(client, world, fake_crm):
+    """HubSpot's dealstage takes stage ids: a reopen to a stage the connection's map leaves out
+    is not sent as our stage's name. The sync fails saying which stage to map; once it is
+    mapped, a retry sends the mapped id."""
+    CrmConnection.objects.filter(kind=CrmKind.HUBSPOT).update(stage_map={})
+    deal = world.deal(owner="alice", hubspot_id=IDS[CrmKind.HUBSPOT])
+    deal_services.deal_mark_lost(deal=deal, reason=world.reasons["no-budget"], actor=world.alice)
+    assert _push(deal, CrmKind.HUBSPOT).status == "synced"
+    client.force_login(world.alice)
+    assert (
+        client.post(reverse("deals:reopen", args=[deal.pk]), {"stage": world.stages[3].pk}).status_code == 302
+    )
+    assert _push(deal, CrmKind.HUBSPOT).status == "failed"
+    sync = DealSync.objects.get(deal=deal, kind=CrmKind.HUBSPOT)
+    assert "“Proposal” has no HubSpot deal stage" in sync.last_error
+    assert len(fake_crm.requests) == 1  # only the close went out
+
+    client.force_login(world.carol)
+    page = client.get(reverse("deals:detail", args=[deal.pk])).content.decode()
+    assert "has no HubSpot deal stage in this connection" in page  # the admin sees why
+
+    CrmConnection.objects.filter(kind=CrmKind.HUBSPOT).update(stage_map={"Proposal": "contractsent"})
+    services.deal_sync_retry(sync=sync)
+    assert _push(deal, CrmKind.HUBSPOT).status == "synced"
+    assert fake_crm.requests[-1].body == REOPEN_BODY[CrmKind.HUBSPOT]
