@@ -171,7 +171,7 @@ def test_smtp_refusal_fails_the_row_after_retries_and_the_rest_goes_out(
 
     bounced = emails.get(contact__email="bounce@birch.example")
     # 3 tries with a 1 s, then 2 s backoff.
-    wait_for(lambda: FollowUp.objects.get(pk=bounced.pk).state == FollowUpState.FAILED, timeout=40,
+    wait_for(lambda: FollowUp.objects.get(pk=bounced.pk).state == FollowUpState.FAILED, timeout=90,
              message="the refused email to fail")  # fmt: skip
     bounced.refresh_from_db()
     assert bounced.attempts == 3
@@ -208,6 +208,6 @@ def test_beat_dispatches_due_follow_ups_on_its_own(world, sequence, lost_deal, w
     )
     FollowUp.objects.filter(closure=closure).update(due_at=timezone.now() - timedelta(minutes=1))
     workers.start(beat=True)  # ticks every 3 s here (FOLLOWUPS_DISPATCH_EVERY), every 60 s by default
-    wait_for(lambda: smtp_inbox.count() == 3, timeout=30, message="beat to dispatch the 3 due follow-ups")
+    wait_for(lambda: smtp_inbox.count() == 3, timeout=90, message="beat to dispatch the 3 due follow-ups")
     assert "followups.dispatch_due" in workers.logs()
     assert set(FollowUp.objects.filter(closure=closure).values_list("state", flat=True)) == {"sent"}
