@@ -5,6 +5,7 @@ import re
 import urllib.parse
 from collections.abc import Iterator
 from datetime import datetime
+from xml.parsers import expat
 
 from defusedxml import ElementTree
 from django.http import HttpResponse
@@ -73,7 +74,39 @@ def salesforce_items(*, connection: CrmConnection, body: bytes) -> list[Received
         if not notification_id:
             raise WebhookRejected(f"Notification {index} has no Id.", status=400)
         received.append(Received(f"salesforce:{notification_id}", index))
-    return received
+    if len(received) < 2:
+        return received
+    # A message carries up to 100 notifications: each row keeps the envelope and its own
+    # notification, exactly as sent, not the whole message once per notification.
+    spans = _notification_spans(body)
+    head, tail = body[: spans[0][0]], body[spans[-1][1] :]
+    return [
+        Received(item.dedupe_key, 0, (head + body[start:end] + tail).decode("utf-8", errors="replace"))
+        for item, (start, end) in zip(received, spans, strict=True)
+    ]
+
+
+def _notification_spans(body: bytes) -> list[tuple[int, int]]:
+    """The byte span of each Notification element of a message (already parsed safely once)."""
+    parser = expat.ParserCreate(namespace_separator="}")
+    name, spans, depth, start = f"{SALESFORCE_NS}}}Notification", [], 0, None
+
+    def on_start(tag, attributes):
+        nonlocal depth, start
+        depth += 1
+        if tag == name and start is None:
+            start = (parser.CurrentByteIndex, depth)
+
+    def on_end(tag):
+        nonlocal depth, start
+        if start is not None and tag == name and depth == start[1]:
+            spans.append((start[0], body.index(b">", parser.CurrentByteIndex) + 1))
+            start = None
+        depth -= 1
+
+    parser.StartElementHandler, parser.EndElementHandler = on_start, on_end
+    parser.Parse(body, True)
+    return spans
 
 
 class SalesforceAdapter(CrmAdapter):

@@ -150,3 +150,32 @@ def test_a_batch_about_several_deals_stores_each_event_with_its_deals_events(cli
     second.refresh_from_db()
     assert (first.status, first.close_reason.code) == ("lost", "no-budget")
     assert (second.status, second.close_reason.code) == ("lost", "bad-timing")
+
+
+def test_a_salesforce_message_stores_each_notification_in_its_own_envelope(client, world, connections):
+    """An outbound message carries up to 100 notifications: each row keeps the envelope and its
+    own notification exactly as sent (not the whole message once per notification), and each
+    closes its own deal."""
+    from crm.tests.conftest import process_stored
+    from crm.tests.test_crm_states import Salesforce
+
+    deals = [world.deal(salesforce_id=f"0065e00000Batch{n}") for n in range(3)]
+    sender = Salesforce()
+    single = [sender.events(d.salesforce_id, "lost", "Price too high", timezone.now())[0] for d in deals]
+    notifications = [text[text.index("<Notification>") : text.index("</notifications>")] for text in single]
+    head, tail = (
+        single[0][: single[0].index("<Notification>")],
+        single[0][single[0].index("</notifications>") :],
+    )
+    body = head + "".join(notifications) + tail
+    response = client.post(f"/webhooks/salesforce/?token={SALESFORCE_TOKEN}", body, content_type="text/xml")
+    assert response.status_code == 200 and b"<Ack>true</Ack>" in response.content
+    stored = list(WebhookEvent.objects.order_by("dedupe_key"))
+    assert len(stored) == 3
+    for event, notification in zip(stored, notifications, strict=True):
+        assert event.item == 0 and event.body.count("<Notification>") == 1
+        assert event.body == head + notification + tail  # the envelope and its own notification, as sent
+    process_stored()
+    for deal in deals:
+        deal.refresh_from_db()
+        assert (deal.status, deal.close_reason.code) == ("lost", "price-too-high")
