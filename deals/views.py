@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
 from deals import services
+from deals.close_reads import close_reads
 from deals.forms import CloseDealForm, CrmLinkForm, DealFilterForm, ReopenForm
 from deals.models import DealStatus
 from deals.selectors import (
@@ -104,13 +105,17 @@ def deal_link_crm_view(request, pk: int):
 
 @require_http_methods(["GET", "POST"])
 def deal_close_view(request, pk: int, outcome: str):
-    # A POST needs only the pipeline's rules; the page's other rows load if it is drawn again.
-    related = ("pipeline",) if request.method == "POST" else DEAL_PAGE_RELATED
-    deal = deal_get_for_user(user=request.user, pk=pk, related=related)
+    if request.method == "POST":
+        # The deal with its pipeline's rules and the rows the form names, read together; the
+        # page's other rows load if it is drawn again.
+        reads = close_reads(user=request.user, pk=pk, data=request.POST)
+        deal, known = reads.deal, reads.known
+    else:
+        deal, known = deal_get_for_user(user=request.user, pk=pk, related=DEAL_PAGE_RELATED), None
     if not deal.is_open:
         messages.info(request, f"“{deal}” is already closed; reopen it first to close it again.")
         return redirect("deals:detail", pk=deal.pk)
-    form = CloseDealForm(request.POST or None, outcome=outcome)
+    form = CloseDealForm(request.POST or None, outcome=outcome, known=known)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         kwargs = {
