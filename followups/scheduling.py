@@ -88,6 +88,7 @@ def _rows(*, closure: Closure, plan: _Plan, now: datetime) -> list[FollowUp]:
     horizon = now - BACKDATE_GRACE
     common = {"deal": deal, "closure": closure, "assignee_id": deal.owner_id, "created_at": now}
     recipients = [c for c in plan.contacts if c.email and c.pk not in plan.opted_out]
+    title = emails.followup_titles(deal, plan.contacts[0] if plan.contacts else None)
     rows: list[FollowUp] = []
     for step in plan.steps:
         due_at = closure.closed_at + timedelta(days=step.days_after_close)
@@ -95,16 +96,16 @@ def _rows(*, closure: Closure, plan: _Plan, now: datetime) -> list[FollowUp]:
             continue
         kept = {"sequence_id": plan.sequence_id, "step": step, "due_at": due_at, **common}
         if step.action == StepAction.OWNER_TASK:
-            rows.append(FollowUp(kind=FollowUpKind.OWNER_TASK, **kept))
+            rows.append(FollowUp(kind=FollowUpKind.OWNER_TASK, title=title(step), **kept))
         else:
-            rows.extend(FollowUp(kind=FollowUpKind.CONTACT_EMAIL, contact=c, **kept) for c in recipients)
+            rows.extend(
+                FollowUp(kind=FollowUpKind.CONTACT_EMAIL, contact=c, title=title(step, c), **kept)
+                for c in recipients
+            )
     if closure.revisit_on is not None:
         due_at = at_reminder_hour(closure.revisit_on)
         if due_at >= horizon:
-            rows.append(FollowUp(kind=FollowUpKind.REOPEN_REMINDER, due_at=due_at, **common))
-    first_contact = plan.contacts[0] if plan.contacts else None
-    for row in rows:
-        row.title = emails.followup_title(row, first_contact, contacts_read=True)
+            rows.append(FollowUp(kind=FollowUpKind.REOPEN_REMINDER, due_at=due_at, title=title(None), **common))
     return rows
 
 
