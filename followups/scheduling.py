@@ -105,7 +105,8 @@ def _rows(*, closure: Closure, plan: _Plan, now: datetime) -> list[FollowUp]:
     if closure.revisit_on is not None:
         due_at = at_reminder_hour(closure.revisit_on)
         if due_at >= horizon:
-            rows.append(FollowUp(kind=FollowUpKind.REOPEN_REMINDER, due_at=due_at, title=title(None), **common))
+            reminder = FollowUp(kind=FollowUpKind.REOPEN_REMINDER, due_at=due_at, title=title(None), **common)
+            rows.append(reminder)
     return rows
 
 
