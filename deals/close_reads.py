@@ -9,6 +9,7 @@ its rows itself.
 """
 
 from dataclasses import dataclass, field
+from functools import cache
 
 from django.db import connection
 from django.http import Http404
@@ -70,7 +71,7 @@ def close_reads(*, user: User, pk: int, data) -> CloseReads:
         found = cursor.fetchone()
     if found is None:
         raise Http404("No deal matches the given query.")
-    deal_width = len(Deal._meta.concrete_fields)
+    deal_width = len(_names(Deal)[0])
     deal = _instance(Deal, found[:deal_width])
     deal.pipeline = _instance(Pipeline, found[deal_width:-2])
     if not deal_visible_to_user(deal, user):
@@ -85,11 +86,18 @@ def close_reads(*, user: User, pk: int, data) -> CloseReads:
     )
 
 
-def _instance(model, values):
+@cache
+def _names(model) -> tuple[list[str], list[str]]:
+    """(attnames, columns) of the model's concrete fields."""
     fields = model._meta.concrete_fields
-    return model.from_db(connection.alias, [f.attname for f in fields], list(values[: len(fields)]))
+    return [f.attname for f in fields], [f.column for f in fields]
+
+
+def _instance(model, values):
+    names, _ = _names(model)
+    return model.from_db(connection.alias, names, list(values[: len(names)]))
 
 
 def _from_json(model, row: dict):
-    fields = model._meta.concrete_fields
-    return model.from_db(connection.alias, [f.attname for f in fields], [row[f.column] for f in fields])
+    names, columns = _names(model)
+    return model.from_db(connection.alias, names, [row[c] for c in columns])

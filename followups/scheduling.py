@@ -211,16 +211,28 @@ def _record_in_one_statement(
     )
 
 
+_INSERT_SQL: dict[int, str] = {}  # by row count (the usual few), built on first use
+
+
+def _insert_sql(count: int) -> str:
+    sql = _INSERT_SQL.get(count)
+    if sql is None:
+        fields = [f for f in FollowUp._meta.concrete_fields if not f.primary_key]
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        # Column names from the model; every value is a parameter.
+        sql = f"INSERT INTO followups_followup ({columns}) VALUES {', '.join([one_row] * count)} RETURNING id"  # noqa: S608
+        if count <= 32:
+            _INSERT_SQL[count] = sql
+    return sql
+
+
 def _insert(rows: list[FollowUp]) -> list[FollowUp]:
     """bulk_create's one INSERT, without its per-call query building (the close's hot path)."""
     fields = [f for f in FollowUp._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     values = [f.get_db_prep_save(getattr(row, f.attname), connection) for row in rows for f in fields]
-    # Column names from the model; every value is a parameter.
-    sql = f"INSERT INTO followups_followup ({columns}) VALUES {', '.join([one_row] * len(rows))} RETURNING id"  # noqa: S608
     with connection.cursor() as cursor:
-        cursor.execute(sql, values)
+        cursor.execute(_insert_sql(len(rows)), values)
         for row, (pk,) in zip(rows, cursor.fetchall(), strict=True):
             row.pk = pk
             row._state.adding, row._state.db = False, connection.alias
