@@ -154,17 +154,21 @@ def deal_reopen_view(request, pk: int):
     if deal.is_open:
         messages.info(request, f"“{deal}” is already open.")
         return redirect("deals:detail", pk=deal.pk)
+    if request.method == "POST":
+        form = ReopenForm(request.POST, deal=deal)
+        if form.is_valid():
+            try:
+                services.deal_reopen(deal=deal, actor=request.user, stage=form.cleaned_data["stage"])
+            except services.DealError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            else:
+                messages.success(request, f"“{deal}” is open again, in stage {deal.stage}.")
+                return redirect("deals:detail", pk=deal.pk)
+    # The standing closure is read only for the page drawn (a valid POST's service locks it).
     standing = deal.closures.filter(reopened_at__isnull=True).select_related("stage_at_close").first()
-    initial = {"stage": standing.stage_at_close_id if standing else deal.stage_id}
-    form = ReopenForm(request.POST or None, deal=deal, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.deal_reopen(deal=deal, actor=request.user, stage=form.cleaned_data["stage"])
-        except services.DealError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-        else:
-            messages.success(request, f"“{deal}” is open again, in stage {deal.stage}.")
-            return redirect("deals:detail", pk=deal.pk)
+    if request.method != "POST":
+        initial = {"stage": standing.stage_at_close_id if standing else deal.stage_id}
+        form = ReopenForm(deal=deal, initial=initial)
     return render(
         request,
         "deals/reopen.html",
