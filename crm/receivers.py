@@ -2,7 +2,9 @@
 a reopen) goes back to the CRM, recorded in the change's own transaction."""
 
 import logging
+import time
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -14,9 +16,30 @@ from deals.signals import deal_closing, deal_reopening
 logger = logging.getLogger(__name__)
 
 
+# "Is any CRM written back to?" asked by every close and reopen: each process keeps the answer
+# for CRM_CONNECTION_CACHE_SECONDS, as the webhook receivers keep their connections. A connection
+# saved in this process is seen at once (forget_connections); other processes within that time.
+_write_back: list[tuple[float, bool]] = []
+
+
+def _any_write_back() -> bool:
+    ttl = getattr(settings, "CRM_CONNECTION_CACHE_SECONDS", 0)
+    now = time.monotonic()
+    if ttl > 0 and _write_back and _write_back[0][0] > now:
+        return _write_back[0][1]
+    found = CrmConnection.objects.filter(active=True, write_back=True).exists()
+    if ttl > 0:
+        _write_back[:] = [(now + ttl, found)]
+    return found
+
+
+def write_back_forget() -> None:
+    _write_back.clear()
+
+
 def _queue(deal_id: int, **kwargs) -> None:
-    if not CrmConnection.objects.filter(active=True, write_back=True).exists():
-        return  # no CRM to write to: the change pays one query, not a savepoint
+    if not _any_write_back():
+        return  # no CRM to write to: no query (once per few seconds), no savepoint
     try:
         with transaction.atomic():  # a savepoint: a broken CRM link must never undo the change
             services.deal_sync_queue(deal_id=deal_id, **kwargs)
@@ -46,3 +69,4 @@ def write_back_reopen(sender, *, deal_id: int, via_crm: bool, reopened_at=None, 
 def forget_connections(sender, **kwargs) -> None:
     """A connection saved here is read again by this process's receivers at once."""
     receiving.connections_forget()
+    write_back_forget()

@@ -9,6 +9,7 @@ database's constraints and triggers see the same rows either way.
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 
 from django.db import IntegrityError, connection
 
@@ -157,9 +158,10 @@ def _write_in_one_statement(*, deal_id: int, rows: CloseRows) -> tuple[Deal, Clo
     if found is None:
         raise Deal.DoesNotExist(f"Deal {deal_id} does not exist.")
     closure_id, updated, *values = found
+    deal_width, owner_width = len(_attnames(Deal)), len(_attnames(User))
     locked = _instance(Deal, values)
-    locked.owner = _instance(User, values[len(_columns(Deal)) :])
-    locked.account = _instance(Account, values[len(_columns(Deal)) + len(_columns(User)) :])
+    locked.owner = _instance(User, values[deal_width:])
+    locked.account = _instance(Account, values[deal_width + owner_width :])
     if closure_id is None:
         return locked, None
     if updated != 1:  # cannot happen under the row lock; refuse rather than write twice
@@ -170,6 +172,11 @@ def _write_in_one_statement(*, deal_id: int, rows: CloseRows) -> tuple[Deal, Clo
     return locked, closure
 
 
+@cache
+def _attnames(model) -> list[str]:
+    return [f.attname for f in model._meta.concrete_fields]
+
+
 def _instance(model, values: list):
-    fields = model._meta.concrete_fields
-    return model.from_db(connection.alias, [f.attname for f in fields], values[: len(fields)])
+    names = _attnames(model)
+    return model.from_db(connection.alias, names, values[: len(names)])

@@ -9,7 +9,7 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Div, Field, Layout, Submit
 from django import forms
 from django.forms.models import ModelChoiceIterator
-from django.utils.functional import SimpleLazyObject, lazy
+from django.utils.functional import SimpleLazyObject, cached_property
 
 from deals.models import OUTCOME_REASON_KIND, Closure, DealStatus, Stage
 from deals.selectors import INDUSTRY_UNKNOWN, SIZE_BANDS, SORTS, DealFilters
@@ -46,16 +46,28 @@ class OfferedIterator(ModelChoiceIterator):
         return len(self.field.offered)
 
 
-class ReasonChoiceField(forms.ModelChoiceField):
+class KnownRowChoiceField(forms.ModelChoiceField):
+    """Takes the row from `known` (already read with the deal, by posted value) when it is there;
+    any other value is looked up, and refused, as ModelChoiceField does."""
+
+    known: dict = {}
+
+    def to_python(self, value):
+        row = self.known.get(value) if isinstance(value, str) else None
+        return row if row is not None else super().to_python(value)
+
+
+class ReasonChoiceField(KnownRowChoiceField):
     iterator = GroupedReasonIterator
 
 
-class OfferedChoiceField(forms.ModelChoiceField):
+class OfferedChoiceField(KnownRowChoiceField):
     iterator = OfferedIterator
 
 
 class OfferedMultipleChoiceField(forms.ModelMultipleChoiceField):
     iterator = GroupedReasonIterator
+    known: dict = {}  # as KnownRowChoiceField's, in the model's order
 
     def clean(self, value):
         # Refused for its length before the rows are looked up.
@@ -63,6 +75,9 @@ class OfferedMultipleChoiceField(forms.ModelMultipleChoiceField):
             raise forms.ValidationError(f"Choose at most {SECONDARY_REASONS_MAX} secondary reasons.")
         if not value and not self.required:
             return []  # none chosen: no empty queryset to build
+        if isinstance(value, list | tuple) and all(isinstance(v, str) and v in self.known for v in value):
+            chosen = set(value)
+            return [row for key, row in self.known.items() if key in chosen]  # as the queryset's order
         return list(super().clean(value))
 
 
@@ -121,27 +136,42 @@ class CloseDealForm(forms.Form):
         help_text="When to look at this deal again; pre-filled from the reason.",
     )
 
-    def __init__(self, *args, outcome: str, **kwargs):
+    def __init__(self, *args, outcome: str, known: dict | None = None, **kwargs):
+        """`known`: rows already read for the posted values (deals.close_reads), by field."""
         super().__init__(*args, **kwargs)
         self.outcome = outcome
+        known = known or {}
+        self.fields["reason"].known = self.fields["secondary_reasons"].known = known.get("reason", {})
+        self.fields["competitor"].known = known.get("competitor", {})
         kind = OUTCOME_REASON_KIND[outcome]
         # The dropdowns' lists are read only when the form is drawn: a valid POST reads just
         # the rows it names.
         offered = SimpleLazyObject(lambda: list(reasons_active(kind=kind)))
         self.fields["reason"].offered = offered
         self.fields["secondary_reasons"].offered = offered
-        self.fields["secondary_reasons"].widget.attrs["size"] = lazy(
-            lambda: str(min(8, len(offered) + 4)), str
-        )()
         self.fields["competitor"].offered = SimpleLazyObject(lambda: list(competitors_active()))
         if outcome == DealStatus.WON:
             del self.fields["revisit_on"]
             self.fields["competitor"].label = "Competitor beaten"
         else:
             self.fields["competitor"].label = "Lost to" if outcome == DealStatus.LOST else "Competitor"
-        self.helper = FormHelper()
-        self.helper.form_tag = False
-        self.helper.disable_csrf = True
+        if "revisit_on" in self.fields:
+            for name, choice in close_choices.items():  # e.g. the nurture sequence (followups)
+                self.fields[name] = choice.form_field()
+        self.submit_label = {
+            DealStatus.LOST: "Mark lost",
+            DealStatus.WON: "Mark won",
+            DealStatus.NO_DECISION: "Save as No decision",
+        }[outcome]
+
+    @cached_property
+    def helper(self) -> FormHelper:
+        """The layout, built when the form is drawn (a valid POST never is)."""
+        offered = self.fields["reason"].offered
+        self.fields["secondary_reasons"].widget.attrs["size"] = str(min(8, len(offered) + 4))
+        helper = FormHelper()
+        helper.form_tag = False
+        helper.disable_csrf = True
         fields = [
             Field("reason"),
             Div(css_id="reason-help", css_class="form-text mb-3 reason-help"),
@@ -151,16 +181,10 @@ class CloseDealForm(forms.Form):
         ]
         if "revisit_on" in self.fields:
             fields.append(Field("revisit_on"))
-            for name, choice in close_choices.items():  # e.g. the nurture sequence (followups)
-                self.fields[name] = choice.form_field()
-                fields.append(Field(name))
-        self.helper.layout = Layout(*fields)
-        self.submit_label = {
-            DealStatus.LOST: "Mark lost",
-            DealStatus.WON: "Mark won",
-            DealStatus.NO_DECISION: "Save as No decision",
-        }[outcome]
+            fields.extend(Field(name) for name in close_choices if name in self.fields)
+        helper.layout = Layout(*fields)
         self.helper_submit = Submit("save", self.submit_label)
+        return helper
 
     def choice_kwargs(self) -> dict:
         """The close service's arguments for the choices other apps add (lost / no decision)."""

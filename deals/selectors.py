@@ -54,11 +54,14 @@ def deal_get_for_user(*, user: User, pk: int, related: tuple[str, ...] = DEAL_PA
     # The row by its key, then deals_visible_to's rule for that one row: the owner needs no
     # further read; a manager's team ids are read (once per request) only for another's deal.
     deal = Deal.objects.select_related(*related).filter(pk=pk).first()
-    if deal is None or not (
-        deal.owner_id == user.pk or user.is_revops_admin or deal.team_id in managed_team_ids(user)
-    ):
+    if deal is None or not deal_visible_to_user(deal, user):
         raise Http404("No deal matches the given query.")
     return deal
+
+
+def deal_visible_to_user(deal: Deal, user: User) -> bool:
+    """deals_visible_to's rule for one deal already read."""
+    return deal.owner_id == user.pk or user.is_revops_admin or deal.team_id in managed_team_ids(user)
 
 
 def deal_history(*, deal: Deal) -> tuple[list[Closure], list[DealEvent]]:

@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
 from deals import services
+from deals.close_reads import close_reads
 from deals.forms import CloseDealForm, CrmLinkForm, DealFilterForm, ReopenForm
 from deals.models import DealStatus
 from deals.selectors import (
@@ -104,13 +105,17 @@ def deal_link_crm_view(request, pk: int):
 
 @require_http_methods(["GET", "POST"])
 def deal_close_view(request, pk: int, outcome: str):
-    # A POST needs only the pipeline's rules; the page's other rows load if it is drawn again.
-    related = ("pipeline",) if request.method == "POST" else DEAL_PAGE_RELATED
-    deal = deal_get_for_user(user=request.user, pk=pk, related=related)
+    if request.method == "POST":
+        # The deal with its pipeline's rules and the rows the form names, read together; the
+        # page's other rows load if it is drawn again.
+        reads = close_reads(user=request.user, pk=pk, data=request.POST)
+        deal, known = reads.deal, reads.known
+    else:
+        deal, known = deal_get_for_user(user=request.user, pk=pk, related=DEAL_PAGE_RELATED), None
     if not deal.is_open:
         messages.info(request, f"“{deal}” is already closed; reopen it first to close it again.")
         return redirect("deals:detail", pk=deal.pk)
-    form = CloseDealForm(request.POST or None, outcome=outcome)
+    form = CloseDealForm(request.POST or None, outcome=outcome, known=known)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         kwargs = {
@@ -149,17 +154,21 @@ def deal_reopen_view(request, pk: int):
     if deal.is_open:
         messages.info(request, f"“{deal}” is already open.")
         return redirect("deals:detail", pk=deal.pk)
+    if request.method == "POST":
+        form = ReopenForm(request.POST, deal=deal)
+        if form.is_valid():
+            try:
+                services.deal_reopen(deal=deal, actor=request.user, stage=form.cleaned_data["stage"])
+            except services.DealError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            else:
+                messages.success(request, f"“{deal}” is open again, in stage {deal.stage}.")
+                return redirect("deals:detail", pk=deal.pk)
+    # The standing closure is read only for the page drawn (a valid POST's service locks it).
     standing = deal.closures.filter(reopened_at__isnull=True).select_related("stage_at_close").first()
-    initial = {"stage": standing.stage_at_close_id if standing else deal.stage_id}
-    form = ReopenForm(request.POST or None, deal=deal, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.deal_reopen(deal=deal, actor=request.user, stage=form.cleaned_data["stage"])
-        except services.DealError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-        else:
-            messages.success(request, f"“{deal}” is open again, in stage {deal.stage}.")
-            return redirect("deals:detail", pk=deal.pk)
+    if request.method != "POST":
+        initial = {"stage": standing.stage_at_close_id if standing else deal.stage_id}
+        form = ReopenForm(deal=deal, initial=initial)
     return render(
         request,
         "deals/reopen.html",

@@ -23,37 +23,42 @@ def absolute(path: str) -> str:
     return settings.SITE_URL.rstrip("/") + path
 
 
+def _deal_and_owner(deal) -> dict:
+    owner = deal.owner
+    return {
+        "deal": {
+            "name": deal.name,
+            "account": deal.account.name,
+            "amount": deal.amount,
+            "currency": deal.currency,
+        },
+        "owner": {
+            "name": owner.display_name,
+            "first_name": owner.first_name or owner.username,
+            "email": owner.email,
+        },
+    }
+
+
+def _contact_fields(contact) -> dict:
+    return {
+        "name": contact.name if contact else "",
+        "first_name": (contact.name.split() or [""])[0] if contact else "",
+        "title": contact.title if contact else "",
+    }
+
+
 def _step_context(followup: FollowUp, first_contact=None, *, contacts_read: bool = False) -> Context:
     """Only plain values reach an admin-written template (no model objects to walk).
 
     `contacts_read`: the caller already read the deal's first contact (None: it has none).
     """
-    deal, owner = followup.deal, followup.deal.owner
+    deal = followup.deal
     # An owner's task names the deal's (first) contact so the rep knows whom to call.
     contact = followup.contact or first_contact
     if contact is None and not contacts_read:
         contact = deal.contacts.order_by("pk").first()
-    return Context(
-        {
-            "deal": {
-                "name": deal.name,
-                "account": deal.account.name,
-                "amount": deal.amount,
-                "currency": deal.currency,
-            },
-            "owner": {
-                "name": owner.display_name,
-                "first_name": owner.first_name or owner.username,
-                "email": owner.email,
-            },
-            "contact": {
-                "name": contact.name if contact else "",
-                "first_name": (contact.name.split() or [""])[0] if contact else "",
-                "title": contact.title if contact else "",
-            },
-        },
-        autoescape=False,
-    )
+    return Context({**_deal_and_owner(deal), "contact": _contact_fields(contact)}, autoescape=False)
 
 
 def render_step(followup: FollowUp, extra: dict | None = None) -> tuple[str, str]:
@@ -80,6 +85,27 @@ def followup_title(followup: FollowUp, first_contact=None, *, contacts_read: boo
         _step_context(followup, first_contact, contacts_read=contacts_read)
     )
     return " ".join(subject.split())[:200]
+
+
+def followup_titles(deal, first_contact=None):
+    """followup_title for one closure's follow-ups, as `title(step, contact)` (step None: the
+    reopen reminder; contact None: the deal's first contact). The deal's and owner's fields are
+    gathered once, and each (step, contact) title rendered once."""
+    shared = _deal_and_owner(deal)
+    rendered: dict[tuple, str] = {}
+
+    def title(step, contact=None) -> str:
+        if step is None:
+            return f"Revisit {deal.name}"[:200]
+        contact = contact or first_contact
+        key = (step.subject, contact.pk if contact else None)
+        if key not in rendered:
+            context = Context({**shared, "contact": _contact_fields(contact)}, autoescape=False)
+            subject = _subject_template(step.subject).render(context)
+            rendered[key] = " ".join(subject.split())[:200]
+        return rendered[key]
+
+    return title
 
 
 def followup_message(followup: FollowUp) -> EmailMultiAlternatives | None:

@@ -88,6 +88,7 @@ def _rows(*, closure: Closure, plan: _Plan, now: datetime) -> list[FollowUp]:
     horizon = now - BACKDATE_GRACE
     common = {"deal": deal, "closure": closure, "assignee_id": deal.owner_id, "created_at": now}
     recipients = [c for c in plan.contacts if c.email and c.pk not in plan.opted_out]
+    title = emails.followup_titles(deal, plan.contacts[0] if plan.contacts else None)
     rows: list[FollowUp] = []
     for step in plan.steps:
         due_at = closure.closed_at + timedelta(days=step.days_after_close)
@@ -95,16 +96,17 @@ def _rows(*, closure: Closure, plan: _Plan, now: datetime) -> list[FollowUp]:
             continue
         kept = {"sequence_id": plan.sequence_id, "step": step, "due_at": due_at, **common}
         if step.action == StepAction.OWNER_TASK:
-            rows.append(FollowUp(kind=FollowUpKind.OWNER_TASK, **kept))
+            rows.append(FollowUp(kind=FollowUpKind.OWNER_TASK, title=title(step), **kept))
         else:
-            rows.extend(FollowUp(kind=FollowUpKind.CONTACT_EMAIL, contact=c, **kept) for c in recipients)
+            rows.extend(
+                FollowUp(kind=FollowUpKind.CONTACT_EMAIL, contact=c, title=title(step, c), **kept)
+                for c in recipients
+            )
     if closure.revisit_on is not None:
         due_at = at_reminder_hour(closure.revisit_on)
         if due_at >= horizon:
-            rows.append(FollowUp(kind=FollowUpKind.REOPEN_REMINDER, due_at=due_at, **common))
-    first_contact = plan.contacts[0] if plan.contacts else None
-    for row in rows:
-        row.title = emails.followup_title(row, first_contact, contacts_read=True)
+            reminder = FollowUp(kind=FollowUpKind.REOPEN_REMINDER, due_at=due_at, title=title(None), **common)
+            rows.append(reminder)
     return rows
 
 
@@ -209,16 +211,28 @@ def _record_in_one_statement(
     )
 
 
+_INSERT_SQL: dict[int, str] = {}  # by row count (the usual few), built on first use
+
+
+def _insert_sql(count: int) -> str:
+    sql = _INSERT_SQL.get(count)
+    if sql is None:
+        fields = [f for f in FollowUp._meta.concrete_fields if not f.primary_key]
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        # Column names from the model; every value is a parameter.
+        sql = f"INSERT INTO followups_followup ({columns}) VALUES {', '.join([one_row] * count)} RETURNING id"  # noqa: S608
+        if count <= 32:
+            _INSERT_SQL[count] = sql
+    return sql
+
+
 def _insert(rows: list[FollowUp]) -> list[FollowUp]:
     """bulk_create's one INSERT, without its per-call query building (the close's hot path)."""
     fields = [f for f in FollowUp._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     values = [f.get_db_prep_save(getattr(row, f.attname), connection) for row in rows for f in fields]
-    # Column names from the model; every value is a parameter.
-    sql = f"INSERT INTO followups_followup ({columns}) VALUES {', '.join([one_row] * len(rows))} RETURNING id"  # noqa: S608
     with connection.cursor() as cursor:
-        cursor.execute(sql, values)
+        cursor.execute(_insert_sql(len(rows)), values)
         for row, (pk,) in zip(rows, cursor.fetchall(), strict=True):
             row.pk = pk
             row._state.adding, row._state.db = False, connection.alias

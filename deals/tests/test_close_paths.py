@@ -1,14 +1,17 @@
 """On PostgreSQL a close is one statement (deals.closing) and its follow-ups two
-(followups.scheduling); SQLite (`make run`) writes the same rows through the ORM. Both paths
-run here on PostgreSQL and must leave the same rows, refuse the same closes, and keep the
+(followups.scheduling), and the page reads the deal with the rows its POST names in one
+(deals.close_reads); SQLite (`make run`) reads and writes the same rows through the ORM. Both
+paths run here on PostgreSQL and must leave the same rows, refuse the same closes, and keep the
 dashboards' summary exact."""
 
+import html
 from datetime import date, timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
-from deals import closing, services
+from deals import close_reads, closing, services
 from deals.factories import ContactFactory
 from deals.models import Closure, Deal, DealEvent, DealStatus
 from followups import scheduling
@@ -21,6 +24,7 @@ from followups.models import (
     StepAction,
 )
 from insights import rollup
+from reasons.models import Competitor
 
 pytestmark = pytest.mark.django_db
 
@@ -30,6 +34,7 @@ def path(request, monkeypatch):
     if request.param == "orm":
         monkeypatch.setattr(closing, "ONE_STATEMENT", False)
         monkeypatch.setattr(scheduling, "ONE_STATEMENT", False)
+        monkeypatch.setattr(close_reads, "ONE_STATEMENT", False)
     return request.param
 
 
@@ -133,3 +138,40 @@ def test_a_closed_deal_and_an_inactive_sequence_are_refused(world, path):
     assert refused.value.field == "nurture_sequence"
     assert Deal.objects.get(pk=other.pk).status == DealStatus.OPEN
     assert not Closure.objects.filter(deal=other).exists()
+
+
+def test_the_page_takes_the_rows_its_post_names_and_refuses_the_same(client, world, competitor, path):
+    deal = world.deal()
+    url = reverse("deals:mark-lost", args=[deal.pk])
+    reasons = world.reasons
+    cheaper, budget, proven = reasons["competitor-cheaper"], reasons["no-budget"], reasons["value-not-proven"]
+    gone = Competitor.objects.create(name="Gone Ltd", active=False)
+    client.force_login(world.dave)  # another team's rep: the deal does not exist for him
+    assert client.post(url, {"reason": cheaper.pk}).status_code == 404
+    client.force_login(world.alice)
+    refused = [
+        ({"reason": "999999"}, "That reason does not exist; choose one from the list."),
+        ({"reason": "12abc"}, "That reason does not exist; choose one from the list."),
+        ({"reason": reasons["win-best-fit"].pk}, "choose a loss reason."),
+        ({"reason": cheaper.pk, "competitor": "999999"}, "That competitor does not exist; choose one"),
+        ({"reason": cheaper.pk, "competitor": gone.pk}, "“Gone Ltd” is no longer an active competitor."),
+        ({"reason": budget.pk, "secondary_reasons": [proven.pk, "999999"]}, "Choose secondary reasons from"),
+        ({"reason": budget.pk, "secondary_reasons": [budget.pk]}, "cannot also be a secondary reason."),
+        ({"reason": budget.pk, "secondary_reasons": [reasons["win-best-fit"].pk]}, "is not an active loss"),
+    ]
+    for data, message in refused:
+        response = client.post(url, data)
+        assert response.status_code == 400, data
+        assert message in html.unescape(response.content.decode()), data
+    assert Deal.objects.get(pk=deal.pk).status == DealStatus.OPEN
+    chosen = {
+        "reason": cheaper.pk,
+        "competitor": competitor.pk,
+        "note": "They went with the cheaper tool.",
+        "secondary_reasons": [proven.pk, budget.pk, proven.pk],  # a repeat counts once
+    }
+    assert client.post(url, chosen).status_code == 302
+    closure = Closure.objects.get(deal=deal)
+    assert (closure.reason, closure.competitor, closure.outcome) == (cheaper, competitor, DealStatus.LOST)
+    secondary = sorted(closure.secondary_reasons.values_list("code", flat=True))
+    assert secondary == ["no-budget", "value-not-proven"]

@@ -84,3 +84,15 @@ def test_closing_a_closed_deal_by_url_says_so(client, world):
     )
     assert "already closed" in response.content.decode()
     assert Closure.objects.filter(deal=deal).count() == 1
+
+
+def test_a_refused_reopen_draws_the_page_again_with_the_closure(client, world):
+    deal = world.deal(stage=2)
+    services.deal_mark_lost(deal=deal, reason=world.reasons["no-budget"], actor=world.alice)
+    client.force_login(world.alice)
+    response = client.post(reverse("deals:reopen", args=[deal.pk]), {"stage": "999999"})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "Select a valid choice" in page
+    assert "Closed lost on" in page and world.reasons["no-budget"].label in page
+    assert Closure.objects.get(deal=deal).reopened_at is None
