@@ -369,6 +369,9 @@ CRM_WEBHOOK_BASE_URL = os.environ.get("CRM_WEBHOOK_BASE_URL", "")
 # the answer skip waiting for PostgreSQL's flush: a database crash could then lose the last
 # instant of deliveries, which only the next reconciliation repairs. Measured: no faster here.
 CRM_WEBHOOK_SYNCHRONOUS_COMMIT = os.environ.get("CRM_WEBHOOK_SYNCHRONOUS_COMMIT", "1") == "1"
+# The receivers' statement is prepared once per database connection; "0" behind a pooler that
+# gives one client several server connections (PgBouncer in transaction mode).
+CRM_WEBHOOK_PREPARED = os.environ.get("CRM_WEBHOOK_PREPARED", "1") == "1"
 # CRM secrets are encrypted at rest (django-fernet-encrypted-fields) with keys derived from
 # SECRET_KEY (and its fallbacks) and these salts: the first encrypts, every one decrypts.
 SALT_KEY = envlist("CRM_SECRETS_SALTS", "closedlost-crm-secrets")

@@ -223,11 +223,18 @@ class WebhookEvent(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     result = models.CharField(max_length=300, blank=True)
-    deal = models.ForeignKey(Deal, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # Indexed only where set: an event is stored before it is tied to a deal, and the store
+    # path is the receivers' hot path.
+    deal = models.ForeignKey(
+        Deal, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
 
     class Meta:
         ordering = ["-received_at", "-id"]
-        indexes = [models.Index(fields=["status", "-received_at"], name="webhookevent_status_received")]
+        indexes = [
+            models.Index(fields=["status", "-received_at"], name="webhookevent_status_received"),
+            models.Index(fields=["deal"], name="webhookevent_deal", condition=models.Q(deal__isnull=False)),
+        ]
         constraints = [models.UniqueConstraint(fields=["dedupe_key"], name="webhookevent_unique_dedupe_key")]
 
     def __str__(self) -> str:

@@ -6,7 +6,7 @@ import time
 from functools import partial
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -24,6 +24,7 @@ from crm.adapters.hubspot import (  # noqa: F401
 from crm.adapters.pipedrive import pipedrive_items, pipedrive_verify  # noqa: F401
 from crm.adapters.salesforce import SALESFORCE_NS, salesforce_items, salesforce_verify  # noqa: F401
 from crm.models import CrmConnection, WebhookEvent
+from crm.statements import Prepared, run_repeatable
 from outbox.services import handoff_publish_soon
 
 HANDOFF_WEBHOOK = "crm.webhook"
@@ -66,9 +67,10 @@ def webhook_receive(*, connection: CrmConnection, body: bytes, headers) -> int:
 
     Returns how many events were new. A repeated delivery stores nothing and queues nothing.
     One statement stores the batch (INSERT ... ON CONFLICT DO NOTHING RETURNING id): atomic by
-    itself, one round trip. The stored rows (status pending) are the hand-off's intent: once
-    committed, the process's background publisher hands their ids to the worker, and the
-    outbox's sweep hands over any left pending (events_left_over).
+    itself, one round trip, prepared once per connection (crm.statements). The stored rows
+    (status pending) are the hand-off's intent: once committed, the process's background
+    publisher hands their ids to the worker, and the outbox's sweep hands over any left
+    pending (events_left_over).
     """
     items = adapter_for(connection.kind).received(connection=connection, body=body)
     if not items:
@@ -89,10 +91,7 @@ def webhook_receive(*, connection: CrmConnection, body: bytes, headers) -> int:
             now,
             WebhookEvent.Status.PENDING,
         ]
-    sql = (
-        f"INSERT INTO {WebhookEvent._meta.db_table} ({COLUMNS}) VALUES {rows} "  # noqa: S608 - fixed names
-        "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
-    )
+    sql, prepared = _store_sql(rows), _store_prepared(len(items))
     if not getattr(settings, "CRM_WEBHOOK_SYNCHRONOUS_COMMIT", True):
         # The answer need not wait for the disk (a database crash in the next instant could
         # lose the last deliveries, which reconciliation repairs). set_config(..., true) holds
@@ -101,32 +100,31 @@ def webhook_receive(*, connection: CrmConnection, body: bytes, headers) -> int:
             "WITH durability AS (SELECT set_config('synchronous_commit', 'off', true)), "  # noqa: S608
             f"new AS ({sql}) SELECT id FROM new, durability"
         )
-    stored = [row[0] for row in _run_repeatable(db, sql, params)]
+        prepared = None
+    stored = [row[0] for row in run_repeatable(db, plain=sql, prepared=prepared, params=params)]
     if stored:
         transaction.on_commit(partial(handoff_publish_soon, kind=HANDOFF_WEBHOOK, items=stored))
     return len(stored)
 
 
-def _run_repeatable(db, sql: str, params: list) -> list[tuple]:
-    """Run a statement that is safe to run twice, without Django's per-request health check
-    (CONN_HEALTH_CHECKS: a SELECT 1 round trip before the first query): if the kept
-    connection turns out broken, close it and run the statement once more on a fresh one."""
+def _store_sql(rows: str) -> str:
+    return (
+        f"INSERT INTO {WebhookEvent._meta.db_table} ({COLUMNS}) VALUES {rows} "  # noqa: S608 - fixed names
+        "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
+    )
 
-    def run() -> list[tuple]:
-        with db.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
 
-    if db.in_atomic_block:  # a caller's transaction: no retry is possible, nor needed
-        return run()
-    db.health_check_done = True
-    try:
-        return run()
-    except (InterfaceError, OperationalError):
-        if db.connection is not None and db.is_usable():
-            raise  # the statement failed, not the connection
-        db.close()
-        return run()
+PREPARED_UP_TO = 10  # deliveries of up to this many events have a prepared statement each
+ROW_TYPES = ["text", "text", "text", "integer", "jsonb", "timestamptz", "text"]
+
+
+def _store_prepared(count: int) -> Prepared | None:
+    if count > PREPARED_UP_TO:
+        return None
+    width = len(ROW_TYPES)
+    params = [", ".join(f"${width * i + n}" for n in range(1, width + 1)) for i in range(count)]
+    rows = ", ".join(f"({row}, 0, '', '')" for row in params)
+    return Prepared(f"crm_webhook_store_{count}", ROW_TYPES * count, lambda: _store_sql(rows))
 
 
 def events_left_over(*, now, older_than, lease, limit: int) -> list[int]:

@@ -83,6 +83,33 @@ def test_a_delivery_on_a_connection_the_database_dropped_is_stored_on_a_fresh_on
 
 
 @pytest.mark.django_db(transaction=True)
+def test_the_store_statement_is_prepared_once_per_connection_and_heals_when_it_is_gone(connections):
+    """On a kept connection the first delivery sends PREPARE and EXECUTE in one round trip, the
+    next ones only EXECUTE. If the connection's prepared statements vanish (a pooler, DISCARD
+    ALL), the delivery still stores on a fresh connection."""
+    from crm.receiving import webhook_receive
+    from crm.tests.conftest import hubspot_event
+
+    hubspot = connections[CrmKind.HUBSPOT]
+
+    def deliver(event_id: int) -> tuple[int, list[str]]:
+        body = json.dumps([hubspot_event(eventId=event_id)]).encode()
+        with CaptureQueriesContext(db) as queries:
+            stored = webhook_receive(connection=hubspot, body=body, headers={})
+        return stored, [q["sql"].split("(", 1)[0] for q in queries]
+
+    assert deliver(1) == (1, ["PREPARE crm_webhook_store_1"])  # its EXECUTE rides in the same string
+    assert deliver(2) == (1, ["EXECUTE crm_webhook_store_1"])
+    with db.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    assert deliver(3) == (1, ["EXECUTE crm_webhook_store_1", "PREPARE crm_webhook_store_1"])
+    assert deliver(3)[0] == 0  # a repeat stores nothing
+    assert sorted(WebhookEvent.objects.values_list("dedupe_key", flat=True)) == sorted(
+        f"hubspot:62515:2418817:{n}:18442013567:dealstage:1795185000000" for n in (1, 2, 3)
+    )
+
+
+@pytest.mark.django_db(transaction=True)
 def test_events_whose_hand_off_was_lost_are_swept_once_and_processed_once(
     world, connections, crm_worker, settings
 ):
