@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from crm import imports, receiving, services
+from crm import imports, receiving, reconcile, services
 from crm.models import DealSync, ImportJob, WebhookEvent
 from outbox import kinds
 
@@ -49,5 +49,12 @@ def register() -> None:
         handle=_run_import,
         failures=lambda: ImportJob.objects.filter(status=ImportJob.Status.FAILED).count(),
         failures_url="crm:imports",
+        lease=IMPORT_LEASE,
+    )
+    # A run reads every deal the CRM changed since the last one: minutes on a first run.
+    kinds.register(
+        reconcile.HANDOFF_RECONCILE,
+        label="CRM reconciliations",
+        handle=reconcile.reconcile_handoff,
         lease=IMPORT_LEASE,
     )

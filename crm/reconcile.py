@@ -18,6 +18,7 @@ from crm.details import crm_details_apply
 from crm.http import CrmHttpError, CrmRequestFailed, crm_request
 from crm.models import EXTERNAL_ID_FIELD, CrmConnection
 from deals.models import Deal, DealStatus
+from outbox.services import handoff_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -110,3 +111,24 @@ def crm_reconcile_all(*, now: datetime | None = None) -> dict[str, dict | str]:
             logger.warning("Reconciliation of %s failed: %s", connection, exc)
             results[connection.kind] = str(exc)
     return results
+
+
+HANDOFF_RECONCILE = "crm.reconcile"
+
+
+def reconcile_handoff(kind: str) -> None:
+    """The outbox's handler for the "reconcile now" button: one run for one CRM (safe to run
+    twice). A CRM that cannot be read is logged; the hourly run tries again."""
+    connection = CrmConnection.objects.filter(kind=kind, active=True).first()
+    if connection is None:
+        return
+    try:
+        crm_reconcile(connection=connection)
+    except ReconcileFailed as exc:
+        logger.warning("Reconciliation of %s asked from the page failed: %s", connection, exc)
+
+
+def reconcile_request(*, connection: CrmConnection) -> None:
+    """An admin asks for a run now: written to the outbox (the broker's state never matters)."""
+    with transaction.atomic():
+        handoff_enqueue(kind=HANDOFF_RECONCILE, items=[connection.kind])

@@ -76,7 +76,8 @@ def reconcile_all() -> dict:
 
 @shared_task(acks_late=True)
 def reconcile_one(kind: str) -> int | str:
-    """The "reconcile now" button: one CRM (safe to run twice)."""
+    """One CRM (safe to run twice); the "reconcile now" button now goes through the outbox
+    (crm.reconcile), and this stays for messages an earlier release left in the broker."""
     from crm.models import CrmConnection
     from crm.reconcile import ReconcileFailed, crm_reconcile
 

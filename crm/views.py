@@ -17,7 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from crm import imports, mapping, selectors, services
+from crm import imports, mapping, reconcile, selectors, services
 from crm.adapters import adapter_for
 from crm.adapters.base import IncomingRequest
 from crm.forms import (
@@ -217,16 +217,9 @@ def event_detail(request, pk: int):
 @admin_required
 @require_POST
 def reconcile_now(request, kind: str):
-    from crm.tasks import reconcile_one
-
     connection = get_object_or_404(CrmConnection, kind=kind, active=True)
-    try:
-        reconcile_one.delay(connection.kind)
-    except Exception:  # noqa: BLE001 - the broker being away must not break the page
-        logger.exception("Could not queue the reconciliation of %s", connection)
-        messages.error(request, f"Could not start it now; the hourly run will reconcile {connection}.")
-    else:
-        messages.success(request, f"Reconciliation of {connection} started; this page shows it when done.")
+    reconcile.reconcile_request(connection=connection)
+    messages.success(request, f"Reconciliation of {connection} queued; this page shows it when done.")
     return redirect("crm:integrations")
 
 

@@ -140,3 +140,31 @@ def test_a_crm_that_cannot_be_read_records_nothing(world, fake_crm):
     assert hubspot.reconciled_at is None and hubspot.reconcile_report == {}
     with pytest.raises(Exception, match="could not be reconciled"):
         call_command("crm_reconcile", "hubspot")
+
+
+def test_reconcile_now_is_queued_in_the_outbox_even_with_the_broker_away(
+    client, world, fake_crm, django_capture_on_commit_callbacks
+):
+    """The button writes its hand-off to the outbox: with no broker the page still answers at
+    once, the row waits, and the worker's side of that row runs the reconciliation."""
+    from outbox.models import Message
+    from outbox.services import message_deliver
+    from outbox.tests.conftest import broker_at
+    from tests.ports import free_port
+
+    stuck = world.deal(hubspot_id="104")
+    _hubspot_pages(fake_crm)
+    client.force_login(world.carol)
+    with broker_at(f"redis://127.0.0.1:{free_port()}/0"), django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("crm:reconcile", args=[CrmKind.HUBSPOT]), follow=True)
+    assert response.status_code == 200
+    assert "Reconciliation of HubSpot queued" in response.content.decode()
+    [message] = Message.objects.all()
+    assert (message.kind, message.items, message.published_at) == ("crm.reconcile", ["hubspot"], None)
+    assert "not published" in message.last_error
+
+    message_deliver(message_id=message.pk)  # what the worker runs once the broker is back
+    assert not Message.objects.exists()
+    hubspot = CrmConnection.objects.get(kind=CrmKind.HUBSPOT)
+    assert hubspot.reconcile_report["read"] == 4
+    assert [row["deal"] for row in hubspot.reconcile_report["drift"]] == [stuck.pk]
