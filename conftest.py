@@ -173,11 +173,8 @@ def browser_page(browser, live_server):
 def _crm_connections_read_afresh():
     """Webhook receivers (and the write-back check) cache connections per process; no test sees
     another test's rows."""
-    from crm.receivers import write_back_forget
     from crm.receiving import connections_forget
 
     connections_forget()
-    write_back_forget()
     yield
     connections_forget()
-    write_back_forget()

@@ -2,9 +2,7 @@
 a reopen) goes back to the CRM, recorded in the change's own transaction."""
 
 import logging
-import time
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -16,25 +14,11 @@ from deals.signals import deal_closing, deal_reopening
 logger = logging.getLogger(__name__)
 
 
-# "Is any CRM written back to?" asked by every close and reopen: each process keeps the answer
-# for CRM_CONNECTION_CACHE_SECONDS, as the webhook receivers keep their connections. A connection
-# saved in this process is seen at once (forget_connections); other processes within that time.
-_write_back: list[tuple[float, bool]] = []
-
-
 def _any_write_back() -> bool:
-    ttl = getattr(settings, "CRM_CONNECTION_CACHE_SECONDS", 0)
-    now = time.monotonic()
-    if ttl > 0 and _write_back and _write_back[0][0] > now:
-        return _write_back[0][1]
-    found = CrmConnection.objects.filter(active=True, write_back=True).exists()
-    if ttl > 0:
-        _write_back[:] = [(now + ttl, found)]
-    return found
-
-
-def write_back_forget() -> None:
-    _write_back.clear()
+    """Asked by every close and reopen: kept per process like the receivers' connections."""
+    return receiving.connections_cache.get(
+        "write back", lambda: CrmConnection.objects.filter(active=True, write_back=True).exists()
+    )
 
 
 def _queue(deal_id: int, **kwargs) -> None:
@@ -69,4 +53,3 @@ def write_back_reopen(sender, *, deal_id: int, via_crm: bool, reopened_at=None, 
 def forget_connections(sender, **kwargs) -> None:
     """A connection saved here is read again by this process's receivers at once."""
     receiving.connections_forget()
-    write_back_forget()

@@ -33,27 +33,40 @@ DROPPED_HEADERS = {"authorization", "cookie", "proxy-authorization"}
 COLUMNS = "kind, dedupe_key, body, item, headers, received_at, status, attempts, last_error, result"
 
 
-# Each web process keeps the connections it read for CRM_CONNECTION_CACHE_SECONDS: a receiver
-# then costs one statement, not two. A connection saved in this process is read again at once
-# (crm.receivers clears the cache); other processes see a change within that many seconds.
-_connections: dict[str, tuple[float, CrmConnection | None]] = {}
+class ProcessCache:
+    """What each web process keeps for CRM_CONNECTION_CACHE_SECONDS (0: nothing): the active
+    connections a receiver reads (one statement per delivery, not two) and whether any CRM is
+    written back to (asked by every close). A connection saved in this process clears it
+    (crm.receivers); other processes see a change within that many seconds."""
+
+    def __init__(self):
+        self._values: dict = {}
+
+    def get(self, key, compute):
+        ttl = getattr(settings, "CRM_CONNECTION_CACHE_SECONDS", 0)
+        now = time.monotonic()
+        cached = self._values.get(key)
+        if ttl > 0 and cached is not None and cached[0] > now:
+            return cached[1]
+        value = compute()
+        if ttl > 0:
+            self._values[key] = (now + ttl, value)
+        return value
+
+    def clear(self) -> None:
+        self._values.clear()
+
+
+connections_cache = ProcessCache()
 
 
 def connection_for_webhook(kind: str) -> CrmConnection | None:
     """The active connection of this CRM, as a receiver needs it (briefly cached)."""
-    ttl = getattr(settings, "CRM_CONNECTION_CACHE_SECONDS", 0)
-    now = time.monotonic()
-    cached = _connections.get(kind)
-    if ttl > 0 and cached is not None and cached[0] > now:
-        return cached[1]
-    connection = CrmConnection.objects.filter(kind=kind, active=True).first()
-    if ttl > 0:
-        _connections[kind] = (now + ttl, connection)
-    return connection
+    return connections_cache.get(kind, lambda: CrmConnection.objects.filter(kind=kind, active=True).first())
 
 
 def connections_forget() -> None:
-    _connections.clear()
+    connections_cache.clear()
 
 
 def webhook_verify_and_receive(*, connection: CrmConnection, request: IncomingRequest) -> int:
@@ -134,10 +147,8 @@ def events_left_over(*, now, older_than, lease, limit: int) -> list[int]:
     the outbox rows they go into for a lease."""
     Status = WebhookEvent.Status
     stale = now - lease
-    unfinished = (
-        Q(status=Status.PENDING, claimed_at__isnull=True)
-        | Q(status=Status.PENDING, claimed_at__lt=stale)
-        | Q(status=Status.PROCESSING, claimed_at__lt=stale)
+    unfinished = Q(status=Status.PENDING, claimed_at__isnull=True) | Q(
+        status__in=[Status.PENDING, Status.PROCESSING], claimed_at__lt=stale
     )
     waiting = WebhookEvent.objects.filter(unfinished, received_at__lt=older_than).select_for_update(
         skip_locked=True

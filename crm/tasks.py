@@ -75,16 +75,9 @@ def reconcile_all() -> dict:
 
 
 @shared_task(acks_late=True)
-def reconcile_one(kind: str) -> int | str:
+def reconcile_one(kind: str) -> None:
     """One CRM (safe to run twice); the "reconcile now" button now goes through the outbox
     (crm.reconcile), and this stays for messages an earlier release left in the broker."""
-    from crm.models import CrmConnection
-    from crm.reconcile import ReconcileFailed, crm_reconcile
+    from crm.reconcile import reconcile_handoff
 
-    connection = CrmConnection.objects.filter(kind=kind, active=True).first()
-    if connection is None:
-        return "no active connection"
-    try:
-        return len(crm_reconcile(connection=connection)["drift"])
-    except ReconcileFailed as exc:
-        return str(exc)
+    reconcile_handoff(kind)

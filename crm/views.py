@@ -5,7 +5,6 @@ signature or credentials instead. Pages for connections, events, mappings and im
 for admins (RevOps); the "needs a reason" queue is for everyone, scoped to their deals.
 """
 
-import logging
 from functools import wraps
 
 from django.conf import settings
@@ -37,8 +36,6 @@ from deals.selectors import deal_get_for_user
 from deals.services import DealError, deal_give_reason
 from outbox import kinds as outbox_kinds
 from outbox.services import handoffs_publish_now
-
-logger = logging.getLogger(__name__)
 
 
 def admin_required(view):

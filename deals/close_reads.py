@@ -9,12 +9,12 @@ its rows itself.
 """
 
 from dataclasses import dataclass, field
-from functools import cache
 
 from django.db import connection
 from django.http import Http404
 
 from deals.models import Deal, Pipeline
+from deals.rows import attnames, columns, instance, instance_from_json
 from deals.selectors import deal_get_for_user, deal_visible_to_user
 from deals.services import SECONDARY_REASONS_MAX
 from reasons.models import Competitor, Reason
@@ -37,7 +37,7 @@ def _ids(values: list[str], limit: int) -> list[int]:
 
 
 def _columns(model, alias: str) -> str:
-    return ", ".join(f'{alias}."{f.column}"' for f in model._meta.concrete_fields)
+    return ", ".join(f'{alias}."{column}"' for column in columns(model))
 
 
 def _close_read_sql() -> str:
@@ -71,33 +71,16 @@ def close_reads(*, user: User, pk: int, data) -> CloseReads:
         found = cursor.fetchone()
     if found is None:
         raise Http404("No deal matches the given query.")
-    deal_width = len(_names(Deal)[0])
-    deal = _instance(Deal, found[:deal_width])
-    deal.pipeline = _instance(Pipeline, found[deal_width:-2])
+    deal_width = len(attnames(Deal))
+    deal = instance(Deal, found[:deal_width])
+    deal.pipeline = instance(Pipeline, found[deal_width:-2])
     if not deal_visible_to_user(deal, user):
         raise Http404("No deal matches the given query.")
     reason_rows, competitor_rows = found[-2:]
     return CloseReads(
         deal,
         {
-            "reason": {str(row["id"]): _from_json(Reason, row) for row in reason_rows or []},
-            "competitor": {str(row["id"]): _from_json(Competitor, row) for row in competitor_rows or []},
+            "reason": {str(row["id"]): instance_from_json(Reason, row) for row in reason_rows or []},
+            "competitor": {str(r["id"]): instance_from_json(Competitor, r) for r in competitor_rows or []},
         },
     )
-
-
-@cache
-def _names(model) -> tuple[list[str], list[str]]:
-    """(attnames, columns) of the model's concrete fields."""
-    fields = model._meta.concrete_fields
-    return [f.attname for f in fields], [f.column for f in fields]
-
-
-def _instance(model, values):
-    names, _ = _names(model)
-    return model.from_db(connection.alias, names, list(values[: len(names)]))
-
-
-def _from_json(model, row: dict):
-    names, columns = _names(model)
-    return model.from_db(connection.alias, names, [row[c] for c in columns])

@@ -9,11 +9,11 @@ database's constraints and triggers see the same rows either way.
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import cache
 
 from django.db import IntegrityError, connection
 
 from deals.models import Account, Closure, ClosureSecondaryReason, Deal, DealEvent, DealStatus
+from deals.rows import attnames, columns, instance
 from reasons.models import Competitor, Reason
 from teams.models import User
 
@@ -94,12 +94,8 @@ def _write_with_orm(*, deal_id: int, rows: CloseRows) -> tuple[Deal, Closure | N
     return locked, closure
 
 
-def _columns(model) -> list[str]:
-    return [field.column for field in model._meta.concrete_fields]
-
-
 def _close_sql() -> str:
-    deal, owner, account = _columns(Deal), _columns(User), _columns(Account)
+    deal, owner, account = columns(Deal), columns(User), columns(Account)
     selected = ", ".join([f"d.{c}" for c in deal] + [f"o.{c}" for c in owner] + [f"a.{c}" for c in account])
     # Only column names from the models are formatted in; every value is a parameter.
     return f"""
@@ -158,10 +154,10 @@ def _write_in_one_statement(*, deal_id: int, rows: CloseRows) -> tuple[Deal, Clo
     if found is None:
         raise Deal.DoesNotExist(f"Deal {deal_id} does not exist.")
     closure_id, updated, *values = found
-    deal_width, owner_width = len(_attnames(Deal)), len(_attnames(User))
-    locked = _instance(Deal, values)
-    locked.owner = _instance(User, values[deal_width:])
-    locked.account = _instance(Account, values[deal_width + owner_width :])
+    deal_width, owner_width = len(attnames(Deal)), len(attnames(User))
+    locked = instance(Deal, values)
+    locked.owner = instance(User, values[deal_width:])
+    locked.account = instance(Account, values[deal_width + owner_width :])
     if closure_id is None:
         return locked, None
     if updated != 1:  # cannot happen under the row lock; refuse rather than write twice
@@ -170,13 +166,3 @@ def _write_in_one_statement(*, deal_id: int, rows: CloseRows) -> tuple[Deal, Clo
     closure.pk = closure_id
     closure._state.adding, closure._state.db = False, connection.alias
     return locked, closure
-
-
-@cache
-def _attnames(model) -> list[str]:
-    return [f.attname for f in model._meta.concrete_fields]
-
-
-def _instance(model, values: list):
-    names = _attnames(model)
-    return model.from_db(connection.alias, names, values[: len(names)])

@@ -48,16 +48,11 @@ def _contact_fields(contact) -> dict:
     }
 
 
-def _step_context(followup: FollowUp, first_contact=None, *, contacts_read: bool = False) -> Context:
-    """Only plain values reach an admin-written template (no model objects to walk).
-
-    `contacts_read`: the caller already read the deal's first contact (None: it has none).
-    """
+def _step_context(followup: FollowUp) -> Context:
+    """Only plain values reach an admin-written template (no model objects to walk)."""
     deal = followup.deal
     # An owner's task names the deal's (first) contact so the rep knows whom to call.
-    contact = followup.contact or first_contact
-    if contact is None and not contacts_read:
-        contact = deal.contacts.order_by("pk").first()
+    contact = followup.contact or deal.contacts.order_by("pk").first()
     return Context({**_deal_and_owner(deal), "contact": _contact_fields(contact)}, autoescape=False)
 
 
@@ -77,20 +72,10 @@ def _subject_template(subject: str):
     return Engine.get_default().from_string(subject)
 
 
-def followup_title(followup: FollowUp, first_contact=None, *, contacts_read: bool = False) -> str:
-    """The line the rep's list shows for a follow-up."""
-    if followup.step is None:
-        return f"Revisit {followup.deal.name}"[:200]
-    subject = _subject_template(followup.step.subject).render(
-        _step_context(followup, first_contact, contacts_read=contacts_read)
-    )
-    return " ".join(subject.split())[:200]
-
-
 def followup_titles(deal, first_contact=None):
-    """followup_title for one closure's follow-ups, as `title(step, contact)` (step None: the
-    reopen reminder; contact None: the deal's first contact). The deal's and owner's fields are
-    gathered once, and each (step, contact) title rendered once."""
+    """The lines the rep's list shows for one closure's follow-ups, as `title(step, contact)`
+    (step None: the reopen reminder; contact None: the deal's first contact). The deal's and
+    owner's fields are gathered once, and each (step, contact) title rendered once."""
     shared = _deal_and_owner(deal)
     rendered: dict[tuple, str] = {}
 

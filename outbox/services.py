@@ -238,22 +238,14 @@ def message_deliver(*, message_id: int) -> str:
         Message.objects.filter(pk=message_id).update(claimed_until=timezone.now() + lease)
 
     again = _run_items(kind, message.items, renew=renew, every=lease.total_seconds() / 3)
-    with transaction.atomic():
-        for item, retry_in in again:
-            _retry_later(kind=message.kind, item=item, retry_in=retry_in)
-        Message.objects.filter(pk=message_id).delete()
-    return f"{len(message.items) - len(again)} finished, {len(again)} to try again"
+    return _finish(kind=message.kind, items=message.items, again=again, message_id=message_id)
 
 
 def items_run(*, kind: str, items: list) -> str:
     """The worker's side of handoff_publish_soon: each item once through its kind (the kind's
     handler claims its own rows, so a copy of the task is harmless); what must wait comes back
     as its own outbox row."""
-    again = _run_items(kinds.get(kind), items)
-    with transaction.atomic():
-        for item, retry_in in again:
-            _retry_later(kind=kind, item=item, retry_in=retry_in)
-    return f"{len(items) - len(again)} finished, {len(again)} to try again"
+    return _finish(kind=kind, items=items, again=_run_items(kinds.get(kind), items))
 
 
 def _run_items(kind: kinds.Kind, items: list, *, renew=None, every: float = 0) -> list[tuple[object, float]]:
@@ -272,6 +264,16 @@ def _run_items(kind: kinds.Kind, items: list, *, renew=None, every: float = 0) -
             renew()
             renewed = time.monotonic()
     return again
+
+
+def _finish(*, kind: str, items: list, again: list, message_id: int | None = None) -> str:
+    """Items to try again become their own rows, and the message (if any) goes, together."""
+    with transaction.atomic():
+        for item, retry_in in again:
+            _retry_later(kind=kind, item=item, retry_in=retry_in)
+        if message_id is not None:
+            Message.objects.filter(pk=message_id).delete()
+    return f"{len(items) - len(again)} finished, {len(again)} to try again"
 
 
 def _retry_later(*, kind: str, item, retry_in: float) -> None:
