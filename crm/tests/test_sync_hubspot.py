@@ -310,6 +310,10 @@ class HubSpotDriver:
     id_field = "hubspot_id"
     lost_at = "presentationscheduled"  # the stage before "closedlost" in the deal's history
 
+    @staticmethod
+    def external_id(deal_id: str) -> str:
+        return deal_id
+
     def setup(self, fake):
         self.data, _ = build_portal(deals=12)
         self.data.serve(fake)

@@ -92,6 +92,10 @@ class PipedriveDriver:
     id_field = "pipedrive_id"
     lost_at = "3"  # the deal's stage in Pipedrive, where it was lost
 
+    @staticmethod
+    def external_id(deal_id: str) -> str:
+        return deal_id
+
     def setup(self, fake):
         self.data, _ = build_company(deals=12)
         self.data.serve(fake)

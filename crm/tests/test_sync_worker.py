@@ -15,6 +15,7 @@ from crm.sync.run import sync_run
 from crm.tests.sync_world import nurture_email_after
 from crm.tests.test_sync_hubspot import HubSpotDriver
 from crm.tests.test_sync_pipedrive import PipedriveDriver
+from crm.tests.test_sync_salesforce import SalesforceDriver
 from deals.models import Deal, DealStatus
 from followups.tests.conftest import SMTP_PORT, Inbox, Workers, wait_for
 
@@ -23,7 +24,7 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 PRIMARY, OTHER, OPTED = "maya@oak.example", "li@oak.example", "gone@oak.example"
 BUYERS = {PRIMARY: ("Maya Oak", False), OTHER: ("Li Oak", False), OPTED: ("Gil Oak", True)}
 SURVEY_SUBJECT = "Two minutes on your decision?"
-DRIVERS = [HubSpotDriver, PipedriveDriver]
+DRIVERS = [HubSpotDriver, PipedriveDriver, SalesforceDriver]
 
 
 @pytest.fixture
@@ -75,7 +76,9 @@ def _buyers_hear(inbox, driver, deal: Deal) -> None:
 
 def _arrived(driver, deal_id: str) -> Deal:
     return wait_for(
-        lambda: Deal.objects.filter(**{driver.id_field: deal_id}).first(), timeout=60, message="the deal"
+        lambda: Deal.objects.filter(**{driver.id_field: driver.external_id(deal_id)}).first(),
+        timeout=60,
+        message="the deal",
     )
 
 
@@ -85,7 +88,8 @@ def test_a_deal_created_in_the_crm_arrives_by_webhook_and_its_buyers_hear(
     worker.start(beat=True)
     synced.new_lost_deal("7001", BUYERS)
     path, body, headers = synced.webhook("7001")
-    assert client.post(path, body, content_type="application/json", **headers).status_code == 200
+    content_type = getattr(synced, "content_type", "application/json")
+    assert client.post(path, body, content_type=content_type, **headers).status_code == 200
     deal = _arrived(synced, "7001")
     assert WebhookEvent.objects.get().result.startswith("created from ")
     _buyers_hear(buyers_inbox, synced, deal)
