@@ -85,8 +85,9 @@ def contacts_upsert(
             "name": (person.get("name") or "").strip()[:200] or (person.get("email") or f"Contact {key}"),
             "email": (person.get("email") or "").strip().lower()[:254],
             "title": (person.get("title") or "")[:120],
-            "account_id": account.pk if account else None,
         }
+        if account is not None:  # a company not among `accounts` leaves the contact's as it is
+            values["account_id"] = account.pk
         contact = existing.get(key)
         if contact is None:
             new.append(Contact(**{field: key}, updated_at=now, **values))

@@ -23,7 +23,7 @@ from crm.sync.shapes import (
 DEALS_PAGE = 50  # HubSpot's limit for a list that asks for property history
 BATCH = 100  # HubSpot's batch read limit
 COMPANY_PROPERTIES = ["name", "domain", "industry", "numberofemployees"]
-CONTACT_PROPERTIES = ["firstname", "lastname", "email", "jobtitle", "hs_email_optout"]
+CONTACT_PROPERTIES = ["firstname", "lastname", "email", "jobtitle", "hs_email_optout", "associatedcompanyid"]
 HUBSPOT_PRIMARY_COMPANY = 5  # HubSpot's own "Primary" deal-to-company association type
 
 
@@ -226,7 +226,7 @@ class HubSpotSyncReads:
                     props.get("email") or "",
                     props.get("jobtitle") or "",
                     str(props.get("hs_email_optout") or "").lower() == "true",
-                    company_id or "",
+                    str(props.get("associatedcompanyid") or ""),  # the contact's own company
                 )
                 named = [lab for lab in labels if lab]
                 primary = bool(label) and any(label in lab.lower() for lab in named)

@@ -91,24 +91,39 @@ def _pipelines(run: CrmSyncRun, connection: CrmConnection, fetch) -> None:
         )
 
 
+def _batch_size() -> int:
+    return getattr(settings, "CRM_SYNC_BATCH", 500)
+
+
+def _read_batch(run: CrmSyncRun, connection: CrmConnection, fetch) -> tuple[list, list, str | None, int]:
+    """The CRM's pages from the run's cursor until about a batch of deals (written together: fewer
+    round trips and commits per deal). Returns (deals, skipped, the cursor after them, pages)."""
+    adapter, deals, skipped, cursor, pages = adapter_for(connection.kind), [], [], run.cursor, 0
+    while True:
+        page = adapter.read_deals(
+            connection=connection, fetch=fetch, cursor=cursor, closed_since=run.closed_since
+        )
+        deals, skipped, cursor, pages = deals + page.deals, skipped + page.skipped, page.cursor, pages + 1
+        if cursor is None or len(deals) + len(skipped) >= _batch_size():
+            return deals, skipped, cursor, pages
+
+
 def _page(run: CrmSyncRun, connection: CrmConnection, fetch, mirror: Mirror) -> bool:
-    """Read and write one page; False when the run has read its last page."""
-    page = adapter_for(connection.kind).read_deals(
-        connection=connection, fetch=fetch, cursor=run.cursor, closed_since=run.closed_since
-    )
+    """Read and write one batch of pages; False when the run has read its last page."""
+    deals, read_skipped, cursor, pages = _read_batch(run, connection, fetch)
     with transaction.atomic():
         locked = CrmSyncRun.objects.select_for_update().get(pk=run.pk)
         if locked.cursor != run.cursor or locked.status not in CrmSyncRun.ACTIVE:
-            run.cursor = locked.cursor  # another worker wrote this page meanwhile: read on from there
+            run.cursor = locked.cursor  # another worker wrote these pages meanwhile: read on from there
             return locked.status in CrmSyncRun.ACTIVE
-        applied = deals_apply(connection=connection, mirror=mirror, deals=page.deals)
-        skipped = page.skipped + applied.skipped
+        applied = deals_apply(connection=connection, mirror=mirror, deals=deals)
+        skipped = read_skipped + applied.skipped
         kept = locked.skipped + [{"id": i, "name": n[:100], "why": w[:200]} for i, n, w in skipped]
-        done = page.cursor is None
+        done = cursor is None
         CrmSyncRun.objects.filter(pk=run.pk).update(
-            cursor=page.cursor or "",
-            pages=F("pages") + 1,
-            read_count=F("read_count") + len(page.deals) + len(page.skipped),
+            cursor=cursor or "",
+            pages=F("pages") + pages,
+            read_count=F("read_count") + len(deals) + len(read_skipped),
             created_count=F("created_count") + applied.created,
             updated_count=F("updated_count") + applied.updated + applied.unchanged,
             skipped_count=F("skipped_count") + len(skipped),
@@ -118,13 +133,14 @@ def _page(run: CrmSyncRun, connection: CrmConnection, fetch, mirror: Mirror) -> 
             attempts=0,
             **({"status": CrmSyncRun.Status.DONE, "finished_at": timezone.now()} if done else {}),
         )
-    run.cursor = page.cursor or ""
+    run.cursor = cursor or ""
     return not done
 
 
-def sync_run(*, run_id: int, max_pages: int | None = None) -> float | None:
+def sync_run(*, run_id: int, max_pages: int | None = None, fetch=None) -> float | None:
     """Run (or resume) one sync. Returns None when it is finished (done or failed for good), or
-    the seconds after which to try again (the CRM did not answer)."""
+    the seconds after which to try again (the CRM did not answer). `fetch`: how the CRM is read
+    (crm.sync.fetch.sync_fetcher, unless a benchmark reads an in-process CRM)."""
     run = CrmSyncRun.objects.filter(pk=run_id, status__in=CrmSyncRun.ACTIVE).first()
     if run is None:
         return None
@@ -135,7 +151,7 @@ def sync_run(*, run_id: int, max_pages: int | None = None) -> float | None:
     CrmSyncRun.objects.filter(pk=run.pk).update(
         status=CrmSyncRun.Status.RUNNING, started_at=run.started_at or timezone.now()
     )
-    fetch = sync_fetcher(connection)
+    fetch = fetch or sync_fetcher(connection)
     try:
         if not run.pipelines_done:
             _pipelines(run, connection, fetch)

@@ -72,8 +72,11 @@ class Portal:
             "hs_object_id": company_id,
         }
 
-    def contact(self, contact_id: str, first: str, last: str, email: str, opted_out: bool = False) -> None:
+    def contact(
+        self, contact_id: str, first: str, last: str, email: str, opted_out: bool = False, company: str = ""
+    ) -> None:
         self.contacts[contact_id] = {
+            "associatedcompanyid": company or None,
             "firstname": first,
             "lastname": last,
             "email": email,

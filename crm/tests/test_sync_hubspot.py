@@ -236,10 +236,11 @@ def test_first_sync_brings_the_portal_and_the_dashboard_agrees(client, api_as, p
 
 
 def test_an_interrupted_first_sync_resumes_where_it_stopped_without_duplicates(
-    client, people, hubspot, fake_crm
+    settings, client, people, hubspot, fake_crm
 ):
     _portal, expected, _connection = hubspot
     run = bring_in(client, people)
+    settings.CRM_SYNC_BATCH = 1  # each CRM page written on its own
     assert sync_run(run_id=run.pk, max_pages=1) == 0.0  # one page written, then the worker died
     fake_crm.fail_reads(3)  # HubSpot answers 500 for a while
     waits = [sync_run(run_id=run.pk) for _ in range(3)]

@@ -243,9 +243,10 @@ def test_first_sync_brings_the_org_and_the_dashboard_agrees(client, api_as, peop
     assert {r["reason_code"]: r["lost"] for r in figures["loss-by-reason"]["rows"]} == want["by_reason"]
 
 
-def test_an_interrupted_first_sync_resumes_without_duplicates(client, people, salesforce, fake_crm):
+def test_an_interrupted_first_sync_resumes_without_duplicates(settings, client, people, salesforce, fake_crm):
     _org, expected, _connection = salesforce
     run = bring_in(client, people)
+    settings.CRM_SYNC_BATCH = 1  # each CRM page written on its own
     assert sync_run(run_id=run.pk, max_pages=1) == 0.0
     fake_crm.fail_reads(2, status=503)
     assert sync_run(run_id=run.pk) > 0 and sync_run(run_id=run.pk) > 0
