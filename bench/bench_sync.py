@@ -103,6 +103,7 @@ class InProcessHubSpot:
     def __init__(self, portal):
         self.routes = []
         self.crm_seconds = 0.0
+        self.crm_cpu = 0.0
         self.requests = 0
         portal.serve(self)
 
@@ -110,7 +111,7 @@ class InProcessHubSpot:
         self.routes.append((method, prefix, handler))
 
     def __call__(self, method: str, url: str, body):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         parts = urlsplit(url)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         handler = max(
@@ -119,6 +120,7 @@ class InProcessHubSpot:
         status, answer = handler(path, json.loads(json.dumps(body)) if body else None)
         text = json.dumps(answer)  # what HubSpot sends ...
         self.crm_seconds += time.perf_counter() - started
+        self.crm_cpu += time.process_time() - cpu
         self.requests += 1
         assert status == 200, answer
         return json.loads(text)  # ... and what we decode (ours)
@@ -156,9 +158,10 @@ def main() -> None:
     print(f"building a portal of {args.deals:,} deals ...", flush=True)
     hubspot = InProcessHubSpot(build_portal(args.deals))
     run = sync_start(connection=connection_, window_months=24)
-    started = time.perf_counter()
+    load = os.getloadavg()[0]
+    started, cpu = time.perf_counter(), time.process_time()
     assert sync_run(run_id=run.pk, fetch=hubspot) is None
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     run = CrmSyncRun.objects.get(pk=run.pk)
     ours = wall - hubspot.crm_seconds
     written = Deal.objects.count()
@@ -179,6 +182,9 @@ def main() -> None:
                 "hubspot_side_seconds": round(hubspot.crm_seconds, 2),
                 "our_seconds": round(ours, 2),
                 "deals_per_second_ours": round(run.read_count / ours),
+                "our_python_cpu_seconds": round(cpu - hubspot.crm_cpu, 2),
+                "load_average_at_start": round(load, 1),
+                "cpus": os.cpu_count(),
                 "postgres": connection.pg_version,
             },
             indent=2,
