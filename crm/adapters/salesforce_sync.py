@@ -81,8 +81,9 @@ class SalesforceSyncReads:
                 (WON if r.get("IsWon") else LOST) if r.get("IsClosed") else OPEN,
             )
             for r in records
+            if r.get("ApiName") and r.get("MasterLabel")
         ]
-        return [CrmPipeline(PIPELINE_ID, "Opportunities", stages)]
+        return [CrmPipeline(PIPELINE_ID, "Opportunities", stages)] if stages else []
 
     def _opportunity_fields(self, connection: CrmConnection) -> str:
         fields = [
@@ -140,8 +141,8 @@ class SalesforceSyncReads:
             )
             closing = {r["Id"]: r.get("StageName") for r in records}
             for row in history:
-                if row.get("StageName") != closing.get(row["OpportunityId"]):
-                    stage_before.setdefault(row["OpportunityId"], row.get("StageName") or "")
+                if row.get("StageName") != closing.get(row.get("OpportunityId", "")):
+                    stage_before.setdefault(row.get("OpportunityId", ""), row.get("StageName") or "")
         roles = self._in_chunks(
             connection,
             fetch,
@@ -206,7 +207,8 @@ class SalesforceSyncReads:
                 else None,
             )
             for role in sorted(
-                (r for r in roles if r["OpportunityId"] == record["Id"]), key=lambda r: not r.get("IsPrimary")
+                (r for r in roles if r.get("OpportunityId") == record["Id"]),
+                key=lambda r: not r.get("IsPrimary"),
             ):
                 contact = contacts.get(role.get("ContactId") or "")
                 if contact is None:

@@ -44,6 +44,8 @@ def _hubspot_pages(fake):
 
 def _pipedrive_pages(fake):
     def deals(path, body):
+        if urlsplit(path).path != "/api/v2/deals":  # one deal read back: not in this fake's data
+            return 404, {"success": False, "error": "Deal not found"}
         query = parse_qs(urlsplit(path).query)
         assert "updated_since" in query
         if query.get("cursor") == ["c2"]:
