@@ -49,6 +49,9 @@ def deal_change_stage(
             raise DealError(f"Stage “{stage}” is not in this deal's pipeline.", field="stage")
         if stage.pk == locked.stage_id:
             return locked
+        if not stage.active or stage.means_lost:
+            why = "is retired" if not stage.active else "means lost (mark the deal lost instead)"
+            raise DealError(f"Stage “{stage}” {why}; choose an open stage.", field="stage")
         DealEvent.objects.create(
             deal=locked,
             field=DealEvent.Field.STAGE,

@@ -32,6 +32,10 @@ class Stage(models.Model):
     name = models.CharField(max_length=100)
     order = models.PositiveIntegerField()
     win_probability = models.PositiveSmallIntegerField(help_text="Percent, 0 to 100.")
+    # A stage that means the deal is lost (a CRM's "Closed lost"): never an open deal's stage.
+    means_lost = models.BooleanField(default=False)
+    # Retired: kept for the deals and closures that name it; no deal moves into it any more.
+    active = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["pipeline_id", "order"]
@@ -43,6 +47,9 @@ class Stage(models.Model):
             models.CheckConstraint(
                 condition=Q(win_probability__gte=0, win_probability__lte=100),
                 name="stage_probability_percent",
+            ),
+            models.CheckConstraint(
+                condition=Q(means_lost=False) | Q(win_probability=0), name="stage_lost_has_no_chance"
             ),
         ]
 
@@ -346,3 +353,7 @@ class DealEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("DealEvent rows are append-only.")
+
+
+# The admins' pipeline and stage history lives in its own module; imported here so Django sees it.
+from deals.pipeline_history import PipelineChange  # noqa: E402,F401

@@ -348,3 +348,26 @@ def deal_list_filter_options(*, user: User) -> dict:
         "stages": list(Stage.objects.select_related("pipeline")),
         "owners": list(owners.order_by("first_name", "username")),
     }
+
+
+def pipelines_with_stages() -> list[Pipeline]:
+    """Every pipeline with its stages in order, each stage counting its open deals (`open_deals`)
+    and the deals in it or closed at it (`deal_count`: a stage with any cannot be deleted).
+    Three queries whatever the number of pipelines and stages. For the admins' pipeline pages."""
+    from django.db.models import Count, Prefetch
+
+    used_at_close = Closure.objects.filter(stage_at_close=OuterRef("pk")).values("stage_at_close")
+    stages = Stage.objects.annotate(
+        deal_count=Count("deals", distinct=True),
+        open_deals=Count("deals", filter=Q(deals__status="open"), distinct=True),
+        closed_at_here=Exists(used_at_close),
+    ).order_by("order", "pk")
+    return list(Pipeline.objects.order_by("name").prefetch_related(Prefetch("stages", queryset=stages)))
+
+
+def pipeline_history(*, pipeline: Pipeline | None = None) -> QuerySet:
+    """The pipeline and stage changes, newest first (of one pipeline, or all)."""
+    from deals.models import PipelineChange
+
+    changes = PipelineChange.objects.select_related("actor", "pipeline")
+    return changes.filter(pipeline=pipeline) if pipeline is not None else changes

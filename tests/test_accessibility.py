@@ -188,6 +188,8 @@ def _kwargs(world, fake) -> tuple[dict[str, dict], list[str]]:
         "follow-ups/opt-out/": {"token": opt_out_token("buyer@birch.example")},
         "follow-ups/": {"pk": followup.pk},
         "taxonomy/reasons/": {"pk": world.reasons["no-budget"].pk},
+        "pipelines/stages/": {"pk": world.stages[0].pk},
+        "pipelines/": {"pk": world.pipeline.pk},
         "taxonomy/categories/": {"pk": ReasonCategory.objects.first().pk},
         "taxonomy/competitors/": {"pk": Competitor.objects.first().pk},
         "surveys/answer/": {"token": survey_token(survey)},
