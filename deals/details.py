@@ -49,8 +49,8 @@ def deal_change_stage(
             raise DealError(f"Stage “{stage}” is not in this deal's pipeline.", field="stage")
         if stage.pk == locked.stage_id:
             return locked
-        if not stage.active or stage.means_lost:
-            why = "is retired" if not stage.active else "means lost (mark the deal lost instead)"
+        if not stage.active or stage.outcome != "open":
+            why = "is retired" if not stage.active else "closes the deal (mark it won or lost instead)"
             raise DealError(f"Stage “{stage}” {why}; choose an open stage.", field="stage")
         DealEvent.objects.create(
             deal=locked,

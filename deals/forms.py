@@ -207,7 +207,7 @@ class ReopenForm(forms.Form):
         super().__init__(*args, **kwargs)
         # Retired and lost stages are not offered, except the one the deal closed at.
         self.fields["stage"].queryset = Stage.objects.filter(pipeline_id=deal.pipeline_id).filter(
-            Q(active=True, means_lost=False) | Q(pk=deal.stage_id)
+            Q(removed_at__isnull=True, outcome="open") | Q(pk=deal.stage_id)
         )
 
 

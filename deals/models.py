@@ -14,11 +14,26 @@ from reasons.models import Competitor, Reason, ReasonKind
 from teams.models import Team
 
 
-class Pipeline(models.Model):
+class CrmIds(models.Model):
+    """The record's id in each CRM (the sync upserts by these) and, for a company's own
+    integration, its `external_id` (the API upserts by it). Null: not linked; unique when set."""
+
+    external_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    hubspot_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    salesforce_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    pipedrive_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+
+    class Meta:
+        abstract = True
+
+
+class Pipeline(CrmIds):
     name = models.CharField(max_length=100, unique=True)
     win_reason_required = models.BooleanField(
         default=True, help_text="Whether marking a deal won in this pipeline asks for a win reason."
     )
+    # A pipeline removed in its CRM stays (its deals and figures keep it) but takes no new deals.
+    removed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -26,41 +41,75 @@ class Pipeline(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def active(self) -> bool:
+        return self.removed_at is None
+
+
+class StageOutcome(models.TextChoices):
+    """What a deal reaching the stage means: most stages are open; a CRM's "Closed Lost" /
+    "Closed Won" stages (and a pipeline's own, chosen on the pipeline page) close the deal."""
+
+    OPEN = "open", "Open"
+    WON = "won", "Closes won"
+    LOST = "lost", "Closes lost"
+
 
 class Stage(models.Model):
     pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="stages")
     name = models.CharField(max_length=100)
+    # Not unique: a CRM reorders its stages one by one, and a removed stage keeps its place.
     order = models.PositiveIntegerField()
     win_probability = models.PositiveSmallIntegerField(help_text="Percent, 0 to 100.")
-    # A stage that means the deal is lost (a CRM's "Closed lost"): never an open deal's stage.
-    means_lost = models.BooleanField(default=False)
-    # Retired: kept for the deals and closures that name it; no deal moves into it any more.
-    active = models.BooleanField(default=True)
+    outcome = models.CharField(max_length=8, choices=StageOutcome.choices, default=StageOutcome.OPEN)
+    # The stage's id in each CRM: unique within its pipeline (a Salesforce stage can be in several
+    # sales processes, so in several of our pipelines).
+    hubspot_id = models.CharField(max_length=64, null=True, blank=True)
+    salesforce_id = models.CharField(max_length=64, null=True, blank=True)
+    pipedrive_id = models.CharField(max_length=64, null=True, blank=True)
+    # Removed in the CRM (or here): kept, with its deals and the closes lost at it, but offered
+    # for no new deal or move.
+    removed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["pipeline_id", "order"]
+        ordering = ["pipeline_id", "order", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["pipeline", "order"], name="stage_unique_pipeline_order"),
-            models.UniqueConstraint(fields=["pipeline", "name"], name="stage_unique_pipeline_name"),
+            models.UniqueConstraint(
+                fields=["pipeline", "name"],
+                condition=Q(removed_at__isnull=True),
+                name="stage_unique_pipeline_name_current",
+            ),
+            models.UniqueConstraint(fields=["pipeline", "hubspot_id"], name="stage_unique_pipeline_hubspot"),
+            models.UniqueConstraint(
+                fields=["pipeline", "salesforce_id"], name="stage_unique_pipeline_salesforce"
+            ),
+            models.UniqueConstraint(
+                fields=["pipeline", "pipedrive_id"], name="stage_unique_pipeline_pipedrive"
+            ),
             # Target of the composite (stage, pipeline) key from Deal: a deal's stage is in its pipeline.
             models.UniqueConstraint(fields=["id", "pipeline"], name="stage_unique_id_pipeline"),
             models.CheckConstraint(
                 condition=Q(win_probability__gte=0, win_probability__lte=100),
                 name="stage_probability_percent",
             ),
-            models.CheckConstraint(
-                condition=Q(means_lost=False) | Q(win_probability=0), name="stage_lost_has_no_chance"
-            ),
         ]
 
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def active(self) -> bool:
+        return self.removed_at is None
 
-class Account(models.Model):
+
+class Account(CrmIds):
+    """A company (HubSpot company, Pipedrive organization, Salesforce Account)."""
+
     name = models.CharField(max_length=200)
+    domain = models.CharField(max_length=253, blank=True)
     industry = models.CharField(max_length=100, blank=True)
     employees = models.PositiveIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["name"]
@@ -69,11 +118,29 @@ class Account(models.Model):
         return self.name
 
 
-class Contact(models.Model):
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="contacts")
+class Contact(CrmIds):
+    """A buyer. The CRM's e-mail opt-out becomes a followups.ContactOptOut for the address (never
+    undone here). Erased: name and e-mail emptied, `erased_at` set; the row stays for the
+    surveys and follow-ups that point at it."""
+
+    # Null: a CRM contact with no company.
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, null=True, blank=True, related_name="contacts"
+    )
     name = models.CharField(max_length=200)
     email = models.EmailField(blank=True)
     title = models.CharField(max_length=120, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+    erased_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["email"], name="contact_email", condition=~Q(email=""))]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(erased_at__isnull=True) | Q(email=""),
+                name="contact_erased_has_no_address",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -120,7 +187,7 @@ def _reason_matches_outcome(status_field: str) -> Q:
 class Deal(models.Model):
     name = models.CharField(max_length=200)
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="deals")
-    contacts = models.ManyToManyField(Contact, blank=True, related_name="deals")
+    contacts = models.ManyToManyField(Contact, through="DealContact", blank=True, related_name="deals")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_deals")
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="deals")
     pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="deals")
@@ -141,6 +208,8 @@ class Deal(models.Model):
     # Closed lost by a CRM without a standard reason: waits in the rep's "needs a reason" queue.
     needs_reason = models.BooleanField(default=False)
     # The deal's record in each CRM (webhooks and write-back find it by these); null: not linked.
+    # `external_id`: a company's own integration's id (the API upserts by it).
+    external_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
     hubspot_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
     salesforce_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
     pipedrive_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
@@ -200,6 +269,33 @@ class Deal(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status == DealStatus.OPEN
+
+
+class DealContact(models.Model):
+    """A contact on a deal: their role and whether they are the primary buyer (the survey asks
+    the primary one; nurture e-mails go to every contact not opted out). Removing one deletes
+    this row and records a DealEvent (field "contact", the contact's id only)."""
+
+    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="contact_links")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="deal_links")
+    role = models.CharField(max_length=100, blank=True)
+    is_primary = models.BooleanField(default=False)
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        # The table Django made for the plain many-to-many, rows kept.
+        db_table = "deals_deal_contacts"
+        ordering = ["-is_primary", "contact_id"]
+        # unique_together, as the plain many-to-many's table already has it.
+        unique_together = [("deal", "contact")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["deal"], condition=Q(is_primary=True), name="dealcontact_one_primary_per_deal"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.deal_id}: {self.contact_id}{' (primary)' if self.is_primary else ''}"
 
 
 class Closure(models.Model):
@@ -313,6 +409,8 @@ class DealEvent(models.Model):
         OWNER = "owner", "Owner"
         AMOUNT = "amount", "Amount"
         CRM_LINK = "crm_link", "CRM link"
+        # A contact added to or removed from the deal: from/to hold the contact's id, never its name.
+        CONTACT = "contact", "Contact"
 
     class ActorKind(models.TextChoices):
         USER = "user", "User"

@@ -2,7 +2,7 @@
 
 from django import forms
 
-from deals.models import Pipeline, Stage
+from deals.models import Pipeline, Stage, StageOutcome
 from deals.pipelines import NAME_MAX_LENGTH, StageData
 
 
@@ -31,10 +31,17 @@ class StageForm(forms.Form):
         label="Win probability (%)",
         help_text="The chance a deal in this stage is won, from 0 to 100.",
     )
-    means_lost = forms.BooleanField(
+    outcome = forms.ChoiceField(
+        choices=[
+            (StageOutcome.OPEN, "An open stage: deals work through it"),
+            (StageOutcome.LOST, "The deal is lost (like a CRM's “Closed lost”, 0 %)"),
+            (StageOutcome.WON, "The deal is won (like a CRM's “Closed won”, 100 %)"),
+        ],
+        initial=StageOutcome.OPEN,
         required=False,
-        label="This stage means the deal is lost",
-        help_text="Like a CRM's “Closed lost”: no open deal sits here, and its win probability is 0 %.",
+        label="What this stage means",
+        widget=forms.RadioSelect,
+        help_text="A stage that closes deals holds no open deal.",
     )
 
     def __init__(self, *args, stage: Stage | None = None, **kwargs):
@@ -44,7 +51,7 @@ class StageForm(forms.Form):
                 {
                     "name": stage.name,
                     "win_probability": stage.win_probability,
-                    "means_lost": stage.means_lost,
+                    "outcome": stage.outcome,
                 },
             )
         super().__init__(*args, **kwargs)
@@ -53,5 +60,5 @@ class StageForm(forms.Form):
         return StageData(
             name=self.cleaned_data["name"],
             win_probability=self.cleaned_data["win_probability"],
-            means_lost=self.cleaned_data["means_lost"],
+            outcome=self.cleaned_data["outcome"] or StageOutcome.OPEN,
         )

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from closedlost.errors import ServiceError
-from deals.models import Closure, Deal, Pipeline, PipelineChange, Stage
+from deals.models import Closure, Deal, Pipeline, PipelineChange, Stage, StageOutcome
 from teams.models import User
 
 NAME_MAX_LENGTH = 100
@@ -33,7 +34,7 @@ class StageData:
 
     name: str
     win_probability: int
-    means_lost: bool = False
+    outcome: str = StageOutcome.OPEN
 
 
 def pipeline_snapshot(pipeline: Pipeline) -> dict:
@@ -45,7 +46,7 @@ def stage_snapshot(stage: Stage) -> dict:
         "name": stage.name,
         "order": stage.order,
         "win_probability": stage.win_probability,
-        "means_lost": stage.means_lost,
+        "outcome": stage.outcome,
         "active": stage.active,
     }
 
@@ -86,7 +87,7 @@ def _clean_stage(*, pipeline: Pipeline, data: StageData, stage: Stage | None) ->
         raise PipelineError("Give the stage a name.", field="name")
     if len(name) > NAME_MAX_LENGTH:
         raise PipelineError(f"The name is longer than {NAME_MAX_LENGTH} characters.", field="name")
-    twins = Stage.objects.filter(pipeline=pipeline, name__iexact=name)
+    twins = Stage.objects.filter(pipeline=pipeline, name__iexact=name, removed_at__isnull=True)
     if stage is not None:
         twins = twins.exclude(pk=stage.pk)
     if twins.exists():
@@ -94,17 +95,25 @@ def _clean_stage(*, pipeline: Pipeline, data: StageData, stage: Stage | None) ->
     probability = data.win_probability
     if probability is None or not 0 <= probability <= 100:
         raise PipelineError("The win probability is a percentage from 0 to 100.", field="win_probability")
-    if data.means_lost and probability != 0:
-        raise PipelineError("A stage that means lost has a win probability of 0 %.", field="win_probability")
-    if stage is not None and data.means_lost and not stage.means_lost:
+    outcome = data.outcome or StageOutcome.OPEN
+    if outcome not in StageOutcome.values:
+        raise PipelineError(f"Choose one of {', '.join(StageOutcome.values)}.", field="outcome")
+    # A CRM's closed stages carry these too (HubSpot's closedlost 0.0, closedwon 1.0).
+    certain = {StageOutcome.LOST: 0, StageOutcome.WON: 100}.get(outcome)
+    if certain is not None and probability != certain:
+        raise PipelineError(
+            f"A stage that {StageOutcome(outcome).label.lower()} has a win probability of {certain} %.",
+            field="win_probability",
+        )
+    if stage is not None and outcome != StageOutcome.OPEN and stage.outcome == StageOutcome.OPEN:
         open_here = Deal.objects.filter(stage=stage, status="open").count()
         if open_here:
             raise PipelineError(
-                f"{open_here} open deal(s) are in “{stage.name}”; a stage that means lost holds no open "
-                "deal. Move or close them first.",
-                field="means_lost",
+                f"{open_here} open deal(s) are in “{stage.name}”; a stage that closes deals holds no "
+                "open deal. Move or close them first.",
+                field="outcome",
             )
-    return {"name": name, "win_probability": probability, "means_lost": bool(data.means_lost)}
+    return {"name": name, "win_probability": probability, "outcome": outcome}
 
 
 def _save(instance, **kwargs) -> None:
@@ -199,7 +208,7 @@ def stage_update(*, actor: User | None, stage: Stage, data: StageData) -> Stage:
             setattr(locked, name, value)
         after = stage_snapshot(locked)
         if after != before:
-            _save(locked, update_fields=["name", "win_probability", "means_lost"])
+            _save(locked, update_fields=["name", "win_probability", "outcome"])
             _record(
                 actor=actor,
                 action=PipelineChange.Action.UPDATE,
@@ -254,19 +263,26 @@ def _set_active(*, actor: User | None, stage: Stage, active: bool) -> Stage:
         pipeline, locked = _lock_stage(stage)
         if locked.active == active:
             raise PipelineError(f"“{locked.name}” is already {'active' if active else 'retired'}.")
-        if (
-            not active
-            and not Stage.objects.filter(pipeline=pipeline, active=True, means_lost=False)
-            .exclude(pk=locked.pk)
-            .exists()
-        ):
+        open_stages = Stage.objects.filter(
+            pipeline=pipeline, removed_at__isnull=True, outcome=StageOutcome.OPEN
+        ).exclude(pk=locked.pk)
+        if not active and locked.outcome == StageOutcome.OPEN and not open_stages.exists():
             raise PipelineError(
                 f"“{locked.name}” is the last open stage of “{pipeline.name}”; "
                 "add another before retiring it."
             )
+        if (
+            active
+            and Stage.objects.filter(
+                pipeline=pipeline, name__iexact=locked.name, removed_at__isnull=True
+            ).exists()
+        ):
+            raise PipelineError(
+                f"“{pipeline.name}” has another stage named “{locked.name}”; rename one first."
+            )
         before = stage_snapshot(locked)
-        locked.active = active
-        locked.save(update_fields=["active"])
+        locked.removed_at = None if active else timezone.now()
+        _save(locked, update_fields=["removed_at"])
         _record(
             actor=actor,
             action=PipelineChange.Action.RESTORE if active else PipelineChange.Action.RETIRE,

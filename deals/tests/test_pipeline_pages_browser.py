@@ -37,7 +37,7 @@ def admin_makes_pipeline(page, *, name: str, stages: list[tuple[str, int, bool]]
         page.get_by_label("Name").fill(stage_name)
         page.get_by_label("Win probability (%)").fill(str(probability))
         if lost:
-            page.get_by_label("This stage means the deal is lost").check()
+            page.get_by_label("The deal is lost").check()
         page.get_by_role("button", name="Save and add another").click()
         page.wait_for_load_state()
         assert f"Stage “{stage_name}” added" in page.locator("[role=status]").inner_text()
@@ -55,8 +55,8 @@ def test_admin_makes_a_pipeline_with_stages_on_the_pages(browser_page, world):
     stages = [("Scoping", 20, False), ("Business case", 50, False), ("Closed lost", 0, True)]
     found = admin_makes_pipeline(page, name="Expansion", stages=stages)
     pipeline = Pipeline.objects.get(name="Expansion")
-    assert list(pipeline.stages.order_by("order").values_list("name", "win_probability", "means_lost")) == [
-        ("Scoping", 20, False), ("Business case", 50, False), ("Closed lost", 0, True)
+    assert list(pipeline.stages.order_by("order").values_list("name", "win_probability", "outcome")) == [
+        ("Scoping", 20, "open"), ("Business case", 50, "open"), ("Closed lost", 0, "lost")
     ]  # fmt: skip
 
     # Reorder with the keyboard: focus "Move Business case up" and press Enter.

@@ -31,10 +31,10 @@ def test_admin_makes_a_pipeline_with_stages_through_the_pages(client, world):
         assert response.status_code == 302
     client.post(
         reverse("pipelines:stage-create", kwargs={"pk": pipeline.pk}),
-        {"name": "Churned", "win_probability": "0", "means_lost": "on"},
+        {"name": "Churned", "win_probability": "0", "outcome": "lost"},
     )
     assert _stages(pipeline) == [(1, "Outreach"), (2, "Negotiation"), (3, "Churned")]
-    assert Stage.objects.get(pipeline=pipeline, name="Churned").means_lost
+    assert Stage.objects.get(pipeline=pipeline, name="Churned").outcome == "lost"
     page = client.get(reverse("pipelines:index")).content.decode()
     assert "Renewals" in page and "Negotiation" in page and "60 %" in page
     history = client.get(reverse("pipelines:history")).content.decode()
@@ -45,7 +45,7 @@ def test_admin_makes_a_pipeline_with_stages_through_the_pages(client, world):
 def test_bad_input_keeps_what_was_typed_and_names_the_field(client, world):
     client.force_login(world.carol)
     url = reverse("pipelines:stage-create", kwargs={"pk": world.pipeline.pk})
-    response = client.post(url, {"name": "Closed lost", "win_probability": "30", "means_lost": "on"})
+    response = client.post(url, {"name": "Closed lost", "win_probability": "30", "outcome": "lost"})
     assert response.status_code == 400
     page = response.content.decode()
     assert "win probability of 0" in page and 'value="Closed lost"' in page
@@ -124,11 +124,10 @@ def test_a_stage_holding_open_deals_cannot_become_a_lost_stage(world):
         pipelines.stage_update(
             actor=world.carol,
             stage=world.stages[1],
-            data=StageData(name="Discovery", win_probability=0, means_lost=True),
+            data=StageData(name="Discovery", win_probability=0, outcome="lost"),
         )
-    assert refused.value.field == "means_lost"
-    with pytest.raises(IntegrityError), transaction.atomic():
-        Stage.objects.filter(pk=world.stages[0].pk).update(means_lost=True)  # 10 %: the check refuses
+    assert refused.value.field == "outcome"
+    assert Stage.objects.get(pk=world.stages[1].pk).outcome == "open"
 
 
 def test_edit_renames_and_history_has_before_and_after(client, world):
@@ -168,7 +167,7 @@ def test_reps_and_managers_get_403_on_every_pipeline_page(client, world, usernam
         assert client.post(url, {"direction": "up"}).status_code == 403, url
     assert client.post(reverse("pipelines:create"), {"name": "Sneaky"}).status_code == 403
     assert not Pipeline.objects.filter(name="Sneaky").exists()
-    assert Stage.objects.filter(pk=stage.pk, active=True).exists()
+    assert Stage.objects.filter(pk=stage.pk, removed_at__isnull=True).exists()
     assert PipelineChange.objects.count() == 0
 
 
