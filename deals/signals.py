@@ -64,3 +64,9 @@ close_choices: dict[str, CloseChoice] = {}
 def close_choice_register(name: str, choice: CloseChoice) -> None:
     """Add `choice` to the close form (as field `name`) and API; called from an AppConfig.ready."""
     close_choices[name] = choice
+
+
+# Sent inside deal_contacts_set's transaction once the links are written. Keyword arguments:
+# added and removed, each a list of (deal_id, contact_id). Follow-ups cancel a removed contact's
+# pending e-mails and give a contact added to a closed deal the e-mails its close set.
+deal_contacts_changed = Signal()

@@ -11,6 +11,7 @@ from deals.signals import (
     CloseChoice,
     close_choice_register,
     deal_closing,
+    deal_contacts_changed,
     deal_owner_changing,
     deal_reopening,
 )
@@ -71,3 +72,12 @@ def register_close_choice() -> None:
             form_field=NurtureSequenceField, service_kwargs=nurture_kwargs, api_fields=_nurture_api_fields
         ),
     )
+
+
+@receiver(deal_contacts_changed, dispatch_uid="followups_on_contacts_changed")
+def on_contacts_changed(sender, *, added, removed, **kwargs) -> None:
+    """A removed contact gets nothing further; one added to a closed deal gets its close's e-mails."""
+    from followups import contacts
+
+    contacts.followups_cancel_for_removed(removed=removed)
+    contacts.followups_schedule_for_added(added=added)
