@@ -112,7 +112,7 @@ def deal_create(
     `external_ids`: the deal's ids in CRMs, e.g. {"hubspot_id": "123"}.
     """
     _validate_amount(amount)
-    allowed = {"hubspot_id", "salesforce_id", "pipedrive_id"}
+    allowed = {"external_id", "hubspot_id", "salesforce_id", "pipedrive_id"}
     if external_ids and not set(external_ids) <= allowed:
         raise DealError(f"Unknown external id field: {sorted(set(external_ids) - allowed)}.")
     return Deal.objects.create(

@@ -371,3 +371,22 @@ def pipeline_history(*, pipeline: Pipeline | None = None) -> QuerySet:
 
     changes = PipelineChange.objects.select_related("actor", "pipeline")
     return changes.filter(pipeline=pipeline) if pipeline is not None else changes
+
+
+def contacts_visible_to(user: User) -> QuerySet:
+    """The contacts `user` may see: those on a deal they may see (admins: every contact)."""
+    from deals.models import Contact, DealContact
+
+    if user.is_revops_admin:
+        return Contact.objects.all()
+    links = DealContact.objects.filter(contact=OuterRef("pk"), deal__in=deals_visible_to(user))
+    return Contact.objects.filter(Exists(links))
+
+
+def accounts_visible_to(user: User) -> QuerySet:
+    """The companies `user` may see: those of a deal they may see (admins: every company)."""
+    from deals.models import Account
+
+    if user.is_revops_admin:
+        return Account.objects.all()
+    return Account.objects.filter(Exists(deals_visible_to(user).filter(account=OuterRef("pk"))))
