@@ -12,12 +12,13 @@ from datetime import date
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from closedlost.errors import Conflict
-from deals.contacts import Link, accounts_upsert, contacts_upsert, deal_contacts_set
+from deals.contacts import Link, accounts_upsert, contacts_upsert, deal_contact_add, deal_contacts_set
 from deals.details import deal_change_owner, deal_change_stage, deal_create, deal_update_details
 from deals.errors import DealError
-from deals.models import Account, Contact, Deal, DealEvent, Stage, StageOutcome
+from deals.models import Account, Contact, Deal, DealContact, DealEvent, Stage, StageOutcome
 from deals.selectors import managed_team_ids
 from teams.models import Membership, Team, User
 
@@ -190,3 +191,74 @@ def deal_upsert(
         if contacts is not None:
             _set_contacts(deal=deal, people=contacts, actor=actor, account=deal.account)
     return deal, created
+
+
+def _clean_person(*, name: str, email: str, title: str) -> dict:
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    name, email, title = (name or "").strip(), (email or "").strip().lower(), (title or "").strip()
+    if not name and not email:
+        raise DealError("Give the contact a name or an e-mail address.", field="name")
+    if len(name) > 200:
+        raise DealError("The name is longer than 200 characters.", field="name")
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError as exc:
+            raise DealError(f"“{email}” is not an e-mail address.", field="email") from exc
+    return {"name": name or email, "email": email, "title": title[:120]}
+
+
+def deal_contact_create(
+    *,
+    deal: Deal,
+    actor: User,
+    name: str,
+    email: str,
+    title: str = "",
+    role: str = "",
+    is_primary: bool = False,
+) -> Contact:
+    """A rep adds a buyer on the deal page: a new contact of the deal's company, on the deal.
+    If the deal is already closed lost, the close's e-mails still to come are scheduled for them."""
+    values = _clean_person(name=name, email=email, title=title)
+    if values["email"] and DealContact.objects.filter(deal=deal, contact__email=values["email"]).exists():
+        raise DealError(f"{values['email']} is already a contact on this deal.", field="email")
+    with transaction.atomic():
+        contact = Contact.objects.create(account=deal.account, **values)
+        deal_contact_add(
+            deal=deal, contact=contact, role=(role or "").strip()[:100], is_primary=is_primary, actor=actor
+        )
+    return contact
+
+
+def deal_contact_update(
+    *,
+    deal: Deal,
+    contact: Contact,
+    actor: User,
+    name: str,
+    email: str,
+    title: str,
+    role: str,
+    is_primary: bool,
+) -> Contact:
+    """Correct a buyer's name, address or title, and their role on the deal. A contact synced from
+    a CRM keeps the CRM's name and address (the next sync would undo a change here)."""
+    if contact.erased_at is not None:
+        raise DealError("This contact was erased; add the person again if they came back.", field="name")
+    values = _clean_person(name=name, email=email, title=title)
+    from_crm = any(getattr(contact, f) for f in ("hubspot_id", "salesforce_id", "pipedrive_id"))
+    with transaction.atomic():
+        if not from_crm:
+            Contact.objects.filter(pk=contact.pk).update(**values, updated_at=timezone.now())
+        elif (values["name"], values["email"]) != (contact.name, contact.email):
+            raise DealError(
+                "This contact comes from the CRM: change their name and address there.", field="name"
+            )
+        deal_contact_add(
+            deal=deal, contact=contact, role=(role or "").strip()[:100], is_primary=is_primary, actor=actor
+        )
+    contact.refresh_from_db()
+    return contact
