@@ -157,8 +157,17 @@ def _about_state(change: CrmChange) -> bool:
 def _apply_change(*, connection: CrmConnection, change: CrmChange, event: WebhookEvent) -> str:
     field = EXTERNAL_ID_FIELD[connection.kind]
     deal = Deal.objects.filter(**{field: change.external_id}).first()
-    if deal is None:
-        raise EventFailed(f"No deal has {connection} id {change.external_id}.")
+    if deal is None:  # a deal made in the CRM: read it (company, contacts) and make it here
+        from crm.sync.continuous import DealNotCreated, deal_arrive
+        from crm.sync.fetch import CrmNotFound, CrmRefused, CrmUnavailable
+
+        try:
+            event.deal, result = deal_arrive(
+                connection=connection, external_id=change.external_id, received_at=event.received_at
+            )
+        except (DealNotCreated, CrmNotFound, CrmRefused, CrmUnavailable) as exc:
+            raise EventFailed(f"No deal has {connection} id {change.external_id} yet: {exc}") from exc
+        return result
     event.deal = deal
     results = []
     if _about_state(change):
@@ -308,9 +317,11 @@ def _apply_open(*, connection: CrmConnection, change: CrmChange, deal: Deal, rec
     value = change.stage_value.strip()
     mapped = [ours for ours, theirs in (connection.stage_map or {}).items() if theirs == value]
     stages = Stage.objects.filter(pipeline_id=deal.pipeline_id)
-    stage = (stages.filter(name__in=mapped).first() if mapped else None) or stages.filter(
-        name__iexact=value
-    ).first()
+    stage = (
+        (stages.filter(**{connection.external_id_field: value}).first() if value else None)  # mirrored
+        or (stages.filter(name__in=mapped).first() if mapped else None)
+        or stages.filter(name__iexact=value).first()
+    )
     if deal.status != DealStatus.OPEN:
         _reopen_here(deal=deal, change=change, stage=stage)
         return f"reopened: stage {stage.name if stage else 'at close'}"

@@ -129,7 +129,8 @@ class ConnectionForm(forms.ModelForm):
         model = CrmConnection
         formfield_callback = _https_by_default
         fields = ["active", "base_url", "account_id", "webhook_username", "webhook_secret", "api_token",
-                  "api_version", "reason_field", "reason_value", "write_back"]  # fmt: skip
+                  "api_version", "reason_field", "reason_value", "write_back",
+                  "primary_contact_label"]  # fmt: skip
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -5,7 +5,8 @@ from datetime import timedelta
 from django.utils import timezone
 
 from crm import imports, receiving, reconcile, services
-from crm.models import DealSync, ImportJob, WebhookEvent
+from crm.models import CrmSyncRun, DealSync, ImportJob, WebhookEvent
+from crm.sync import run as sync
 from outbox import kinds
 
 IMPORT_LEASE = 3600  # seconds: an import of a large file runs for minutes
@@ -49,6 +50,15 @@ def register() -> None:
         handle=_run_import,
         failures=lambda: ImportJob.objects.filter(status=ImportJob.Status.FAILED).count(),
         failures_url="crm:imports",
+        lease=IMPORT_LEASE,
+    )
+    # A first sync reads a whole CRM: it may hold its message for long; a killed one resumes.
+    kinds.register(
+        sync.HANDOFF_SYNC,
+        label="CRM first syncs",
+        handle=sync.sync_handoff,
+        failures=lambda: CrmSyncRun.objects.filter(status=CrmSyncRun.Status.FAILED).count(),
+        failures_url="crm:integrations",
         lease=IMPORT_LEASE,
     )
     # A run reads every deal the CRM changed since the last one: minutes on a first run.

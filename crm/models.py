@@ -129,6 +129,13 @@ class CrmConnection(models.Model):
         help_text="What is written into the reason field.",
     )
     write_back = models.BooleanField(default=True, help_text="Send our closes back to the CRM.")
+    primary_contact_label = models.CharField(
+        max_length=100,
+        blank=True,
+        default="primary",
+        help_text="HubSpot: a deal-to-contact association label containing this text marks the deal's "
+        "primary contact (HubSpot has no built-in one).",
+    )
     # Reconciliation: when the last complete run started (the next asks for changes since then)
     # and what it found.
     reconciled_at = models.DateTimeField(null=True, blank=True)
@@ -359,3 +366,62 @@ class CrmDealState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.deal} ← {self.get_kind_display()} at {self.changed_at:%Y-%m-%d %H:%M:%S}"
+
+
+class CrmSyncRun(models.Model):
+    """One "bring in deals" run of one CRM: its pipelines and stages, then its open deals and
+    those closed since `closed_since`, page by page. The cursor and the counts are saved with
+    each page's writes, so a run stopped anywhere resumes after the last page written."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        WAITING = "waiting", "Waiting for the CRM (will resume)"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    ACTIVE = [Status.QUEUED, Status.RUNNING, Status.WAITING]
+
+    kind = models.CharField(max_length=16, choices=CrmKind.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    window_months = models.PositiveSmallIntegerField(default=24)
+    closed_since = models.DateTimeField(help_text="Closed deals closed before this are left out.")
+    # Where the next page starts (the CRM's own paging token or last id); "" before the first.
+    cursor = models.TextField(blank=True)
+    pipelines_done = models.BooleanField(default=False)
+    pages = models.PositiveIntegerField(default=0)
+    read_count = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+    contacts_count = models.PositiveIntegerField(default=0)
+    # The first skipped deals with why: [{"id": ..., "name": ..., "why": ...}].
+    skipped = models.JSONField(default=list, blank=True)
+    stages_report = models.JSONField(default=dict, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    progressed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # One run at a time per CRM: a second "bring in deals" while one runs is refused.
+            models.UniqueConstraint(
+                fields=["kind"],
+                condition=Q(status__in=["queued", "running", "waiting"]),
+                name="crmsyncrun_one_active_per_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} sync {self.created_at:%Y-%m-%d %H:%M}: {self.status}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE

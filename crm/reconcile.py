@@ -66,6 +66,51 @@ def _apply(connection: CrmConnection, change, deal: Deal, started: datetime) -> 
     return "; ".join([result, *changed])
 
 
+def _mirror_stages(connection: CrmConnection) -> dict:
+    """Pipelines and stages as the CRM has them now (added and renamed follow, removed are kept)."""
+    from crm.sync.fetch import CrmNotFound, CrmRefused, CrmUnavailable, sync_fetcher
+    from crm.sync.mirror import pipelines_mirror
+
+    try:
+        pipelines = adapter_for(connection.kind).read_pipelines(
+            connection=connection, fetch=sync_fetcher(connection)
+        )
+    except (NotImplementedError, CrmNotFound):
+        return {}
+    except (CrmUnavailable, CrmRefused) as exc:
+        raise ReconcileFailed(f"{connection}'s pipelines could not be read: {exc}") from exc
+    return pipelines_mirror(connection=connection, pipelines=pipelines)
+
+
+def _arrive(connection: CrmConnection, change, started: datetime) -> Deal | dict:
+    """A deal the CRM has and we do not: read it and make it here, or say why not."""
+    from crm.sync.continuous import DealNotCreated, deal_arrive
+    from crm.sync.fetch import CrmRefused, CrmUnavailable
+
+    try:
+        with transaction.atomic():
+            return deal_arrive(connection=connection, external_id=change.external_id, received_at=started)[0]
+    except DealNotCreated as exc:
+        return {"id": change.external_id, "why": str(exc)[:200]}
+    except (CrmUnavailable, CrmRefused) as exc:
+        raise ReconcileFailed(str(exc)) from exc
+    except NotImplementedError:
+        return {"id": change.external_id, "why": "this CRM's deals are not read yet"}
+
+
+def _contacts(connection: CrmConnection, deal: Deal) -> str:
+    """A changed deal's company and contacts read again (those removed in the CRM leave it)."""
+    from crm.sync.continuous import deal_contacts_refresh
+    from crm.sync.fetch import CrmNotFound, CrmRefused, CrmUnavailable
+
+    try:
+        return "; " + deal_contacts_refresh(connection=connection, deal=deal)
+    except (NotImplementedError, CrmNotFound):
+        return ""
+    except (CrmUnavailable, CrmRefused) as exc:
+        raise ReconcileFailed(str(exc)) from exc
+
+
 def crm_reconcile(*, connection: CrmConnection, now: datetime | None = None) -> dict:
     """One run for one CRM. Returns (and stores on the connection) what it read, applied and found
     still different; a CRM that cannot be read raises ReconcileFailed and records nothing."""
@@ -76,15 +121,20 @@ def crm_reconcile(*, connection: CrmConnection, now: datetime | None = None) -> 
         else started - timedelta(days=FIRST_RUN_DAYS)
     )
     field = EXTERNAL_ID_FIELD[connection.kind]
-    read, applied, unknown, drift = 0, [], 0, []
+    read, applied, unknown, drift, created = 0, [], [], [], []
+    stages = _mirror_stages(connection)
     for change in _changes(connection, since):
         read += 1
         with transaction.atomic():
             deal = Deal.objects.filter(**{field: change.external_id}).first()
-            if deal is None:
-                unknown += 1
+            if deal is None:  # made in the CRM and missed by the webhooks: make it here
+                made = _arrive(connection, change, started)
+                (created if isinstance(made, Deal) else unknown).append(
+                    {"deal": made.pk, "name": made.name} if isinstance(made, Deal) else made
+                )
                 continue
             result = _apply(connection, change, deal, started)
+            result += _contacts(connection, deal)
         if not result.startswith(("ignored", "not applied")):
             applied.append({"deal": deal.pk, "result": result[:200]})
         deal.refresh_from_db(fields=["status"])
@@ -92,7 +142,8 @@ def crm_reconcile(*, connection: CrmConnection, now: datetime | None = None) -> 
             drift.append({"deal": deal.pk, "name": deal.name, "here": deal.status, "crm": change.stage_value,
                           "why": result[:200]})  # fmt: skip
     report = {"at": started.isoformat(), "since": since.isoformat(), "read": read, "applied": applied,
-              "unknown": unknown, "drift": drift}  # fmt: skip
+              "created": created, "unknown": len(unknown), "not_created": unknown[:100], "drift": drift,
+              "stages": stages}  # fmt: skip
     CrmConnection.objects.filter(pk=connection.pk).update(reconciled_at=started, reconcile_report=report)
     connection.reconciled_at, connection.reconcile_report = started, report
     logger.info(

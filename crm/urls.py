@@ -1,6 +1,7 @@
 from django.urls import path
 
 from crm import views
+from crm.sync import views as sync_views
 
 app_name = "crm"
 
@@ -9,6 +10,9 @@ urlpatterns = [
     path("handoffs/<str:kind>/publish/", views.handoffs_publish, name="handoffs-publish"),
     path("connections/<slug:kind>/", views.connection_edit, name="connection"),
     path("connections/<slug:kind>/reconcile/", views.reconcile_now, name="reconcile"),
+    path("connections/<slug:kind>/sync/", sync_views.sync_start_view, name="sync-start"),
+    path("connections/<slug:kind>/sync/<int:pk>/resume/", sync_views.sync_resume_view, name="sync-resume"),
+    path("connections/<slug:kind>/sync/<int:pk>/", sync_views.sync_progress_view, name="sync-progress"),
     path("events/", views.event_list, name="events"),
     path("events/<int:pk>/", views.event_detail, name="event"),
     path("events/<int:pk>/replay/", views.event_replay, name="event-replay"),

@@ -30,6 +30,8 @@ from crm.forms import (
 from crm.importing.preview import import_preview
 from crm.importing.review import import_review
 from crm.models import CrmConnection, CrmKind, DealSync, ImportJob, UnmappedReason, WebhookEvent
+from crm.sync.forms import SyncStartForm
+from crm.sync.run import sync_latest
 from deals.forms import CloseDealForm
 from deals.models import DealStatus
 from deals.selectors import deal_get_for_user
@@ -187,7 +189,12 @@ def connection_edit(request, kind: str):
     return render(
         request,
         "crm/connection_form.html",
-        {"form": form, "connection": connection},
+        {
+            "form": form,
+            "connection": connection,
+            "sync": sync_latest(kind=kind) if connection.pk else None,
+            "sync_form": SyncStartForm(),
+        },
         status=400 if request.method == "POST" else 200,
     )
 

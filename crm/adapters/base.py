@@ -167,6 +167,19 @@ class CrmAdapter(ABC):
     ) -> Iterator[CrmChange]:
         """Every deal the CRM changed since `since`, page by page, as changes."""
 
+    # The sync's reads (crm.sync: each CRM's module is mixed into its adapter).
+    def read_pipelines(self, *, connection: CrmConnection, fetch: Fetch) -> list:
+        """The CRM's deal pipelines with their stages (crm.sync.shapes.CrmPipeline)."""
+        raise NotImplementedError
+
+    def read_deals(self, *, connection: CrmConnection, fetch: Fetch, cursor: str, closed_since: datetime):
+        """One page of open deals and deals closed since `closed_since`, from `cursor` (a DealsPage)."""
+        raise NotImplementedError
+
+    def read_deal(self, *, connection: CrmConnection, fetch: Fetch, external_id: str):
+        """One deal with its company and contacts (a CrmDeal), None if the CRM has no such deal."""
+        raise NotImplementedError
+
     def open_stage_value(self, *, connection: CrmConnection, stage_name: str) -> str:
         """The CRM's stage value for one of our open stages: the connection's stage map, else its name."""
         return (connection.stage_map or {}).get(stage_name) or stage_name

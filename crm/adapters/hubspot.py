@@ -25,6 +25,7 @@ from crm.adapters.base import (
     reason_field_for,
     reason_field_out,
 )
+from crm.adapters.hubspot_sync import HubSpotSyncReads
 from crm.models import CrmConnection, CrmKind, WebhookEvent
 
 HUBSPOT_MAX_AGE_MS = 5 * 60 * 1000
@@ -133,7 +134,7 @@ def hubspot_items(*, connection: CrmConnection, body: bytes) -> list[Received]:
     return received
 
 
-class HubSpotAdapter(CrmAdapter):
+class HubSpotAdapter(HubSpotSyncReads, CrmAdapter):
     kind = CrmKind.HUBSPOT
     amount_field = "amount"
     owner_field = "hubspot_owner_id"
@@ -162,6 +163,9 @@ class HubSpotAdapter(CrmAdapter):
     def change(self, *, connection: CrmConnection, event: WebhookEvent) -> CrmChange | str:
         events = json.loads(event.body)
         item = events[event.item]
+        if item.get("subscriptionType") in {"deal.creation", "object.creation"}:
+            # A new deal: nothing to apply to a deal we know; one we do not know is read and made.
+            return CrmChange(str(item["objectId"]), None, None, from_ms(item.get("occurredAt")))
         if item.get("subscriptionType") not in {"deal.propertyChange", "object.propertyChange"}:
             return f"{item.get('subscriptionType')} is not a deal property change"
         object_id = str(item["objectId"])

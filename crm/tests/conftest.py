@@ -205,3 +205,6 @@ def crm_worker(transactional_db, redis_clean, tmp_path, settings):
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=5)
     log.close()
+
+
+from crm.tests.sync_world import people  # noqa: E402, F401 - the sync tests' empty closedlost

@@ -25,6 +25,13 @@ class FakeCrm:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Read endpoints: (method, path prefix, handler(path with query, JSON body) -> (status, JSON)).
     routes: list = field(default_factory=list)
+    # The next this many reads answer `failing_status` (the CRM is down for a while).
+    failing: int = 0
+    failing_status: int = 500
+
+    def fail_reads(self, count: int, status: int = 500) -> None:
+        with self.lock:
+            self.failing, self.failing_status = count, status
 
     def serve(self, method: str, prefix: str, handler) -> None:
         with self.lock:
@@ -32,6 +39,9 @@ class FakeCrm:
 
     def route(self, method: str, path: str, body) -> tuple[int, dict]:
         with self.lock:
+            if self.failing > 0:
+                self.failing -= 1
+                return self.failing_status, {"status": "error", "message": "internal error"}
             matches = [r for r in self.routes if r[0] == method and path.startswith(r[1])]
         if not matches:
             return 404, {"message": f"no fake route for {method} {path}"}
