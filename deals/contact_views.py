@@ -88,3 +88,28 @@ def deal_contact_remove_view(request, pk: int, contact_id: int):
         "about it.",
     )
     return redirect(f"/deals/{deal.pk}/#contacts")
+
+
+def contact_erase_view(request, contact_id: int):
+    """An admin erases a person who asked to be forgotten (deals.erasure.contact_erase)."""
+    from django.core.exceptions import PermissionDenied
+    from django.shortcuts import get_object_or_404
+
+    from deals.erasure import contact_erase
+    from deals.models import Contact
+
+    if not request.user.is_revops_admin:
+        raise PermissionDenied("Only admins erase people.")
+    if request.method not in ("GET", "HEAD", "POST"):
+        return HttpResponseNotAllowed(["GET", "HEAD", "POST"])
+    contact = get_object_or_404(Contact.objects.select_related("account"), pk=contact_id)
+    deals = list(contact.deals.order_by("name")[:20])
+    if request.method == "POST" and contact.erased_at is None:
+        erasure = contact_erase(contact=contact, actor=request.user)
+        messages.success(
+            request,
+            f"The contact is erased: {sum(erasure.removed.values())} rows no longer hold their name or "
+            "address.",
+        )
+        return redirect(f"/deals/{deals[0].pk}/#contacts" if deals else "/deals/")
+    return render(request, "deals/contact_erase.html", {"contact": contact, "deals": deals})

@@ -185,6 +185,7 @@ def _kwargs(world, fake) -> tuple[dict[str, dict], list[str]]:
     return {
         "deals/<int:pk>/reopen/": {"pk": closed.pk},
         "deals/<int:pk>/contacts/": {"pk": closed.pk, "contact_id": buyer.pk},
+        "deals/contacts/": {"contact_id": buyer.pk},
         "deals/": {"pk": open_deal.pk},
         "follow-ups/opt-out/": {"token": opt_out_token("buyer@birch.example")},
         "follow-ups/": {"pk": followup.pk},

@@ -16,6 +16,7 @@ def test_every_declared_trigger_is_installed_as_declared_and_enabled():
         "dealevent_append_only",
         "taxonomychange_append_only",
         "pipelinechange_append_only",
+        "contacterasure_append_only",
         "reason_merge_one_step",
         "reason_code_frozen",
         "competitor_merge_one_step",
