@@ -24,6 +24,7 @@ from crm.adapters.base import (
     parse_amount,
     parse_time,
 )
+from crm.adapters.pipedrive_sync import PipedriveSyncReads
 from crm.models import CrmConnection, CrmKind, WebhookEvent
 
 PAGE_SIZE = 100
@@ -83,7 +84,7 @@ def _details_change(external_id: str, data: dict, previous: dict, at) -> CrmChan
     return CrmChange(external_id, None, None, at, amount=amount, owner=owner)
 
 
-class PipedriveAdapter(CrmAdapter):
+class PipedriveAdapter(PipedriveSyncReads, CrmAdapter):
     kind = CrmKind.PIPEDRIVE
     amount_field = "value"
     owner_field = "owner_id"
@@ -102,24 +103,23 @@ class PipedriveAdapter(CrmAdapter):
 
     def change(self, *, connection: CrmConnection, event: WebhookEvent) -> CrmChange | str:
         payload = json.loads(event.body)
-        meta, data = payload["meta"], payload.get("data") or {}
-        if meta.get("entity") != "deal" or meta.get("action") not in {"change", "create"}:
-            return f"{meta.get('action')} of {meta.get('entity')} is not followed"
+        # v2 (entity, create / change, data) or v1 (object, added / updated, current).
+        meta, data = payload["meta"], payload.get("data") or payload.get("current") or {}
+        entity = meta.get("entity") or meta.get("object")
+        action = {"added": "create", "updated": "change"}.get(meta.get("action"), meta.get("action"))
+        if entity != "deal" or action not in {"change", "create"}:
+            return f"{meta.get('action')} of {entity} is not followed"
         status = data.get("status") or ""
         outcome = outcome_of(connection, status)
         changed_at = parse_time(data.get("update_time")) or parse_time(meta.get("timestamp"))
         closed_at = parse_time(data.get({LOST: "lost_time", WON: "won_time"}.get(outcome, ""))) or changed_at
-        external_id = str(meta.get("entity_id") or data.get("id"))
+        external_id = str(meta.get("entity_id") or data.get("id") or meta.get("id"))
         reason = data.get(connection.reason_field) if outcome == LOST else None
         # `previous` holds what the change replaced (v2: only the changed fields; v1: the whole
         # deal). An edit that leaves the status as it was (a title, say) is no new close or
         # reopen: a deal reopened here must stay open.
         previous = payload.get("previous")
-        if (
-            meta.get("action") == "change"
-            and isinstance(previous, dict)
-            and previous.get("status", status) == status
-        ):
+        if action == "change" and isinstance(previous, dict) and previous.get("status", status) == status:
             field = connection.reason_field
             if (
                 outcome == LOST and field in previous and previous.get(field) != reason
@@ -127,8 +127,8 @@ class PipedriveAdapter(CrmAdapter):
                 return CrmChange(external_id, None, reason or "", changed_at)
             details = _details_change(external_id, data, previous, changed_at)
             return details or f"status stayed {status!r}: an edit, not a close or a reopen"
-        if outcome == OPEN and meta.get("action") != "change":
-            return "a new open deal: nothing to record here"
+        if outcome == OPEN and action != "change":  # a new deal: made here if we do not know it
+            return CrmChange(external_id, None, None, changed_at)
         if outcome == LOST:
             reason = reason if reason is not None else ""
         details = _details_change(external_id, data, previous if isinstance(previous, dict) else {}, None)

@@ -25,6 +25,7 @@ from crm.adapters.base import (
     reason_field_for,
     reason_field_out,
 )
+from crm.adapters.salesforce_sync import SalesforceSyncReads
 from crm.models import CrmConnection, CrmKind, WebhookEvent
 
 SALESFORCE_NS = "http://soap.sforce.com/2005/09/outbound"
@@ -109,7 +110,7 @@ def _notification_spans(body: bytes) -> list[tuple[int, int]]:
     return spans
 
 
-class SalesforceAdapter(CrmAdapter):
+class SalesforceAdapter(SalesforceSyncReads, CrmAdapter):
     kind = CrmKind.SALESFORCE
     amount_field = "Amount"
     owner_field = "OwnerId"

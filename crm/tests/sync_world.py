@@ -41,6 +41,17 @@ def connect(kind: str, fake, **fields):
 def nurture_email_after(days: int) -> None:
     """The admin's nurture rule: the standard sequence's first buyer e-mail `days` after the loss
     (the starter set has it at 90 days; a test cannot wait that long)."""
+    from followups.models import NurtureSequence, ReasonSequenceDefault
+    from followups.starter import load_starter_sequences
+    from reasons.models import Reason
+
+    if not NurtureSequence.objects.exists():  # a transactional test before this one emptied the tables
+        load_starter_sequences(
+            sequence_model=NurtureSequence,
+            step_model=NurtureStep,
+            default_model=ReasonSequenceDefault,
+            reason_model=Reason,
+        )
     step = NurtureStep.objects.filter(sequence__name="Standard nurture", action="contact_email").order_by(
         "days_after_close"
     )[0]
@@ -62,6 +73,10 @@ def expected_figures(closed: list[dict]) -> dict:
         if d["outcome"] == "lost" and d["reason"]:
             by_reason[d["reason"]] = by_reason.get(d["reason"], 0) + 1
     win_rate = Decimal(won) / Decimal(won + lost) if won + lost else None
-    return {"won": won, "lost": lost, "needs_reason": sum(1 for d in closed if d["outcome"] == "lost"
-                                                          and not d["reason"]),
-            "win_rate": win_rate, "by_reason": by_reason}  # fmt: skip
+    return {
+        "won": won,
+        "lost": lost,
+        "needs_reason": sum(1 for d in closed if d["outcome"] == "lost" and not d["reason"]),
+        "win_rate": win_rate,
+        "by_reason": by_reason,
+    }

@@ -301,3 +301,75 @@ def test_stages_follow_the_portal_and_a_removed_contact_leaves_the_deal(client, 
     assert states[primary] == FollowUpState.PENDING
     if other != OPTED_OUT:
         assert states[other] == FollowUpState.CANCELLED
+
+
+class HubSpotDriver:
+    """What the worker tests need of HubSpot: a synced portal, a new lost deal, its webhook."""
+
+    kind = CrmKind.HUBSPOT
+    id_field = "hubspot_id"
+    lost_at = "presentationscheduled"  # the stage before "closedlost" in the deal's history
+
+    @staticmethod
+    def external_id(deal_id: str) -> str:
+        return deal_id
+
+    def setup(self, fake):
+        self.data, _ = build_portal(deals=12)
+        self.data.serve(fake)
+        return connect(
+            self.kind,
+            fake,
+            api_token="hs-token",
+            webhook_secret=HUBSPOT_SECRET,
+            account_id="62515",
+            owner_map=OWNERS,
+        )
+
+    def new_lost_deal(self, deal_id: str, buyers: dict) -> None:
+        """Three buyers (the first the primary), a deal through two stages, lost 11 days ago."""
+        labels = ["Primary buyer", "", "Influencer"]
+        for n, (email, (name, opted)) in enumerate(buyers.items()):
+            first, last = name.split()
+            self.data.contact(str(3001 + n), first, last, email, opted_out=opted)
+        self.data.company("950", "Oak Logistics", "oak.example", "Logistics", 120)
+        self.data.deal(
+            deal_id,
+            name="Oak Logistics rollout",
+            pipeline="default",
+            stages=["qualifiedtobuy", "presentationscheduled", "closedlost"],
+            owner="101",
+            amount="18000",
+            created=NOW - timedelta(days=70),
+            changed=NOW - timedelta(minutes=2),
+            closed=NOW - timedelta(days=11),
+            reason="Price too high",
+            company="950",
+            contacts=[(str(3002), ""), (str(3001), labels[0]), (str(3003), labels[2])],
+        )
+
+    def webhook(self, deal_id: str) -> tuple[str, bytes, dict]:
+        import json
+        import time
+
+        from crm.tests.conftest import sign_hubspot
+
+        body = json.dumps(
+            [
+                {
+                    "eventId": 4001,
+                    "subscriptionId": 2418900,
+                    "portalId": 62515,
+                    "appId": 1160452,
+                    "occurredAt": int(time.time() * 1000),
+                    "subscriptionType": "deal.creation",
+                    "attemptNumber": 0,
+                    "objectId": int(deal_id),
+                    "changeFlag": "CREATED",
+                    "changeSource": "CRM_UI",
+                    "sourceId": "userId:4611325",
+                }
+            ]
+        ).encode()
+        headers = sign_hubspot(secret=HUBSPOT_SECRET, uri="http://testserver/webhooks/hubspot/", body=body)
+        return "/webhooks/hubspot/", body, headers
