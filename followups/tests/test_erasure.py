@@ -218,3 +218,32 @@ def test_pending_emails_of_an_erased_buyer_are_cancelled_and_only_admins_may_era
     assert "Sam" not in task.title
     assert services.followups_dispatch(now=timezone.now() + timedelta(days=30), enqueue=lambda ids: None) >= 0
     assert not FollowUp.objects.filter(contact=sam).exclude(state="cancelled").exists()
+
+
+def test_a_contact_deleted_in_hubspot_is_erased_the_same_way(world, sequence, settings):
+    from crm.models import WebhookEvent
+    from crm.services import webhook_event_process
+    from deals.contacts import Link, contacts_upsert, deal_contacts_set
+    from deals.services import deal_mark_lost
+
+    deal = world.deal(owner="alice")
+    people = contacts_upsert(source="hubspot", people=[{"id": "3301", "name": NAME, "email": EMAIL}])
+    deal_contacts_set(links={deal.pk: [Link(people["3301"].pk, "", True)]})
+    deal_mark_lost(deal=deal, reason=world.reasons["no-budget"], actor=world.alice, nurture_sequence=sequence)
+    hubspot = connection_create(kind=CrmKind.HUBSPOT, account_id="62515", webhook_secret="s3cret-s3cret",
+                                api_token="hs-token")  # fmt: skip
+    event = {"eventId": 78, "subscriptionId": 6, "portalId": 62515, "occurredAt": 1795185000000,
+             "subscriptionType": "contact.privacyDeletion", "attemptNumber": 0, "objectId": 3301,
+             "changeSource": "GDPR"}  # fmt: skip
+    assert webhook_receive(connection=hubspot, body=json.dumps([event]).encode(), headers={}) == 1
+    stored = WebhookEvent.objects.get()
+    webhook_event_process(event_id=stored.pk)
+    stored.refresh_from_db()
+    contact = Contact.objects.get(hubspot_id="3301")
+    assert contact.erased_at is not None and stored.result == f"contact {contact.pk} erased"
+    assert ContactErasure.objects.get(contact=contact).source == "crm"
+    assert set(FollowUp.objects.filter(contact=contact).values_list("cancelled_reason", flat=True)) == {
+        "contact erased"
+    }
+    for needle in TRACES:
+        assert _every_text_column_holding(needle) == [], needle
