@@ -201,7 +201,7 @@ class DealViewSet(viewsets.ReadOnlyModelViewSet):
     )
     def partial_update(self, request, pk=None, format=None):
         deal = self.get_object()
-        if not set(request.data) or not set(request.data) <= set(CrmLinkSerializer().fields):
+        if set(request.data) and not set(request.data) <= set(CrmLinkSerializer().fields):
             self.error_fields = DealWriteSerializer().fields
             deal, _ = deal_upsert_answer(request, deal=deal)
             return self._detail_answer(deal)

@@ -178,3 +178,20 @@ def test_list_query_counts_do_not_grow(world, api_as, django_assert_max_num_quer
         assert len(api.get("/api/accounts/").json()["results"]) == 1
     with django_assert_max_num_queries(10):
         assert len(api.get(f"/api/deals/{deal.pk}/").json()["contacts"]) == 2
+
+
+def test_patch_changes_what_is_sent_and_keeps_the_rest(world, api_as):
+    api = api_as(world.alice)
+    deal_id = api.post("/api/deals/", _deal_payload(), format="json").json()["id"]
+    answer = api.patch(f"/api/deals/{deal_id}/", {"name": "Juniper Labs: Phase 2", "stage": "Negotiation"},
+                       format="json")  # fmt: skip
+    assert answer.status_code == 200, answer.json()
+    body = answer.json()
+    assert (body["name"], body["stage"]["name"], body["amount"]) == (
+        "Juniper Labs: Phase 2",
+        "Negotiation",
+        "48000.00",
+    )
+    assert len(body["contacts"]) == 2  # not sent: kept
+    answer = api.patch(f"/api/deals/{deal_id}/", {"stage": "Nowhere"}, format="json")
+    assert answer.status_code == 400 and "stage" in answer.json()
