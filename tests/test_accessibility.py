@@ -136,6 +136,8 @@ def _crm_world(world, fake) -> dict:
     assert finished.row_errors.count() >= 2
     return {
         "kwargs": {
+            # A first sync's pages for a run that does not exist here: a 404, which the walk accepts.
+            "crm/connections/<slug:kind>/sync/<int:pk>": {"kind": CrmKind.HUBSPOT, "pk": 999_999},
             "crm/connections/": {"kind": CrmKind.HUBSPOT},
             "crm/handoffs/": {"kind": "crm.webhook"},
             "crm/events/": {"pk": failed.pk},
