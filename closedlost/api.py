@@ -11,6 +11,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from deals.api import ClosureViewSet, DealViewSet
+from deals.record_api import AccountViewSet, ContactViewSet
 from followups.api import FollowUpViewSet
 from insights.api import FiguresView, FigureView
 from reasons.api import CompetitorViewSet, ReasonCategoryViewSet, ReasonViewSet
@@ -30,6 +31,8 @@ def api_not_found(request, *args, **kwargs):
 # api: deals, closures, reasons, competitors, follow-ups register on `router` below
 router.register("deals", DealViewSet, basename="deal")
 router.register("closures", ClosureViewSet, basename="closure")
+router.register("accounts", AccountViewSet, basename="account")
+router.register("contacts", ContactViewSet, basename="contact")
 router.register("follow-ups", FollowUpViewSet, basename="followup")
 router.register("reasons", ReasonViewSet, basename="reason")
 router.register("reason-categories", ReasonCategoryViewSet, basename="reason-category")

@@ -15,6 +15,7 @@ urlpatterns = [
     # urls: taxonomy, follow-ups, insights, api and crm add themselves below
     path("insights/", include("insights.urls")),
     path("taxonomy/", include("reasons.urls")),
+    path("pipelines/", include("deals.pipeline_urls")),
     path("follow-ups/", include("followups.urls")),
     path("crm/", include("crm.urls")),
     path("surveys/", include("surveys.urls")),

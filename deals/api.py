@@ -14,7 +14,9 @@ from rest_framework.response import Response
 
 from closedlost.api_errors import ERROR, FIELD_ERRORS
 from deals import services
-from deals.models import Closure, Deal, DealStatus
+from deals.models import Closure, Deal, DealContact, DealStatus
+from deals.record_api import deal_upsert_answer
+from deals.record_serializers import DealWriteSerializer
 from deals.selectors import DealFilters, closures_visible_to, deals_filtered, deals_visible_to
 from deals.serializers import (
     CloseLostSerializer,
@@ -28,6 +30,7 @@ from deals.serializers import (
     DealSerializer,
     ReopenSerializer,
 )
+from deals.signals import opted_out
 
 CLOSURE_RELATED = ("reason", "competitor", "actor", "reopened_by", "stage_at_close")
 DEAL_RELATED = ("account", "owner", "team", "pipeline", "stage", "close_reason")
@@ -73,7 +76,8 @@ def _closure_for_answer(closure: Closure) -> Closure:
     ),
 )
 class DealViewSet(viewsets.ReadOnlyModelViewSet):
-    """Deals: reps see their own, managers their teams', admins all."""
+    """Deals: reps see their own, managers their teams', admins all. A team's own integration
+    creates and updates them (with their company and buyers) by its external id."""
 
     queryset = Deal.objects.none()  # names the model for the schema; get_queryset() scopes the reads
     pagination_class = DealCursorPagination
@@ -98,7 +102,7 @@ class DealViewSet(viewsets.ReadOnlyModelViewSet):
             deals_visible_to(user)
             .select_related(*DEAL_RELATED)
             .prefetch_related(
-                "contacts",
+                Prefetch("contact_links", queryset=DealContact.objects.select_related("contact")),
                 Prefetch(
                     "closures",
                     queryset=Closure.objects.select_related(*CLOSURE_RELATED).prefetch_related(
@@ -168,13 +172,39 @@ class DealViewSet(viewsets.ReadOnlyModelViewSet):
         )
         return Response(ClosureSerializer(_closure_for_answer(closure)).data)
 
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if self.action != "list":  # who will not be written to, for the deal's buyers
+            context["opted_out_lookup"] = opted_out
+        return context
+
+    def _detail_answer(self, deal: Deal, *, code: int = status.HTTP_200_OK) -> Response:
+        self.kwargs[self.lookup_field] = deal.pk
+        return Response(
+            DealDetailSerializer(self.get_object(), context=self.get_serializer_context()).data, status=code
+        )
+
     @extend_schema(
-        summary="Link the deal to its CRM records (admins)",
-        request=CrmLinkSerializer,
+        summary="Create or update a deal by its external id, with its company and buyers",
+        request=DealWriteSerializer,
+        responses={200: DealDetailSerializer, 201: DealDetailSerializer, 400: FIELD_ERRORS, 404: ERROR},
+    )
+    def create(self, request, format=None):
+        self.error_fields = DealWriteSerializer().fields
+        deal, created = deal_upsert_answer(request, deal=None)
+        return self._detail_answer(deal, code=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(
+        summary="Change a deal (its details, stage, owner, buyers), or link it to CRM records (admins)",
+        request=DealWriteSerializer,
         responses={200: DealDetailSerializer, 400: FIELD_ERRORS, 403: ERROR, 404: ERROR},
     )
     def partial_update(self, request, pk=None, format=None):
         deal = self.get_object()
+        if set(request.data) and not set(request.data) <= set(CrmLinkSerializer().fields):
+            self.error_fields = DealWriteSerializer().fields
+            deal, _ = deal_upsert_answer(request, deal=deal)
+            return self._detail_answer(deal)
         if not request.user.is_revops_admin:
             raise PermissionDenied("Only admins link deals to CRM records.")
         payload = CrmLinkSerializer(data=request.data)

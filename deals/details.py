@@ -49,6 +49,9 @@ def deal_change_stage(
             raise DealError(f"Stage “{stage}” is not in this deal's pipeline.", field="stage")
         if stage.pk == locked.stage_id:
             return locked
+        if not stage.active or stage.outcome != "open":
+            why = "is retired" if not stage.active else "closes the deal (mark it won or lost instead)"
+            raise DealError(f"Stage “{stage}” {why}; choose an open stage.", field="stage")
         DealEvent.objects.create(
             deal=locked,
             field=DealEvent.Field.STAGE,
@@ -109,7 +112,7 @@ def deal_create(
     `external_ids`: the deal's ids in CRMs, e.g. {"hubspot_id": "123"}.
     """
     _validate_amount(amount)
-    allowed = {"hubspot_id", "salesforce_id", "pipedrive_id"}
+    allowed = {"external_id", "hubspot_id", "salesforce_id", "pipedrive_id"}
     if external_ids and not set(external_ids) <= allowed:
         raise DealError(f"Unknown external id field: {sorted(set(external_ids) - allowed)}.")
     return Deal.objects.create(

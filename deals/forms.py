@@ -8,6 +8,7 @@ dropdowns only offer what is active.
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Div, Field, Layout, Submit
 from django import forms
+from django.db.models import Q
 from django.forms.models import ModelChoiceIterator
 from django.utils.functional import SimpleLazyObject, cached_property
 
@@ -204,7 +205,10 @@ class ReopenForm(forms.Form):
 
     def __init__(self, *args, deal, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["stage"].queryset = Stage.objects.filter(pipeline_id=deal.pipeline_id)
+        # Retired and lost stages are not offered, except the one the deal closed at.
+        self.fields["stage"].queryset = Stage.objects.filter(pipeline_id=deal.pipeline_id).filter(
+            Q(removed_at__isnull=True, outcome="open") | Q(pk=deal.stage_id)
+        )
 
 
 class DealFilterForm(forms.Form):

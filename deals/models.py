@@ -451,3 +451,8 @@ class DealEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("DealEvent rows are append-only.")
+
+
+# The admins' pipeline and stage history lives in its own module; imported here so Django sees it.
+from deals.erasure_models import ContactErasure  # noqa: E402,F401
+from deals.pipeline_history import PipelineChange  # noqa: E402,F401

@@ -348,3 +348,69 @@ def deal_list_filter_options(*, user: User) -> dict:
         "stages": list(Stage.objects.select_related("pipeline")),
         "owners": list(owners.order_by("first_name", "username")),
     }
+
+
+def pipelines_with_stages() -> list[Pipeline]:
+    """Every pipeline with its stages in order, each stage counting its open deals (`open_deals`)
+    and the deals in it or closed at it (`deal_count`: a stage with any cannot be deleted).
+    Three queries whatever the number of pipelines and stages. For the admins' pipeline pages."""
+    from django.db.models import Count, Prefetch
+
+    used_at_close = Closure.objects.filter(stage_at_close=OuterRef("pk")).values("stage_at_close")
+    stages = Stage.objects.annotate(
+        deal_count=Count("deals", distinct=True),
+        open_deals=Count("deals", filter=Q(deals__status="open"), distinct=True),
+        closed_at_here=Exists(used_at_close),
+    ).order_by("order", "pk")
+    return list(Pipeline.objects.order_by("name").prefetch_related(Prefetch("stages", queryset=stages)))
+
+
+def pipeline_history(*, pipeline: Pipeline | None = None) -> QuerySet:
+    """The pipeline and stage changes, newest first (of one pipeline, or all)."""
+    from deals.models import PipelineChange
+
+    changes = PipelineChange.objects.select_related("actor", "pipeline")
+    return changes.filter(pipeline=pipeline) if pipeline is not None else changes
+
+
+def contacts_visible_to(user: User) -> QuerySet:
+    """The contacts `user` may see: those on a deal they may see (admins: every contact)."""
+    from deals.models import Contact, DealContact
+
+    if user.is_revops_admin:
+        return Contact.objects.all()
+    links = DealContact.objects.filter(contact=OuterRef("pk"), deal__in=deals_visible_to(user))
+    return Contact.objects.filter(Exists(links))
+
+
+def accounts_visible_to(user: User) -> QuerySet:
+    """The companies `user` may see: those of a deal they may see (admins: every company)."""
+    from deals.models import Account
+
+    if user.is_revops_admin:
+        return Account.objects.all()
+    return Account.objects.filter(Exists(deals_visible_to(user).filter(account=OuterRef("pk"))))
+
+
+def deal_contact_links(*, deal: Deal) -> list:
+    """The deal's buyers (primary first), each with `receives_email` and, if not, `why_not`: who
+    the nurture e-mails reach. Two queries. The caller has checked the user may see the deal."""
+    from deals.models import DealContact
+    from deals.signals import opted_out
+
+    links = list(
+        DealContact.objects.filter(deal=deal).select_related("contact").order_by("-is_primary", "contact_id")
+    )
+    out = opted_out([link.contact.email for link in links]) if links else set()
+    for link in links:
+        email = (link.contact.email or "").lower()
+        if link.contact.erased_at is not None:
+            link.why_not = "Erased on request"
+        elif not email:
+            link.why_not = "No e-mail address"
+        elif email in out:
+            link.why_not = "Opted out: not written to"
+        else:
+            link.why_not = ""
+        link.receives_email = not link.why_not
+    return links

@@ -122,12 +122,22 @@ class DealSerializer(serializers.ModelSerializer):
 
 
 class DealDetailSerializer(DealSerializer):
-    contacts = ContactSerializer(many=True, read_only=True)
+    contacts = serializers.SerializerMethodField(
+        help_text="The deal's buyers: role, primary flag, and whether nurture e-mails reach them."
+    )
     closures = ClosureSerializer(many=True, read_only=True, help_text="Every close, newest first.")
 
     class Meta(DealSerializer.Meta):
-        fields = [*DealSerializer.Meta.fields, "contacts", "closures"]
+        fields = [*DealSerializer.Meta.fields, "external_id", "contacts", "closures"]
         read_only_fields = fields
+
+    def get_contacts(self, deal) -> list[dict]:
+        from deals.record_serializers import DealContactSerializer
+
+        links = list(deal.contact_links.all())
+        lookup = self.context.get("opted_out_lookup")
+        opted_out = lookup([link.contact.email for link in links]) if lookup and links else set()
+        return DealContactSerializer(links, many=True, context={"opted_out": opted_out}).data
 
 
 # --- what the API takes ---------------------------------------------------------------------

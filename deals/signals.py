@@ -70,3 +70,27 @@ def close_choice_register(name: str, choice: CloseChoice) -> None:
 # added and removed, each a list of (deal_id, contact_id). Follow-ups cancel a removed contact's
 # pending e-mails and give a contact added to a closed deal the e-mails its close set.
 deal_contacts_changed = Signal()
+
+
+# Which of some addresses asked for no more e-mail (the follow-ups app keeps the opt-outs and
+# registers its lookup here), so deal pages and the API show who will not be written to.
+_opt_out_lookups: list[Callable[[list[str]], set[str]]] = []
+
+
+def opt_out_lookup_register(lookup: Callable[[list[str]], set[str]]) -> None:
+    _opt_out_lookups.append(lookup)
+
+
+def opted_out(emails: list[str]) -> set[str]:
+    """The lower-cased addresses among `emails` that opted out (empty if no app keeps opt-outs)."""
+    found: set[str] = set()
+    for lookup in _opt_out_lookups:
+        found |= lookup([e for e in emails if e])
+    return found
+
+
+# Sent inside contact_erase's transaction, after the contact's own row is emptied. Keyword
+# arguments: contact_id, name and email (what was erased, to find and remove copies; never
+# stored), deal_ids (the deals the contact was on). Each app removes what it holds of the person
+# and returns {what: count} for the erasure's record (counts only).
+contact_erasing = Signal()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from deals import views
+from deals import contact_views, views
 from deals.models import DealStatus
 
 app_name = "deals"
@@ -18,4 +18,14 @@ urlpatterns = [
     ),
     path("<int:pk>/reopen/", views.deal_reopen_view, name="reopen"),
     path("<int:pk>/crm-links/", views.deal_link_crm_view, name="link-crm"),
+    path("contacts/<int:contact_id>/erase/", contact_views.contact_erase_view, name="contact-erase"),
+    path("<int:pk>/contacts/add/", contact_views.deal_contact_add_view, name="contact-add"),
+    path(
+        "<int:pk>/contacts/<int:contact_id>/edit/", contact_views.deal_contact_edit_view, name="contact-edit"
+    ),
+    path(
+        "<int:pk>/contacts/<int:contact_id>/remove/",
+        contact_views.deal_contact_remove_view,
+        name="contact-remove",
+    ),
 ]

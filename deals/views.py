@@ -14,6 +14,7 @@ from deals.models import DealStatus
 from deals.selectors import (
     DEAL_PAGE_RELATED,
     DealFilters,
+    deal_contact_links,
     deal_get_for_user,
     deal_history,
     deal_list,
@@ -76,11 +77,22 @@ def deal_detail_view(request, pk: int):
     return _detail(request, deal)
 
 
-def _detail(request, deal, *, link_form: CrmLinkForm | None = None, status: int = 200):
+def _detail(request, deal, *, link_form: CrmLinkForm | None = None, contact_form=None, status: int = 200):
+    from deals.contact_views import DealContactForm
+
     closures, events = deal_history(deal=deal)
     if link_form is None and request.user.is_revops_admin:
         link_form = CrmLinkForm(initial={field: getattr(deal, field) for field in services.CRM_ID_FIELDS})
-    context = {"deal": deal, "closures": closures, "events": events, "link_form": link_form}
+    links = deal_contact_links(deal=deal)
+    context = {
+        "deal": deal,
+        "closures": closures,
+        "events": events,
+        "link_form": link_form,
+        "contact_links": links,
+        "contact_form": contact_form or DealContactForm(),
+        "contact_form_open": contact_form is not None,
+    }
     return render(request, "deals/detail.html", context, status=status)
 
 

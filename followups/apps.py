@@ -11,6 +11,10 @@ class FollowupsConfig(AppConfig):
         from outbox import kinds
 
         receivers.register_close_choice()  # the receivers connect on import (deals.signals)
+        from deals.signals import opt_out_lookup_register
+        from followups.scheduling import opted_out_emails
+
+        opt_out_lookup_register(opted_out_emails)
 
         kinds.register(
             services.HANDOFF_KIND,

@@ -10,6 +10,7 @@ from deals.models import DealStatus
 from deals.signals import (
     CloseChoice,
     close_choice_register,
+    contact_erasing,
     deal_closing,
     deal_contacts_changed,
     deal_owner_changing,
@@ -81,3 +82,14 @@ def on_contacts_changed(sender, *, added, removed, **kwargs) -> None:
 
     contacts.followups_cancel_for_removed(removed=removed)
     contacts.followups_schedule_for_added(added=added)
+
+
+@receiver(contact_erasing, dispatch_uid="followups_on_contact_erasing")
+def on_contact_erasing(sender, *, contact_ids, names, email, deal_ids, now, **kwargs) -> dict:
+    """An erased person gets nothing more; their follow-ups lose their name; an opt-out stays as a
+    fingerprint of the address (still honoured if the address comes back)."""
+    from followups import erasure
+
+    return erasure.followups_erase_person(
+        contact_ids=contact_ids, names=names, email=email, deal_ids=deal_ids, now=now
+    )

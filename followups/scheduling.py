@@ -112,8 +112,13 @@ def _rows(*, closure: Closure, plan: _Plan, now: datetime) -> list[FollowUp]:
 
 def opted_out_emails(emails_: list[str]) -> set[str]:
     """Which of these addresses opted out (lower-cased, as opt-outs are kept)."""
-    lowered = [e.lower() for e in emails_ if e]
-    return set(ContactOptOut.objects.filter(email__in=lowered).values_list("email", flat=True))
+    from deals.erasure import email_fingerprint
+
+    lowered = {e.lower(): e.lower() for e in emails_ if e}
+    # An erased person's opt-out is kept only as a fingerprint of the address: still honoured.
+    lowered.update({email_fingerprint(e): e for e in list(lowered)})
+    found = ContactOptOut.objects.filter(email__in=list(lowered)).values_list("email", flat=True)
+    return {lowered[key] for key in found}
 
 
 def _record_with_orm(*, closure: Closure, sequence: NurtureSequence | None, skip_nurture: bool) -> _Plan:
@@ -177,7 +182,10 @@ _RECORD_SQL = """
            (SELECT json_agg(json_build_object(
                        'contact', row_to_json(c),
                        'opted_out',
-                       EXISTS (SELECT 1 FROM followups_contactoptout o WHERE o.email = lower(c.email)))
+                       EXISTS (SELECT 1 FROM followups_contactoptout o WHERE o.email IN (
+                           lower(c.email),
+                           'sha256:' || encode(sha256(convert_to('closedlost-opt-out:' || lower(c.email),
+                                                                 'UTF8')), 'hex'))))
                    ORDER BY c.id)
               FROM deals_contact c JOIN deals_deal_contacts dc ON dc.contact_id = c.id
              WHERE dc.deal_id = %(deal)s AND r.sequence_id IS NOT NULL)

@@ -9,6 +9,7 @@ class SurveysConfig(AppConfig):
     def ready(self) -> None:
         # The nurture e-mails' {{ survey_url }}: followups asks its providers, it never imports us.
         from followups import emails
+        from surveys import erasure  # noqa: F401 - connects the erasure receiver
         from surveys.nurture import survey_url_for_followup
 
         if survey_url_for_followup not in emails.step_context_providers:

@@ -136,6 +136,8 @@ def _crm_world(world, fake) -> dict:
     assert finished.row_errors.count() >= 2
     return {
         "kwargs": {
+            # A first sync's pages for a run that does not exist here: a 404, which the walk accepts.
+            "crm/connections/<slug:kind>/sync/<int:pk>": {"kind": CrmKind.HUBSPOT, "pk": 999_999},
             "crm/connections/": {"kind": CrmKind.HUBSPOT},
             "crm/handoffs/": {"kind": "crm.webhook"},
             "crm/events/": {"pk": failed.pk},
@@ -184,10 +186,14 @@ def _kwargs(world, fake) -> tuple[dict[str, dict], list[str]]:
     crm = _crm_world(world, fake)
     return {
         "deals/<int:pk>/reopen/": {"pk": closed.pk},
+        "deals/<int:pk>/contacts/": {"pk": closed.pk, "contact_id": buyer.pk},
+        "deals/contacts/": {"contact_id": buyer.pk},
         "deals/": {"pk": open_deal.pk},
         "follow-ups/opt-out/": {"token": opt_out_token("buyer@birch.example")},
         "follow-ups/": {"pk": followup.pk},
         "taxonomy/reasons/": {"pk": world.reasons["no-budget"].pk},
+        "pipelines/stages/": {"pk": world.stages[0].pk},
+        "pipelines/": {"pk": world.pipeline.pk},
         "taxonomy/categories/": {"pk": ReasonCategory.objects.first().pk},
         "taxonomy/competitors/": {"pk": Competitor.objects.first().pk},
         "surveys/answer/": {"token": survey_token(survey)},

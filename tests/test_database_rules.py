@@ -15,6 +15,8 @@ def test_every_declared_trigger_is_installed_as_declared_and_enabled():
     assert {trigger.name for _, trigger in declared} == {
         "dealevent_append_only",
         "taxonomychange_append_only",
+        "pipelinechange_append_only",
+        "contacterasure_append_only",
         "reason_merge_one_step",
         "reason_code_frozen",
         "competitor_merge_one_step",

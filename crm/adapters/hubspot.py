@@ -163,6 +163,10 @@ class HubSpotAdapter(HubSpotSyncReads, CrmAdapter):
     def change(self, *, connection: CrmConnection, event: WebhookEvent) -> CrmChange | str:
         events = json.loads(event.body)
         item = events[event.item]
+        if item.get("subscriptionType") in {"contact.deletion", "contact.privacyDeletion"}:
+            from crm.erasure import crm_contact_deleted  # a deleted person is erased here too
+
+            return crm_contact_deleted(kind="hubspot", external_id=str(item["objectId"]))
         if item.get("subscriptionType") in {"deal.creation", "object.creation"}:
             # A new deal: nothing to apply to a deal we know; one we do not know is read and made.
             return CrmChange(str(item["objectId"]), None, None, from_ms(item.get("occurredAt")))

@@ -29,6 +29,8 @@ FIELDS = {
     "team": ("Team", False),
     "industry": ("Industry", False),
     "company_size": ("Company size (employees)", False),
+    "contacts": ("Contacts: Name (email), several separated by “;”", False),
+    "company_domain": ("Company domain", False),
 }
 
 # Column names in each CRM's standard deal export (custom properties under their usual labels).
@@ -52,6 +54,8 @@ PRESETS = {
         "team": ["HubSpot Team", "Team"],
         "industry": ["Industry", "Company Industry"],
         "company_size": ["Number of Employees", "Company size"],
+        "contacts": ["Associated Contact", "Associated Contacts"],
+        "company_domain": ["Company Domain Name", "Associated Company Domain"],
     },
     "salesforce": {
         "external_id": ["Opportunity ID", "Id"],
@@ -69,6 +73,8 @@ PRESETS = {
         "stage_at_close": ["Stage at close", "Last Stage Before Close"],
         "industry": ["Industry", "Account Industry"],
         "company_size": ["Employees", "Account Employees"],
+        "contacts": ["Contact Roles", "Primary Contact"],
+        "company_domain": ["Account Website", "Website"],
     },
     "pipedrive": {
         "external_id": ["Deal - ID", "ID"],
@@ -86,6 +92,8 @@ PRESETS = {
         "expected_close": ["Deal - Expected close date", "Expected close date"],
         "industry": ["Organization - Industry"],
         "company_size": ["Organization - Number of employees"],
+        "contacts": ["Deal - Contact person", "Contact person"],
+        "company_domain": ["Organization - Website"],
     },
 }
 

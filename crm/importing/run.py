@@ -14,6 +14,7 @@ from crm.changes import unmapped_reason_record
 from crm.importing.apply import apply_row, is_unchanged
 from crm.importing.bulk import accounts_ready, bulk_close, bulk_create_rows
 from crm.importing.columns import RowError
+from crm.importing.people import attach_people, people_apply
 from crm.importing.reading import records, row_values, stored_pieces
 from crm.importing.rows import Lookups, Reasons, lookups, parse_row
 from crm.models import EXTERNAL_ID_FIELD, ImportJob, ImportRowError
@@ -96,7 +97,10 @@ def _parse_chunk(job: ImportJob, chunk, columns: dict, look: Lookups):
         try:
             if isinstance(cells, RowError):
                 raise cells
-            parsed.append((line, parse_row(row_values(cells, columns, job.encoding), look)))
+            values = row_values(cells, columns, job.encoding)
+            row = parse_row(values, look)
+            attach_people(row, values)  # the contacts and company domain columns
+            parsed.append((line, row))
         except RowError as exc:
             errors.append(_error(job, line, exc))
     return parsed, errors
@@ -120,6 +124,7 @@ def _run_chunk(job, chunk, columns, look, reasons, totals) -> None:
             counts, errors, unmapped = _import_chunk(
                 job=job, parsed=parsed, look=look, reasons=reasons, careful=False
             )
+            people_apply(job=job, parsed=parsed)
             _chunk_done(job, parse_errors + errors, unmapped, counts, totals)
     except (_Redo, IntegrityError, DataError):
         look.accounts = accounts  # accounts made by the undone attempt are gone
@@ -127,6 +132,7 @@ def _run_chunk(job, chunk, columns, look, reasons, totals) -> None:
             counts, errors, unmapped = _import_chunk(
                 job=job, parsed=parsed, look=look, reasons=reasons, careful=True
             )
+            people_apply(job=job, parsed=parsed)
             _chunk_done(job, parse_errors + errors, unmapped, counts, totals)
 
 
