@@ -112,7 +112,8 @@ def give_reason(request, pk: int):
     if not deal.needs_reason:
         messages.info(request, f"“{deal}” is not waiting for a reason.")
         return redirect("deals:detail", pk=deal.pk)
-    form = CloseDealForm(request.POST if request.method == "POST" else None, outcome=DealStatus.LOST)
+    outcome = DealStatus.WON if deal.status == DealStatus.WON else DealStatus.LOST
+    form = CloseDealForm(request.POST if request.method == "POST" else None, outcome=outcome)
     crm_text = selectors.crm_reason_text(deal=deal)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -134,7 +135,7 @@ def give_reason(request, pk: int):
     return render(
         request,
         "crm/give_reason.html",
-        {"deal": deal, "form": form, "crm_text": crm_text, "outcome": DealStatus.LOST},
+        {"deal": deal, "form": form, "crm_text": crm_text, "outcome": outcome},
         status=400 if request.method == "POST" else 200,
     )
 
@@ -262,7 +263,7 @@ def unmapped_list(request):
 @require_http_methods(["GET", "POST"])
 def unmapped_classify(request, pk: int):
     unmapped = get_object_or_404(UnmappedReason, pk=pk, mapping__isnull=True)
-    form = ClassifyForm(request.POST if request.method == "POST" else None)
+    form = ClassifyForm(request.POST if request.method == "POST" else None, outcome=unmapped.outcome)
     if request.method == "POST" and form.is_valid():
         try:
             given = mapping.unmapped_reason_classify(
