@@ -345,6 +345,8 @@ class ImportRowError(models.Model):
     field = models.CharField(max_length=100)
     problem = models.CharField(max_length=300)
     value = models.CharField(max_length=300, blank=True)
+    # A warning: the row was imported (what its columns agree on), but something in it disagreed.
+    warning = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["row", "id"]

@@ -5,13 +5,14 @@ signature or credentials instead. Pages for connections, events, mappings and im
 for admins (RevOps); the "needs a reason" queue is for everyone, scoped to their deals.
 """
 
+import csv
 from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -375,3 +376,21 @@ def import_detail(request, pk: int):
     errors = job.row_errors.all()[:500]
     template = "crm/_import_progress.html" if request.headers.get("HX-Request") else "crm/import_detail.html"
     return render(request, template, {"job": job, "errors": errors})
+
+
+@admin_required
+@require_safe
+def import_errors_csv(request, pk: int):
+    """The import's refused rows and warnings, as a spreadsheet opens them (UTF-8 with a BOM;
+    a cell that a spreadsheet would run as a formula is quoted as text)."""
+    job = get_object_or_404(ImportJob.objects.defer("content"), pk=pk)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-problems.csv"'
+    response.write("\ufeff")
+    writer = csv.writer(response)
+    writer.writerow(["Row", "Kind", "Field", "Problem", "Value"])
+    for error in job.row_errors.all().iterator():
+        cells = [error.field, error.problem, error.value]
+        safe = ["'" + cell if cell[:1] in ("=", "+", "-", "@") else cell for cell in cells]
+        writer.writerow([error.row, "warning" if error.warning else "error", *safe])
+    return response

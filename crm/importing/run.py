@@ -96,7 +96,13 @@ def _parse_chunk(job: ImportJob, chunk, columns: dict, look: Lookups):
         try:
             if isinstance(cells, RowError):
                 raise cells
-            parsed.append((line, parse_row(row_values(cells, columns, job.encoding), look)))
+            row = parse_row(row_values(cells, columns, job.encoding), look)
+            parsed.append((line, row))
+            errors += [
+                ImportRowError(job=job, row=line, field=field, problem=problem[:300], value=value[:300],
+                               warning=True)
+                for field, problem, value in row.warnings
+            ]  # fmt: skip
         except RowError as exc:
             errors.append(_error(job, line, exc))
     return parsed, errors
@@ -107,7 +113,7 @@ def _chunk_done(job, errors, unmapped, counts, totals) -> None:
     for text, count in unmapped.items():
         unmapped_reason_record(kind=job.kind, text=text, count=count)
     ImportRowError.objects.bulk_create(sorted(errors, key=lambda e: e.row))
-    job.error_count += len(errors)
+    job.error_count += sum(1 for error in errors if not error.warning)
     for key, value in counts.items():
         totals[key] += value
 
