@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('crm', '0003_win_reasons_and_token_kind'),
+        ("crm", "0003_win_reasons_and_token_kind"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='importrowerror',
-            name='warning',
+            model_name="importrowerror",
+            name="warning",
             field=models.BooleanField(default=False),
         ),
     ]
