@@ -12,6 +12,7 @@ from django.utils.text import slugify
 from crm.adapters import adapter_for
 from crm.adapters.base import LOST, OPEN, WON, CrmChange  # noqa: F401 - importable from here as before
 from crm.details import crm_details_apply
+from crm.kept_reasons import reason_keep, with_kept_reason
 from crm.models import (
     EXTERNAL_ID_FIELD,
     CrmConnection,
@@ -86,22 +87,24 @@ def reason_for_crm_text(
     return reason, competitor
 
 
-def unmapped_reason_record(*, kind: str, text: str, count: int = 1) -> None:
-    """Put a CRM reason text no mapping matched into the "needs classification" queue."""
+def unmapped_reason_record(*, kind: str, text: str, count: int = 1, outcome: str = LOST) -> None:
+    """Put a CRM reason text no mapping matched into the "needs classification" queue (`outcome`:
+    which of the CRM's reason fields it came from, "lost" or "won")."""
     value = normalise_reason_text(text)
     if not value:
         return
     now = timezone.now()
-    updated = UnmappedReason.objects.filter(kind=kind, crm_value=value).update(
+    updated = UnmappedReason.objects.filter(kind=kind, outcome=outcome, crm_value=value).update(
         occurrences=F("occurrences") + count, last_seen=now
     )
     if not updated:
         UnmappedReason.objects.bulk_create(
-            [UnmappedReason(kind=kind, crm_value=value, example=text.strip()[:300], occurrences=count)],
+            [UnmappedReason(kind=kind, outcome=outcome, crm_value=value, example=text.strip()[:300],
+                            occurrences=count)],
             update_conflicts=True,
-            unique_fields=["kind", "crm_value"],
+            unique_fields=["kind", "outcome", "crm_value"],
             update_fields=["last_seen"],
-        )
+        )  # fmt: skip
 
 
 def crm_lost_reason_record(*, deal: Deal, kind: str, text: str) -> None:
@@ -192,12 +195,16 @@ def crm_change_apply(
 
     Call inside a transaction. A change older than one already applied changes nothing.
     """
+    if change.outcome is None:  # a reason alone has its own clock: it never makes a close look old
+        return _apply_reason(connection=connection, change=change, deal=deal)
     if not _newest_change(deal=deal, kind=connection.kind, at=change.closed_at):
         return "ignored: older than a change already applied"
-    moves = change.outcome is not None and deal.status != DealStatus.OPEN
-    if moves and change.closed_at and deal.closed_at and change.closed_at < deal.closed_at:
+    closed_here_later = deal.closed_at and change.closed_at and change.closed_at < deal.closed_at
+    if deal.status != DealStatus.OPEN and closed_here_later:
         return "ignored: the deal was closed here after this CRM change"
-    apply = {None: _apply_reason, LOST: _apply_lost, WON: _apply_won, OPEN: _apply_open}[change.outcome]
+    if change.outcome in (LOST, WON):  # the CRM's newest reason, even one that came before the close
+        change = with_kept_reason(deal=deal, kind=connection.kind, change=change)
+    apply = {LOST: _apply_lost, WON: _apply_won, OPEN: _apply_open}[change.outcome]
     return apply(connection=connection, change=change, deal=deal, received_at=received_at)
 
 
@@ -211,7 +218,7 @@ def _newest_change(*, deal: Deal, kind: str, at: datetime | None) -> bool:
     state, created = CrmDealState.objects.select_for_update().get_or_create(
         deal=deal, kind=kind, defaults={"changed_at": at}
     )
-    if created or at >= state.changed_at:
+    if created or state.changed_at is None or at >= state.changed_at:
         CrmDealState.objects.filter(pk=state.pk).update(changed_at=at)
         return True
     return False
@@ -225,18 +232,27 @@ def _reason_and_competitor(connection: CrmConnection, change: CrmChange, kinds) 
     return text, reason, competitor
 
 
-def _apply_reason(*, connection: CrmConnection, change: CrmChange, deal: Deal, received_at: datetime) -> str:
-    """Only the CRM's reason changed: it answers a deal here that waits for its reason."""
-    if not (deal.status == DealStatus.LOST and deal.needs_reason):
-        return "ignored: a reason for a deal that is not waiting for one"
-    return _give_reason(connection=connection, change=change, deal=deal)
+def _apply_reason(*, connection: CrmConnection, change: CrmChange, deal: Deal) -> str:
+    """Only the CRM's reason changed: kept for the deal's close (whenever it comes), and it
+    answers a deal here that waits for its reason."""
+    outcome = change.reason_outcome or LOST
+    text = change.reason_text or ""
+    if not reason_keep(deal=deal, kind=connection.kind, outcome=outcome, text=text, at=change.closed_at):
+        return "ignored: older than a reason already kept"
+    waiting = DealStatus.WON if outcome == WON else DealStatus.LOST
+    if deal.status == waiting and deal.needs_reason:
+        return _give_reason(connection=connection, change=change, deal=deal, outcome=outcome)
+    if deal.status == DealStatus.OPEN:
+        return "kept: the reason waits for the deal's close"
+    return "ignored: a reason for a deal that is not waiting for one (kept for its next close)"
 
 
-def _give_reason(*, connection: CrmConnection, change: CrmChange, deal: Deal) -> str:
-    text, reason, competitor = _reason_and_competitor(connection, change, LOST_REASON_KINDS)
+def _give_reason(*, connection: CrmConnection, change: CrmChange, deal: Deal, outcome: str = LOST) -> str:
+    kinds = (ReasonKind.WIN,) if outcome == WON else LOST_REASON_KINDS
+    text, reason, competitor = _reason_and_competitor(connection, change, kinds)
     if reason is None:  # a no-decision reason makes the deal No Decision (deal_give_reason)
         if text:
-            unmapped_reason_record(kind=connection.kind, text=text)
+            unmapped_reason_record(kind=connection.kind, text=text, outcome=outcome)
         return "ignored: still no standard reason"
     try:
         deal_services.deal_give_reason(
@@ -290,26 +306,36 @@ def _apply_lost(*, connection: CrmConnection, change: CrmChange, deal: Deal, rec
 
 
 def _apply_won(*, connection: CrmConnection, change: CrmChange, deal: Deal, received_at: datetime) -> str:
+    """The CRM decides the outcome: the deal is won here, with the win reason its text maps to,
+    else waiting in "needs a reason" (when the pipeline asks for one or the CRM gave a text)."""
+    if deal.status == DealStatus.WON and deal.needs_reason:
+        return _give_reason(connection=connection, change=change, deal=deal, outcome=WON)
     if deal.status == DealStatus.WON:
         return "ignored: the deal is already won"
     if deal.status != DealStatus.OPEN:  # lost (or no decision) here, won in the CRM since
         _reopen_here(deal=deal, change=change)
     text, reason, competitor = _reason_and_competitor(connection, change, (ReasonKind.WIN,))
-    try:
-        deal_services.deal_mark_won(
-            deal=deal, reason=reason, actor=None, competitor=competitor,
-            note=_crm_note(connection, text, "won"), closed_at=change.closed_at or received_at,
-            via_crm=True,
-        )  # fmt: skip
-    except deal_services.DealAlreadyClosed:
-        return "ignored: the deal was closed meanwhile"
-    except (
-        deal_services.DealError
-    ) as exc:  # the pipeline asks for a win reason the CRM's text does not map to
-        raise EventFailed(
-            f"Won in {connection} with reason “{text}”: {exc.message} Map the CRM's win reason, then replay."
-        ) from exc
-    return f"closed won: {reason.code}" if reason else "closed won"
+    closed_at = change.closed_at or received_at
+    if reason is not None or not (text or deal.pipeline.win_reason_required):
+        try:
+            deal_services.deal_mark_won(
+                deal=deal, reason=reason, actor=None, competitor=competitor,
+                note=_crm_note(connection, text, "won"), closed_at=closed_at, via_crm=True,
+            )  # fmt: skip
+            return f"closed won: {reason.code}" if reason else "closed won"
+        except deal_services.DealAlreadyClosed:
+            return "ignored: the deal was closed meanwhile"
+        except deal_services.DealError:
+            pass  # e.g. the reason needs the competitor the CRM did not name: ask the rep
+    elif text:
+        unmapped_reason_record(kind=connection.kind, text=text, outcome=WON)
+    competitor = competitor or (_competitor_in(text) if text else None)
+    deal_services.deal_mark_won_from_crm(
+        deal=deal, crm_reason_text=text, closed_at=closed_at, competitor=competitor
+    )
+    crm_lost_reason_record(deal=deal, kind=connection.kind, text=text)
+    handoff_enqueue(kind=HANDOFF_REMINDER, items=[deal.pk])
+    return "closed won: needs a reason"
 
 
 def _apply_open(*, connection: CrmConnection, change: CrmChange, deal: Deal, received_at: datetime) -> str:

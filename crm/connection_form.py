@@ -129,13 +129,17 @@ class ConnectionForm(forms.ModelForm):
         model = CrmConnection
         formfield_callback = _https_by_default
         fields = ["active", "base_url", "account_id", "webhook_username", "webhook_secret", "api_token",
-                  "api_version", "reason_field", "reason_value", "write_back",
-                  "primary_contact_label"]  # fmt: skip
+                  "token_kind", "api_version", "reason_field", "win_reason_field", "reason_value",
+                  "write_back", "primary_contact_label"]  # fmt: skip
+        labels = {"token_kind": "API token kind", "win_reason_field": "Win-reason field",
+                  "reason_field": "Loss-reason field"}  # fmt: skip
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._secret_fields()
         self._stage_fields()
+        if self.instance.kind != CrmKind.PIPEDRIVE:  # only Pipedrive has two kinds of token
+            del self.fields["token_kind"]
         order = [n for name in self.Meta.fields for n in (name, f"clear_{name}") if n in self.fields]
         self.order_fields(
             order[:7] + ["other_stages", "lost_stages", "won_stages", "stage_out", "stage_map", "owner_map"]
@@ -176,7 +180,8 @@ class ConnectionForm(forms.ModelForm):
         self.fields["stage_map"] = StageMapField(
             [(name, name) for name in ours], [("", "— the same name —"), *pairs],
             initial=self.instance.stage_map, label="CRM stage of each of our open stages",
-            help_text="Used when a deal reopened here is written back, and for stage moves from the CRM.",
+            help_text="Used when a deal reopened here is written back, and for stage moves from the CRM. "
+            "Pipedrive names a stage by its id: type the ids under “Other CRM stage values”.",
         )  # fmt: skip
 
         people = User.objects.filter(is_active=True, memberships__isnull=False).distinct()

@@ -16,9 +16,7 @@ def _newest(*, deal: Deal, kind: str, name: str, at: datetime | None) -> bool:
     """Record `at` as the newest change of detail `name`; False if a newer one was applied."""
     if at is None:
         return True
-    state, _ = CrmDealState.objects.select_for_update().get_or_create(
-        deal=deal, kind=kind, defaults={"changed_at": at}
-    )
+    state, _ = CrmDealState.objects.select_for_update().get_or_create(deal=deal, kind=kind)
     seen = parse_time(state.fields_changed_at.get(name))
     if seen is not None and at < seen:
         return False

@@ -6,7 +6,7 @@ from crm.connection_form import SECRET_FIELDS, ConnectionForm  # noqa: F401 - it
 from crm.importing.columns import FIELDS, PRESETS
 from crm.importing.reading import ENCODINGS, UNDECODABLE, decode_upload, records
 from crm.models import CrmKind, ReasonMapping
-from reasons.models import Competitor, Reason, ReasonKind
+from reasons.models import Competitor, Reason
 
 MAX_IMPORT_BYTES = 50 * 1024 * 1024
 
@@ -42,17 +42,24 @@ def _kind_and_label(reason: Reason) -> str:
 
 
 class ClassifyForm(forms.Form):
-    reason = forms.ModelChoiceField(
-        queryset=Reason.objects.filter(
-            kind__in=[ReasonKind.LOSS, ReasonKind.NO_DECISION], active=True
-        ).order_by("kind", "label"),
-        help_text="A no-decision reason makes the deals waiting with this text No Decision.",
-    )
+    """A CRM's loss-reason text becomes a loss or no-decision reason; its win-reason text a win reason."""
+
+    reason = forms.ModelChoiceField(queryset=Reason.objects.none())
     competitor = forms.ModelChoiceField(queryset=Competitor.objects.filter(active=True), required=False)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, outcome: str = "lost", **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["reason"].label_from_instance = _kind_and_label
+        from crm.mapping import classify_kinds
+
+        field = self.fields["reason"]
+        field.queryset = Reason.objects.filter(kind__in=classify_kinds(outcome), active=True).order_by(
+            "kind", "label"
+        )
+        field.label_from_instance = _kind_and_label
+        if outcome == "won":
+            field.help_text = "The win reason the deals won with this text get."
+        else:
+            field.help_text = "A no-decision reason makes the deals waiting with this text No Decision."
 
 
 class ImportUploadForm(forms.Form):

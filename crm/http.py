@@ -71,11 +71,18 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
 
 
 def crm_request(
-    *, token: str, method: str, url: str, body: dict | None = None, timeout: float = 10.0
+    *,
+    token: str = "",
+    method: str,
+    url: str,
+    body: dict | None = None,
+    timeout: float = 10.0,
+    auth: dict[str, str] | None = None,
 ) -> CrmResponse:
-    """One request to a CRM's API with its bearer token. Raises CrmAddressRefused before any
-    connection to a refused address, CrmHttpError for a 4xx/5xx answer, CrmRequestFailed for
-    network errors."""
+    """One request to a CRM's API with its token: the `auth` headers (the connection's adapter
+    says which: `CrmAdapter.auth_headers`), else `token` as a bearer token. Raises
+    CrmAddressRefused before any connection to a refused address, CrmHttpError for a 4xx/5xx
+    answer, CrmRequestFailed for network errors."""
     try:
         addresses = resolve_checked(url, allowed=settings.CRM_ALLOWED_HOSTS)
     except ValidationError as exc:
@@ -84,7 +91,11 @@ def crm_request(
     https = parts.scheme == "https"
     port = parts.port or (443 if https else 80)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json", "User-Agent": USER_AGENT}
+    headers = {
+        **(auth if auth is not None else {"Authorization": f"Bearer {token}"}),
+        "Accept": "application/json",
+        "User-Agent": USER_AGENT,
+    }
     data = None
     if body is not None:
         data = json.dumps(body).encode()

@@ -43,12 +43,14 @@ CONNECTION_DEFAULTS = {
         "stage_out": {"lost": "lost", "won": "won"},
         "won_stages": ["won"],
         "reason_field": "lost_reason",
+        "token_kind": "api_token",
     },
     CrmKind.SALESFORCE: {
         "base_url": "https://example.my.salesforce.com",
         "lost_stages": ["Closed Lost"],
         "stage_out": {"lost": "Closed Lost", "won": "Closed Won"},
         "won_stages": ["Closed Won"],
+        "win_reason_field": "Win_Reason__c",
         "reason_field": "Loss_Reason__c",
     },
 }
@@ -73,6 +75,10 @@ class CrmConnection(models.Model):
         LABEL = "label", "Reason label"
         CODE = "code", "Reason code"
 
+    class TokenKind(models.TextChoices):
+        OAUTH = "oauth", "OAuth access token (Authorization: Bearer)"
+        API_TOKEN = "api_token", "Personal API token (x-api-token header)"
+
     kind = models.CharField(max_length=16, choices=CrmKind.choices, unique=True)
     active = models.BooleanField(default=True)
     base_url = models.URLField(
@@ -93,7 +99,16 @@ class CrmConnection(models.Model):
     webhook_username = models.CharField(
         max_length=100, blank=True, help_text="Pipedrive: the webhook's Basic auth user name."
     )
-    api_token = SecretField(max_length=400, blank=True, help_text="Bearer token for write-back.")
+    api_token = SecretField(
+        max_length=400, blank=True, help_text="The API token for write-back and reconciliation."
+    )
+    token_kind = models.CharField(
+        max_length=16,
+        choices=TokenKind.choices,
+        default=TokenKind.OAUTH,
+        help_text="Pipedrive: a personal API token goes in the x-api-token header, an OAuth access "
+        "token in Authorization: Bearer. HubSpot and Salesforce tokens are always Bearer.",
+    )
     api_version = models.CharField(max_length=10, default="v60.0", help_text="Salesforce REST API version.")
     lost_stages = models.JSONField(
         default=list, blank=True, help_text="CRM stage (or status) values that mean closed lost."
@@ -102,7 +117,10 @@ class CrmConnection(models.Model):
         default=list, blank=True, help_text="CRM stage (or status) values that mean closed won."
     )
     win_reason_field = models.CharField(
-        max_length=100, blank=True, help_text="The CRM field that holds the win reason, if it has one."
+        max_length=100,
+        blank=True,
+        help_text="The CRM field that holds the win reason, if it has one (HubSpot: closed_won_reason; "
+        "Pipedrive: the custom field's key; Salesforce: the field's API name, e.g. Win_Reason__c).",
     )
     stage_out = models.JSONField(
         default=dict,
@@ -183,7 +201,13 @@ class ReasonMapping(models.Model):
 class UnmappedReason(models.Model):
     """The "needs classification" queue: CRM reason texts no mapping, code or label matched."""
 
+    class Outcome(models.TextChoices):
+        LOST = "lost", "Lost"
+        WON = "won", "Won"
+
     kind = models.CharField(max_length=16, choices=CrmKind.choices)
+    # Which of the CRM's reason fields the text came from: a win reason is classified as one.
+    outcome = models.CharField(max_length=8, choices=Outcome.choices, default=Outcome.LOST)
     crm_value = models.CharField(max_length=300, help_text="Normalised, as in ReasonMapping.")
     example = models.CharField(max_length=300, help_text="The text as the CRM wrote it.")
     occurrences = models.PositiveIntegerField(default=1)
@@ -197,7 +221,9 @@ class UnmappedReason(models.Model):
     class Meta:
         ordering = ["-occurrences", "crm_value"]
         constraints = [
-            models.UniqueConstraint(fields=["kind", "crm_value"], name="unmappedreason_unique_kind_value"),
+            models.UniqueConstraint(
+                fields=["kind", "outcome", "crm_value"], name="unmappedreason_unique_kind_outcome_value"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -326,6 +352,8 @@ class ImportRowError(models.Model):
     field = models.CharField(max_length=100)
     problem = models.CharField(max_length=300)
     value = models.CharField(max_length=300, blank=True)
+    # A warning: the row was imported (what its columns agree on), but something in it disagreed.
+    warning = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["row", "id"]
@@ -335,7 +363,7 @@ class ImportRowError(models.Model):
 
 
 class CrmLostReason(models.Model):
-    """The CRM's own reason text for a deal it closed lost without a standard reason.
+    """The CRM's own reason text for a deal it closed (lost, or won) without a standard reason.
 
     Classifying that text (UnmappedReason) gives the reason to every deal waiting with it.
     """
@@ -357,15 +385,23 @@ class CrmDealState(models.Model):
 
     deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="crm_states")
     kind = models.CharField(max_length=16, choices=CrmKind.choices)
-    changed_at = models.DateTimeField(help_text="The CRM's own time of the change.")
+    # Null until a change of state (outcome or stage) is applied: a detail or a reason kept first
+    # must not make an earlier close look old.
+    changed_at = models.DateTimeField(
+        null=True, blank=True, help_text="The CRM's own time of the newest change of state applied."
+    )
     # The CRM's time of the newest change applied per detail ("amount", "owner"), ISO 8601.
     fields_changed_at = models.JSONField(default=dict, blank=True)
+    # The CRM's newest reason text per outcome ("lost", "won") with its time, [text, ISO 8601]:
+    # a reason that arrives before its close is kept here and applied when the close comes.
+    reasons = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["deal", "kind"], name="crmdealstate_unique_deal_kind")]
 
     def __str__(self) -> str:
-        return f"{self.deal} ← {self.get_kind_display()} at {self.changed_at:%Y-%m-%d %H:%M:%S}"
+        when = f"{self.changed_at:%Y-%m-%d %H:%M:%S}" if self.changed_at else "no change of state yet"
+        return f"{self.deal} ← {self.get_kind_display()} at {when}"
 
 
 class CrmSyncRun(models.Model):

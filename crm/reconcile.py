@@ -32,11 +32,11 @@ class ReconcileFailed(Exception):
 
 
 def _fetcher(connection: CrmConnection):
+    auth = adapter_for(connection.kind).auth_headers(connection=connection)
+
     def fetch(method: str, url: str, body: dict | None) -> dict:
         try:
-            return crm_request(
-                token=connection.api_token, method=method, url=url, body=body, timeout=20.0
-            ).json()
+            return crm_request(auth=auth, method=method, url=url, body=body, timeout=20.0).json()
         except CrmHttpError as exc:
             raise ReconcileFailed(f"{connection} answered {exc.status} for {url}") from exc
         except CrmRequestFailed as exc:

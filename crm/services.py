@@ -277,15 +277,15 @@ def _change_made_here(*, deal_id: int, kind: str, at: datetime) -> None:
     state, created = CrmDealState.objects.select_for_update().get_or_create(
         deal_id=deal_id, kind=kind, defaults={"changed_at": at}
     )
-    if not created and state.changed_at < at:
+    if not created and (state.changed_at is None or state.changed_at < at):
         CrmDealState.objects.filter(pk=state.pk).update(changed_at=at)
 
 
 def _send(connection: CrmConnection, request, timeout: float, attempts: int) -> tuple[str, float | None]:
     """One PATCH; (error text or "", seconds before a retry or None)."""
     try:
-        crm_request(token=connection.api_token, method=request.method, url=request.url, body=request.body,
-                    timeout=timeout)  # fmt: skip
+        auth = adapter_for(connection.kind).auth_headers(connection=connection)
+        crm_request(auth=auth, method=request.method, url=request.url, body=request.body, timeout=timeout)
     except CrmHttpError as exc:
         if exc.status == 429:
             return str(exc), min(_retry_after(exc.headers.get("Retry-After")), 600.0)

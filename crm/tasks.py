@@ -42,7 +42,7 @@ def push_deal_to_crm(self, deal_id: int, kind: str) -> str:
 
 @shared_task(acks_late=True)
 def remind_needs_reason(deal_id: int) -> bool:
-    """Tell the owner a CRM closed their deal lost without a standard reason."""
+    """Tell the owner a CRM closed their deal (lost or won) without a standard reason."""
     deal = Deal.objects.select_related("owner", "account").filter(pk=deal_id, needs_reason=True).first()
     if deal is None or not deal.owner.email:
         return False
@@ -50,7 +50,7 @@ def remind_needs_reason(deal_id: int) -> bool:
     link = base + reverse("crm:give-reason", args=[deal.pk])
     context = {"deal": deal, "link": link}
     message = EmailMultiAlternatives(
-        subject=f"Give a reason: “{deal.name}” was closed lost in the CRM",
+        subject=f"Give a reason: “{deal.name}” was closed {deal.get_status_display().lower()} in the CRM",
         body=render_to_string("crm/email/needs_reason.txt", context),
         to=[deal.owner.email],
         connection=get_connection(timeout=30),  # a hung mail server must not hold the worker

@@ -26,6 +26,7 @@ urlpatterns = [
     path("imports/<int:pk>/columns/", views.import_map, name="import-map"),
     path("imports/<int:pk>/review/", views.import_review_page, name="import-review"),
     path("imports/<int:pk>/", views.import_detail, name="import-detail"),
+    path("imports/<int:pk>/problems.csv", views.import_errors_csv, name="import-errors-csv"),
 ]
 
 webhook_urlpatterns = [

@@ -5,13 +5,14 @@ signature or credentials instead. Pages for connections, events, mappings and im
 for admins (RevOps); the "needs a reason" queue is for everyone, scoped to their deals.
 """
 
+import csv
 from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -114,7 +115,8 @@ def give_reason(request, pk: int):
     if not deal.needs_reason:
         messages.info(request, f"“{deal}” is not waiting for a reason.")
         return redirect("deals:detail", pk=deal.pk)
-    form = CloseDealForm(request.POST if request.method == "POST" else None, outcome=DealStatus.LOST)
+    outcome = DealStatus.WON if deal.status == DealStatus.WON else DealStatus.LOST
+    form = CloseDealForm(request.POST if request.method == "POST" else None, outcome=outcome)
     crm_text = selectors.crm_reason_text(deal=deal)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -136,7 +138,7 @@ def give_reason(request, pk: int):
     return render(
         request,
         "crm/give_reason.html",
-        {"deal": deal, "form": form, "crm_text": crm_text, "outcome": DealStatus.LOST},
+        {"deal": deal, "form": form, "crm_text": crm_text, "outcome": outcome},
         status=400 if request.method == "POST" else 200,
     )
 
@@ -269,7 +271,7 @@ def unmapped_list(request):
 @require_http_methods(["GET", "POST"])
 def unmapped_classify(request, pk: int):
     unmapped = get_object_or_404(UnmappedReason, pk=pk, mapping__isnull=True)
-    form = ClassifyForm(request.POST if request.method == "POST" else None)
+    form = ClassifyForm(request.POST if request.method == "POST" else None, outcome=unmapped.outcome)
     if request.method == "POST" and form.is_valid():
         try:
             given = mapping.unmapped_reason_classify(
@@ -381,3 +383,21 @@ def import_detail(request, pk: int):
     errors = job.row_errors.all()[:500]
     template = "crm/_import_progress.html" if request.headers.get("HX-Request") else "crm/import_detail.html"
     return render(request, template, {"job": job, "errors": errors})
+
+
+@admin_required
+@require_safe
+def import_errors_csv(request, pk: int):
+    """The import's refused rows and warnings, as a spreadsheet opens them (UTF-8 with a BOM;
+    a cell that a spreadsheet would run as a formula is quoted as text)."""
+    job = get_object_or_404(ImportJob.objects.defer("content"), pk=pk)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-problems.csv"'
+    response.write("\ufeff")
+    writer = csv.writer(response)
+    writer.writerow(["Row", "Kind", "Field", "Problem", "Value"])
+    for error in job.row_errors.all().iterator():
+        cells = [error.field, error.problem, error.value]
+        safe = ["'" + cell if cell[:1] in ("=", "+", "-", "@") else cell for cell in cells]
+        writer.writerow([error.row, "warning" if error.warning else "error", *safe])
+    return response

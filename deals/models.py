@@ -205,7 +205,7 @@ class Deal(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     expected_close_date = models.DateField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
-    # Closed lost by a CRM without a standard reason: waits in the rep's "needs a reason" queue.
+    # Closed (lost or won) by a CRM without a standard reason: waits in the rep's "needs a reason" queue.
     needs_reason = models.BooleanField(default=False)
     # The deal's record in each CRM (webhooks and write-back find it by these); null: not linked.
     # `external_id`: a company's own integration's id (the API upserts by it).
@@ -226,8 +226,9 @@ class Deal(models.Model):
             ),
             models.CheckConstraint(condition=Q(amount__gte=0), name="deal_amount_not_negative"),
             models.CheckConstraint(
-                condition=Q(needs_reason=False) | Q(status=DealStatus.LOST, close_reason__isnull=True),
-                name="deal_needs_reason_only_lost_without_reason",
+                condition=Q(needs_reason=False)
+                | Q(status__in=[DealStatus.LOST, DealStatus.WON], close_reason__isnull=True),
+                name="deal_needs_reason_only_closed_without_reason",
             ),
             # PostgreSQL: the stored reason kind is the reason's real kind, so the check above
             # cannot be fooled by a wrong kind column; a deal's stage is in the deal's pipeline.
@@ -324,7 +325,7 @@ class Closure(models.Model):
     amount_at_close = models.DecimalField(max_digits=14, decimal_places=2)
     currency = models.CharField(max_length=3)
     closed_at = models.DateTimeField(default=timezone.now)
-    # A CRM closed the deal lost without a standard reason; the rep gives one later.
+    # A CRM closed the deal (lost or won) without a standard reason; the rep gives one later.
     needs_reason = models.BooleanField(default=False)
     reopened_at = models.DateTimeField(null=True, blank=True)
     reopened_by = models.ForeignKey(
@@ -347,8 +348,9 @@ class Closure(models.Model):
                 name="closure_reason_matches_outcome",
             ),
             models.CheckConstraint(
-                condition=Q(needs_reason=False) | Q(outcome=DealStatus.LOST, reason__isnull=True),
-                name="closure_needs_reason_only_lost_without_reason",
+                condition=Q(needs_reason=False)
+                | Q(outcome__in=[DealStatus.LOST, DealStatus.WON], reason__isnull=True),
+                name="closure_needs_reason_only_closed_without_reason",
             ),
             models.CheckConstraint(
                 condition=Q(reopened_by__isnull=True) | Q(reopened_at__isnull=False),

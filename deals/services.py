@@ -251,6 +251,28 @@ def deal_mark_lost_from_crm(
     )
 
 
+def deal_mark_won_from_crm(
+    *,
+    deal: Deal,
+    crm_reason_text: str,
+    closed_at: datetime | None = None,
+    competitor: Competitor | None = None,
+) -> Closure:
+    """A CRM closed the deal won without a win reason we can map: the CRM decides the outcome, so
+    the deal is won here too, flagged "needs a reason" until the rep (or a mapping) gives one."""
+    text = crm_reason_text.strip()
+    details = CloseDetails(None, competitor=competitor, note=f"CRM win reason: {text}" if text else "")
+    return _deal_close(
+        deal=deal,
+        outcome=DealStatus.WON,
+        details=details,
+        actor=None,
+        closed_at=closed_at,
+        via_crm=True,
+        needs_reason=True,
+    )
+
+
 def deal_give_reason(
     *,
     deal: Deal,
@@ -262,24 +284,28 @@ def deal_give_reason(
     revisit_on: date | None = None,
     via_crm: bool = False,
 ) -> Closure:
-    """Give the standard reason to a deal a CRM closed lost without one; clears "needs a reason".
+    """Give the standard reason to a deal a CRM closed without one; clears "needs a reason".
 
-    A no-decision reason makes the close No Decision (the same closure, its outcome corrected and
-    the status change recorded): the CRM said "lost" for want of a better word. The competitor
-    the CRM named stays unless another is given.
+    A won deal takes a win reason. For a lost one, a no-decision reason makes the close No
+    Decision (the same closure, its outcome corrected and the status change recorded): the CRM
+    said "lost" for want of a better word. The competitor the CRM named stays unless another is
+    given.
     """
     with transaction.atomic():
         # The owner and account come along for the follow-ups' titles (only the deal row is locked).
         locked = (
             Deal.objects.select_for_update(of=("self",)).select_related("owner", "account").get(pk=deal.pk)
         )
-        if locked.status != DealStatus.LOST or not locked.needs_reason:
+        if locked.status not in (DealStatus.LOST, DealStatus.WON) or not locked.needs_reason:
             raise DealError("This deal is not waiting for a reason.", field="reason")
         closure = Closure.objects.select_for_update().get(deal=locked, reopened_at__isnull=True)
         closure.deal = locked  # receivers read the owner and account from it
         competitor = competitor or closure.competitor
         details = CloseDetails(reason, competitor, note, tuple(secondary_reasons), revisit_on)
-        outcome = DealStatus.NO_DECISION if reason.kind == ReasonKind.NO_DECISION else DealStatus.LOST
+        if locked.status == DealStatus.WON:
+            outcome = DealStatus.WON
+        else:
+            outcome = DealStatus.NO_DECISION if reason.kind == ReasonKind.NO_DECISION else DealStatus.LOST
         _validate_close(deal=locked, outcome=outcome, details=details)
         _closure_reason_given(closure, outcome=outcome, details=details, actor=actor, via_crm=via_crm)
         _tell(
@@ -316,7 +342,7 @@ def _closure_reason_given(
     Deal.objects.filter(pk=deal.pk, needs_reason=True).update(
         status=outcome, close_reason=reason, close_reason_kind=reason.kind, needs_reason=False
     )
-    if outcome != DealStatus.LOST:
+    if outcome == DealStatus.NO_DECISION:
         DealEvent.objects.create(
             deal=deal, field=DealEvent.Field.STATUS, from_value=DealStatus.LOST, to_value=outcome,
             actor=actor, actor_kind=actor_kind(actor, via_crm=via_crm), closure=closure, at=timezone.now(),

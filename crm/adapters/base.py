@@ -62,6 +62,9 @@ class CrmChange:
     stage_value: str = ""
     amount: Decimal | None = None  # the CRM's amount, when the event carries it
     owner: str | None = None  # the CRM's owner (its user id or e-mail), when the event carries it
+    # A change that carries only a reason (outcome None): which of the CRM's reason fields it is
+    # (LOST: the loss reason, WON: the win reason).
+    reason_outcome: str | None = None
 
     @property
     def closes_lost(self) -> bool:
@@ -179,6 +182,10 @@ class CrmAdapter(ABC):
     def read_deal(self, *, connection: CrmConnection, fetch: Fetch, external_id: str):
         """One deal with its company and contacts (a CrmDeal), None if the CRM has no such deal."""
         raise NotImplementedError
+
+    def auth_headers(self, *, connection: CrmConnection) -> dict[str, str]:
+        """The headers that carry the connection's API token (write-back and reads)."""
+        return {"Authorization": f"Bearer {connection.api_token}"}
 
     def open_stage_value(self, *, connection: CrmConnection, stage_name: str) -> str:
         """The CRM's stage value for one of our open stages: the connection's stage map, else its name."""

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from crm.adapters.base import (
+    LOST,
+    WON,
     CrmAdapter,
     CrmChange,
     Fetch,
@@ -188,8 +190,11 @@ class HubSpotAdapter(HubSpotSyncReads, CrmAdapter):
                 None,
             )
             return CrmChange(object_id, outcome, reason, at, stage_value=value)
+        # A reason in its own event (before or after its dealstage event): kept until its close.
         if name == connection.reason_field:
-            return CrmChange(object_id, None, value, at)
+            return CrmChange(object_id, None, value, at, reason_outcome=LOST)
+        if connection.win_reason_field and name == connection.win_reason_field:
+            return CrmChange(object_id, None, value, at, reason_outcome=WON)
         if name == self.amount_field:
             amount = parse_amount(value)
             return CrmChange(object_id, None, None, at, amount=amount) if amount is not None else "no amount"

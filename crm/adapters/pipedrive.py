@@ -23,12 +23,15 @@ from crm.adapters.base import (
     outcome_of,
     parse_amount,
     parse_time,
+    reason_field_out,
 )
 from crm.adapters.pipedrive_sync import PipedriveSyncReads
 from crm.models import CrmConnection, CrmKind, WebhookEvent
 
 PAGE_SIZE = 100
 MAX_PAGES = 1000
+# A deal's own fields (the rest, e.g. a win reason, are custom fields named by their key).
+STANDARD_FIELDS = {"lost_reason", "title", "value", "status"}
 
 
 def pipedrive_verify(*, connection: CrmConnection, headers) -> None:
@@ -71,6 +74,45 @@ def _owner(data: dict) -> str | None:
     return crm_value(data.get("owner_id")) or crm_value(data.get("user_id"))  # v2, then v1
 
 
+def _custom(data: dict) -> dict:
+    custom = data.get("custom_fields")
+    return custom if isinstance(custom, dict) else {}
+
+
+def has_field(data: dict, name: str) -> bool:
+    return bool(name) and (name in data or name in _custom(data))
+
+
+def field_text(data: dict, name: str) -> str | None:
+    """A deal field's value as text: a standard field (lost_reason) at the top, a custom field (its
+    key) in `custom_fields` (webhooks v2: {"type": ..., "value": ...}; API v2: the value itself;
+    an option field's label when given, else its id). None: the deal does not carry the field."""
+    if not has_field(data, name):
+        return None
+    value = data[name] if name in data else _custom(data)[name]
+    if isinstance(value, dict):
+        value = next((value[k] for k in ("value", "label", "id") if value.get(k) not in (None, "")), None)
+    return "" if value is None else str(value)
+
+
+def _stage_of(outcome: str, status: str, data: dict) -> str:
+    """The change's stage value: a closed deal's status (what stage_out writes back), an open
+    deal's pipeline stage id (what the stage map maps)."""
+    if outcome == OPEN and data.get("stage_id") not in (None, ""):
+        return str(data["stage_id"])
+    return status
+
+
+def _reason(connection: CrmConnection, outcome: str, data: dict) -> str | None:
+    """The deal's reason for its outcome: the loss reason ("" when it has none), the win reason
+    (None when the connection names no win-reason field or the event does not carry it)."""
+    if outcome == LOST:
+        return field_text(data, connection.reason_field) or ""
+    if outcome == WON and connection.win_reason_field:
+        return field_text(data, connection.win_reason_field)
+    return None
+
+
 def _details_change(external_id: str, data: dict, previous: dict, at) -> CrmChange | None:
     """An edit of the amount or the owner: a field `previous` holds with another value (v2 sends
     only changed fields, v1 the whole deal before the change)."""
@@ -82,6 +124,25 @@ def _details_change(external_id: str, data: dict, previous: dict, at) -> CrmChan
     if amount is None and owner is None:
         return None
     return CrmChange(external_id, None, None, at, amount=amount, owner=owner)
+
+
+def _edit(connection: CrmConnection, external_id: str, data: dict, previous: dict, outcome: str, at):
+    """A change that leaves the status as it was: a reason edited (kept until its close when the
+    deal is not closed yet), an open deal moved to another stage, or its amount or owner."""
+    for reason_outcome, field in ((LOST, connection.reason_field), (WON, connection.win_reason_field)):
+        if has_field(previous, field) and (field_text(previous, field) or "") != (
+            field_text(data, field) or ""
+        ):
+            text = field_text(data, field) or ""
+            return CrmChange(external_id, None, text, at, reason_outcome=reason_outcome)
+    details = _details_change(external_id, data, previous, at)
+    amount, owner = (details.amount, details.owner) if details else (None, None)
+    moved = "stage_id" in previous and str(previous.get("stage_id")) != str(data.get("stage_id"))
+    if outcome == OPEN and moved and data.get("stage_id") not in (None, ""):
+        return CrmChange(
+            external_id, OPEN, None, at, stage_value=str(data["stage_id"]), amount=amount, owner=owner
+        )
+    return details
 
 
 class PipedriveAdapter(PipedriveSyncReads, CrmAdapter):
@@ -114,36 +175,39 @@ class PipedriveAdapter(PipedriveSyncReads, CrmAdapter):
         changed_at = parse_time(data.get("update_time")) or parse_time(meta.get("timestamp"))
         closed_at = parse_time(data.get({LOST: "lost_time", WON: "won_time"}.get(outcome, ""))) or changed_at
         external_id = str(meta.get("entity_id") or data.get("id") or meta.get("id"))
-        reason = data.get(connection.reason_field) if outcome == LOST else None
         # `previous` holds what the change replaced (v2: only the changed fields; v1: the whole
-        # deal). An edit that leaves the status as it was (a title, say) is no new close or
-        # reopen: a deal reopened here must stay open.
+        # deal). An edit that leaves the status as it was is no new close or reopen: a deal
+        # reopened here must stay open.
         previous = payload.get("previous")
-        if action == "change" and isinstance(previous, dict) and previous.get("status", status) == status:
-            field = connection.reason_field
-            if (
-                outcome == LOST and field in previous and previous.get(field) != reason
-            ):  # the reason was edited
-                return CrmChange(external_id, None, reason or "", changed_at)
-            details = _details_change(external_id, data, previous, changed_at)
-            return details or f"status stayed {status!r}: an edit, not a close or a reopen"
-        if outcome == OPEN and action != "change":  # a new deal: made here if we do not know it
-            return CrmChange(external_id, None, None, changed_at)
-        if outcome == LOST:
-            reason = reason if reason is not None else ""
-        details = _details_change(external_id, data, previous if isinstance(previous, dict) else {}, None)
+        previous = previous if isinstance(previous, dict) else {}
+        if action == "change" and previous and previous.get("status", status) == status:
+            edit = _edit(connection, external_id, data, previous, outcome, changed_at)
+            return edit or f"status stayed {status!r}: an edit, not a close or a reopen"
+        if outcome == OPEN and action != "change":
+            return CrmChange(external_id, None, None, changed_at)  # a new deal: made here if unknown
+        details = _details_change(external_id, data, previous, None)
         amount, owner = (details.amount, details.owner) if details else (None, None)
         return CrmChange(
-            external_id, outcome, reason, closed_at, stage_value=status, amount=amount, owner=owner
-        )
+            external_id, outcome, _reason(connection, outcome, data), closed_at,
+            stage_value=_stage_of(outcome, status, data), amount=amount, owner=owner,
+        )  # fmt: skip
+
+    def auth_headers(self, *, connection: CrmConnection) -> dict[str, str]:
+        """A personal API token goes in x-api-token; an OAuth access token is a bearer token."""
+        if connection.token_kind == CrmConnection.TokenKind.API_TOKEN:
+            return {"x-api-token": connection.api_token}
+        return super().auth_headers(connection=connection)
 
     def open_stage_value(self, *, connection: CrmConnection, stage_name: str) -> str:
         return "open"  # a Pipedrive deal's status; its stage is a pipeline id of its own
 
     def write_back(self, *, connection: CrmConnection, state: dict) -> WriteBack | None:
-        body = {"status": state["stage"]}
-        if state["reason"] and state["outcome"] == LOST:
-            body[connection.reason_field] = state["reason"]
+        body: dict = {"status": state["stage"]}
+        if field := reason_field_out(connection, state):
+            if field in STANDARD_FIELDS:
+                body[field] = state["reason"]
+            else:  # a custom field (a win reason): API v2 takes it by its key in custom_fields
+                body["custom_fields"] = {field: state["reason"]}
         url = f"{connection.base_url.rstrip('/')}/api/v2/deals/{state['external_id']}"
         return WriteBack("PATCH", url, body, state["pushed"])
 
@@ -161,9 +225,9 @@ class PipedriveAdapter(PipedriveSyncReads, CrmAdapter):
             for deal in page.get("data") or []:
                 status = deal.get("status") or ""
                 outcome = outcome_of(connection, status)
-                reason = deal.get(connection.reason_field) if outcome == LOST else None
                 yield CrmChange(
-                    str(deal["id"]), outcome, reason, parse_time(deal.get("update_time")), stage_value=status,
+                    str(deal["id"]), outcome, _reason(connection, outcome, deal),
+                    parse_time(deal.get("update_time")), stage_value=_stage_of(outcome, status, deal),
                     amount=parse_amount(deal.get("value")), owner=_owner(deal),
                 )  # fmt: skip
             cursor = (page.get("additional_data") or {}).get("next_cursor")

@@ -11,6 +11,8 @@ from defusedxml import ElementTree
 from django.http import HttpResponse
 
 from crm.adapters.base import (
+    LOST,
+    WON,
     CrmAdapter,
     CrmChange,
     Fetch,
@@ -131,6 +133,8 @@ class SalesforceAdapter(SalesforceSyncReads, CrmAdapter):
         )
 
     def _record(self, connection: CrmConnection, fields: dict) -> CrmChange:
+        if "StageName" not in fields:  # an outbound message of other fields (a reason, the amount)
+            return self._fields_only(connection, fields)
         stage = fields.get("StageName") or ""
         outcome = outcome_of(connection, stage)
         field = reason_field_for(connection, outcome)
@@ -138,6 +142,20 @@ class SalesforceAdapter(SalesforceSyncReads, CrmAdapter):
         return CrmChange(
             fields["Id"], outcome, fields.get(field) if field else None, at, stage_value=stage,
             amount=parse_amount(fields.get(self.amount_field)), owner=crm_value(fields.get(self.owner_field)),
+        )  # fmt: skip
+
+    def _fields_only(self, connection: CrmConnection, fields: dict) -> CrmChange:
+        """A message without the stage says nothing of the outcome: a reason it carries is kept
+        until its close (the loss reason first), its amount and owner are followed."""
+        at = parse_time(fields.get("LastModifiedDate"))
+        reason_outcome, reason = None, None
+        for outcome, field in ((LOST, connection.reason_field), (WON, connection.win_reason_field)):
+            if field and field in fields:
+                reason_outcome, reason = outcome, fields[field]
+                break
+        return CrmChange(
+            fields["Id"], None, reason, at, amount=parse_amount(fields.get(self.amount_field)),
+            owner=crm_value(fields.get(self.owner_field)), reason_outcome=reason_outcome,
         )  # fmt: skip
 
     def change(self, *, connection: CrmConnection, event: WebhookEvent) -> CrmChange | str:

@@ -5,10 +5,10 @@ from datetime import datetime
 
 from crm.changes import crm_lost_reason_record
 from crm.importing.columns import LOST, NO_DECISION, OPEN, WON, RowError
-from crm.importing.rows import Close, Lookups, Reasons, Row
+from crm.importing.rows import Close, Lookups, Reasons, Row, earlier_outcome
 from crm.models import EXTERNAL_ID_FIELD, ImportJob
 from deals import services as deal_services
-from deals.models import Account, Deal, DealStatus
+from deals.models import Account, Deal, DealEvent, DealStatus
 
 
 def account_for(row: Row, look: Lookups) -> Account:
@@ -134,7 +134,9 @@ def apply_row(*, job: ImportJob, row: Row, deal: Deal | None, look: Lookups, rea
     if deal is None:
         deal = _create(job=job, row=row, look=look)
         if row.reopened is None:
-            return "created", deal, _close_as_row(job=job, deal=deal, row=row, reasons=reasons)
+            unmapped = _close_as_row(job=job, deal=deal, row=row, reasons=reasons)
+            _reopen_history(deal, row)
+            return "created", deal, unmapped
         # Closed once (lost, at the stage of that close), open again since, at its stage now.
         unmapped = close_deal(job=job, deal=deal, row=row, close=reasons.close_of(row, LOST), at=row.closed)
         deal_services.deal_reopen(
@@ -155,7 +157,22 @@ def apply_row(*, job: ImportJob, row: Row, deal: Deal | None, look: Lookups, rea
         deal_services.deal_give_reason(  # a no-decision reason makes it No Decision
             deal=deal, reason=close.reason, competitor=close.competitor, actor=None, via_crm=True
         )
-    return "updated", deal, _close_as_row(job=job, deal=deal, row=row, reasons=reasons)
+    unmapped = _close_as_row(job=job, deal=deal, row=row, reasons=reasons)
+    _reopen_history(deal, row)
+    return "updated", deal, unmapped
+
+
+def _reopen_history(deal: Deal, row: Row) -> None:
+    """A row closed, reopened and closed again: its reopen, dated by the row, in the deal's history
+    (once, however often the file is imported)."""
+    if row.reopened_earlier is None:
+        return
+    event = {"deal": deal, "field": DealEvent.Field.STATUS, "to_value": DealStatus.OPEN}
+    event["at"] = row.reopened_earlier
+    if not DealEvent.objects.filter(**event).exists():
+        DealEvent.objects.create(
+            **event, from_value=earlier_outcome(row), actor=None, actor_kind=DealEvent.ActorKind.CRM
+        )
 
 
 def _close_as_row(*, job: ImportJob, deal: Deal, row: Row, reasons: Reasons) -> str:

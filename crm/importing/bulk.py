@@ -24,7 +24,7 @@ from django.db import connection, transaction
 
 from crm.changes import normalise_reason_text
 from crm.importing.columns import LOST, NO_DECISION, OPEN, WON
-from crm.importing.rows import Close, Lookups, Reasons, Row
+from crm.importing.rows import Close, Lookups, Reasons, Row, earlier_outcome
 from crm.models import EXTERNAL_ID_FIELD, CrmLostReason, ImportJob
 from deals.models import Account, Closure, Deal, DealEvent, DealStatus
 from deals.services import NOTE_MIN_WORDS
@@ -183,6 +183,10 @@ def _events(closed: list, closure_ids: list[int], look: Lookups) -> list[dict]:
     for (deal_id, row, close), closure_id in zip(closed, closure_ids, strict=True):
         outcome = STATUS[close.outcome]
         common = {"deal_id": deal_id, "actor_kind": crm, "actor_id": None}
+        if row.reopened_earlier is not None:  # closed, reopened, then closed again: the reopen's row
+            before = STATUS[earlier_outcome(row)]
+            events.append({**common, "field": status, "from_value": before, "to_value": DealStatus.OPEN,
+                           "closure_id": None, "at": row.reopened_earlier})  # fmt: skip
         events.append({**common, "field": status, "from_value": DealStatus.OPEN, "to_value": outcome,
                        "closure_id": closure_id, "at": row.closed})  # fmt: skip
         if row.reopened is None:

@@ -95,7 +95,7 @@ class Row:
     currency: str
     created: datetime | None
     closed: datetime | None
-    reopened: datetime | None
+    reopened: datetime | None  # an open row's reopen of its earlier close
     account_name: str
     industry: str
     employees: int | None
@@ -103,6 +103,10 @@ class Row:
     reason_text: str
     won_reason_text: str
     competitor: Competitor | None
+    # A closed row that says it was reopened before its final close: the reopen's date (history).
+    reopened_earlier: datetime | None = None
+    # Columns that disagree: what was imported anyway, [(field, problem, value)], shown as warnings.
+    warnings: tuple = ()
 
 
 def _pipeline(values: dict, look: Lookups) -> Pipeline:
@@ -174,7 +178,17 @@ def parse_row(values: dict, look: Lookups) -> Row:
     reopened = parse_when(values.get("reopened", ""), "reopened")
     if outcome != OPEN and closed is None:
         raise RowError("closed", "is needed for a closed deal")
-    if reopened is not None and (outcome != OPEN or closed is None or reopened < closed):
+    reopened_earlier, warnings = None, []
+    if reopened is not None and outcome != OPEN:
+        # Closed now: reopened before its final close (kept in its history), or the columns disagree
+        # (a reopen after the close): the deal imports in the state its status and close date give.
+        if reopened <= closed:
+            reopened_earlier = reopened
+        else:
+            problem = "is after the close date of a closed deal: imported closed, as its status and close "
+            warnings.append(("reopened", problem + "date say, without the reopen", values["reopened"]))
+        reopened = None
+    if reopened is not None and (closed is None or reopened < closed):
         raise RowError("reopened", "needs an open deal with an earlier close date", values["reopened"])
     expected = parse_when(values.get("expected_close", ""), "expected_close")
     if reopened is not None and values.get("stage_at_close", "").strip():
@@ -206,7 +220,19 @@ def parse_row(values: dict, look: Lookups) -> Row:
         reason_text=values.get("reason", "").strip(),
         won_reason_text=values.get("won_reason", "").strip(),
         competitor=competitor,
+        reopened_earlier=reopened_earlier,
+        warnings=tuple(warnings),
     )
+
+
+def earlier_outcome(row: Row) -> str:
+    """What a reopened-and-closed-again row was before its reopen: the other outcome whose reason
+    column it still carries (HubSpot keeps a won reason after the deal is lost), else its own."""
+    if row.outcome != WON and row.won_reason_text:
+        return WON
+    if row.outcome == WON and row.reason_text:
+        return LOST
+    return row.outcome
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,11 @@ def _parse_chunk(job: ImportJob, chunk, columns: dict, look: Lookups):
             row = parse_row(values, look)
             attach_people(row, values)  # the contacts and company domain columns
             parsed.append((line, row))
+            errors += [
+                ImportRowError(job=job, row=line, field=field, problem=problem[:300], value=value[:300],
+                               warning=True)
+                for field, problem, value in row.warnings
+            ]  # fmt: skip
         except RowError as exc:
             errors.append(_error(job, line, exc))
     return parsed, errors
@@ -111,7 +116,7 @@ def _chunk_done(job, errors, unmapped, counts, totals) -> None:
     for text, count in unmapped.items():
         unmapped_reason_record(kind=job.kind, text=text, count=count)
     ImportRowError.objects.bulk_create(sorted(errors, key=lambda e: e.row))
-    job.error_count += len(errors)
+    job.error_count += sum(1 for error in errors if not error.warning)
     for key, value in counts.items():
         totals[key] += value
 

@@ -1,165 +1,78 @@
-"""Every state a CRM can express arrives here: won, lost (mapped, unmapped, empty), no decision,
-reopen and a stage move, each in the CRM's own payload; late and repeated deliveries change nothing.
+"""Every state a CRM can express arrives here: won and lost (mapped, unmapped, without a reason),
+no decision, reopen, a stage move and a reason sent before (or after) its close, each in the CRM's
+own payloads (crm.tests.crm_play), in order and shuffled; late and repeated deliveries change
+nothing, and reconciliation against the CRM's own records afterwards finds no drift.
 """
 
-import json
 import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 
-from crm.models import CrmKind, ReasonMapping, WebhookEvent
-from crm.tests.conftest import (
-    HUBSPOT_SECRET,
-    PIPEDRIVE_PASSWORD,
-    PIPEDRIVE_USER,
-    SALESFORCE_TOKEN,
-    basic_auth,
-    process_stored,
-    sign_hubspot,
-)
+from crm.models import EXTERNAL_ID_FIELD, CrmConnection, CrmKind, ReasonMapping, UnmappedReason, WebhookEvent
+from crm.reconcile import crm_reconcile
+from crm.tests.conftest import process_stored
+from crm.tests.crm_play import PLAYS, HubSpotPlay
 from deals.models import Closure, DealStatus
 
 pytestmark = pytest.mark.django_db
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-EXTERNAL_FIELD = {
-    CrmKind.HUBSPOT: "hubspot_id",
-    CrmKind.PIPEDRIVE: "pipedrive_id",
-    CrmKind.SALESFORCE: "salesforce_id",
-}
+LOST, WON = DealStatus.LOST, DealStatus.WON
 
 
-class Hubspot:
-    kind = CrmKind.HUBSPOT
-    stage = {"lost": "closedlost", "won": "closedwon"}
-
-    def __init__(self):
-        self.event_id = 1000
-
-    def events(self, external_id, outcome_or_stage, reason, at):
-        value = self.stage.get(outcome_or_stage, outcome_or_stage)
-        ms = int(at.timestamp() * 1000)
-        self.event_id += 1
-        common = {"portalId": 62515, "appId": 1, "occurredAt": ms, "subscriptionType": "deal.propertyChange",
-                  "attemptNumber": 0, "objectId": int(external_id), "eventId": self.event_id}  # fmt: skip
-        events = [{**common, "subscriptionId": 1, "propertyName": "dealstage", "propertyValue": value}]
-        field = {"lost": "closed_lost_reason", "won": "closed_won_reason"}.get(outcome_or_stage)
-        if field and reason is not None:  # same eventId, another subscription: HubSpot does that
-            events.append({**common, "subscriptionId": 2, "propertyName": field, "propertyValue": reason})
-        return events
-
-    def post(self, client, events):
-        body = json.dumps(events).encode()
-        headers = sign_hubspot(secret=HUBSPOT_SECRET, uri="http://testserver/webhooks/hubspot/", body=body)
-        return client.post("/webhooks/hubspot/", body, content_type="application/json", **headers)
-
-
-class Pipedrive:
-    kind = CrmKind.PIPEDRIVE
-
-    def __init__(self):
-        self.status: dict[str, str] = {}
-        self.counter = 0
-
-    def events(self, external_id, outcome_or_stage, reason, at):
-        status = outcome_or_stage if outcome_or_stage in ("lost", "won") else "open"
-        previous = self.status.get(external_id, "open")
-        self.status[external_id] = status
-        self.counter += 1
-        stamp = at.isoformat().replace("+00:00", "Z")
-        data = {"id": int(external_id), "status": status, "stage_id": 3, "update_time": stamp,
-                "lost_reason": reason if status == "lost" else None,
-                "lost_time": stamp if status == "lost" else None,
-                "won_time": stamp if status == "won" else None}  # fmt: skip
-        return [{"data": data, "previous": {"status": previous},
-                 "meta": {"action": "change", "entity": "deal", "company_id": "12882925", "version": "2.0",
-                          "id": f"meta-{self.counter}", "entity_id": external_id, "attempt": 1,
-                          "timestamp": stamp}}]  # fmt: skip
-
-    def post(self, client, events):
-        (payload,) = events
-        return client.post(
-            "/webhooks/pipedrive/", json.dumps(payload), content_type="application/json",
-            **basic_auth(PIPEDRIVE_USER, PIPEDRIVE_PASSWORD),
-        )  # fmt: skip
-
-
-class Salesforce:
-    kind = CrmKind.SALESFORCE
-    stage = {"lost": "Closed Lost", "won": "Closed Won"}
-
-    def __init__(self):
-        self.counter = 0
-
-    def events(self, external_id, outcome_or_stage, reason, at):
-        self.counter += 1
-        stage = self.stage.get(outcome_or_stage, outcome_or_stage)
-        reason_xml = f"<sf:Loss_Reason__c>{reason}</sf:Loss_Reason__c>" if reason is not None else ""
-        modified = at.isoformat().replace("+00:00", ".000Z")
-        return [
-            f"""<?xml version="1.0" encoding="UTF-8"?>
-<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
- <soapenv:Body><notifications xmlns="http://soap.sforce.com/2005/09/outbound">
-  <OrganizationId>00D5e000000AbCdEAK</OrganizationId>
-  <Notification><Id>04l5e00000N{self.counter:05d}</Id>
-   <sObject xsi:type="sf:Opportunity" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">
-    <sf:Id>{external_id}</sf:Id><sf:LastModifiedDate>{modified}</sf:LastModifiedDate>
-    {reason_xml}<sf:StageName>{stage}</sf:StageName>
-   </sObject></Notification>
- </notifications></soapenv:Body></soapenv:Envelope>"""
-        ]
-
-    def post(self, client, events):
-        (body,) = events
-        return client.post(f"/webhooks/salesforce/?token={SALESFORCE_TOKEN}", body, content_type="text/xml")
-
-
-# Each scenario: the CRM's changes in order, (outcome or stage, reason text, minutes after T0),
-# and what the deal must end as: (status, stage name, reason code, needs a reason).
+# Each scenario: the CRM's steps in order, (step, minutes after T0), and what the deal must end
+# as: (status, stage name, reason code, needs a reason). The pipeline asks for a win reason.
 SCENARIOS = {
-    "won": ([("won", "Best product fit", 1)], (DealStatus.WON, "Proposal", "win-best-fit", False)),
-    "lost mapped": ([("lost", "Price too high", 1)], (DealStatus.LOST, "Proposal", "price-too-high", False)),
-    "lost unmapped": ([("lost", "they vanished", 1)], (DealStatus.LOST, "Proposal", None, True)),
-    "lost empty": ([("lost", "", 1)], (DealStatus.LOST, "Proposal", None, True)),
+    "won mapped": ([(("close", "won", "Best product fit"), 1)], (WON, "Proposal", "win-best-fit", False)),
+    "won unmapped": ([(("close", "won", "the champion liked us"), 1)], (WON, "Proposal", None, True)),
+    "won no reason": ([(("close", "won", None), 1)], (WON, "Proposal", None, True)),
+    "lost mapped": ([(("close", "lost", "Price too high"), 1)], (LOST, "Proposal", "price-too-high", False)),
+    "lost unmapped": ([(("close", "lost", "they vanished"), 1)], (LOST, "Proposal", None, True)),
+    "lost empty": ([(("close", "lost", ""), 1)], (LOST, "Proposal", None, True)),
     "no decision": (
-        [("lost", "No decision - status quo", 1)],
+        [(("close", "lost", "No decision - status quo"), 1)],
         (DealStatus.NO_DECISION, "Proposal", "status-quo", False),
     ),
     "reopen": (
-        [("lost", "Price too high", 1), ("Discovery", None, 5)],
+        [(("close", "lost", "Price too high"), 1), (("stage", "Discovery"), 5)],
         (DealStatus.OPEN, "Discovery", None, False),
     ),
-    "stage move": ([("Negotiation", None, 1)], (DealStatus.OPEN, "Negotiation", None, False)),
+    "stage move": ([(("stage", "Negotiation"), 1)], (DealStatus.OPEN, "Negotiation", None, False)),
+    "lost reason first": (
+        [(("reason", "lost", "Price too high"), 1), (("close", "lost", None), 2)],
+        (LOST, "Proposal", "price-too-high", False),
+    ),
+    "won reason first": (
+        [(("reason", "won", "Best product fit"), 1), (("close", "won", None), 2)],
+        (WON, "Proposal", "win-best-fit", False),
+    ),
+    "lost reason after": (
+        [(("close", "lost", None), 1), (("reason", "lost", "Price too high"), 2)],
+        (LOST, "Proposal", "price-too-high", False),
+    ),
+    "won reason after": (
+        [(("close", "won", None), 1), (("reason", "won", "Best product fit"), 2)],
+        (WON, "Proposal", "win-best-fit", False),
+    ),
 }
-CRMS = [Hubspot, Pipedrive, Salesforce]
 
 
-def _scenarios(crm_class):
-    if crm_class is Hubspot:
-        return SCENARIOS
-    # Only HubSpot has a win-reason property; Pipedrive also sends stage ids, not names, so its
-    # reopen goes back to the stage at close and a stage move is not followed.
-    scenarios = {**SCENARIOS, "won": (SCENARIOS["won"][0], (DealStatus.WON, "Proposal", None, False))}
-    if crm_class is Pipedrive:
-        del scenarios["stage move"]
-        scenarios["reopen"] = (SCENARIOS["reopen"][0], (DealStatus.OPEN, "Proposal", None, False))
-    return scenarios
-
-
-def _setup(world, crm_class):
-    world.pipeline.win_reason_required = False  # Pipedrive and Salesforce send no win reason
-    world.pipeline.save()
+def _setup(world, play_class):
+    play = play_class()
+    CrmConnection.objects.filter(kind=play.kind).update(**play.connection_settings())
     ReasonMapping.objects.create(
         kind="", crm_value="no decision - status quo", reason=world.reasons["status-quo"]
     )
-    deals, deliveries, crm = {}, [], crm_class()
-    for number, (name, (changes, _)) in enumerate(_scenarios(crm_class).items(), start=1):
-        external_id = f"0065e0000{number:06d}" if crm_class is Salesforce else str(900 + number)
-        deals[name] = world.deal(**{EXTERNAL_FIELD[crm.kind]: external_id})
-        for outcome, reason, minutes in changes:
-            deliveries.append(crm.events(external_id, outcome, reason, T0 + timedelta(minutes=minutes)))
-    return crm, deals, deliveries
+    deals, deliveries = {}, []
+    for number, (name, (steps, _)) in enumerate(SCENARIOS.items(), start=1):
+        external_id = f"0065e0000{number:06d}" if play.kind == CrmKind.SALESFORCE else str(900 + number)
+        deals[name] = world.deal(**{EXTERNAL_ID_FIELD[play.kind]: external_id})
+        for step, minutes in steps:
+            deliveries += play.step(external_id, step, T0 + timedelta(minutes=minutes))
+    return play, deals, deliveries
 
 
 def _state(deal):
@@ -172,49 +85,121 @@ def _state(deal):
     )
 
 
-@pytest.mark.parametrize("crm_class", CRMS, ids=lambda c: c.__name__)
-def test_each_crm_state_arrives_through_the_services(client, world, connections, crm_class):
-    crm, deals, deliveries = _setup(world, crm_class)
-    for events in deliveries:
-        assert crm.post(client, events).status_code == 200
-        process_stored()
-    for name, (_, expected) in _scenarios(crm_class).items():
+def _assert_in_the_crms_state(play, deals, fake_crm):
+    for name, (_, expected) in SCENARIOS.items():
         assert _state(deals[name]) == expected, name
-    assert not WebhookEvent.objects.filter(status__in=["failed", "dead"]).exists()
+    problems = WebhookEvent.objects.filter(status__in=["failed", "dead"]).values_list("result", "last_error")
+    assert not problems.exists(), list(problems)
+    # Reconciliation reads the CRM's own records afterwards: nothing drifts, nothing moves.
+    play.serve(fake_crm)
+    report = crm_reconcile(connection=CrmConnection.objects.get(kind=play.kind), now=T0 + timedelta(days=1))
+    assert report["read"] == len(SCENARIOS)
+    assert report["drift"] == []
+    for name, (_, expected) in SCENARIOS.items():
+        assert _state(deals[name]) == expected, f"{name} after reconciliation"
+
+
+@pytest.mark.parametrize("play_class", PLAYS, ids=lambda c: c.kind)
+def test_each_crm_state_arrives_through_the_services(client, world, fake_crm, play_class):
+    play, deals, deliveries = _setup(world, play_class)
+    for delivery in deliveries:
+        assert play.post(client, delivery).status_code == 200
+        process_stored()
+    _assert_in_the_crms_state(play, deals, fake_crm)
     # One closure per close (the reopened one kept), one status event per change.
     reopened = deals["reopen"]
     assert list(Closure.objects.filter(deal=reopened).values_list("outcome", flat=True)) == ["lost"]
     assert Closure.objects.get(deal=reopened).reopened_at is not None
     assert reopened.events.filter(field="status").count() == 2
-    assert Closure.objects.filter(deal=deals["won"]).count() == 1
+    assert Closure.objects.filter(deal=deals["won mapped"]).count() == 1
+    # A won deal waiting for its reason is in the rep's queue, with what the CRM said.
+    alice = Client()
+    alice.force_login(world.alice)
+    queue = alice.get(reverse("crm:needs-reason")).content.decode()
+    assert "the champion liked us" in queue
+    unmapped = UnmappedReason.objects.filter(kind=play.kind, outcome="won", example="the champion liked us")
+    assert unmapped.exists()
 
 
-@pytest.mark.parametrize("crm_class", CRMS, ids=lambda c: c.__name__)
-def test_shuffled_and_repeated_deliveries_end_in_the_same_state(client, world, connections, crm_class):
-    crm, deals, deliveries = _setup(world, crm_class)
+@pytest.mark.parametrize("play_class", PLAYS, ids=lambda c: c.kind)
+def test_shuffled_and_repeated_deliveries_end_in_the_same_state(client, world, fake_crm, play_class):
+    play, deals, deliveries = _setup(world, play_class)
     shuffled = deliveries + random.Random(7).sample(deliveries, max(1, len(deliveries) // 10))
     random.Random(11).shuffle(shuffled)
-    for events in shuffled:
-        assert crm.post(client, events).status_code == 200
+    for delivery in shuffled:
+        assert play.post(client, delivery).status_code == 200
     for _ in range(2):  # as the worker's retries would
         process_stored()
-    for name, (_, expected) in _scenarios(crm_class).items():
-        assert _state(deals[name]) == expected, name
+    _assert_in_the_crms_state(play, deals, fake_crm)
 
 
-def test_won_with_a_win_reason_that_maps_to_nothing_waits_for_a_mapping(client, world, connections):
-    deal = world.deal(hubspot_id="4242")  # the pipeline asks for a win reason
-    crm = Hubspot()
-    crm.post(client, crm.events("4242", "won", "the champion liked us", T0))
+@pytest.mark.parametrize("play_class", PLAYS, ids=lambda c: c.kind)
+def test_every_order_of_a_reason_and_its_close(client, world, fake_crm, play_class):
+    """The reason and its close delivered one by one in both orders, processed after each."""
+    play = play_class()  # one CRM: each delivery its own id
+    CrmConnection.objects.filter(kind=play.kind).update(**play.connection_settings())
+    for number, order in enumerate([(0, 1), (1, 0)]):
+        deals, deliveries = _setup_reason_first(world, play, number)
+        for index in order:
+            for delivery in deliveries[index]:
+                assert play.post(client, delivery).status_code == 200
+            process_stored()
+        for name, deal in deals.items():
+            assert _state(deal) == SCENARIOS[name][1], (name, order)
+
+
+def _setup_reason_first(world, play, number):
+    deals, steps = {}, ([], [])
+    for offset, name in enumerate(["lost reason first", "won reason first"]):
+        external_id = str(7000 + 10 * number + offset)
+        if play.kind == CrmKind.SALESFORCE:
+            external_id = f"0065e0000{external_id:0>6}"
+        deals[name] = world.deal(**{EXTERNAL_ID_FIELD[play.kind]: external_id})
+        for position, (step, minutes) in enumerate(SCENARIOS[name][0]):
+            steps[position].extend(play.step(external_id, step, T0 + timedelta(minutes=minutes)))
+    return deals, steps
+
+
+def test_a_won_deal_whose_win_reason_maps_to_nothing_is_won_and_waits_for_its_reason(
+    client, world, connections
+):
+    """The CRM decides the outcome: won here at once (never failed, never left open); classifying
+    the CRM's win-reason text gives the waiting deal its reason, and the rep can give one too."""
+    first, second = world.deal(hubspot_id="4242"), world.deal(hubspot_id="4243")
+    play = HubSpotPlay()
+    for external_id in ("4242", "4243"):
+        for delivery in play.step(external_id, ("close", "won", "the champion liked us"), T0):
+            assert play.post(client, delivery).status_code == 200
     process_stored()
-    event = WebhookEvent.objects.get(dedupe_key__contains=":1:")
-    assert event.status == "failed" and "Map the CRM's win reason, then replay" in event.last_error
-    assert _state(deal)[0] == DealStatus.OPEN
-    ReasonMapping.objects.create(
-        kind="hubspot", crm_value="the champion liked us", reason=world.reasons["win-relationship"]
+    assert set(WebhookEvent.objects.values_list("status", flat=True)) <= {"done", "ignored"}
+    assert _state(first) == (WON, "Proposal", None, True)
+    unmapped = UnmappedReason.objects.get(kind="hubspot", outcome="won")
+    admin = Client()
+    admin.force_login(world.carol)
+    page = admin.get(reverse("crm:classify", args=[unmapped.pk])).content.decode()
+    assert "Best product fit" in page and "Price too high" not in page  # win reasons only
+    response = admin.post(
+        reverse("crm:classify", args=[unmapped.pk]), {"reason": world.reasons["win-relationship"].pk}
     )
+    assert response.status_code == 302
+    assert _state(first) == (WON, "Proposal", "win-relationship", False)
+    assert _state(second) == (WON, "Proposal", "win-relationship", False)
+    # Another one, closed won without any reason, gets its reason from the rep's queue.
+    third = world.deal(hubspot_id="4244")
+    for delivery in play.step("4244", ("close", "won", None), T0):
+        play.post(client, delivery)
     process_stored()
-    assert _state(deal)[:3] == (DealStatus.WON, "Proposal", "win-relationship")
+    rep = Client()
+    rep.force_login(world.alice)
+    form = rep.get(reverse("crm:give-reason", args=[third.pk])).content.decode()
+    assert "Closed won in the CRM" in form
+    reason = world.reasons["win-best-fit"]
+    response = rep.post(reverse("crm:give-reason", args=[third.pk]), {"reason": reason.pk})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert _state(third) == (WON, "Proposal", "win-best-fit", False)
+    assert list(Closure.objects.filter(deal=third).values_list("outcome", "reason__code")) == [
+        (WON, "win-best-fit")
+    ]
 
 
 def test_a_reason_the_crm_gives_later_can_make_a_waiting_deal_no_decision(world, connections):

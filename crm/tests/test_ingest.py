@@ -184,7 +184,7 @@ def test_a_salesforce_message_stores_each_notification_in_its_own_envelope(clien
     own notification exactly as sent (not the whole message once per notification), and each
     closes its own deal."""
     from crm.tests.conftest import process_stored
-    from crm.tests.test_crm_states import Salesforce
+    from crm.tests.crm_senders import Salesforce
 
     deals = [world.deal(salesforce_id=f"0065e00000Batch{n}") for n in range(3)]
     sender = Salesforce()

@@ -209,3 +209,29 @@ def test_the_crm_owner_ids_are_typed_per_person_on_the_connection_page(client, w
     assert "one person only: 311" in clash.context["form"].errors["owner_map"][0]
     hubspot.refresh_from_db()
     assert hubspot.owner_map == {"311": "erin"}
+
+
+@pytest.mark.parametrize("kind", [CrmKind.HUBSPOT, CrmKind.PIPEDRIVE, CrmKind.SALESFORCE])
+def test_every_connection_page_has_a_win_reason_field_and_pipedrive_its_token_kind(
+    client, world, connections, kind
+):
+    client.force_login(world.carol)
+    url = reverse("crm:connection", args=[kind])
+    html = client.get(url).content.decode()
+    assert "Win-reason field" in html
+    assert ("x-api-token" in html) == (kind == CrmKind.PIPEDRIVE)  # only Pipedrive has two kinds
+    connection = CrmConnection.objects.get(kind=kind)
+    data = {
+        "active": "on", "base_url": connection.base_url, "account_id": connection.account_id,
+        "webhook_username": connection.webhook_username, "api_version": "v60.0",
+        "lost_stages": connection.lost_stages, "won_stages": connection.won_stages,
+        "stage_out_0": connection.stage_out["lost"], "stage_out_1": connection.stage_out["won"],
+        "reason_field": connection.reason_field, "win_reason_field": "Why_We_Won__c",
+        "reason_value": "label", "write_back": "on", "token_kind": "oauth",
+    }  # fmt: skip
+    response = client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    connection.refresh_from_db()
+    assert connection.win_reason_field == "Why_We_Won__c"
+    if kind == CrmKind.PIPEDRIVE:  # a new Pipedrive connection starts with a personal API token
+        assert connection.token_kind == CrmConnection.TokenKind.OAUTH

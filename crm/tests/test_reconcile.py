@@ -98,16 +98,16 @@ def test_reconciliation_applies_what_no_webhook_announced_and_reports_drift(worl
 
     assert status(won) == (DealStatus.WON, "win-best-fit", False)
     assert status(lost) == (DealStatus.LOST, "price-too-high", False)
-    assert status(stuck)[0] == DealStatus.OPEN
+    assert status(stuck) == (DealStatus.WON, None, True)  # won; its unmapped win reason waits for the rep
     assert status(pd_lost) == (DealStatus.LOST, "no-budget", False)
     assert status(pd_closed_here)[0] == DealStatus.LOST  # closed here after the CRM's last change
     assert status(sf_won)[0] == DealStatus.WON
     assert status(sf_lost) == (DealStatus.LOST, None, True)  # closed; its reason is for the rep to give
 
     hubspot = reports[CrmKind.HUBSPOT]
-    assert (hubspot["read"], hubspot["unknown"], len(hubspot["applied"])) == (4, 1, 2)
-    assert [row["deal"] for row in hubspot["drift"]] == [stuck.pk]
-    assert "Map the CRM's win reason" in hubspot["drift"][0]["why"]
+    assert (hubspot["read"], hubspot["unknown"], len(hubspot["applied"])) == (4, 1, 3)
+    assert hubspot["drift"] == []
+    assert "closed won: needs a reason" in [row["result"] for row in hubspot["applied"]]
     pipedrive = reports[CrmKind.PIPEDRIVE]
     assert pipedrive["read"] == 2 and [row["deal"] for row in pipedrive["drift"]] == [pd_closed_here.pk]
     assert "closed here after this CRM change" in pipedrive["drift"][0]["why"]
@@ -120,8 +120,15 @@ def test_reconciliation_applies_what_no_webhook_announced_and_reports_drift(worl
     assert parse_qs(urlsplit(asked).query)["updated_since"] == ["2026-11-28T11:55:00Z"]
 
 
+def _closed_here_since(world, hubspot_id: str):
+    """A deal closed here after the CRM's last change (won there): it stays as it is, and differs."""
+    deal = world.deal(hubspot_id=hubspot_id)
+    deal_services.deal_mark_lost(deal=deal, reason=world.reasons["price-too-high"], actor=world.alice)
+    return deal
+
+
 def test_the_overview_shows_the_drift_and_the_command_prints_it(client, world, fake_crm, capsys):
-    stuck = world.deal(hubspot_id="104")
+    stuck = _closed_here_since(world, "104")
     _hubspot_pages(fake_crm)
     _pipedrive_pages(fake_crm)
     _salesforce_pages(fake_crm)
@@ -154,19 +161,19 @@ def test_reconcile_now_is_queued_in_the_outbox_even_with_the_broker_away(
     from outbox.tests.conftest import broker_at
     from tests.ports import free_port
 
-    stuck = world.deal(hubspot_id="104")
+    stuck = _closed_here_since(world, "104")
     _hubspot_pages(fake_crm)
     client.force_login(world.carol)
     with broker_at(f"redis://127.0.0.1:{free_port()}/0"), django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("crm:reconcile", args=[CrmKind.HUBSPOT]), follow=True)
     assert response.status_code == 200
     assert "Reconciliation of HubSpot queued" in response.content.decode()
-    [message] = Message.objects.all()
+    [message] = Message.objects.filter(kind="crm.reconcile")
     assert (message.kind, message.items, message.published_at) == ("crm.reconcile", ["hubspot"], None)
     assert "not published" in message.last_error
 
     message_deliver(message_id=message.pk)  # what the worker runs once the broker is back
-    assert not Message.objects.exists()
+    assert not Message.objects.filter(kind="crm.reconcile").exists()
     hubspot = CrmConnection.objects.get(kind=CrmKind.HUBSPOT)
     assert hubspot.reconcile_report["read"] == 4
     assert [row["deal"] for row in hubspot.reconcile_report["drift"]] == [stuck.pk]

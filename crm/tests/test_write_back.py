@@ -37,13 +37,32 @@ def test_hubspot_patch_body(world, fake_crm):
 
 
 def test_pipedrive_patch_body(world, fake_crm):
+    """A personal API token (a new Pipedrive connection's default) goes in x-api-token, never as
+    a bearer token."""
     deal = world.deal(pipedrive_id="4711")
     close_here(world, deal, "no-budget")
     services.deal_sync_push(deal_id=deal.pk, kind=CrmKind.PIPEDRIVE)
     [request] = fake_crm.requests
     assert request.path == "/api/v2/deals/4711"
     assert request.body == {"status": "lost", "lost_reason": "No budget"}
-    assert request.headers["Authorization"] == "Bearer pd-token-5678"
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    assert headers["x-api-token"] == "pd-token-5678"
+    assert "authorization" not in headers
+
+
+def test_pipedrive_oauth_token_is_a_bearer_token_and_a_win_reason_a_custom_field(world, fake_crm):
+    key = "5b7e2c9d0a1f4e3b8c6d2a9f1e0b7c4d5a6e8f01"  # a Pipedrive custom field's key
+    CrmConnection.objects.filter(kind=CrmKind.PIPEDRIVE).update(
+        token_kind=CrmConnection.TokenKind.OAUTH, win_reason_field=key
+    )
+    deal = world.deal(pipedrive_id="4712")
+    deal_services.deal_mark_won(deal=deal, reason=world.reasons["win-best-fit"], actor=world.alice)
+    services.deal_sync_push(deal_id=deal.pk, kind=CrmKind.PIPEDRIVE)
+    [request] = fake_crm.requests
+    assert request.body == {"status": "won", "custom_fields": {key: "Best product fit"}}
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    assert headers["authorization"] == "Bearer pd-token-5678"
+    assert "x-api-token" not in headers
 
 
 def test_salesforce_patch_body_with_reason_codes(world, fake_crm):
@@ -58,7 +77,7 @@ def test_salesforce_patch_body_with_reason_codes(world, fake_crm):
 
 def test_a_win_reason_goes_to_the_win_reason_field_or_nowhere(world, fake_crm):
     """Never into the loss-reason field: Salesforce has no win-reason field until one is named."""
-    CrmConnection.objects.filter(kind=CrmKind.SALESFORCE).update(reason_value="code")
+    CrmConnection.objects.filter(kind=CrmKind.SALESFORCE).update(reason_value="code", win_reason_field="")
     first, second = (
         world.deal(salesforce_id="0065e00000GhIjKAAA"),
         world.deal(salesforce_id="0065e00000GhIjKAAB"),

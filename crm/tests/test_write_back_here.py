@@ -13,7 +13,7 @@ from crm import services
 from crm.models import CrmConnection, CrmKind, DealSync, WebhookEvent
 from crm.tests.conftest import HUBSPOT_SECRET, PIPEDRIVE_PASSWORD, PIPEDRIVE_USER, basic_auth, process_stored
 from crm.tests.conftest import sign_hubspot as _sign
-from crm.tests.test_crm_states import Hubspot, Salesforce
+from crm.tests.crm_senders import Hubspot, Salesforce
 from deals import services as deal_services
 from deals.models import Deal, DealStatus
 
