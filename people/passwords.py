@@ -10,6 +10,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
+from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_http_methods
 
 from people import services
@@ -61,6 +62,7 @@ def join_view(request, token: str):
     return render(request, "people/join.html", {"form": form, "invitation": invitation}, status=status)
 
 
+@method_decorator(login_not_required, name="dispatch")  # as Django's own public auth views
 class Throttled:
     """A public view that answers 429 once an address is over PEOPLE_PAGE_RATE_LIMIT."""
 
