@@ -114,8 +114,7 @@ def user_deactivate(*, user: User, successor: User | None, actor: User | None) -
     note += f" to {successor.display_name}" if successor else ""
     note += f"; {sessions} session(s) ended, {tokens} API token(s) revoked"
     person_event(
-        person=locked, actor=actor, action=PersonEvent.Action.DEACTIVATED,
-        after=successor.get_username() if successor else "", note=note,
+        person=locked, actor=actor, action=PersonEvent.Action.DEACTIVATED, note=note,
     )  # fmt: skip
     return handover
 
