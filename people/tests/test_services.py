@@ -182,3 +182,14 @@ def test_deactivation_hands_over_and_ends_access_keeping_history(world, api_as, 
     assert world.alice.is_active
     open_deal.refresh_from_db()
     assert open_deal.owner == world.erin  # deals stay with the successor
+
+
+def test_the_database_keeps_person_history_append_only(world):
+    from django.db import connection, transaction
+
+    services.user_set_role(user=world.alice, role="manager", actor=world.carol)
+    event = PersonEvent.objects.get(person=world.alice)
+    for statement in ("UPDATE people_personevent SET note = 'x'", "DELETE FROM people_personevent"):
+        with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"{statement} WHERE id = %s", [event.pk])
+    assert PersonEvent.objects.get(pk=event.pk).action == "role"
