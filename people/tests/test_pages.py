@@ -155,3 +155,11 @@ def test_deactivate_page_asks_for_a_successor(client, world):
     client.post(reverse("people:reactivate", args=[world.alice.pk]))
     world.alice.refresh_from_db()
     assert world.alice.is_active
+
+
+def test_django_admin_cannot_deactivate_around_the_offboarding(client, world):
+    world.carol.is_superuser = world.carol.is_staff = True
+    world.carol.save()
+    client.force_login(world.carol)
+    page = client.get(reverse("admin:teams_user_change", args=[world.alice.pk])).content.decode()
+    assert 'name="is_active"' not in page
