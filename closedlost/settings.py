@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "insights",
     "crm",
     "surveys",
+    "people",
     "closedlost.apps.ClosedlostConfig",  # the project's own system checks
 ]
 
@@ -140,6 +141,14 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Reset links work this long (and once: the token changes with the password).
+PASSWORD_RESET_TIMEOUT = envint("PASSWORD_RESET_TIMEOUT", 2 * 3600)
+# People: invite links work this many days (resending starts again); the public password pages
+# (reset request, reset link, invite link) answer at most PEOPLE_PAGE_RATE_LIMIT requests per
+# address, and one address gets at most PEOPLE_RESET_EMAILS_PER_HOUR reset e-mails.
+PEOPLE_INVITE_MAX_AGE_DAYS = envint("PEOPLE_INVITE_MAX_AGE_DAYS", 7)
+PEOPLE_PAGE_RATE_LIMIT = os.environ.get("PEOPLE_PAGE_RATE_LIMIT", "20/min")
+PEOPLE_RESET_EMAILS_PER_HOUR = envint("PEOPLE_RESET_EMAILS_PER_HOUR", 3)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "deals:list"
 LOGOUT_REDIRECT_URL = "login"

@@ -16,6 +16,9 @@ class ClosedLostUserAdmin(UserAdmin):
     list_display = ("username", "email", "first_name", "last_name", "role", "is_active")
     list_filter = ("role", "is_active", "is_superuser")
     inlines = [MembershipInline]
+    # Deactivation hands work over and ends sessions and tokens: only the people pages do it
+    # (people.offboarding), never a checkbox here.
+    readonly_fields = ("is_active",)
 
 
 @admin.register(Team)

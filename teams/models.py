@@ -45,6 +45,10 @@ class Membership(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["team", "user"], name="membership_unique_team_user"),
+            # A rep sells in one team (people.services keeps the roles in step).
+            models.UniqueConstraint(
+                fields=["user"], condition=models.Q(role="rep"), name="membership_rep_in_one_team"
+            ),
         ]
 
     def __str__(self) -> str:

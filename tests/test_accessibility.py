@@ -184,7 +184,23 @@ def _kwargs(world, fake) -> tuple[dict[str, dict], list[str]]:
     closed.contacts.add(buyer)
     survey = survey_request(deal=closed, actor=world.alice)
     crm = _crm_world(world, fake)
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    from people.services import user_invite
+    from people.tokens import invite_token
+
+    invitation = user_invite(
+        email="noor@example.com", name="Noor Birch", role="rep", team=world.east, actor=None
+    )
     return {
+        "people/join/": {"token": invite_token(invitation)},
+        "people/": {"pk": invitation.user_id},
+        "password/reset/": {
+            "uidb64": urlsafe_base64_encode(force_bytes(world.erin.pk)),
+            "token": default_token_generator.make_token(world.erin),
+        },
         "deals/<int:pk>/reopen/": {"pk": closed.pk},
         "deals/<int:pk>/contacts/": {"pk": closed.pk, "contact_id": buyer.pk},
         "deals/contacts/": {"contact_id": buyer.pk},

@@ -20,6 +20,7 @@ def test_every_declared_trigger_is_installed_as_declared_and_enabled():
         "reason_merge_one_step",
         "reason_code_frozen",
         "competitor_merge_one_step",
+        "personevent_append_only",
     }
     for model, trigger in declared:
         assert trigger.get_installation_status(model) == ("INSTALLED", True), trigger.name
