@@ -194,8 +194,8 @@ SCIM_SERVICE_PROVIDER = {
     "USER_ADAPTER": "signin.scim.ScimUser",
     "GROUP_MODEL": "teams.models.Team",
     "GROUP_ADAPTER": "signin.scim.ScimTeam",
-    "USER_FILTER_PARSER": "signin.scim.UserFilter",
-    "GROUP_FILTER_PARSER": "signin.scim.TeamFilter",
+    "USER_FILTER_PARSER": "signin.scim_filters.UserFilter",
+    "GROUP_FILTER_PARSER": "signin.scim_filters.TeamFilter",
     "BASE_LOCATION_GETTER": "signin.scim.base_location",
     "WWW_AUTHENTICATE_HEADER": 'Bearer realm="closedlost SCIM"',
     "AUTHENTICATION_SCHEMES": [
