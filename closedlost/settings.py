@@ -465,7 +465,11 @@ LOGGING = {
         },
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+        "django_scim": {"level": "WARNING"},  # its DEBUG lines carry request bodies (passwords)
+    },
 }
 
 SESSION_COOKIE_HTTPONLY = True

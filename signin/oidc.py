@@ -209,8 +209,3 @@ class SsoCallbackView(OIDCAuthenticationCallbackView):
 
     def login_failure(self):
         return refused(self.request, "Single sign-on did not sign you in.")
-
-    def login_success(self):
-        response = super().login_success()
-        self.request.session["signin_method"] = "sso"
-        return response

@@ -6,7 +6,7 @@ import re
 import secrets
 from hmac import compare_digest
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from closedlost.errors import ServiceError
@@ -56,6 +56,12 @@ def sso_user_for_claims(*, issuer: str, claims: dict, config: SigninConfig) -> U
             f"{email} is not in a domain allowed to sign in here. Ask an admin to allow its domain."
         )
     identity = SsoIdentity.objects.select_related("user").filter(issuer=issuer, subject=subject).first()
+    if identity is None:
+        # A first sign-in links or creates: one at a time (the settings row is the lock), so the same
+        # person signing in from two tabs at once gets one account, not two.
+        settings_row()
+        SigninSettings.objects.select_for_update().filter(pk=1).first()
+        identity = SsoIdentity.objects.select_related("user").filter(issuer=issuer, subject=subject).first()
     if identity is not None:
         user = identity.user
     else:
@@ -78,12 +84,7 @@ def sso_user_for_claims(*, issuer: str, claims: dict, config: SigninConfig) -> U
                 action="sso_user_created",
                 detail={"user": user.pk, "email": email, "issuer": issuer},
             )
-        try:
-            with transaction.atomic():
-                identity = SsoIdentity.objects.create(user=user, issuer=issuer, subject=subject)
-        except IntegrityError:  # the same person's first sign-in, twice at once
-            identity = SsoIdentity.objects.select_related("user").get(issuer=issuer, subject=subject)
-            user = identity.user
+        identity = SsoIdentity.objects.create(user=user, issuer=issuer, subject=subject)
     if not user.is_active:
         raise SsoRefused("Your account here is deactivated. Ask an admin.")
     SsoIdentity.objects.filter(pk=identity.pk).update(last_login_at=timezone.now())

@@ -168,3 +168,51 @@ def test_a_rep_pushed_into_a_second_team_is_refused_plainly(scim, world):
     response = scim("patch", f"Groups/{world.west.pk}", add)
     assert response.status_code == 400 and "one team" in response.json()["detail"]
     assert not Membership.objects.filter(team=world.west, user=world.alice).exists()
+
+
+@pytest.mark.django_db
+def test_okta_put_and_entra_patch_update_the_profile(scim, world):
+    ravi = scim("post", "Users", OKTA_CREATE_USER).json()
+    put = {**OKTA_CREATE_USER, "id": ravi["id"], "name": {"givenName": "Ravindra", "familyName": "Shah"}}
+    assert scim("put", f"Users/{ravi['id']}", put).status_code == 200
+    # Entra ID: one attribute per operation, by path, and values as strings.
+    entra = {
+        "schemas": [PATCH_OP],
+        "Operations": [
+            {"op": "Replace", "path": "name.familyName", "value": "Shah-Iyer"},
+            {"op": "Replace", "path": 'emails[type eq "work"].value', "value": "ravi.si@acme.example"},
+            {"op": "Add", "path": "displayName", "value": "Ravi Shah-Iyer"},
+            {"op": "Replace", "path": "externalId", "value": "a1b2c3"},
+        ],
+    }
+    response = scim("patch", f"Users/{ravi['id']}", entra)
+    assert response.status_code == 200, response.content
+    person = User.objects.get(pk=ravi["id"])
+    assert (person.first_name, person.last_name, person.email) == (
+        "Ravindra",
+        "Shah-Iyer",
+        "ravi.si@acme.example",
+    )
+    assert ScimAccount.objects.get(user=person).external_id == "a1b2c3"
+
+
+@pytest.mark.django_db
+def test_a_delete_deactivates_and_keeps_the_person(scim, world):
+    ravi = scim("post", "Users", OKTA_CREATE_USER).json()
+    assert scim("delete", f"Users/{ravi['id']}").status_code == 204
+    person = User.objects.get(pk=ravi["id"])
+    assert not person.is_active
+    assert PersonEvent.objects.filter(person=person, action=PersonEvent.Action.DEACTIVATED).exists()
+
+
+@pytest.mark.django_db
+def test_lists_page_and_bad_requests_are_plain_errors(scim, world):
+    page = scim("get", "Users?startIndex=2&count=2").json()
+    assert (
+        page["totalResults"] == User.objects.count() and page["itemsPerPage"] == 2 and page["startIndex"] == 2
+    )
+    assert scim("get", "Users?count=abc").status_code == 400
+    assert scim("post", "Users", {"schemas": [USER_SCHEMA]}).status_code == 400
+    assert scim("patch", f"Users/{world.alice.pk}", {"Operations": []}).status_code == 400
+    assert scim("get", "Users/999999").status_code == 404
+    assert scim("get", "Bulk").status_code == 501

@@ -118,3 +118,17 @@ def test_single_sign_on_leaves_the_second_factor_to_the_provider(client, world, 
     client.post("/logout/")
     assert sso_sign_in(client, sso).status_code == 302
     assert client.get("/deals/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_an_api_token_needs_the_code_too_once_it_is_on(client, world):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    assert api.post("/api/token/", {"username": "alice", "password": PASSWORD}).status_code == 200
+    sign_in(client, "alice")
+    secret, _ = set_up_authenticator(client)
+    assert api.post("/api/token/", {"username": "alice", "password": PASSWORD}).status_code == 400
+    later = totp(secret, at=time.time() + 30)
+    answer = api.post("/api/token/", {"username": "alice", "password": PASSWORD, "code": later})
+    assert answer.status_code == 200 and answer.json()["token"]

@@ -145,3 +145,19 @@ def test_a_deactivated_person_is_refused(client, sso, world):
 def test_without_single_sign_on_set_up_the_start_page_is_a_404(client, world, idp):
     assert client.get("/signin/sso/").status_code == 404
     assert "Sign in with" not in client.get("/login/").content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_first_sign_ins_at_once_make_one_account(world, sso):
+    """Two tabs finishing the same person's first sign-in at the same moment, on two connections."""
+    from signin import config as signin_config
+    from signin.services import sso_user_for_claims
+    from tests.concurrency import race
+
+    claims = dict(sso.person)
+    config = signin_config.current()
+    results = race([lambda: sso_user_for_claims(issuer=sso.issuer, claims=claims, config=config)] * 2)
+    assert [kind for kind, _ in results] == ["ok", "ok"], results
+    assert results[0][1].pk == results[1][1].pk
+    assert User.objects.filter(email="nina.ng@acme.example").count() == 1
+    assert SsoIdentity.objects.count() == 1
