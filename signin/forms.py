@@ -50,7 +50,7 @@ class SigninSettingsForm(forms.Form):
         assume_scheme="https",
         max_length=300,
         label="Issuer URL",
-        help_text="e.g. https://example.okta.com or https://login.microsoftonline.com/<tenant>/v2.0",
+        help_text="e.g. https://example.okta.com or https://login.microsoftonline.com/{tenant id}/v2.0",
     )
     client_id = forms.CharField(required=False, max_length=200, label="Client ID")
     client_secret = forms.CharField(

@@ -113,5 +113,10 @@ class SigninChange(models.Model):
         return f"{self.at:%Y-%m-%d %H:%M} {self.action}"
 
     @property
+    def changed(self) -> str:
+        """The settings a change touched, in words (never their values: one may be a secret)."""
+        return ", ".join(name.replace("_", " ") for name in (self.detail.get("after") or {}))
+
+    @property
     def label(self) -> str:
         return self.LABELS.get(self.action, self.action.replace("_", " "))

@@ -194,12 +194,10 @@ class SsoCallbackView(OIDCAuthenticationCallbackView):
             return refused(request, f"The provider did not sign you in: {description[:200]}")
         state = request.GET.get("state")
         if not request.GET.get("code") or not state:
-            return refused(request, "The provider's answer carried no code or state.", status=400)
+            return refused(request, "The provider's answer carried no code or state.")
         if state not in (request.session.get("oidc_states") or {}):
             return refused(
-                request,
-                "This sign-in was not started here, or was already used (state). Start again.",
-                status=400,
+                request, "This sign-in was not started here, or was already used (state). Start again."
             )
         request.sso_callback = True
         try:

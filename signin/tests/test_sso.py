@@ -104,7 +104,7 @@ def test_a_bad_id_token_is_refused_with_a_clear_page_and_nothing_created(client,
 def test_a_wrong_state_is_refused_and_its_code_never_exchanged(client, sso):
     people = User.objects.count()
     response = sso_sign_in(client, sso, state="forged-state")
-    assert response.status_code == 400
+    assert response.status_code == 403
     assert "state" in response.content.decode() and "We could not sign you in" in response.content.decode()
     assert sso.token_requests == [] and User.objects.count() == people
 
@@ -116,7 +116,7 @@ def test_a_replayed_callback_is_refused(client, sso):
     assert client.get(callback).status_code == 302
     client.post("/logout/")
     replay = client.get(callback)
-    assert replay.status_code == 400 and "already used" in replay.content.decode()
+    assert replay.status_code == 403 and "already used" in replay.content.decode()
 
 
 @pytest.mark.django_db
