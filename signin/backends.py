@@ -22,14 +22,12 @@ def _code_accepted(user, code: str) -> bool:
 
 class PasswordBackend(ModelBackend):
     def authenticate(self, request, username=None, password=None, code=None, **kwargs):
+        # The rules apply when a password is given, not to every request's session (get_user).
         user = super().authenticate(request, username=username, password=password, **kwargs)
-        if user is None or request is None or not request.path.startswith("/api/"):
+        if user is None or not signin_config.current().password_allowed_for(user):
+            return None
+        if request is None or not request.path.startswith("/api/"):
             return user
         if TOTPDevice.objects.filter(user=user, confirmed=True).exists() and not _code_accepted(user, code):
             return None
         return user
-
-    def user_can_authenticate(self, user) -> bool:
-        if not super().user_can_authenticate(user):
-            return False
-        return signin_config.current().password_allowed_for(user)

@@ -150,7 +150,7 @@ class SsoBackend(OIDCAuthenticationBackend):
         return sso_user_for_claims(issuer=self.config.issuer, claims=claims, config=self.config)
 
     def get_user(self, user_id):
-        return self.UserModel.objects.filter(pk=user_id).first()
+        return self.UserModel.objects.filter(pk=user_id, is_active=True).first()
 
 
 def refused(request, message: str, *, status: int = 403):
