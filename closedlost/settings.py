@@ -77,6 +77,10 @@ INSTALLED_APPS = [
     "crm",
     "surveys",
     "people",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "signin",
     "closedlost.apps.ClosedlostConfig",  # the project's own system checks
 ]
 
@@ -87,6 +91,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "signin.middleware.ScimBearerMiddleware",  # /scim/v2/: the bearer token or 401
+    "signin.middleware.SecondFactorMiddleware",  # a password sign-in with a device: its code first
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -133,7 +140,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "signin.backends.PasswordBackend",  # ModelBackend, off when an admin turns passwords off
+    "signin.oidc.SsoBackend",  # single sign-on (OpenID Connect, mozilla-django-oidc)
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -164,6 +172,41 @@ AXES_CLIENT_IP_CALLABLE = "closedlost.clientip.client_ip"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+
+# Single sign-on (signin/): OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET fix the provider (else
+# the admins' page at /signin/settings/ names it); OIDC_INSECURE_HOSTS may serve plain http (loopback).
+OIDC_ISSUER = os.environ.get("OIDC_ISSUER", "")
+OIDC_CLIENT_ID = os.environ.get("OIDC_CLIENT_ID", "")
+OIDC_CLIENT_SECRET = os.environ.get("OIDC_CLIENT_SECRET", "")
+OIDC_NAME = os.environ.get("OIDC_NAME", "")
+OIDC_INSECURE_HOSTS = envlist("OIDC_INSECURE_HOSTS")
+OIDC_TIMEOUT = envint("OIDC_TIMEOUT", 10)
+OIDC_DISCOVERY_CACHE_SECONDS = envint("OIDC_DISCOVERY_CACHE_SECONDS", 3600)
+OIDC_CLOCK_LEEWAY = envint("OIDC_CLOCK_LEEWAY", 60)  # seconds of clock skew allowed on exp and iat
+# mozilla-django-oidc's own settings: PKCE (S256), the scopes, and where the provider answers.
+OIDC_USE_PKCE = True
+OIDC_RP_SCOPES = "openid email profile"
+OIDC_AUTHENTICATION_CALLBACK_URL = "signin:sso-callback"
+# SCIM 2.0 (django-scim2) at /scim/v2/, with a bearer token issued on /signin/settings/.
+SCIM_SERVICE_PROVIDER = {
+    "NETLOC": os.environ.get("SCIM_NETLOC", "localhost"),
+    "SCHEME": "https" if PRODUCTION else "http",
+    "USER_ADAPTER": "signin.scim.ScimUser",
+    "GROUP_MODEL": "teams.models.Team",
+    "GROUP_ADAPTER": "signin.scim.ScimTeam",
+    "USER_FILTER_PARSER": "signin.scim_filters.UserFilter",
+    "GROUP_FILTER_PARSER": "signin.scim_filters.TeamFilter",
+    "BASE_LOCATION_GETTER": "signin.scim.base_location",
+    "WWW_AUTHENTICATE_HEADER": 'Bearer realm="closedlost SCIM"',
+    "AUTHENTICATION_SCHEMES": [
+        {
+            "type": "oauthbearertoken",
+            "name": "Bearer token",
+            "description": "The token issued on the sign-in settings page.",
+        }
+    ],
+}
+OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "closedlost")
 
 # CRM API hosts trusted as they are (on-premise CRMs on internal addresses or plain http).
 CRM_ALLOWED_HOSTS = envlist("CRM_ALLOWED_HOSTS")
@@ -422,7 +465,11 @@ LOGGING = {
         },
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+        "django_scim": {"level": "WARNING"},  # its DEBUG lines carry request bodies (passwords)
+    },
 }
 
 SESSION_COOKIE_HTTPONLY = True

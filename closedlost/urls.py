@@ -6,10 +6,11 @@ from django.views.generic import RedirectView
 from closedlost import views
 from crm.urls import webhook_urlpatterns as crm_webhook_urls
 from people import passwords as people_passwords
+from signin.views import SigninLoginView
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="deals:list", permanent=False)),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", SigninLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/reset/", people_passwords.PasswordResetView.as_view(), name="password_reset"),
     path(
@@ -43,5 +44,7 @@ urlpatterns = [
     path("surveys/", include("surveys.urls")),
     path("webhooks/", include((crm_webhook_urls, "crm-webhooks"))),
     path("api/", include("closedlost.api")),
+    path("signin/", include("signin.urls")),
+    path("scim/v2/", include("signin.scim_urls")),
     path("admin/", admin.site.urls),
 ]

@@ -17,6 +17,11 @@ from teams.services import IssuedToken, api_token_issue, api_token_rotate
 class CredentialsSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=1024, trim_whitespace=False, style={"input_type": "password"})
+    code = serializers.CharField(
+        required=False,
+        max_length=16,
+        help_text="Your authenticator app's code (or a recovery code): needed when two-step sign-in is on.",
+    )
 
 
 class TokenSerializer(serializers.Serializer):

@@ -21,7 +21,7 @@ from tests.ports import free_port
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 # Not pages a person reads: machine endpoints, files, and Django's own admin (not our templates).
-NOT_PAGES = ("api/", "webhooks/", "admin/", "health/", "logout/")
+NOT_PAGES = ("api/", "webhooks/", "admin/", "health/", "logout/", "scim/")
 FAKE_CRM_PORT = free_port()
 HUBSPOT_COLUMNS = {
     "external_id": "Record ID",
