@@ -306,7 +306,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     # The outbox: publish again every hand-off left unpublished or unfinished.
     "outbox-sweep": {
         "task": "outbox.sweep",
-        "schedule": float(envint("OUTBOX_SWEEP_EVERY", 10)),  # seconds
+        "schedule": float(envint("OUTBOX_SWEEP_EVERY", 10)),  # seconds (OUTBOX_SWEEP_EVERY below)
         "options": {"expires": 9},
     },
     "followups-digest": {"task": "followups.send_digests", "schedule": crontab(hour=7, minute=0)},
@@ -349,6 +349,17 @@ OUTBOX_REPUBLISH_AFTER = envint("OUTBOX_REPUBLISH_AFTER", 20)
 # Hot paths (webhooks) publish from a background thread that gathers this many seconds first.
 OUTBOX_PUBLISH_WINDOW = float(os.environ.get("OUTBOX_PUBLISH_WINDOW", "0.05"))
 OUTBOX_CLAIM_LEASE = envint("OUTBOX_CLAIM_LEASE", 45)
+# An item whose handler raises is tried OUTBOX_MAX_ATTEMPTS times in all (a kind may say otherwise),
+# waiting OUTBOX_RETRY_BACKOFF seconds doubling up to OUTBOX_RETRY_BACKOFF_MAX (with jitter), then
+# it fails for good: shown on /outbox/, and e-mailed to the admins at most once per kind every
+# OUTBOX_ALERT_EVERY seconds.
+OUTBOX_MAX_ATTEMPTS = envint("OUTBOX_MAX_ATTEMPTS", 5)
+OUTBOX_RETRY_BACKOFF = envint("OUTBOX_RETRY_BACKOFF", 30)
+OUTBOX_RETRY_BACKOFF_MAX = envint("OUTBOX_RETRY_BACKOFF_MAX", 3600)
+OUTBOX_ALERT_EVERY = envint("OUTBOX_ALERT_EVERY", 3600)
+# /health/ answers 503 when the sweep (beat) has not run for this many seconds.
+OUTBOX_SWEEP_EVERY = envint("OUTBOX_SWEEP_EVERY", 10)
+OUTBOX_SWEEP_STALE_AFTER = envint("OUTBOX_SWEEP_STALE_AFTER", max(120, 6 * OUTBOX_SWEEP_EVERY))
 
 # Buyer surveys: how long a link works, how long a handed-out e-mail waits before it is handed out
 # again, and how many survey pages one address may load or post a minute.

@@ -105,6 +105,21 @@ def followup_handoff(followup_id: int) -> float | None:
     return followup_deliver(followup_id=followup_id).retry_in
 
 
+def followup_handoff_failed(followup_id: int, error: str) -> None:
+    """The outbox gave up on a row whose delivery raised every time: it is failed here too, so
+    that the dispatcher's backstop does not hand it out again."""
+    FollowUp.objects.filter(pk=followup_id, state=FollowUpState.QUEUED).update(
+        state=FollowUpState.FAILED, last_error=f"crashed: {error}"[:2000]
+    )
+
+
+def followup_handoff_replay(followup_id: int) -> None:
+    """An admin replays a crashed row from the outbox: queued again with fresh attempts."""
+    FollowUp.objects.filter(pk=followup_id, state=FollowUpState.FAILED).update(
+        state=FollowUpState.QUEUED, claimed_at=timezone.now(), attempts=0, last_error=""
+    )
+
+
 def followups_failed_count() -> int:
     return FollowUp.objects.filter(state=FollowUpState.FAILED).count()
 
