@@ -219,3 +219,38 @@ def test_manage_py_outbox_lists_replays_and_discards(db, crashing_kind):
     ]
     with pytest.raises(CommandError, match="Nothing failed for good"):
         call_command("outbox", "--discard", str(worse.pk), stdout=io.StringIO())
+
+
+def test_a_follow_up_whose_email_crashes_fails_in_its_own_list_too_and_replays(
+    world, sequence, lost_deal, settings, mailoutbox
+):
+    """The follow-ups' dispatcher hands out queued rows again after its lease: one whose e-mail
+    crashed for good is failed there too (not handed out for ever), and a replay queues it again."""
+    from deals import services as deal_services
+    from followups import services as followup_services
+    from followups.models import FollowUp, FollowUpKind, FollowUpState
+
+    settings.OUTBOX_MAX_ATTEMPTS = 2
+    deal = lost_deal()
+    deal_services.deal_mark_lost(
+        deal=deal, reason=world.reasons["no-budget"], actor=world.alice, nurture_sequence=sequence
+    )
+    email = FollowUp.objects.get(kind=FollowUpKind.CONTACT_EMAIL, step__position=2)
+    FollowUp.objects.exclude(pk=email.pk).update(state=FollowUpState.CANCELLED)
+    FollowUp.objects.filter(pk=email.pk).update(due_at=timezone.now() - timedelta(minutes=1))
+    email.step.body = "Hi {% if %}"  # a step that no longer renders: the handler raises
+    email.step.save(update_fields=["body"])
+    assert followup_services.followups_dispatch() == 1
+    for _ in range(2):
+        services.message_deliver(message_id=Message.objects.get(kind="followups.delivery").pk)
+    email.refresh_from_db()
+    assert email.state == FollowUpState.FAILED and "TemplateSyntaxError" in email.last_error
+    later = timezone.now() + timedelta(seconds=settings.FOLLOWUPS_CLAIM_LEASE + 60)
+    assert followup_services.followups_dispatch(now=later) == 0  # not handed out again
+
+    email.step.body = "Hi {{ contact.first_name }}, still there?"
+    email.step.save(update_fields=["body"])
+    failures.failed_replay(actor=world.carol, kind="followups.delivery")
+    services.message_deliver(message_id=Message.objects.get(kind="followups.delivery").pk)
+    email.refresh_from_db()
+    assert email.state == FollowUpState.SENT and len(mailoutbox) == 1
