@@ -204,6 +204,8 @@ REST_FRAMEWORK = {
 # hold a few at once (one per script); issuing one more revokes their oldest.
 API_TOKEN_TTL_DAYS = envint("API_TOKEN_TTL_DAYS", 90)
 API_TOKENS_PER_USER = envint("API_TOKENS_PER_USER", 10)
+# Beat deletes tokens this many days after they expired (until then they answer "expired on ...").
+API_TOKEN_EXPIRED_KEEP_DAYS = envint("API_TOKEN_EXPIRED_KEEP_DAYS", 7)
 REST_KNOX = {
     "TOKEN_TTL": timedelta(days=API_TOKEN_TTL_DAYS),
     "TOKEN_PREFIX": "cl_",  # tells a leaked closedlost token apart in a log or a secret scanner
@@ -310,6 +312,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "options": {"expires": 9},
     },
     "followups-digest": {"task": "followups.send_digests", "schedule": crontab(hour=7, minute=0)},
+    # API tokens: every user's expired ones go (API_TOKEN_EXPIRED_KEEP_DAYS after they expired).
+    "teams-delete-expired-tokens": {
+        "task": "teams.delete_expired_tokens",
+        "schedule": crontab(hour=4, minute=10),
+    },
     # Dashboards: fold the summary rows the triggers append; check it against the deals nightly.
     "insights-compact-rollup": {
         "task": "insights.compact_rollup",
