@@ -82,13 +82,13 @@ HANDOFF_KIND = "followups.delivery"
 
 
 def _enqueue(ids: list[int]) -> None:
-    """Publish one `followups.send` task per row at once, outside the outbox (tests, tools)."""
+    """Publish one worker task per row at once, without an outbox row (tests, tools)."""
     from closedlost.celery import app
-    from followups.tasks import send_followup
+    from outbox.tasks import run
 
     with app.producer_or_acquire() as producer:
         for pk in ids:
-            send_followup.apply_async((pk,), producer=producer)
+            run.apply_async((HANDOFF_KIND, [pk]), producer=producer)
 
 
 def _hand_out(ids: list[int]) -> None:
