@@ -202,6 +202,8 @@ REST_FRAMEWORK = {
 }
 # API tokens (django-rest-knox): only a hash of each is stored, and each expires. A person may
 # hold a few at once (one per script); issuing one more revokes their oldest.
+# A refused form answers with the product's page (buyer-friendly on survey and opt-out links).
+CSRF_FAILURE_VIEW = "closedlost.csrf.csrf_failure"
 API_TOKEN_TTL_DAYS = envint("API_TOKEN_TTL_DAYS", 90)
 API_TOKENS_PER_USER = envint("API_TOKENS_PER_USER", 10)
 # Beat deletes tokens this many days after they expired (until then they answer "expired on ...").
