@@ -254,8 +254,12 @@ REST_FRAMEWORK = {
 }
 # API tokens (django-rest-knox): only a hash of each is stored, and each expires. A person may
 # hold a few at once (one per script); issuing one more revokes their oldest.
+# A refused form answers with the product's page (buyer-friendly on survey and opt-out links).
+CSRF_FAILURE_VIEW = "closedlost.csrf.csrf_failure"
 API_TOKEN_TTL_DAYS = envint("API_TOKEN_TTL_DAYS", 90)
 API_TOKENS_PER_USER = envint("API_TOKENS_PER_USER", 10)
+# Beat deletes tokens this many days after they expired (until then they answer "expired on ...").
+API_TOKEN_EXPIRED_KEEP_DAYS = envint("API_TOKEN_EXPIRED_KEEP_DAYS", 7)
 REST_KNOX = {
     "TOKEN_TTL": timedelta(days=API_TOKEN_TTL_DAYS),
     "TOKEN_PREFIX": "cl_",  # tells a leaked closedlost token apart in a log or a secret scanner
@@ -358,10 +362,15 @@ CELERY_BEAT_SCHEDULE: dict = {
     # The outbox: publish again every hand-off left unpublished or unfinished.
     "outbox-sweep": {
         "task": "outbox.sweep",
-        "schedule": float(envint("OUTBOX_SWEEP_EVERY", 10)),  # seconds
+        "schedule": float(envint("OUTBOX_SWEEP_EVERY", 10)),  # seconds (OUTBOX_SWEEP_EVERY below)
         "options": {"expires": 9},
     },
     "followups-digest": {"task": "followups.send_digests", "schedule": crontab(hour=7, minute=0)},
+    # API tokens: every user's expired ones go (API_TOKEN_EXPIRED_KEEP_DAYS after they expired).
+    "teams-delete-expired-tokens": {
+        "task": "teams.delete_expired_tokens",
+        "schedule": crontab(hour=4, minute=10),
+    },
     # Dashboards: fold the summary rows the triggers append; check it against the deals nightly.
     "insights-compact-rollup": {
         "task": "insights.compact_rollup",
@@ -401,6 +410,17 @@ OUTBOX_REPUBLISH_AFTER = envint("OUTBOX_REPUBLISH_AFTER", 20)
 # Hot paths (webhooks) publish from a background thread that gathers this many seconds first.
 OUTBOX_PUBLISH_WINDOW = float(os.environ.get("OUTBOX_PUBLISH_WINDOW", "0.05"))
 OUTBOX_CLAIM_LEASE = envint("OUTBOX_CLAIM_LEASE", 45)
+# An item whose handler raises is tried OUTBOX_MAX_ATTEMPTS times in all (a kind may say otherwise),
+# waiting OUTBOX_RETRY_BACKOFF seconds doubling up to OUTBOX_RETRY_BACKOFF_MAX (with jitter), then
+# it fails for good: shown on /outbox/, and e-mailed to the admins at most once per kind every
+# OUTBOX_ALERT_EVERY seconds.
+OUTBOX_MAX_ATTEMPTS = envint("OUTBOX_MAX_ATTEMPTS", 5)
+OUTBOX_RETRY_BACKOFF = envint("OUTBOX_RETRY_BACKOFF", 30)
+OUTBOX_RETRY_BACKOFF_MAX = envint("OUTBOX_RETRY_BACKOFF_MAX", 3600)
+OUTBOX_ALERT_EVERY = envint("OUTBOX_ALERT_EVERY", 3600)
+# /health/ answers 503 when the sweep (beat) has not run for this many seconds.
+OUTBOX_SWEEP_EVERY = envint("OUTBOX_SWEEP_EVERY", 10)
+OUTBOX_SWEEP_STALE_AFTER = envint("OUTBOX_SWEEP_STALE_AFTER", max(120, 6 * OUTBOX_SWEEP_EVERY))
 
 # Buyer surveys: how long a link works, how long a handed-out e-mail waits before it is handed out
 # again, and how many survey pages one address may load or post a minute.

@@ -41,6 +41,7 @@ urlpatterns = [
     path("pipelines/", include("deals.pipeline_urls")),
     path("follow-ups/", include("followups.urls")),
     path("crm/", include("crm.urls")),
+    path("outbox/", include("outbox.urls")),
     path("surveys/", include("surveys.urls")),
     path("webhooks/", include((crm_webhook_urls, "crm-webhooks"))),
     path("api/", include("closedlost.api")),

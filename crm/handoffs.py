@@ -25,7 +25,7 @@ def _run_import(job_id: int) -> None:
 def _remind(deal_id: int) -> None:
     from crm.tasks import remind_needs_reason
 
-    remind_needs_reason.run(deal_id)
+    remind_needs_reason(deal_id)
 
 
 def register() -> None:

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from closedlost.admin import ReadOnlyAdmin
 from followups.models import (
     ClosureSequence,
     ContactOptOut,
@@ -39,13 +40,15 @@ class ReasonSequenceDefaultAdmin(admin.ModelAdmin):
 
 
 @admin.register(ContactOptOut)
-class ContactOptOutAdmin(admin.ModelAdmin):
+class ContactOptOutAdmin(ReadOnlyAdmin):
+    """Read-only: buyers opt out by their link (or their CRM says so); an opt-out is never undone."""
+
     list_display = ["email", "opted_out_at"]
     search_fields = ["email"]
 
 
 @admin.register(FollowUp)
-class FollowUpAdmin(admin.ModelAdmin):
+class FollowUpAdmin(ReadOnlyAdmin):
     """Read-only: follow-ups change through the services (pages, tasks), not here."""
 
     list_display = ["pk", "deal", "kind", "assignee", "due_at", "state", "attempts"]
@@ -54,26 +57,8 @@ class FollowUpAdmin(admin.ModelAdmin):
     search_fields = ["deal__name", "last_error"]
     date_hierarchy = "due_at"
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(ClosureSequence)
-class ClosureSequenceAdmin(admin.ModelAdmin):
+class ClosureSequenceAdmin(ReadOnlyAdmin):
     list_display = ["closure", "sequence", "source"]
     list_select_related = ["closure__deal", "sequence"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

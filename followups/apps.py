@@ -22,4 +22,6 @@ class FollowupsConfig(AppConfig):
             handle=services.followup_handoff,
             failures=services.followups_failed_count,
             failures_url="followups:team",
+            on_failed=services.followup_handoff_failed,
+            on_replay=services.followup_handoff_replay,
         )

@@ -82,13 +82,13 @@ HANDOFF_KIND = "followups.delivery"
 
 
 def _enqueue(ids: list[int]) -> None:
-    """Publish one `followups.send` task per row at once, outside the outbox (tests, tools)."""
+    """Publish one worker task per row at once, without an outbox row (tests, tools)."""
     from closedlost.celery import app
-    from followups.tasks import send_followup
+    from outbox.tasks import run
 
     with app.producer_or_acquire() as producer:
         for pk in ids:
-            send_followup.apply_async((pk,), producer=producer)
+            run.apply_async((HANDOFF_KIND, [pk]), producer=producer)
 
 
 def _hand_out(ids: list[int]) -> None:
@@ -103,6 +103,21 @@ def _hand_out(ids: list[int]) -> None:
 def followup_handoff(followup_id: int) -> float | None:
     """The outbox's handler: deliver one row; seconds before trying again, or None when finished."""
     return followup_deliver(followup_id=followup_id).retry_in
+
+
+def followup_handoff_failed(followup_id: int, error: str) -> None:
+    """The outbox gave up on a row whose delivery raised every time: it is failed here too, so
+    that the dispatcher's backstop does not hand it out again."""
+    FollowUp.objects.filter(pk=followup_id, state=FollowUpState.QUEUED).update(
+        state=FollowUpState.FAILED, last_error=f"crashed: {error}"[:2000]
+    )
+
+
+def followup_handoff_replay(followup_id: int) -> None:
+    """An admin replays a crashed row from the outbox: queued again with fresh attempts."""
+    FollowUp.objects.filter(pk=followup_id, state=FollowUpState.FAILED).update(
+        state=FollowUpState.QUEUED, claimed_at=timezone.now(), attempts=0, last_error=""
+    )
 
 
 def followups_failed_count() -> int:

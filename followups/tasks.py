@@ -3,34 +3,14 @@
 import smtplib
 
 from celery import shared_task
-from django.db import OperationalError
 
 from followups import services
 
 
 @shared_task(name="followups.dispatch_due", acks_late=True, ignore_result=True)
 def dispatch_due() -> int:
-    """Every minute (beat): claim due follow-ups and hand each to `send_followup`."""
+    """Every minute (beat): claim due follow-ups and hand them to the worker (the outbox)."""
     return services.followups_dispatch()
-
-
-@shared_task(
-    bind=True,
-    name="followups.send",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    ignore_result=True,
-    autoretry_for=(OperationalError,),  # database gone for a moment: try again shortly
-    retry_backoff=True,
-    retry_backoff_max=services.MAX_BACKOFF_SECONDS,
-    max_retries=None,
-)
-def send_followup(self, followup_id: int) -> str:
-    """Deliver one claimed follow-up; a second delivery of the same message sends nothing."""
-    delivery = services.followup_deliver(followup_id=followup_id)
-    if delivery.retry_in is not None:
-        raise self.retry(countdown=delivery.retry_in, max_retries=None)
-    return delivery.outcome
 
 
 @shared_task(

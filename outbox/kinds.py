@@ -22,6 +22,13 @@ class Kind:
     # finished (received before `older_than`, or held longer than `lease`); the sweep puts them
     # into outbox rows. It must not return the same item again within `lease`.
     left_over: Callable[..., list] | None = None
+    # An item whose handler raises is tried this many times in all (None: OUTBOX_MAX_ATTEMPTS),
+    # with growing waits, then it fails for good and waits in the outbox for an admin.
+    attempts: int | None = None
+    # A kind whose own rows hand items out again (a backstop) marks them failed too, in the same
+    # transaction (`on_failed(item, error)`), and ready again when an admin replays one (`on_replay`).
+    on_failed: Callable[[Any, str], None] | None = None
+    on_replay: Callable[[Any], None] | None = None
 
 
 KINDS: dict[str, Kind] = {}

@@ -14,6 +14,7 @@ hands over what its kind's `left_over` finds unfinished, as outbox rows.
 import logging
 import os
 import queue
+import random
 import threading
 import time
 from collections.abc import Iterable
@@ -27,7 +28,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from outbox import kinds
-from outbox.models import Message
+from outbox.models import HandoffEvent, Heartbeat, Message
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +183,8 @@ def _record(ids: list[int], **values) -> None:
 
 
 def _free(now: datetime) -> Q:
-    return Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    """Messages a worker may take: not held by one, and not failed for good."""
+    return (Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)) & Q(failed_at__isnull=True)
 
 
 def messages_sweep(*, now: datetime | None = None, batch: int = 1000, kind: str | None = None) -> int:
@@ -202,6 +204,14 @@ def messages_sweep(*, now: datetime | None = None, batch: int = 1000, kind: str 
         total += len(ids)
         if len(ids) < batch:
             return total + left_over_handover(now=now, batch=batch, kind=kind)
+
+
+SWEEP = "outbox.sweep"
+
+
+def sweep_heartbeat(*, now: datetime | None = None) -> None:
+    """The beat's sweep ran (/health/ reads it)."""
+    Heartbeat.objects.update_or_create(name=SWEEP, defaults={"at": now or timezone.now()})
 
 
 def left_over_handover(*, now: datetime, batch: int = 1000, kind: str | None = None) -> int:
@@ -238,7 +248,9 @@ def message_deliver(*, message_id: int) -> str:
         Message.objects.filter(pk=message_id).update(claimed_until=timezone.now() + lease)
 
     again = _run_items(kind, message.items, renew=renew, every=lease.total_seconds() / 3)
-    return _finish(kind=message.kind, items=message.items, again=again, message_id=message_id)
+    return _finish(
+        kind=message.kind, items=message.items, again=again, message_id=message_id, crashes=message.crashes
+    )
 
 
 def items_run(*, kind: str, items: list) -> str:
@@ -248,48 +260,107 @@ def items_run(*, kind: str, items: list) -> str:
     return _finish(kind=kind, items=items, again=_run_items(kinds.get(kind), items))
 
 
-def _run_items(kind: kinds.Kind, items: list, *, renew=None, every: float = 0) -> list[tuple[object, float]]:
-    """Run each item through its kind's handler; (item, seconds) for those to try again."""
-    again: list[tuple[object, float]] = []
+# Not the item's fault: the database went away for a moment. Tried again, not counted.
+TRANSIENT = (db.OperationalError, db.InterfaceError)
+
+
+def crash_text(exc: BaseException) -> str:
+    """What an operator reads of a crash: the exception's type and message, not its traceback
+    (whose frames hold secrets such as connection settings)."""
+    return f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}".removeprefix("builtins.")[:1000]
+
+
+def crash_backoff(crashes: int) -> float:
+    """Seconds before trying an item again after its `crashes`-th crash: doubling from
+    OUTBOX_RETRY_BACKOFF up to OUTBOX_RETRY_BACKOFF_MAX, with jitter in its upper half (so
+    that items which crashed together spread out, and each wait is at least the one before)."""
+    ceiling = min(settings.OUTBOX_RETRY_BACKOFF_MAX, settings.OUTBOX_RETRY_BACKOFF * 2 ** (crashes - 1))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not a secret
+
+
+def max_attempts(kind: kinds.Kind) -> int:
+    return kind.attempts or settings.OUTBOX_MAX_ATTEMPTS
+
+
+def _run_items(kind: kinds.Kind, items: list, *, renew=None, every: float = 0) -> list[tuple]:
+    """Run each item through its kind's handler; (item, seconds, crash) for those to try again
+    (`crash`: the error when the handler raised, else "")."""
+    again: list[tuple[object, float, str]] = []
     renewed = time.monotonic()
     for item in items:
+        crash = ""
         try:
             retry_in = kind.handle(item)
-        except Exception:  # noqa: BLE001 - one item's crash does not lose the others
-            log.exception("outbox: %s item %s failed", kind.name, item)
+        except TRANSIENT:
+            log.warning("outbox: %s item %s: the database is away; tried again later", kind.name, item)
             retry_in = float(settings.OUTBOX_REPUBLISH_AFTER)
+        except Exception as exc:  # noqa: BLE001 - one item's crash does not lose the others
+            log.exception("outbox: %s item %s failed", kind.name, item)
+            crash, retry_in = crash_text(exc), 0.0
         if retry_in is not None:
-            again.append((item, retry_in))
+            again.append((item, retry_in, crash))
         if renew is not None and time.monotonic() - renewed > every:
             renew()
             renewed = time.monotonic()
     return again
 
 
-def _finish(*, kind: str, items: list, again: list, message_id: int | None = None) -> str:
-    """Items to try again become their own rows, and the message (if any) goes, together."""
+def _finish(*, kind: str, items: list, again: list, message_id: int | None = None, crashes: int = 0) -> str:
+    """Items to try again become their own rows, and the message (if any) goes, together.
+    `crashes`: how often the item of this (one-item) message crashed before."""
+    failed = 0
     with transaction.atomic():
-        for item, retry_in in again:
-            _retry_later(kind=kind, item=item, retry_in=retry_in)
+        for item, retry_in, crash in again:
+            if not crash:
+                _retry_later(kind=kind, item=item, retry_in=retry_in, crashes=crashes)
+            elif crashes + 1 >= max_attempts(kinds.get(kind)):
+                item_fail(kind=kind, item=item, crashes=crashes + 1, error=crash)
+                failed += 1
+            else:
+                wait = crash_backoff(crashes + 1)
+                _retry_later(kind=kind, item=item, retry_in=wait, crashes=crashes + 1, error=crash)
         if message_id is not None:
             Message.objects.filter(pk=message_id).delete()
-    return f"{len(items) - len(again)} finished, {len(again)} to try again"
+    ended = f", {failed} failed for good" if failed else ""
+    return f"{len(items) - len(again)} finished, {len(again) - failed} to try again{ended}"
 
 
-def _retry_later(*, kind: str, item, retry_in: float) -> None:
+def _retry_later(*, kind: str, item, retry_in: float, crashes: int = 0, error: str = "") -> None:
     """A short wait rides in the broker (with the row as a backstop); a long one is the sweep's."""
     now = timezone.now()
     short = retry_in <= settings.OUTBOX_REPUBLISH_AFTER
     due_at = now + timedelta(seconds=retry_in) + (republish_after() if short else timedelta(0))
-    later = Message.objects.create(kind=kind, items=[item], due_at=due_at)
+    later = Message.objects.create(kind=kind, items=[item], due_at=due_at, crashes=crashes, last_error=error)
     if short:
         transaction.on_commit(partial(messages_publish, [later.pk], countdown=retry_in))
+
+
+ALERT_KIND = "outbox.alert"
+
+
+def item_fail(*, kind: str, item, crashes: int, error: str) -> Message:
+    """The item's last attempt crashed: it stays in the outbox failed for good (never published
+    again) with its error and a history row, and the admins hear of it (outbox.alert)."""
+    now = timezone.now()
+    message = Message.objects.create(
+        kind=kind, items=[item], due_at=now, crashes=crashes, failed_at=now, last_error=error
+    )
+    HandoffEvent.objects.create(
+        kind=kind, message_id=message.pk, items=[item], action=HandoffEvent.Action.FAILED, error=error, at=now
+    )
+    handler = kinds.KINDS.get(kind)
+    if handler is not None and handler.on_failed is not None:
+        handler.on_failed(item, error)
+    if kind != ALERT_KIND:  # an alert that cannot be sent is shown, not alerted about
+        handoff_enqueue(kind=ALERT_KIND, items=[kind])
+    log.error("outbox: %s item %s failed for good after %s attempts: %s", kind, item, crashes, error)
+    return message
 
 
 def handoffs_publish_now(*, kind: str | None = None) -> int:
     """An operator publishes what waits (of one kind) at once; messages a worker holds stay."""
     now = timezone.now()
-    waiting = Message.objects.filter(_free(now))
+    waiting = Message.objects.filter(_free(now))  # failed for good: replayed one by one, not here
     if kind:
         waiting = waiting.filter(kind=kind)
     waiting.update(due_at=now)

@@ -34,4 +34,5 @@ def run(kind: str, items: list) -> str:
 @shared_task(name="outbox.sweep", acks_late=True, ignore_result=True)
 def sweep() -> int:
     """Every OUTBOX_SWEEP_EVERY seconds (beat): publish again whatever was left."""
+    services.sweep_heartbeat()
     return services.messages_sweep()

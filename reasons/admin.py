@@ -1,15 +1,19 @@
+"""Read-only: the taxonomy changes on its own pages (/taxonomy/), through reasons.services, which
+keep its rules (codes never reused, reasons retired not deleted, merges) and its history."""
+
 from django.contrib import admin
 
+from closedlost.admin import ReadOnlyAdmin
 from reasons.models import Competitor, Reason, ReasonCategory, TaxonomyChange
 
 
 @admin.register(ReasonCategory)
-class ReasonCategoryAdmin(admin.ModelAdmin):
+class ReasonCategoryAdmin(ReadOnlyAdmin):
     list_display = ("name", "code", "order")
 
 
 @admin.register(Reason)
-class ReasonAdmin(admin.ModelAdmin):
+class ReasonAdmin(ReadOnlyAdmin):
     list_display = (
         "label",
         "code",
@@ -23,32 +27,17 @@ class ReasonAdmin(admin.ModelAdmin):
     list_filter = ("kind", "category", "active")
     search_fields = ("label", "code")
 
-    def has_delete_permission(self, request, obj=None):
-        return False  # reasons are retired, never deleted
-
 
 @admin.register(Competitor)
-class CompetitorAdmin(admin.ModelAdmin):
+class CompetitorAdmin(ReadOnlyAdmin):
     list_display = ("name", "active")
     search_fields = ("name",)
 
-    def has_delete_permission(self, request, obj=None):
-        return False  # competitors are retired or merged, never deleted
-
 
 @admin.register(TaxonomyChange)
-class TaxonomyChangeAdmin(admin.ModelAdmin):
-    """Read-only: the history is append-only (the taxonomy pages write it through reasons.services)."""
+class TaxonomyChangeAdmin(ReadOnlyAdmin):
+    """The history is append-only (the taxonomy pages write it through reasons.services)."""
 
     list_display = ("at", "actor", "action", "subject", "subject_label")
     list_filter = ("action", "subject")
     search_fields = ("subject_label",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

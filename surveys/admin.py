@@ -9,6 +9,7 @@ from django.template import Engine, TemplateSyntaxError
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from closedlost.admin import ReadOnlyAdmin
 from reasons.models import ReasonKind
 from surveys import emails
 from surveys.forms import SurveyForm
@@ -116,14 +117,9 @@ class ReasonWordingAdmin(admin.ModelAdmin):
 
 
 @admin.register(Survey)
-class SurveyAdmin(admin.ModelAdmin):
+class SurveyAdmin(ReadOnlyAdmin):
+    """Read-only: surveys are sent from the deal page or on their own, and answered by buyers."""
+
     list_display = ("pk", "deal", "contact", "source", "state", "sent_at", "created_at")
     list_filter = ("state", "source")
     list_select_related = ("deal", "contact")
-    readonly_fields = [f.name for f in Survey._meta.fields]
-
-    def has_add_permission(self, request):
-        return False  # surveys are sent from the deal page or on their own
-
-    def has_delete_permission(self, request, obj=None):
-        return False

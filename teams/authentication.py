@@ -1,5 +1,6 @@
 """`Authorization: Token <token>` against hashed, expiring tokens (django-rest-knox's AuthToken)."""
 
+from datetime import timedelta
 from hmac import compare_digest
 
 from django.utils import timezone
@@ -12,12 +13,15 @@ from knox.settings import CONSTANTS
 from rest_framework.exceptions import AuthenticationFailed
 
 INVALID = "Invalid token."
+USE_GRAIN = timedelta(minutes=1)  # a token's last use is written at most this often
 
 
 class ExpiringTokenAuthentication(TokenAuthentication):
     """knox's token check, except that an expired token says so (knox answers "Invalid token."
     and deletes it, so a second try would not say why) and a token that is not text is refused
-    rather than failing. Expired tokens are removed when their user gets a new one."""
+    rather than failing. Expired tokens are removed by beat (`teams.delete_expired_tokens`) a
+    few days after they expire, and when their user gets a new one. Each use is recorded (to
+    the minute) for the admins' token list."""
 
     def authenticate_credentials(self, token: bytes):
         try:
@@ -26,7 +30,7 @@ class ExpiringTokenAuthentication(TokenAuthentication):
             raise AuthenticationFailed(INVALID) from None
         digest = hash_token(token)
         candidates = AuthToken.objects.filter(token_key=token[: CONSTANTS.TOKEN_KEY_LENGTH])
-        for auth_token in candidates.select_related("user"):
+        for auth_token in candidates.select_related("user", "use"):
             if not compare_digest(digest, auth_token.digest):
                 continue
             if auth_token.expiry is not None and auth_token.expiry <= timezone.now():
@@ -36,8 +40,19 @@ class ExpiringTokenAuthentication(TokenAuthentication):
                     "create_integration_token with --rotate).",
                     code="token_expired",
                 )
-            return self.validate_user(auth_token)
+            answer = self.validate_user(auth_token)
+            _record_use(auth_token)
+            return answer
         raise AuthenticationFailed(INVALID)
+
+
+def _record_use(auth_token: AuthToken) -> None:
+    from teams.models import ApiTokenUse
+
+    now = timezone.now()
+    use = getattr(auth_token, "use", None)
+    if use is None or now - use.last_used_at >= USE_GRAIN:
+        ApiTokenUse.objects.update_or_create(token=auth_token, defaults={"last_used_at": now})
 
 
 class ExpiringTokenScheme(OpenApiAuthenticationExtension):

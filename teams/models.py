@@ -53,3 +53,16 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.team} ({self.role})"
+
+
+class ApiTokenUse(models.Model):
+    """When an API token last authenticated a request (to the minute: a busy integration writes
+    once a minute, not once a request). Goes with its token."""
+
+    token = models.OneToOneField(
+        "knox.AuthToken", primary_key=True, on_delete=models.CASCADE, related_name="use", db_constraint=True
+    )
+    last_used_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.token_id[:8]}… last used {self.last_used_at:%Y-%m-%d %H:%M}"

@@ -40,6 +40,22 @@ def _token_lifetime(days: int | None) -> timedelta:
     return timedelta(days=days)
 
 
+def api_tokens_delete_expired(*, now: datetime | None = None) -> int:
+    """Delete every user's tokens that expired more than API_TOKEN_EXPIRED_KEEP_DAYS ago (beat,
+    daily). Until then an expired token still answers 401 saying when it expired."""
+    now = now or timezone.now()
+    keep = timedelta(days=settings.API_TOKEN_EXPIRED_KEEP_DAYS)
+    deleted, _by_model = AuthToken.objects.filter(expiry__lte=now - keep).delete()
+    return deleted
+
+
+def api_tokens_revoke(*, tokens) -> int:
+    """Revoke tokens (a queryset or list of AuthToken): they stop working at once."""
+    pks = [token.pk for token in tokens]
+    deleted, _by_model = AuthToken.objects.filter(pk__in=pks).delete()
+    return deleted
+
+
 def _issue(*, user: User, lifetime: timedelta) -> IssuedToken:
     AuthToken.objects.filter(user=user, expiry__lte=timezone.now()).delete()
     keep = max(settings.API_TOKENS_PER_USER - 1, 0)

@@ -84,6 +84,7 @@ class Inbox:
     def __init__(self):
         self.messages: list[email.message.EmailMessage] = []
         self.refuse: set[str] = set()
+        self.refused: list[tuple[str, float]] = []  # (address, time.monotonic()) of each refusal
         self.rcpt_delay = 0.0
         self.waiting: dict[int, float] = {}  # SMTP sessions in the RCPT delay: when they entered it
         self._lock = threading.Lock()
@@ -96,6 +97,7 @@ class Inbox:
             finally:
                 self.waiting.pop(id(session), None)
         if address.lower() in self.refuse:
+            self.refused.append((address.lower(), time.monotonic()))
             return "550 5.1.1 Mailbox unavailable: refused by the test server"
         envelope.rcpt_tos.append(address)
         return "250 OK"

@@ -100,7 +100,7 @@ def test_a_redelivered_message_sends_one_email(world, sequence, lost_deal, worke
 
     assert services.followups_dispatch(now=later, enqueue=enqueue_twice) == 10  # 5 tasks + 5 emails
     wait_for(lambda: _settled(handed_out) and smtp_inbox.count() >= 10, message="all sent")
-    wait_for(lambda: "followups.send" in workers.logs() and workers.logs().count("succeeded") >= 20,
+    wait_for(lambda: "outbox.run" in workers.logs() and workers.logs().count("succeeded") >= 20,
              message="both copies of every message handled")  # fmt: skip
     assert smtp_inbox.count() == 10
     for n in range(5):

