@@ -180,7 +180,7 @@ def _kwargs(world, fake) -> tuple[dict[str, dict], list[str]]:
     followup = FollowUp.objects.first()
     buyer = Contact.objects.create(account=world.account, name="Noor Birch", email="noor@birch.example")
     closed.contacts.add(buyer)
-    survey = survey_request(deal=closed, actor=world.alice)
+    (survey,) = survey_request(deal=closed, actor=world.alice)
     crm = _crm_world(world, fake)
     return {
         "deals/<int:pk>/reopen/": {"pk": closed.pk},
