@@ -123,19 +123,27 @@ def first_name(name: str) -> str:
     return (name.split() or [""])[0]
 
 
+class _Values(dict):
+    """A group of allowed values: `{{ contact.first_name }}` reads one; `{{ contact }}` alone is
+    not a placeholder and renders empty."""
+
+    def __str__(self) -> str:
+        return ""
+
+
 def buyer_context(
     *, contact_name: str, account_name: str, owner=None, survey_url: str = "", opt_out_url: str = ""
 ) -> dict:
     """The only values a buyer-facing template sees (plain strings, no model to walk)."""
     return {
-        "contact": {"name": contact_name, "first_name": first_name(contact_name)},
-        "account": {"name": account_name},
-        "owner": {
-            "name": owner.display_name if owner else "",
-            "first_name": (owner.first_name or owner.display_name) if owner else "",
-            "email": owner.email if owner else "",
-        },
-        "org": {"name": settings.ORG_NAME},
+        "contact": _Values(name=contact_name, first_name=first_name(contact_name)),
+        "account": _Values(name=account_name),
+        "owner": _Values(
+            name=owner.display_name if owner else "",
+            first_name=(owner.first_name or owner.display_name) if owner else "",
+            email=owner.email if owner else "",
+        ),
+        "org": _Values(name=settings.ORG_NAME),
         "survey_url": survey_url,
         "opt_out_url": opt_out_url,
     }
