@@ -133,15 +133,16 @@ def opt_out_url_for(email: str) -> str:
     return absolute(reverse("followups:opt-out", args=[opt_out_token(email)])) if email else ""
 
 
-def contact_message(followup: FollowUp) -> EmailMultiAlternatives:
+def contact_message(followup: FollowUp, extra: dict | None = None) -> EmailMultiAlternatives:
     """A nurture step e-mailed to the deal's contact, from the allowed values only.
 
     NotSendable when it must not go out as it would render: no address, a broken or reaching
     template, or a {{ survey_url }} that would be empty."""
     deal, contact, step = followup.deal, followup.contact, followup.step
-    extra: dict = {}
-    for provider in step_context_providers:
-        extra.update(provider(followup))
+    if extra is None:  # a preview brings its own (and writes nothing)
+        extra = {}
+        for provider in step_context_providers:
+            extra.update(provider(followup))
     if uses_placeholder(f"{step.subject}\n{step.body}", "survey_url") and not extra.get("survey_url"):
         raise NotSendable(
             "{{ survey_url }} would be empty: this close gets no survey link (no standard reason, "

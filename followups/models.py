@@ -283,3 +283,21 @@ class DigestSent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} {self.day}"
+
+
+class NurtureChange(models.Model):
+    """Append-only history of the admins' changes to nurture steps (who, when, before, after)."""
+
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    sequence = models.ForeignKey(NurtureSequence, on_delete=models.PROTECT, related_name="changes")
+    step_id = models.PositiveIntegerField(null=True, blank=True)
+    what = models.CharField(max_length=16)  # step_created, step_changed
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.what} {self.sequence} by {self.actor_id} at {self.at:%Y-%m-%d %H:%M}"
