@@ -209,3 +209,18 @@ class SurveyResponse(models.Model):
 
     def __str__(self) -> str:
         return f"Response to survey {self.survey_id}"
+
+
+class SurveySettingsChange(models.Model):
+    """Append-only history of the admins' changes to the survey settings (who, when, before, after)."""
+
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    before = models.JSONField(default=dict)
+    after = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Survey settings changed by {self.actor_id} at {self.at:%Y-%m-%d %H:%M}"
