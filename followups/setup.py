@@ -80,3 +80,25 @@ def nurture_step_preview(*, step: NurtureStep, deal: Deal, to: str | None = None
     if to:
         message.to = [to]
     return message
+
+
+def sequence_reasons_set(*, actor: User, sequence: NurtureSequence, reasons) -> list:
+    """Which reasons start `sequence` by default: exactly `reasons` (a reason starts one sequence
+    at most, so choosing it here moves it from another). Recorded in NurtureChange."""
+    from followups.models import ReasonSequenceDefault
+
+    _check_admin(actor)
+    chosen = {r.pk: r for r in reasons}
+    with transaction.atomic():
+        current = ReasonSequenceDefault.objects.select_for_update().filter(sequence=sequence)
+        before = sorted(current.values_list("reason__code", flat=True))
+        current.exclude(reason__in=list(chosen)).delete()
+        for reason in chosen.values():
+            ReasonSequenceDefault.objects.update_or_create(reason=reason, defaults={"sequence": sequence})
+        after = sorted(r.code for r in chosen.values())
+        if after != before:
+            NurtureChange.objects.create(
+                actor=actor, sequence=sequence, what="reasons_changed", before={"reasons": before},
+                after={"reasons": after},
+            )  # fmt: skip
+    return list(chosen.values())

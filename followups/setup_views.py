@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from followups import setup
 from followups.models import NurtureSequence, NurtureStep, StepAction
+from reasons.models import Reason, ReasonKind
 
 
 def _admin_only(request) -> None:
@@ -36,6 +37,37 @@ class StepForm(forms.Form):
         self.fields["preview_deal"].choices = [("", "Choose a lost deal")] + [
             (d.pk, f"{d.name} ({d.account.name})") for d in deals
         ]
+
+
+class SequenceReasonsForm(forms.Form):
+    reasons = forms.ModelMultipleChoiceField(
+        label="Reasons that start this sequence by default",
+        queryset=Reason.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="A reason starts one sequence at most: choosing it here moves it from another.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reasons"].queryset = Reason.objects.filter(
+            active=True, kind__in=[ReasonKind.LOSS, ReasonKind.NO_DECISION]
+        ).order_by("kind", "category__order", "order", "label")
+
+
+@require_http_methods(["GET", "POST"])
+def sequence_reasons_view(request, pk: int):
+    _admin_only(request)
+    sequence = get_object_or_404(NurtureSequence, pk=pk)
+    initial = {"reasons": list(Reason.objects.filter(default_nurture__sequence=sequence))}
+    form = SequenceReasonsForm(request.POST if request.method == "POST" else None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        setup.sequence_reasons_set(
+            actor=request.user, sequence=sequence, reasons=form.cleaned_data["reasons"]
+        )
+        messages.success(request, f"The reasons starting {sequence.name} are saved.")
+        return redirect("followups:setup")
+    return render(request, "followups/setup_reasons.html", {"form": form, "sequence": sequence})
 
 
 @require_safe

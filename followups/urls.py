@@ -14,4 +14,5 @@ urlpatterns = [
     path("opt-out/<str:token>/", views.opt_out_view, name="opt-out"),
     path("setup/", setup_views.setup_view, name="setup"),
     path("setup/steps/<int:pk>/", setup_views.step_view, name="setup-step"),
+    path("setup/sequences/<int:pk>/reasons/", setup_views.sequence_reasons_view, name="setup-reasons"),
 ]

@@ -187,6 +187,7 @@ def _kwargs(world, fake) -> tuple[dict[str, dict], list[str]]:
         "deals/": {"pk": open_deal.pk},
         "follow-ups/opt-out/": {"token": opt_out_token("buyer@birch.example")},
         "follow-ups/setup/steps/": {"pk": NurtureStep.objects.filter(sequence=sequence).first().pk},
+        "follow-ups/setup/sequences/": {"pk": sequence.pk},
         "follow-ups/": {"pk": followup.pk},
         "taxonomy/reasons/": {"pk": world.reasons["no-budget"].pk},
         "taxonomy/categories/": {"pk": ReasonCategory.objects.first().pk},

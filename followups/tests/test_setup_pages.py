@@ -142,3 +142,28 @@ def test_setup_pages_have_no_axe_violations(browser, live_server, world, email_s
     context.close()
     violations = {k: [v["id"] for v in r["violations"]] for k, r in found.items()}
     assert violations == {"list": [], "step": []}
+
+
+def test_admins_choose_the_reasons_that_start_a_sequence(client, world, sequence):
+    from followups.models import ReasonSequenceDefault
+
+    url = reverse("followups:setup-reasons", args=[sequence.pk])
+    client.force_login(world.bob)
+    assert client.get(url).status_code == 404
+    bad_timing, no_budget = world.reasons["bad-timing"], world.reasons["no-budget"]
+    assert client.post(url, {"reasons": [bad_timing.pk]}).status_code == 404
+    client.force_login(world.carol)
+    assert client.get(url).status_code == 200
+    assert client.post(url, {"reasons": [bad_timing.pk, no_budget.pk]}).status_code == 302
+    assert set(ReasonSequenceDefault.objects.filter(sequence=sequence).values_list("reason", flat=True)) == {
+        bad_timing.pk,
+        no_budget.pk,
+    }
+    change = NurtureChange.objects.get(what="reasons_changed")
+    assert change.actor == world.carol and change.after == {"reasons": ["bad-timing", "no-budget"]}
+    # The next loss for that reason starts the sequence by default.
+    deal = world.deal()
+    closure = deal_services.deal_mark_lost(deal=deal, reason=bad_timing, actor=world.alice)
+    assert closure.nurture.sequence == sequence
+    assert client.post(url, {}).status_code == 302  # none: the defaults go
+    assert not ReasonSequenceDefault.objects.filter(sequence=sequence).exists()
