@@ -397,6 +397,8 @@ ROLLUP_REBUILD_PAUSE_MS = envint("ROLLUP_REBUILD_PAUSE_MS", 20)
 
 # Follow-ups: links in emails, retries with backoff, and when a handed-out row is handed out again.
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
+# Our company's name as buyers read it ({{ org.name }} in their e-mails).
+ORG_NAME = os.environ.get("ORG_NAME", "Our sales team")
 FOLLOWUPS_MAX_ATTEMPTS = envint("FOLLOWUPS_MAX_ATTEMPTS", 5)
 FOLLOWUPS_RETRY_BACKOFF = envint("FOLLOWUPS_RETRY_BACKOFF", 30)  # seconds, doubling, at most 300
 FOLLOWUPS_CLAIM_LEASE = envint("FOLLOWUPS_CLAIM_LEASE", 300)  # seconds; a backstop behind the outbox

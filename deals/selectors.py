@@ -176,20 +176,21 @@ def _drill_filtered(qs: QuerySet[Deal], filters: DealFilters) -> QuerySet[Deal]:
 
 
 def _buyer_category_q(value: str) -> Q:
-    """Through the reverse relations only (deals does not import surveys); one standing closure
-    and one survey per closure keep the join one row per deal."""
-    answered = Q(closures__reopened_at__isnull=True, closures__survey__response__isnull=False)
-    main = "closures__survey__response__main_reason"
-    if value == "any":
-        return answered
+    """Deals whose standing close has an answered survey (one per contact) in the buyer's
+    category; through Closure's reverse relations only (deals does not import surveys), as a
+    subquery so that a deal with several answers is listed once."""
+    main = "surveys__response__main_reason"
+    answered = Q(reopened_at__isnull=True, surveys__response__isnull=False)
     if value == "other":
-        return answered & Q(**{f"{main}__isnull": True})
-    if not value.isdigit():
+        answered &= Q(**{f"{main}__isnull": True})
+    elif value.isdigit():
+        answered &= Q(**{f"{main}__merged_into__category": int(value)}) | Q(
+            **{f"{main}__merged_into__isnull": True, f"{main}__category": int(value)}
+        )
+    elif value != "any":
         return Q(pk__in=[])
-    return answered & (
-        Q(**{f"{main}__merged_into__category": int(value)})
-        | Q(**{f"{main}__merged_into__isnull": True, f"{main}__category": int(value)})
-    )
+    # One filter() call: every condition speaks of the same survey.
+    return Q(pk__in=Closure.objects.filter(answered).values("deal_id"))
 
 
 def _recovery_filtered(qs: QuerySet[Deal], filters: DealFilters) -> QuerySet[Deal]:

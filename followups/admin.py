@@ -1,4 +1,4 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from closedlost.admin import ReadOnlyAdmin
 from followups.models import (
@@ -25,12 +25,44 @@ class ReasonSequenceDefaultInline(admin.TabularInline):
     verbose_name_plural = "reasons starting this sequence by default"
 
 
+def _warn_stored_problems(request, steps) -> None:
+    """Steps saved before the placeholder check (or behind it) that name forbidden fields: they
+    go out with those placeholders empty, and the admin is told which."""
+    for step in steps:
+        problems = step.buyer_template_problems()
+        if problems:
+            messages.warning(request, f"{step} goes out with these placeholders empty: {problems}")
+
+
 @admin.register(NurtureSequence)
 class NurtureSequenceAdmin(admin.ModelAdmin):
-    list_display = ["name", "active"]
+    list_display = ["name", "active", "buyer_problems"]
     list_filter = ["active"]
     search_fields = ["name"]
     inlines = [NurtureStepInline, ReasonSequenceDefaultInline]
+
+    @admin.display(description="E-mails to buyers")
+    def buyer_problems(self, obj):
+        bad = [s for s in obj.steps.all() if s.buyer_template_problems()]
+        return f"{len(bad)} step(s) name fields buyers may not see" if bad else "OK"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("steps")
+
+    def changelist_view(self, request, extra_context=None):
+        if request.method == "GET":
+            _warn_stored_problems(
+                request, NurtureStep.objects.filter(action="contact_email").select_related("sequence")
+            )
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method == "GET" and str(object_id).isdigit():
+            steps = NurtureStep.objects.filter(sequence_id=object_id, action="contact_email").select_related(
+                "sequence"
+            )
+            _warn_stored_problems(request, steps)
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(ReasonSequenceDefault)

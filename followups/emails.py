@@ -11,6 +11,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from followups.buyer_templates import NotSendable, buyer_context, render_buyer_template, uses_placeholder
 from followups.models import FollowUp, FollowUpKind
 
 SMTP_TIMEOUT = 30  # seconds: a hung mail server must not hold a worker (and the row lock) forever
@@ -37,6 +38,10 @@ def _deal_and_owner(deal) -> dict:
             "first_name": owner.first_name or owner.username,
             "email": owner.email,
         },
+        # The buyer's placeholders work in the team's own templates too (a step's title on the
+        # rep's list is its subject as the buyer reads it).
+        "account": {"name": deal.account.name},
+        "org": {"name": settings.ORG_NAME},
     }
 
 
@@ -93,15 +98,82 @@ def followup_titles(deal, first_contact=None):
     return title
 
 
-def followup_message(followup: FollowUp) -> EmailMultiAlternatives | None:
-    """The email for one follow-up, or None when there is nobody to write to."""
+def message_id_for(kind: str, pk: int) -> str:
+    # One Message-ID per row: a receiving server can spot a rare resend as the same mail.
+    return f"<{kind}-{pk}@{urlsplit(settings.SITE_URL).hostname or 'closedlost'}>"
+
+
+def buyer_message(
+    *, to: str, subject: str, body: str, context: dict, template: str, headers: dict, reply_to=None
+) -> EmailMultiAlternatives:
+    """An e-mail to a buyer: text and HTML drawn from `context` (the allowed values, see
+    followups.buyer_templates) and the rendered subject and body, nothing else."""
+    if not to:
+        raise NotSendable("The contact has no e-mail address.")
+    if not context.get("opt_out_url"):
+        raise NotSendable("The opt-out link would be empty.")
+    values = {**context, "subject": subject, "body": body}
+    unsubscribe = {"List-Unsubscribe": f"<{context['opt_out_url']}>"}
+    unsubscribe["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=render_to_string(f"{template}.txt", values),
+        to=[to],
+        reply_to=reply_to,
+        headers={**headers, **unsubscribe},
+        connection=get_connection(timeout=SMTP_TIMEOUT),
+    )
+    message.attach_alternative(render_to_string(f"{template}.html", values), "text/html")
+    return message
+
+
+def opt_out_url_for(email: str) -> str:
     from followups.services import opt_out_token
 
+    return absolute(reverse("followups:opt-out", args=[opt_out_token(email)])) if email else ""
+
+
+def contact_message(followup: FollowUp, extra: dict | None = None) -> EmailMultiAlternatives:
+    """A nurture step e-mailed to the deal's contact, from the allowed values only.
+
+    NotSendable when it must not go out as it would render: no address, a broken or reaching
+    template, or a {{ survey_url }} that would be empty."""
+    deal, contact, step = followup.deal, followup.contact, followup.step
+    if extra is None:  # a preview brings its own (and writes nothing)
+        extra = {}
+        for provider in step_context_providers:
+            extra.update(provider(followup))
+    if uses_placeholder(f"{step.subject}\n{step.body}", "survey_url") and not extra.get("survey_url"):
+        raise NotSendable(
+            "{{ survey_url }} would be empty: this close gets no survey link (no standard reason, "
+            "reopened, or the contact opted out)."
+        )
+    context = buyer_context(
+        contact_name=contact.name,
+        account_name=deal.account.name,
+        owner=deal.owner,
+        survey_url=extra.get("survey_url", ""),
+        opt_out_url=opt_out_url_for(contact.email),
+    )
+    subject = " ".join(render_buyer_template(step.subject, context).split())
+    body = render_buyer_template(step.body, context).strip()
+    return buyer_message(
+        to=contact.email,
+        subject=subject,
+        body=body,
+        context=context,
+        template="followups/email/contact_email",
+        headers={"Message-ID": message_id_for("followup", followup.pk)},
+        reply_to=[deal.owner.email] if deal.owner.email else None,
+    )
+
+
+def followup_message(followup: FollowUp) -> EmailMultiAlternatives | None:
+    """The email for one follow-up, or None when there is nobody to write to (an owner without
+    an address: the task stays on their list). A contact's e-mail: see contact_message."""
+    if followup.kind == FollowUpKind.CONTACT_EMAIL:
+        return contact_message(followup)
     deal = followup.deal
-    # One Message-ID per follow-up: a receiving server can spot a rare resend as the same mail.
-    headers = {
-        "Message-ID": f"<followup-{followup.pk}@{urlsplit(settings.SITE_URL).hostname or 'closedlost'}>"
-    }
     context = {
         "followup": followup,
         "deal": deal,
@@ -109,41 +181,24 @@ def followup_message(followup: FollowUp) -> EmailMultiAlternatives | None:
         "reopen_url": absolute(reverse("deals:reopen", args=[deal.pk])),
         "followups_url": absolute(reverse("followups:mine")),
     }
-    if followup.kind == FollowUpKind.CONTACT_EMAIL:
-        to = followup.contact.email
-        extra = {}
-        for provider in step_context_providers:
-            extra.update(provider(followup))
-        subject, body = render_step(followup, extra)
-        opt_out_url = absolute(reverse("followups:opt-out", args=[opt_out_token(to)]))
-        context.update(body=body, opt_out_url=opt_out_url)
-        headers["List-Unsubscribe"] = f"<{opt_out_url}>"
-        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        template = "contact_email"
-        reply_to = [deal.owner.email] if deal.owner.email else None
+    to = followup.assignee.email
+    if followup.kind == FollowUpKind.OWNER_TASK:
+        subject, body = render_step(followup)
+        context.update(body=body)
+        template = "owner_task"
     else:
-        to = followup.assignee.email
-        if followup.kind == FollowUpKind.OWNER_TASK:
-            subject, body = render_step(followup)
-            context.update(body=body)
-            template = "owner_task"
-        else:
-            subject = f"Time to revisit {deal.name}"
-            template = "reopen_reminder"
-        reply_to = None
+        subject = f"Time to revisit {deal.name}"
+        template = "reopen_reminder"
     if not to:
         return None
-    text = render_to_string(f"followups/email/{template}.txt", context)
-    html = render_to_string(f"followups/email/{template}.html", context)
     message = EmailMultiAlternatives(
         subject=subject,
-        body=text,
+        body=render_to_string(f"followups/email/{template}.txt", context),
         to=[to],
-        reply_to=reply_to,
-        headers=headers,
+        headers={"Message-ID": message_id_for("followup", followup.pk)},
         connection=get_connection(timeout=SMTP_TIMEOUT),
     )
-    message.attach_alternative(html, "text/html")
+    message.attach_alternative(render_to_string(f"followups/email/{template}.html", context), "text/html")
     return message
 
 

@@ -37,7 +37,9 @@ class StepAction(models.TextChoices):
 class NurtureStep(models.Model):
     """One step: N days after the close, a task for the owner or an email to the contact.
 
-    Subject and body are Django templates with `deal`, `contact`, `owner` and `closure`.
+    Subject and body are Django templates. A task for the owner sees the deal, contact and owner;
+    an e-mail to the contact only the allowed placeholders (followups.buyer_templates), checked
+    here whenever the step is validated (forms, the admin, followups.setup).
     """
 
     sequence = models.ForeignKey(NurtureSequence, on_delete=models.CASCADE, related_name="steps")
@@ -46,7 +48,9 @@ class NurtureStep(models.Model):
     action = models.CharField(max_length=16, choices=StepAction.choices)
     subject = models.CharField(max_length=200)
     body = models.TextField(
-        help_text="Plain text; {{ deal.name }}, {{ contact.name }}, {{ owner.first_name }} …"
+        help_text="Plain text. E-mails to the contact: {{ contact.first_name }}, {{ contact.name }}, "
+        "{{ account.name }}, {{ owner.name }}, {{ owner.first_name }}, {{ owner.email }}, {{ org.name }}, "
+        "{{ survey_url }}, {{ opt_out_url }}. Tasks for the owner may also use {{ deal.name }} …"
     )
 
     class Meta:
@@ -57,6 +61,35 @@ class NurtureStep(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sequence}: day {self.days_after_close} ({self.get_action_display()})"
+
+    @property
+    def is_buyer_facing(self) -> bool:
+        return self.action == StepAction.CONTACT_EMAIL
+
+    def clean(self):
+        """An e-mail to the contact names only the allowed placeholders (the error lists them)."""
+        from django.core.exceptions import ValidationError
+
+        from followups.buyer_templates import buyer_template_check
+
+        if not self.is_buyer_facing:
+            return
+        errors = {}
+        for name in ("subject", "body"):
+            check = buyer_template_check(getattr(self, name) or "")
+            if not check.ok:
+                errors[name] = check.message()
+        if errors:
+            raise ValidationError(errors)
+
+    def buyer_template_problems(self) -> str:
+        """What a stored e-mail step names beyond the allowed placeholders ("" when nothing)."""
+        from followups.buyer_templates import buyer_template_check
+
+        if not self.is_buyer_facing:
+            return ""
+        checks = [buyer_template_check(self.subject), buyer_template_check(self.body)]
+        return " ".join(dict.fromkeys(c.message() for c in checks if not c.ok))
 
 
 class ReasonSequenceDefault(models.Model):
@@ -250,3 +283,21 @@ class DigestSent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} {self.day}"
+
+
+class NurtureChange(models.Model):
+    """Append-only history of the admins' changes to nurture steps (who, when, before, after)."""
+
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    sequence = models.ForeignKey(NurtureSequence, on_delete=models.PROTECT, related_name="changes")
+    step_id = models.PositiveIntegerField(null=True, blank=True)
+    what = models.CharField(max_length=16)  # step_created, step_changed
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.what} {self.sequence} by {self.actor_id} at {self.at:%Y-%m-%d %H:%M}"

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from deals.models import DealStatus
 from followups import emails
+from followups.buyer_templates import NotSendable
 from followups.errors import FollowUpError  # noqa: F401  (re-exported)
 from followups.models import (
     DUE_STATES,
@@ -225,8 +226,16 @@ def followup_deliver(*, followup_id: int, now: datetime | None = None) -> Delive
             followup.completed_at = now
             followup.save(update_fields=["state", "cancelled_reason", "completed_at"])
             return Delivery("cancelled")
-        message = emails.followup_message(followup)
         followup.attempts += 1
+        try:
+            message = emails.followup_message(followup)
+        except NotSendable as exc:
+            # Not as it would render (no address, an empty survey link, a template reaching
+            # past its placeholders): reported on the row, never sent, not retried.
+            followup.state, followup.last_error = FollowUpState.FAILED, f"Not sent: {exc}"[:2000]
+            followup.save(update_fields=["attempts", "last_error", "state"])
+            log.warning("follow-up %s not sent: %s", followup.pk, exc)
+            return Delivery("failed")
         try:
             if message is not None:
                 message.send()

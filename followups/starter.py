@@ -21,9 +21,9 @@ SEQUENCES = {
             (
                 90,
                 CONTACT,
-                "What has changed at {{ deal.account }}?",
+                "What has changed at {{ account.name }}?",
                 "Hi {{ contact.first_name|default:'there' }},\n\n"
-                "When we last spoke the timing was not right for {{ deal.account }}. A few months on, has "
+                "When we last spoke the timing was not right for {{ account.name }}. A few months on, has "
                 "anything changed? Happy to share what is new on our side in a 15-minute call.\n\n"
                 "Best,\n{{ owner.first_name }}",
             ),
@@ -32,7 +32,8 @@ SEQUENCES = {
                 CONTACT,
                 "Worth another look, {{ contact.first_name|default:'' }}?",
                 "Hi {{ contact.first_name|default:'there' }},\n\n"
-                "It has been half a year since we talked about {{ deal.name }}. If the question is back on "
+                "It has been half a year since we talked about your plans at {{ account.name }}. If the "
+                "question is back on "
                 "the table, I would be glad to help, with no pressure.\n\n{{ owner.first_name }}",
             ),
         ],

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from followups import views
+from followups import setup_views, views
 
 app_name = "followups"
 
@@ -12,4 +12,7 @@ urlpatterns = [
     path("<int:pk>/snooze/", views.followup_snooze_view, name="snooze"),
     path("<int:pk>/reschedule/", views.followup_reschedule_view, name="reschedule"),
     path("opt-out/<str:token>/", views.opt_out_view, name="opt-out"),
+    path("setup/", setup_views.setup_view, name="setup"),
+    path("setup/steps/<int:pk>/", setup_views.step_view, name="setup-step"),
+    path("setup/sequences/<int:pk>/reasons/", setup_views.sequence_reasons_view, name="setup-reasons"),
 ]

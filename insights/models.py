@@ -24,6 +24,22 @@ class ExchangeRate(models.Model):
         return f"1 {self.currency} = {self.rate}"
 
 
+class ExchangeRateChange(models.Model):
+    """Append-only history of the admins' rate changes (who, when, the rate before and after)."""
+
+    actor = models.ForeignKey("teams.User", on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(auto_now_add=True)
+    currency = models.CharField(max_length=3)
+    before = models.DecimalField(max_digits=18, decimal_places=8, null=True, blank=True)
+    after = models.DecimalField(max_digits=18, decimal_places=8)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.currency}: {self.before} → {self.after}"
+
+
 class LossHistory(models.Model):
     """One row per deal ever lost: what the reopen and recovery figures need from its closures.
 

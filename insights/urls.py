@@ -1,10 +1,11 @@
 from django.urls import path
 
-from insights import views
+from insights import rates_views, views
 
 app_name = "insights"
 
 urlpatterns = [
     path("", views.dashboard_view, name="dashboard"),
     path("export/<slug:name>.csv", views.export_view, name="export"),
+    path("rates/", rates_views.rates_view, name="rates"),
 ]

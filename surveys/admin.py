@@ -2,10 +2,9 @@
 they preview the survey page and its e-mail from the settings page."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.template import Engine, TemplateSyntaxError
 from django.urls import path, reverse
 from django.utils.html import format_html
 
@@ -24,20 +23,8 @@ class SurveySettingsForm(forms.ModelForm):
         model = SurveySettings
         fields = ("intro", "email_subject", "email_body", "loss_days", "no_decision_days")
 
-    def _template(self, name: str) -> str:
-        # A broken placeholder must stop here, not in the worker at sending time.
-        value = self.cleaned_data[name]
-        try:
-            Engine.get_default().from_string(value)
-        except TemplateSyntaxError as error:
-            raise forms.ValidationError(f"A placeholder does not work: {error}") from error
-        return value
-
-    def clean_email_subject(self) -> str:
-        return self._template("email_subject")
-
-    def clean_email_body(self) -> str:
-        return self._template("email_body")
+    # A broken or forbidden placeholder stops here (the model fields' validators), not in the
+    # worker at sending time.
 
 
 @admin.register(SurveySettings)
@@ -63,6 +50,11 @@ class SurveySettingsAdmin(admin.ModelAdmin):
         )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        problems = SurveySettings.load().buyer_template_problems()
+        if problems and request.method == "GET":
+            messages.warning(
+                request, f"The stored survey e-mail goes out with these placeholders empty: {problems}"
+            )
         extra = {
             "preview_page": reverse("admin:surveys_preview_page"),
             "preview_email": reverse("admin:surveys_preview_email"),
@@ -92,10 +84,16 @@ class SurveySettingsAdmin(admin.ModelAdmin):
     def preview_email(self, request):
         """The survey e-mail's HTML part for a sample contact."""
         config = SurveySettings.load()
-        subject, body = emails.render_email(
-            config=config, contact_name="Sam Example", account_name="Example Ltd", url=SAMPLE_URL
+        to = "sam@example.invalid"
+        subject, body, context = emails.render_email(
+            config=config,
+            contact_name="Sam Example",
+            account_name="Example Ltd",
+            url=SAMPLE_URL,
+            to=to,
+            owner=request.user,
         )
-        message = emails.build_message(to="sam@example.invalid", subject=subject, body=body, url=SAMPLE_URL)
+        message = emails.build_message(to=to, subject=subject, body=body, context=context)
         html = message.alternatives[0][0]
         return HttpResponse(html)
 

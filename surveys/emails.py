@@ -1,87 +1,69 @@
 """The survey e-mail: the admin's text with the buyer's first name, their company and the link.
 
-Only plain values reach the admin-written template: no deal, amount, reason or rep.
+Only the allowed values reach the admin-written template (followups.buyer_templates): no deal,
+amount, reason or note; the sender is the deal's owner, by name and address only.
 """
 
-from urllib.parse import urlsplit
-
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
-from django.template import Context, Engine
-from django.template.loader import render_to_string
-from django.urls import reverse
-from django.utils.html import escape, linebreaks, urlize
+from django.core.mail import EmailMultiAlternatives
 
+from followups.buyer_templates import NotSendable, buyer_context, render_buyer_template
+from followups.emails import buyer_message, message_id_for, opt_out_url_for
 from surveys.models import Survey, SurveySettings
-
-SMTP_TIMEOUT = 30  # seconds: a hung mail server must not hold a worker (and the row lock) forever
 
 
 def absolute(path: str) -> str:
     return settings.SITE_URL.rstrip("/") + path
 
 
-def _first_name(name: str) -> str:
-    return (name.split() or [""])[0]
-
-
 def render_email(
-    *, config: SurveySettings, contact_name: str, account_name: str, url: str
-) -> tuple[str, str]:
-    """The subject and plain-text body; the link is added at the end when the text lacks it."""
-    context = Context(
-        {
-            "contact": {"name": contact_name, "first_name": _first_name(contact_name)},
-            "account": {"name": account_name},
-            "survey_url": url,
-        },
-        autoescape=False,
+    *, config: SurveySettings, contact_name: str, account_name: str, url: str, to: str = "", owner=None
+) -> tuple[str, str, dict]:
+    """The subject, plain-text body and the values they were drawn from; the link is added at
+    the end when the text lacks it. NotSendable when the link or the opt-out link is empty."""
+    if not url:
+        raise NotSendable("The survey link would be empty.")
+    context = buyer_context(
+        contact_name=contact_name,
+        account_name=account_name,
+        owner=owner,
+        survey_url=url,
+        opt_out_url=opt_out_url_for(to) if to else "",
     )
-    engine = Engine.get_default()
-    subject = " ".join(engine.from_string(config.email_subject).render(context).split())
-    body = engine.from_string(config.email_body).render(context).strip()
+    subject = " ".join(render_buyer_template(config.email_subject, context).split())
+    body = render_buyer_template(config.email_body, context).strip()
     if url not in body:
         body += f"\n\n{url}"
-    return subject, body
+    return subject, body, context
 
 
 def build_message(
-    *, to: str, subject: str, body: str, url: str, message_id: str = ""
+    *, to: str, subject: str, body: str, context: dict, message_id: str = ""
 ) -> EmailMultiAlternatives:
-    from followups.services import opt_out_token
-
-    # The same unsubscribe link as the nurture e-mails: one opt-out stops both.
-    opt_out_url = absolute(reverse("followups:opt-out", args=[opt_out_token(to)]))
-    context = {
-        "subject": subject,
-        "body_html": urlize(linebreaks(escape(body))),
-        "survey_url": url,
-        "opt_out_url": opt_out_url,
-    }
-    headers = {"List-Unsubscribe": f"<{opt_out_url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
-    if message_id:
-        headers["Message-ID"] = message_id
-    message = EmailMultiAlternatives(
+    """The survey e-mail's text and HTML (the same opt-out as the nurture e-mails: one stops both)."""
+    return buyer_message(
+        to=to,
         subject=subject,
-        body=render_to_string("surveys/email/survey.txt", {"body": body, "opt_out_url": opt_out_url}),
-        to=[to],
-        headers=headers,
-        connection=get_connection(timeout=SMTP_TIMEOUT),
+        body=body,
+        context=context,
+        template="surveys/email/survey",
+        headers={"Message-ID": message_id} if message_id else {},
     )
-    message.attach_alternative(render_to_string("surveys/email/survey.html", context), "text/html")
-    return message
 
 
 def survey_message(survey: Survey, *, url: str, config: SurveySettings) -> EmailMultiAlternatives:
     """The e-mail asking one contact for their feedback (one Message-ID per survey)."""
-    subject, body = render_email(
-        config=config, contact_name=survey.contact.name, account_name=survey.deal.account.name, url=url
-    )
-    host = urlsplit(settings.SITE_URL).hostname or "closedlost"
-    return build_message(
-        to=survey.contact.email,
-        subject=subject,
-        body=body,
+    to = survey.contact.email
+    if not to:
+        raise NotSendable(f"{survey.contact.name} has no e-mail address.")
+    subject, body, context = render_email(
+        config=config,
+        contact_name=survey.contact.name,
+        account_name=survey.deal.account.name,
         url=url,
-        message_id=f"<survey-{survey.pk}@{host}>",
+        to=to,
+        owner=survey.deal.owner,
+    )
+    return build_message(
+        to=to, subject=subject, body=body, context=context, message_id=message_id_for("survey", survey.pk)
     )

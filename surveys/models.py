@@ -1,8 +1,9 @@
 """Buyer feedback surveys: what we ask a lost buyer, what they answered, and the wording they see.
 
-A Survey is one link for one contact about one closure; its row is also the e-mail's hand-off
-intent (state + queued_at), re-published by beat until the worker marks it sent. A response is
-a row of its own so that the database holds "one response per link" (a one-to-one key).
+A Survey is one link for one contact about one closure (several contacts: several surveys); its
+row is also the e-mail's hand-off intent (state + queued_at), re-published by beat until the
+worker marks it sent. A response is a row of its own so that the database holds "one response
+per link" (a one-to-one key).
 """
 
 from django.conf import settings
@@ -11,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from deals.models import Closure, Contact, Deal
+from followups.buyer_templates import validate_buyer_template
 from reasons.models import Competitor, Reason, ReasonCategory
 
 DEFAULT_INTRO = (
@@ -32,11 +34,15 @@ class SurveySettings(models.Model):
     """The survey's texts and when it goes out on its own; one row (pk 1), edited in the admin."""
 
     intro = models.TextField(default=DEFAULT_INTRO, help_text="Shown at the top of the survey page.")
-    email_subject = models.CharField(max_length=200, default=DEFAULT_EMAIL_SUBJECT)
+    email_subject = models.CharField(
+        max_length=200, default=DEFAULT_EMAIL_SUBJECT, validators=[validate_buyer_template]
+    )
     email_body = models.TextField(
         default=DEFAULT_EMAIL_BODY,
+        validators=[validate_buyer_template],
         help_text="Plain text. Placeholders: {{ contact.first_name }}, {{ contact.name }}, "
-        "{{ account.name }}, {{ survey_url }} (added at the end when missing).",
+        "{{ account.name }}, {{ owner.name }}, {{ owner.first_name }}, {{ owner.email }}, {{ org.name }}, "
+        "{{ survey_url }} (added at the end when missing), {{ opt_out_url }}.",
     )
     loss_days = models.PositiveIntegerField(
         null=True,
@@ -58,6 +64,13 @@ class SurveySettings(models.Model):
 
     def __str__(self) -> str:
         return "Survey settings"
+
+    def buyer_template_problems(self) -> str:
+        """What the stored e-mail names beyond the allowed placeholders ("" when nothing)."""
+        from followups.buyer_templates import buyer_template_check
+
+        checks = [buyer_template_check(self.email_subject), buyer_template_check(self.email_body)]
+        return " ".join(dict.fromkeys(c.message() for c in checks if not c.ok))
 
     @classmethod
     def load(cls) -> "SurveySettings":
@@ -121,9 +134,11 @@ class SurveySource(models.TextChoices):
 
 
 class Survey(models.Model):
-    """One buyer's link about one close. Its state and queued_at are the e-mail's hand-off row."""
+    """One buyer contact's link about one close (one per close and contact, so every contact
+    asked has a link and an answer of their own). Its state and queued_at are the e-mail's
+    hand-off row; a contact that cannot be asked (no address) is a `failed` row saying why."""
 
-    closure = models.OneToOneField(Closure, on_delete=models.PROTECT, related_name="survey")
+    closure = models.ForeignKey(Closure, on_delete=models.PROTECT, related_name="surveys")
     deal = models.ForeignKey(Deal, on_delete=models.PROTECT, related_name="surveys")
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="surveys")
     source = models.CharField(max_length=16, choices=SurveySource.choices)
@@ -146,6 +161,7 @@ class Survey(models.Model):
                 condition=Q(state="sent", sent_at__isnull=False) | ~Q(state="sent"),
                 name="survey_sent_has_time",
             ),
+            models.UniqueConstraint(fields=["closure", "contact"], name="survey_one_per_closure_contact"),
         ]
         indexes = [
             models.Index(fields=["queued_at"], condition=Q(state="pending"), name="survey_pending"),
@@ -193,3 +209,18 @@ class SurveyResponse(models.Model):
 
     def __str__(self) -> str:
         return f"Response to survey {self.survey_id}"
+
+
+class SurveySettingsChange(models.Model):
+    """Append-only history of the admins' changes to the survey settings (who, when, before, after)."""
+
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    before = models.JSONField(default=dict)
+    after = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Survey settings changed by {self.actor_id} at {self.at:%Y-%m-%d %H:%M}"

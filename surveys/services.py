@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from deals.models import Closure, Contact, Deal, DealStatus
+from followups.buyer_templates import NotSendable
 from followups.services import contact_opt_out, opted_out_emails
 from reasons.models import Competitor, Reason
 from surveys import emails
@@ -81,19 +82,20 @@ def _standing_closure(deal: Deal) -> Closure | None:
     return Closure.objects.filter(deal=deal, reopened_at__isnull=True).select_related("reason").first()
 
 
-def _first_reachable_contact(deal: Deal, opted_out: set[str] | None = None) -> Contact | None:
-    """Who the survey asks: the deal's primary contact, or (none primary, or the primary has no
-    address) its first contact with an address; None when that one opted out. `opted_out`:
-    already read. Reads `deal.contact_links` (prefetch it with its contacts for many deals)."""
+def _reachable_contacts(deal: Deal, opted_out: set[str] | None = None) -> tuple[list[Contact], list[Contact]]:
+    """(contacts the survey asks, contacts without an address), by id: the deal's primary contact
+    when it has one with an address (none if that one opted out), else every contact with an
+    address that has not opted out; `opted_out`: the opt-outs already read."""
     prefetched = "contact_links" in getattr(deal, "_prefetched_objects_cache", {})
     links = deal.contact_links.all() if prefetched else deal.contact_links.select_related("contact")
     links = sorted(links, key=lambda link: (not link.is_primary, link.contact_id))
-    contacts = [link.contact for link in links if link.contact.email]
     if links and links[0].is_primary and links[0].contact.email:
-        contacts = contacts[:1]
+        links = links[:1]
+    contacts = sorted((link.contact for link in links), key=lambda c: c.pk)
     if opted_out is None:
-        opted_out = opted_out_emails([c.email for c in contacts])
-    return next((c for c in contacts if c.email.lower() not in opted_out), None)
+        opted_out = opted_out_emails([c.email for c in contacts if c.email])
+    reachable = [c for c in contacts if c.email and c.email.lower() not in opted_out]
+    return reachable, [c for c in contacts if not c.email]
 
 
 def _check_can_survey(*, deal: Deal, closure: Closure | None) -> None:
@@ -103,50 +105,81 @@ def _check_can_survey(*, deal: Deal, closure: Closure | None) -> None:
         raise SurveyError("Only a lost or No Decision deal gets a survey.")
     if closure.reason_id is None:
         raise SurveyError("Give the deal its standard reason first, then send the survey.")
-    if Survey.objects.filter(closure=closure).exists():
-        raise SurveyError("This close already has a survey.")
 
 
-def survey_request(*, deal: Deal, actor: User, now: datetime | None = None) -> Survey:
-    """The rep's "Send survey": a survey for the deal's standing close, e-mailed by the worker.
+NO_ADDRESS = "not sent: no e-mail address"
 
-    Refused for won or open deals, a close without a reason, a close already surveyed, and
-    when no contact has an address that has not opted out.
+
+def _surveys_create(
+    *, closure: Closure, deal: Deal, opted_out: set[str] | None, now: datetime, **fields
+) -> list[Survey]:
+    """A pending survey for each reachable contact of the close not asked yet, and a `failed`
+    row (reported on the deal page) for each contact without an address; none when nobody new
+    can be asked. Inside the caller's transaction."""
+    reachable, no_address = _reachable_contacts(deal, opted_out)
+    asked = set(Survey.objects.filter(closure=closure).values_list("contact_id", flat=True))
+    to_ask = [c for c in reachable if c.pk not in asked]
+    if not to_ask:
+        return []
+    rows = [Survey(closure=closure, deal=deal, contact=c, created_at=now, **fields) for c in to_ask] + [
+        Survey(
+            closure=closure,
+            deal=deal,
+            contact=c,
+            created_at=now,
+            state=SurveyState.FAILED,
+            last_error=NO_ADDRESS,
+            source=fields["source"],
+            requested_by=fields.get("requested_by"),
+        )
+        for c in no_address
+        if c.pk not in asked
+    ]
+    return Survey.objects.bulk_create(rows)
+
+
+def survey_request(*, deal: Deal, actor: User, now: datetime | None = None) -> list[Survey]:
+    """The rep's "Send survey": a survey of its own for each contact of the deal's standing close
+    not asked yet, e-mailed by the worker; contacts without an address get a `failed` row saying so.
+
+    Refused for won or open deals, a close without a reason, a close whose every reachable contact
+    already has one, and when no contact has an address that has not opted out.
     """
     now = now or timezone.now()
     with transaction.atomic():
         locked = Deal.objects.select_for_update().get(pk=deal.pk)
         closure = _standing_closure(locked)
         _check_can_survey(deal=locked, closure=closure)
-        contact = _first_reachable_contact(locked)
-        if contact is None:
-            raise SurveyError("No contact of this deal can receive it (no address, or they opted out).")
-        survey = Survey.objects.create(
+        surveys = _surveys_create(
             closure=closure,
             deal=locked,
-            contact=contact,
+            opted_out=None,
+            now=now,
             source=SurveySource.REP,
             requested_by=actor,
-            created_at=now,
             queued_at=now,
         )
-        transaction.on_commit(lambda: _publish([survey.pk]), robust=True)
-    return survey
+        if not surveys:
+            if Survey.objects.filter(closure=closure).exists():
+                raise SurveyError("This close already has a survey.")
+            raise SurveyError("No contact of this deal can receive it (no address, or they opted out).")
+        pending = [s.pk for s in surveys if s.state == SurveyState.PENDING]
+        transaction.on_commit(lambda: _publish(pending), robust=True)
+    return surveys
 
 
 def survey_for_nurture(*, closure: Closure, contact: Contact, now: datetime | None = None) -> Survey | None:
-    """The survey a nurture e-mail links to (made once per close); None when none may be sent."""
+    """The survey a nurture e-mail to `contact` links to (one per close and contact, made on first
+    use); None when none may be sent."""
     now = now or timezone.now()
     deal = closure.deal
     if closure.reopened_at is not None or closure.reason_id is None or deal.status not in SURVEYED_OUTCOMES:
         return None
     if not contact.email or opted_out_emails([contact.email]):
         return None
-    existing = Survey.objects.filter(closure=closure).first()
+    existing = Survey.objects.filter(closure=closure, contact=contact).first()
     if existing is not None:
-        return existing if existing.contact_id == contact.pk else None
-    if _first_reachable_contact(deal) != contact:  # the survey asks the primary contact only
-        return None
+        return existing if existing.state != SurveyState.CANCELLED else None
     try:
         with transaction.atomic():
             # The nurture e-mail itself carries the link: this row needs no e-mail of its own.
@@ -190,7 +223,7 @@ def surveys_schedule_due(*, now: datetime | None = None) -> int:
             reason__isnull=False,
             closed_at__gte=now - timedelta(days=longest) - AUTOMATIC_GRACE,
             closed_at__lte=now,
-            survey__isnull=True,
+            surveys__isnull=True,
         )
         .select_related("reason__buyer_wording", "deal")
         .prefetch_related("deal__contact_links__contact")
@@ -207,17 +240,18 @@ def surveys_schedule_due(*, now: datetime | None = None) -> int:
         due = closure.closed_at + timedelta(days=days) if days is not None else None
         if due is None or due > now or due < now - AUTOMATIC_GRACE:
             continue
-        contact = _first_reachable_contact(closure.deal, opted_out)
-        if contact is None:
-            continue
         try:
             with transaction.atomic():
-                Survey.objects.create(
-                    closure=closure, deal=closure.deal, contact=contact, source=SurveySource.AUTOMATIC
+                surveys = _surveys_create(
+                    closure=closure,
+                    deal=closure.deal,
+                    opted_out=opted_out,
+                    now=now,
+                    source=SurveySource.AUTOMATIC,
                 )
-            created += 1
-        except IntegrityError:  # another beat tick or a rep made it meanwhile
+        except IntegrityError:  # another beat tick or a rep made them meanwhile
             continue
+        created += sum(1 for s in surveys if s.state == SurveyState.PENDING)
     return created
 
 
@@ -287,7 +321,16 @@ def survey_deliver(*, survey_id: int, now: datetime | None = None) -> Delivery:
             return _cancel(survey, "contact opted out")
         survey.attempts += 1
         try:
-            emails.survey_message(survey, url=survey_url(survey), config=SurveySettings.load()).send()
+            message = emails.survey_message(survey, url=survey_url(survey), config=SurveySettings.load())
+        except NotSendable as error:
+            # Not as it would render (no address, an empty link, a template reaching past its
+            # placeholders): reported on the row, never sent, not retried.
+            survey.state, survey.last_error = SurveyState.FAILED, f"Not sent: {error}"[:500]
+            survey.save(update_fields=["attempts", "last_error", "state"])
+            log.warning("survey %s not sent: %s", survey.pk, error)
+            return Delivery("failed")
+        try:
+            message.send()
         except (smtplib.SMTPException, OSError) as error:
             survey.last_error = str(error)[:500]
             failed = survey.attempts >= settings.SURVEYS_MAX_ATTEMPTS

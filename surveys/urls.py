@@ -1,6 +1,6 @@
 from django.urls import path
 
-from surveys import views
+from surveys import setup_views, views
 
 app_name = "surveys"
 
@@ -10,5 +10,6 @@ urlpatterns = [
     path("answer/<str:token>/thanks/", views.thanks_view, name="thanks"),
     path("deals/<int:pk>/send/", views.send_view, name="send"),
     path("figures/", views.figures_view, name="figures"),
+    path("setup/", setup_views.survey_setup_view, name="setup"),
     path("figures/<slug:name>.csv", views.export_view, name="export"),
 ]

@@ -115,16 +115,24 @@ def thanks_view(request, token: str):
     return render(request, "surveys/thanks.html")
 
 
+def _names(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 @require_POST
 def send_view(request, pk: int):
     """The rep's "Send survey" on the deal page."""
     deal = deal_get_for_user(user=request.user, pk=pk)
     try:
-        survey = services.survey_request(deal=deal, actor=request.user)
+        surveys = services.survey_request(deal=deal, actor=request.user)
     except services.SurveyError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, f"The survey is on its way to {survey.contact.name}.")
+        going = [s.contact.name for s in surveys if s.state == SurveyState.PENDING]
+        messages.success(request, f"The survey is on its way to {_names(going)}.")
+        skipped = [s.contact.name for s in surveys if s.state == SurveyState.FAILED]
+        if skipped:
+            messages.warning(request, f"Not sent to {_names(skipped)}: no e-mail address.")
     return redirect("deals:detail", pk=deal.pk)
 
 

@@ -182,7 +182,7 @@ def _kwargs(world, fake) -> tuple[dict[str, dict], list[str]]:
     followup = FollowUp.objects.first()
     buyer = Contact.objects.create(account=world.account, name="Noor Birch", email="noor@birch.example")
     closed.contacts.add(buyer)
-    survey = survey_request(deal=closed, actor=world.alice)
+    (survey,) = survey_request(deal=closed, actor=world.alice)
     crm = _crm_world(world, fake)
     from django.contrib.auth.tokens import default_token_generator
     from django.utils.encoding import force_bytes
@@ -206,6 +206,8 @@ def _kwargs(world, fake) -> tuple[dict[str, dict], list[str]]:
         "deals/contacts/": {"contact_id": buyer.pk},
         "deals/": {"pk": open_deal.pk},
         "follow-ups/opt-out/": {"token": opt_out_token("buyer@birch.example")},
+        "follow-ups/setup/steps/": {"pk": NurtureStep.objects.filter(sequence=sequence).first().pk},
+        "follow-ups/setup/sequences/": {"pk": sequence.pk},
         "follow-ups/": {"pk": followup.pk},
         "taxonomy/reasons/": {"pk": world.reasons["no-budget"].pk},
         "pipelines/stages/": {"pk": world.stages[0].pk},

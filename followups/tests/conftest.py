@@ -47,8 +47,8 @@ def sequence(db) -> NurtureSequence:
         [
             (1, StepAction.OWNER_TASK, "Call {{ contact.first_name }} at {{ deal.account }}",
              "Ask what changed."),
-            (2, StepAction.CONTACT_EMAIL, "What changed at {{ deal.account }}?",
-             "Hi {{ contact.first_name }},\n\nHas anything changed since {{ deal.name }}?\n\n"
+            (2, StepAction.CONTACT_EMAIL, "What changed at {{ account.name }}?",
+             "Hi {{ contact.first_name }},\n\nHas anything changed at {{ account.name }}?\n\n"
              "{{ owner.first_name }}"),
             (5, StepAction.CONTACT_EMAIL, "Worth another look?", "Hi {{ contact.first_name }}, still there?"),
         ],

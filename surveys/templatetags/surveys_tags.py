@@ -17,12 +17,11 @@ def choice_groups(form, name: str):
 def deal_survey_panel(context, deal):
     """The buyer's answer beside the rep's close, and the rep's "Send survey" button."""
     surveys = selectors.deal_surveys(deal=deal)
-    standing_surveyed = any(s.closure.reopened_at is None for s in surveys)
-    can_send = (
-        deal.status in (DealStatus.LOST, DealStatus.NO_DECISION)
-        and deal.close_reason_id
-        and not standing_surveyed
-    )
+    can_send = deal.status in (DealStatus.LOST, DealStatus.NO_DECISION) and deal.close_reason_id
+    if can_send:
+        # While a contact with an address has no survey of the standing close yet.
+        asked = {s.contact_id for s in surveys if s.closure.reopened_at is None}
+        can_send = any(c.email and c.pk not in asked for c in deal.contacts.all())
     return {"deal": deal, "surveys": surveys, "can_send": can_send, "request": context.get("request")}
 
 

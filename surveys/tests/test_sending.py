@@ -125,14 +125,14 @@ def test_delivery_is_cancelled_for_a_won_or_opted_out_case(world, lost_with_buye
     from django.core import mail
 
     deal = lost_with_buyer()
-    survey = services.survey_request(deal=deal, actor=world.alice)
+    (survey,) = services.survey_request(deal=deal, actor=world.alice)
     contact_opt_out(email="noor@birch.example")
     assert services.survey_deliver(survey_id=survey.pk).outcome == "cancelled"
     assert Survey.objects.get().cancelled_reason == "contact opted out"
     assert services.survey_deliver(survey_id=survey.pk).outcome == "skipped"
 
     other = lost_with_buyer(owner="erin", email="sam@birch.example")
-    survey = services.survey_request(deal=other, actor=world.erin)
+    (survey,) = services.survey_request(deal=other, actor=world.erin)
     deal_services.deal_reopen(deal=other, actor=world.erin)
     deal_services.deal_mark_won(deal=other, reason=world.reasons["win-best-fit"], actor=world.erin)
     assert services.survey_deliver(survey_id=survey.pk).outcome == "cancelled"
