@@ -8,15 +8,21 @@ from django.urls import reverse
 from django.views.decorators.http import require_safe
 
 from closedlost.csvsafe import SafeWriter
+from insights.comparison import COMPARE_MODES, Comparison, figures_compared
 from insights.exports import DEAL_COLUMNS, cell, deal_rows, figure_table, jsonable
 from insights.forms import PERIODS, DashboardFilterForm, teams_visible_to
-from insights.selectors import FIGURES, Dashboard, dashboard_figures
+from insights.selectors import FIGURES, Dashboard
 
 
-def _dashboard(request) -> tuple[DashboardFilterForm, Dashboard]:
+def _dashboard(request) -> tuple[DashboardFilterForm, Dashboard, Comparison]:
     form = DashboardFilterForm(request.GET, user=request.user)
     filters = form.dashboard_filters()
-    return form, Dashboard(user=request.user, filters=filters)
+    return form, Dashboard(user=request.user, filters=filters), form.comparison()
+
+
+def dashboard_query(dashboard: Dashboard, comparison: Comparison) -> str:
+    """The dashboard's filters and comparison as URL parameters (CSV, API and findings links)."""
+    return urlencode({**dashboard.filters.as_query(), **comparison.as_query()})
 
 
 def _chart_data(figures: dict) -> dict:
@@ -65,9 +71,9 @@ def _scope_label(user) -> str:
 
 @require_safe
 def dashboard_view(request):
-    form, dashboard = _dashboard(request)
-    figures = dashboard_figures(dashboard)
-    query = urlencode(dashboard.filters.as_query())
+    form, dashboard, comparison = _dashboard(request)
+    figures = figures_compared(dashboard, comparison)
+    query = dashboard_query(dashboard, comparison)
     period, start, end = form.period_shown
     by_name = {name.replace("-", "_"): figure for name, figure in figures.items()}
     return render(
@@ -80,6 +86,8 @@ def dashboard_view(request):
             "scope_label": _scope_label(request.user),
             "period_start": start,
             "period_end": end,
+            "comparison": comparison,
+            "comparison_label": dict(COMPARE_MODES)[comparison.mode],
             "f": by_name,
             "recovery_panels": [
                 {
@@ -150,9 +158,9 @@ def export_view(request, name: str):
     """One panel's figures, or the deals behind the dashboard, as CSV."""
     if name != "deals" and name not in FIGURES:
         raise Http404("No such figure.")
-    _form, dashboard = _dashboard(request)
+    _form, dashboard, comparison = _dashboard(request)
     stamp = f"{dashboard.filters.date_from:%Y%m%d}-{dashboard.filters.date_to:%Y%m%d}"
     if name == "deals":
         return _csv_response(f"closedlost-deals-{stamp}.csv", DEAL_COLUMNS, deal_rows(dashboard))
-    header, rows = figure_table(name, FIGURES[name](dashboard))
+    header, rows = figure_table(name, figures_compared(dashboard, comparison, [name])[name])
     return _csv_response(f"closedlost-{name}-{stamp}.csv", header, rows)

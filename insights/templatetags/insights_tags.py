@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 from django import template
+from django.utils.html import format_html
 
 register = template.Library()
 DASH = "—"
@@ -27,3 +28,35 @@ def days(value) -> str:
     if value is None:
         return DASH
     return f"{value:.1f}"
+
+
+def _signed(value, text: str) -> str:
+    return f"+{text}" if value > 0 else (text if value < 0 else f"±{text.lstrip('-')}")
+
+
+FORMATS = {
+    "pct": lambda v: f"{v * 100:.1f}%",
+    "money": lambda v: f"{Decimal(v):,.0f}",
+    "days": lambda v: f"{v:.1f}",
+    "count": lambda v: f"{v:,}",
+}
+
+
+@register.simple_tag
+def vs(item, key: str, kind: str = "count"):
+    """The comparison value of item[key] and its change: "vs 12.0% · +3.4 pp" for shares and rates
+    (percentage points), "vs 12 · +3 (+25%)" for counts and amounts; nothing without a comparison."""
+    compare = (item or {}).get("compare")
+    if compare is None or key not in compare:
+        return ""
+    before, change = compare[key], item["change"].get(key)
+    shown = DASH if before is None else FORMATS[kind](before)
+    if change is None:
+        delta = ""
+    elif kind == "pct":
+        delta = f" · {_signed(change, f'{change * 100:.1f}')} pp"
+    else:
+        delta = f" · {_signed(change, FORMATS[kind](change))}"
+        if kind != "days" and before:
+            delta += f" ({_signed(change, f'{float(change) / float(before) * 100:.0f}')}%)"
+    return format_html('<span class="vs">vs {}{}</span>', shown, delta)
