@@ -183,6 +183,10 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 
 # The organisation's currency: dashboards convert deal amounts into it.
 ORG_CURRENCY = os.environ.get("ORG_CURRENCY", "USD")
+# Findings (insights/findings.py): the false discovery rate across one request, and the fewest
+# deals a cell needs in each period to be tested.
+FINDINGS_FDR = float(os.environ.get("FINDINGS_FDR", "0.05"))
+FINDINGS_MIN_COUNT = envint("FINDINGS_MIN_COUNT", 10)
 DEAL_LIST_PAGE_SIZE = envint("DEAL_LIST_PAGE_SIZE", 25)
 
 # The JSON API: token or session auth, per-object scoping in each view (selectors), a

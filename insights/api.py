@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from insights.comparison import COMPARE_MODES, Comparison, figures_compared
 from insights.exports import jsonable
+from insights.findings import dashboard_findings
 from insights.forms import PERIODS, DashboardFilterForm
 from insights.selectors import FIGURES, Dashboard
 
@@ -94,4 +95,21 @@ class FigureView(_FiguresBase):
             "figure": name,
             "data": figures_compared(dashboard, comparison, [name])[name],
         }
+        return Response(jsonable(body))
+
+
+class FindingsView(_FiguresBase):
+    """What changed against the comparison period, tested (insights.findings): the significant
+    changes, largest effect first, each with its numbers, p and q values and both periods' deals."""
+
+    @extend_schema(
+        operation_id="findings_list", parameters=FILTER_PARAMETERS, responses={200: OpenApiTypes.OBJECT}
+    )
+    def get(self, request):
+        chosen = self.dashboard(request)
+        if isinstance(chosen, Response):
+            return chosen
+        dashboard, comparison = chosen
+        body = {"period": self.period(dashboard), "compare": self.compare(comparison)}
+        body |= dashboard_findings(dashboard, comparison)
         return Response(jsonable(body))

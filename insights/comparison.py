@@ -152,9 +152,19 @@ def compare_figures(figures: dict, others: dict) -> dict:
     return figures
 
 
-def figures_compared(dashboard: Dashboard, comparison: Comparison, names=None) -> dict:
-    """The dashboard's figures (all, or `names`), each with its comparison values."""
+def figures_both(dashboard: Dashboard, comparison: Comparison, names=None) -> tuple[dict, dict, Dashboard]:
+    """The figures (all, or `names`) of the period and of the comparison, and the comparison's
+    dashboard (the findings read the same, so a page computes them once)."""
     other = comparison_dashboard(dashboard, comparison)
     names = list(FIGURES) if names is None else names
-    figures = {name: FIGURES[name](dashboard) for name in names}
-    return compare_figures(figures, {name: FIGURES[name](other) for name in names})
+    return (
+        {name: FIGURES[name](dashboard) for name in names},
+        {name: FIGURES[name](other) for name in names},
+        other,
+    )
+
+
+def figures_compared(dashboard: Dashboard, comparison: Comparison, names=None) -> dict:
+    """The dashboard's figures (all, or `names`), each with its comparison values."""
+    figures, others, _other = figures_both(dashboard, comparison, names)
+    return compare_figures(figures, others)

@@ -83,6 +83,12 @@ READS = {
     "base": Read(Grouping.BASE, (("owner_id", "status", "currency"),), MEASURES),
     "reason": Read(Grouping.REASON, (("reason_id", "currency"), ("month", "reason_id"))),
     "rep_reason": Read(Grouping.REP_REASON, (("owner_id", "reason_id"),), ("deals",)),
+    # By team, by pipeline and by rep within each team (the findings' rates).
+    "groups": Read(
+        Grouping.BASE,
+        (("team_id", "status"), ("pipeline_id", "status"), ("team_id", "owner_id", "status")),
+        ("deals",),
+    ),
     "stage": Read(Grouping.STAGE, (("stage_id", "currency"),)),
     "competitor": Read(Grouping.COMPETITOR, (("competitor_id", "status", "currency"),)),
     "industry": Read(Grouping.INDUSTRY, (("industry", "status", "currency"),)),

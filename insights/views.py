@@ -8,8 +8,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_safe
 
 from closedlost.csvsafe import SafeWriter
-from insights.comparison import COMPARE_MODES, Comparison, figures_compared
+from insights.comparison import COMPARE_MODES, Comparison, compare_figures, figures_both, figures_compared
 from insights.exports import DEAL_COLUMNS, cell, deal_rows, figure_table, jsonable
+from insights.findings import FIELDS, dashboard_findings
 from insights.forms import PERIODS, DashboardFilterForm, teams_visible_to
 from insights.selectors import FIGURES, Dashboard
 
@@ -23,6 +24,9 @@ def _dashboard(request) -> tuple[DashboardFilterForm, Dashboard, Comparison]:
 def dashboard_query(dashboard: Dashboard, comparison: Comparison) -> str:
     """The dashboard's filters and comparison as URL parameters (CSV, API and findings links)."""
     return urlencode({**dashboard.filters.as_query(), **comparison.as_query()})
+
+
+FINDINGS_ON_DASHBOARD = 5
 
 
 def _chart_data(figures: dict) -> dict:
@@ -72,7 +76,9 @@ def _scope_label(user) -> str:
 @require_safe
 def dashboard_view(request):
     form, dashboard, comparison = _dashboard(request)
-    figures = figures_compared(dashboard, comparison)
+    figures, others, other = figures_both(dashboard, comparison)
+    findings = dashboard_findings(dashboard, comparison, read=(figures, others, other))
+    compare_figures(figures, others)
     query = dashboard_query(dashboard, comparison)
     period, start, end = form.period_shown
     by_name = {name.replace("-", "_"): figure for name, figure in figures.items()}
@@ -109,6 +115,9 @@ def dashboard_view(request):
                 for name in [*FIGURES, "deals"]
             },
             "api_url": f"{reverse('api-figures')}?{query}",
+            "findings": findings,
+            "findings_top": findings["findings"][:FINDINGS_ON_DASHBOARD],
+            "findings_url": f"{reverse('insights:findings')}?{query}",
         },
     )
 
@@ -164,3 +173,37 @@ def export_view(request, name: str):
         return _csv_response(f"closedlost-deals-{stamp}.csv", DEAL_COLUMNS, deal_rows(dashboard))
     header, rows = figure_table(name, figures_compared(dashboard, comparison, [name])[name])
     return _csv_response(f"closedlost-{name}-{stamp}.csv", header, rows)
+
+
+@require_safe
+def findings_view(request):
+    """What changed: every significant change against the comparison period, with its numbers."""
+    form, dashboard, comparison = _dashboard(request)
+    query = dashboard_query(dashboard, comparison)
+    period, start, end = form.period_shown
+    return render(
+        request,
+        "insights/findings.html",
+        {
+            "form": form,
+            "period_label": dict(PERIODS).get(period, ""),
+            "scope_label": _scope_label(request.user),
+            "period_start": start,
+            "period_end": end,
+            "comparison": comparison,
+            "comparison_label": dict(COMPARE_MODES)[comparison.mode],
+            "findings": dashboard_findings(dashboard, comparison),
+            "csv_url": f"{reverse('insights:findings-export')}?{query}",
+            "api_url": f"{reverse('api-findings')}?{query}",
+            "dashboard_url": f"{reverse('insights:dashboard')}?{query}",
+        },
+    )
+
+
+@require_safe
+def findings_export_view(request):
+    _form, dashboard, comparison = _dashboard(request)
+    stamp = f"{dashboard.filters.date_from:%Y%m%d}-{dashboard.filters.date_to:%Y%m%d}"
+    found = dashboard_findings(dashboard, comparison)["findings"]
+    rows = ([finding[name] for name in FIELDS] for finding in found)
+    return _csv_response(f"closedlost-findings-{stamp}.csv", FIELDS, rows)

@@ -60,3 +60,37 @@ def vs(item, key: str, kind: str = "count"):
         if kind != "days" and before:
             delta += f" ({_signed(change, f'{float(change) / float(before) * 100:.0f}')}%)"
     return format_html('<span class="vs">vs {}{}</span>', shown, delta)
+
+
+@register.filter
+def pval(value) -> str:
+    if value is None:
+        return DASH
+    return "< 0.0001" if value < 0.0001 else f"{value:.4f}"
+
+
+@register.filter
+def pp(value) -> str:
+    """A change of a share or rate in percentage points."""
+    if value is None:
+        return DASH
+    return _signed(value, f"{value * 100:.1f}") + " pp"
+
+
+@register.filter
+def testname(value) -> str:
+    return {"fisher": "Fisher's exact test", "chi2": "chi-square test"}.get(value, value)
+
+
+MEASURE_NAMES = {
+    "loss_share": "Share of losses",
+    "win_rate": "Win rate",
+    "no_decision_rate": "No-decision rate",
+    "competitive_win_rate": "Competitive win rate",
+    "win_rate_vs_team": "Win rate vs rest of team",
+}
+
+
+@register.filter
+def measurename(value) -> str:
+    return MEASURE_NAMES.get(value, value)
