@@ -63,10 +63,14 @@ def vs(item, key: str, kind: str = "count"):
 
 
 @register.filter
-def pval(value) -> str:
+def pval(value, name: str = "") -> str:
+    """A p or q value; with `name`, as "p < 0.0001" or "p = 0.0123"."""
     if value is None:
         return DASH
-    return "< 0.0001" if value < 0.0001 else f"{value:.4f}"
+    text = "< 0.0001" if value < 0.0001 else f"{value:.4f}"
+    if name:
+        return f"{name} {text}" if value < 0.0001 else f"{name} = {text}"
+    return text
 
 
 @register.filter

@@ -5,6 +5,7 @@ seeing nothing of it."""
 import csv
 import io
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from scipy import stats
@@ -123,3 +124,30 @@ def test_findings_refuse_bad_filters_naming_the_field(client, world):
     client.force_login(world.bob)
     answer = client.get("/api/findings/", {"compare": "custom", "compare_to": "2026-01-01"})
     assert answer.status_code == 400 and "compare_from" in answer.json()["errors"]
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_findings_page_and_panel_are_axe_clean(browser, live_server, world, planted):
+    from tests.test_accessibility import AXE, TAGS
+
+    context = browser.new_context(
+        base_url=live_server.url, bypass_csp=True, viewport={"width": 1280, "height": 900}
+    )
+    page = context.new_page()
+    page.goto("/login/")
+    page.get_by_label("Username").fill("bob")
+    page.get_by_label("Password").fill("a-long-test-password")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/deals/")
+    query = "&".join(f"{key}={value}" for key, value in NOW.items())
+    for path, shot in ((f"/insights/findings/?{query}", "insights-findings"), (f"/insights/?{query}", None)):
+        page.goto(path)
+        assert "Losses to Globex rose from 10% to 65%" in page.locator("main").inner_text()
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate("tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", TAGS)
+        assert [(v["id"], [n["target"] for n in v["nodes"]]) for v in result["violations"]] == []
+        if shot:
+            Path("test-output").mkdir(exist_ok=True)
+            page.screenshot(path=f"test-output/{shot}.png", full_page=True)
+    context.close()
