@@ -2,6 +2,7 @@
 
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -116,6 +117,7 @@ def dashboard_view(request):
             },
             "api_url": f"{reverse('api-figures')}?{query}",
             "findings": findings,
+            "win_rate_includes_disqualified": settings.WIN_RATE_INCLUDES_DISQUALIFIED,
             "findings_top": findings["findings"][:FINDINGS_ON_DASHBOARD],
             "findings_url": f"{reverse('insights:findings')}?{query}",
         },

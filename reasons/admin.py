@@ -19,6 +19,7 @@ class ReasonAdmin(admin.ModelAdmin):
         "requires_competitor",
         "requires_note",
         "is_catch_all",
+        "is_disqualifying",
     )
     list_filter = ("kind", "category", "active")
     search_fields = ("label", "code")

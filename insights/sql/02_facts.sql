@@ -11,7 +11,11 @@ AS $function$
 SELECT d.id AS deal_id,
        coalesce(d.closed_at, h.last_closed_at) AS closed_at,
        date_trunc('month', coalesce(d.closed_at, h.last_closed_at) AT TIME ZONE 'UTC')::date AS month,
-       d.team_id, d.owner_id, d.pipeline_id, d.stage_id, d.status, d.currency, d.amount,
+       d.team_id, d.owner_id, d.pipeline_id, d.stage_id,
+       -- A loss for a disqualifying reason (or one merged into such a reason) counts apart.
+       CASE WHEN d.status = 'lost' AND coalesce(m.is_disqualifying, r.is_disqualifying, false)
+            THEN 'disqualified' ELSE d.status END AS status,
+       d.currency, d.amount,
        CASE WHEN d.status <> 'open' THEN extract(epoch FROM d.closed_at - d.created_at) END AS cycle_seconds,
        d.close_reason_id AS reason_id,
        d.status = 'lost' AND d.close_reason_id IS NULL AS needs_reason,
@@ -30,6 +34,8 @@ SELECT d.id AS deal_id,
   LEFT JOIN insights_losshistory h ON h.deal_id = d.id
   LEFT JOIN deals_closure c ON c.deal_id = d.id AND c.reopened_at IS NULL
   LEFT JOIN followups_closuresequence s ON s.closure_id = h.first_lost_closure_id
+  LEFT JOIN reasons_reason r ON r.id = d.close_reason_id
+  LEFT JOIN reasons_reason m ON m.id = r.merged_into_id
  WHERE d.id = ANY(ids) AND (d.status <> 'open' OR h.deal_id IS NOT NULL)
 $function$;
 
