@@ -97,3 +97,36 @@ def test_only_a_loss_reason_can_be_disqualifying(world):
     with pytest.raises(taxonomy.TaxonomyError) as error:
         taxonomy.reason_update(actor=world.carol, reason=win, data=data)
     assert error.value.field == "is_disqualifying"
+
+
+def test_after_a_crm_import_a_text_mapped_to_a_disqualifying_reason_counts_disqualified(world, settings):
+    from crm.mapping import unmapped_reason_classify
+    from crm.models import UnmappedReason
+    from crm.tests.exports import hubspot_export
+    from crm.tests.test_import import run
+    from deals.models import Deal
+
+    world.pipeline.win_reason_required = False  # exports carry no win reasons
+    world.pipeline.save()
+    run(world, hubspot_export(300, bad_rows={}))
+    went_dark = Reason.objects.filter(kind=ReasonKind.LOSS, requires_competitor=False, requires_note=False)[0]
+    taxonomy.reason_update(
+        actor=world.carol,
+        reason=went_dark,
+        data=ReasonData(
+            category=went_dark.category, code=went_dark.code, label=went_dark.label, is_disqualifying=True
+        ),
+    )
+    unmapped = UnmappedReason.objects.get(example="Went dark on us")
+    unmapped_reason_classify(unmapped=unmapped, reason=went_dark, actor=world.carol)
+    lost = Deal.objects.filter(status="lost")
+    expected = (
+        lost.filter(crm_lost_reason__text="Went dark on us").count()
+        + lost.filter(close_reason=went_dark, crm_lost_reason__isnull=True).count()
+    )
+    assert expected > 0
+    filters = dataset.period(date(2026, 1, 1), date(2026, 12, 31))
+    for source in (None, "live"):
+        head = figure_headline(Dashboard(user=world.carol, filters=filters, source=source))
+        assert head["disqualified"] == expected, source
+        assert head["lost"] == lost.count() - expected
