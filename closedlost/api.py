@@ -13,7 +13,7 @@ from rest_framework.routers import DefaultRouter
 from deals.api import ClosureViewSet, DealViewSet
 from deals.record_api import AccountViewSet, ContactViewSet
 from followups.api import FollowUpViewSet
-from insights.api import FiguresView, FigureView
+from insights.api import FiguresView, FigureView, FindingsView
 from reasons.api import CompetitorViewSet, ReasonCategoryViewSet, ReasonViewSet
 from surveys.api import SurveyFiguresView, SurveyFigureView, SurveyResponseViewSet
 from teams.api import TokenRotateView, TokenView
@@ -55,6 +55,7 @@ urlpatterns = [
     # api: figures (insights) and webhooks (crm) add their paths below
     path("figures/", FiguresView.as_view(), name="api-figures"),
     path("figures/<slug:name>/", FigureView.as_view(), name="api-figure"),
+    path("findings/", FindingsView.as_view(), name="api-findings"),
     path("survey-figures/", SurveyFiguresView.as_view(), name="api-survey-figures"),
     path("survey-figures/<slug:name>/", SurveyFigureView.as_view(), name="api-survey-figure"),
     path("", include(router.urls)),

@@ -235,6 +235,13 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 
 # The organisation's currency: dashboards convert deal amounts into it.
 ORG_CURRENCY = os.environ.get("ORG_CURRENCY", "USD")
+# Findings (insights/findings.py): the false discovery rate across one request, and the fewest
+# deals a cell needs in each period to be tested.
+FINDINGS_FDR = float(os.environ.get("FINDINGS_FDR", "0.05"))
+FINDINGS_MIN_COUNT = envint("FINDINGS_MIN_COUNT", 10)
+# Disqualified losses (a reason flagged disqualifying) are counted apart and left out of the win
+# rates; set this to count them in the rates as losses.
+WIN_RATE_INCLUDES_DISQUALIFIED = envbool("WIN_RATE_INCLUDES_DISQUALIFIED", False)
 DEAL_LIST_PAGE_SIZE = envint("DEAL_LIST_PAGE_SIZE", 25)
 
 # The JSON API: token or session auth, per-object scoping in each view (selectors), a

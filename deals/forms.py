@@ -219,7 +219,10 @@ class DealFilterForm(forms.Form):
         label="Search",
         widget=forms.TextInput(attrs={"type": "search", "placeholder": "Deal or account"}),
     )
-    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *DealStatus.choices])
+    status = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any status"), *DealStatus.choices, ("disqualified", "Lost, disqualified")],
+    )
     pipeline = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     stage = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     owner = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)

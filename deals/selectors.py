@@ -231,9 +231,19 @@ class DealPage:
     extra: dict = field(default_factory=dict)
 
 
+# A lost deal whose reason (or the survivor it was merged into) is disqualifying: "disqualified",
+# counted apart from losses (the deal list's status "disqualified"; "lost" leaves them out).
+DISQUALIFIED = "disqualified"
+DISQUALIFYING_Q = Q(close_reason__is_disqualifying=True) | Q(close_reason__merged_into__is_disqualifying=True)
+
+
 def _filtered(user: User, filters: DealFilters) -> QuerySet[Deal]:
     qs = deals_visible_to(user)
-    if filters.status:
+    if filters.status == DISQUALIFIED:
+        qs = qs.filter(DISQUALIFYING_Q, status="lost")
+    elif filters.status == "lost":
+        qs = qs.filter(status="lost").exclude(DISQUALIFYING_Q)
+    elif filters.status:
         qs = qs.filter(status=filters.status)
     if filters.stage:
         qs = qs.filter(stage_id=filters.stage)

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from insights.selectors import Dashboard, deals_behind
 
-SKIP = {"links", "points"}
+SKIP = {"links", "points", "compare", "change"}
 
 
 def cell(value) -> str:
@@ -19,40 +19,63 @@ def cell(value) -> str:
     return str(value)
 
 
+def _compared(row: dict) -> list[str]:
+    """The measures a row carries comparison values for (insights.comparison)."""
+    return list(row.get("compare", {}))
+
+
+def _value(row: dict, column: str):
+    """A column of a row: its own value, or compare_<measure> / change_<measure>."""
+    for prefix in ("compare", "change"):
+        if column.startswith(prefix + "_") and column not in row:
+            return row.get(prefix, {}).get(column[len(prefix) + 1 :])
+    return row.get(column)
+
+
 def _rows_table(rows: list[dict]) -> tuple[list[str], list[list]]:
     if not rows:
         return [], []
     header = [key for key in rows[0] if key not in SKIP]
-    return header, [[row.get(key) for key in header] for row in rows]
+    header += [f"{prefix}_{key}" for key in _compared(rows[0]) for prefix in ("compare", "change")]
+    return header, [[_value(row, key) for key in header] for row in rows]
 
 
 def figure_table(name: str, figure: dict) -> tuple[list[str], list[list]]:
     """One figure as a header and rows (the CSV of its panel)."""
+    compare, change = figure.get("compare", {}), figure.get("change", {})
     if name == "headline":
-        return ["figure", "value"], [[key, value] for key, value in figure.items() if key not in SKIP]
+        rows = [
+            [key, value, compare.get(key), change.get(key)]
+            for key, value in figure.items()
+            if key not in SKIP
+        ]
+        return ["figure", "value", "compare_value", "change"], rows
     if name == "reason-trend":
         rows = [
-            [point["month"], series["reason_id"], series["reason"], point["lost"]]
+            [
+                point["month"],
+                series["reason_id"],
+                series["reason"],
+                point["lost"],
+                series["total"],
+                series.get("compare", {}).get("total"),
+                series.get("change", {}).get("total"),
+            ]
             for series in figure["series"]
             for point in series["points"]
         ]
-        return ["month", "reason_id", "reason", "lost"], rows
+        return ["month", "reason_id", "reason", "lost", "total", "compare_total", "change_total"], rows
     if name == "by-segment":
         return _rows_table(figure["industry"] + figure["size"])
     if name == "taxonomy-health":
-        rows = [
-            ["other_share", "", figure["other_share"]],
-            ["other", "", figure["other"]],
-            ["lost_with_reason", "", figure["lost_with_reason"]],
-            ["needs_reason", "", figure["needs_reason"]],
-            ["needs_reason_share", "", figure["needs_reason_share"]],
-        ]
-        rows += [["unused_reason", r["reason_id"], r["reason"]] for r in figure["unused_reasons"]]
-        return ["figure", "reason_id", "value"], rows
+        keys = ["other_share", "other", "lost_with_reason", "needs_reason", "needs_reason_share"]
+        rows = [[key, "", figure[key], compare.get(key), change.get(key)] for key in keys]
+        rows += [["unused_reason", r["reason_id"], r["reason"], "", ""] for r in figure["unused_reasons"]]
+        return ["figure", "reason_id", "value", "compare_value", "change"], rows
     header, rows = _rows_table(figure["rows"])
     if name.startswith("recovery") and figure.get("total"):
         total = figure["total"]
-        rows.append([("total" if key == "label" else total.get(key)) for key in header])
+        rows.append([("total" if key == "label" else _value(total, key)) for key in header])
     return header, rows
 
 

@@ -19,6 +19,7 @@ from deals.selectors import (
 )
 from followups.models import NurtureSequence
 from insights.filters import (
+    DISQUALIFIED,
     LOST,
     NO_DECISION,
     OPEN,
@@ -36,32 +37,42 @@ from teams.models import User
 # --- headline -------------------------------------------------------------------------------
 
 
+def rates_lost(lost: int, disqualified: int) -> int:
+    """The losses a win rate counts: disqualified ones only when WIN_RATE_INCLUDES_DISQUALIFIED."""
+    return lost + (disqualified if settings.WIN_RATE_INCLUDES_DISQUALIFIED else 0)
+
+
 def figure_headline(dashboard: Dashboard) -> dict:
     """Win rates, no-decision rate, lost value, average cycles and sales velocity (two queries)."""
     by_status = dashboard.tally(dashboard.measures("base")[0], lambda row: row["status"])
     won_t, lost_t, nd_t = by_status[WON], by_status[LOST], by_status[NO_DECISION]
+    disqualified_t = by_status[DISQUALIFIED]
     open_deals = dashboard.open_now().count()
     won, lost, no_decision = won_t.deals, lost_t.deals, nd_t.deals
-    decided = won + lost + no_decision
-    win_rate = ratio(won, won + lost)
+    disqualified = disqualified_t.deals
+    counted = rates_lost(lost, disqualified)  # the losses the rates count
+    decided = won + counted + no_decision
+    win_rate = ratio(won, won + counted)
     avg_won_amount = won_t.avg_value
     avg_cycle_won = won_t.avg_cycle_days
     velocity = None
     if win_rate is not None and avg_won_amount is not None and avg_cycle_won:
-        per_day = Decimal(open_deals) * avg_won_amount * won / (won + lost) / Decimal(repr(avg_cycle_won))
+        per_day = Decimal(open_deals) * avg_won_amount * won / (won + counted) / Decimal(repr(avg_cycle_won))
         velocity = money(per_day)
     link = dashboard.link
     return {
         "won": won,
         "lost": lost,
         "no_decision": no_decision,
-        "closed": decided,
+        "disqualified": disqualified,
+        "closed": won + lost + no_decision + disqualified,
         "needs_reason": lost_t.needs_reason,
         "win_rate": win_rate,
         "inclusive_win_rate": ratio(won, decided),
         "no_decision_rate": ratio(no_decision, decided),
         "won_value": money(won_t.value),
         "lost_value": money(lost_t.value),
+        "disqualified_value": money(disqualified_t.value),
         "avg_won_amount": None if avg_won_amount is None else money(avg_won_amount),
         "avg_cycle_days_won": avg_cycle_won,
         "avg_cycle_days_lost": lost_t.avg_cycle_days,
@@ -72,6 +83,7 @@ def figure_headline(dashboard: Dashboard) -> dict:
             "won": link(status=WON),
             "lost": link(status=LOST),
             "no_decision": link(status=NO_DECISION),
+            "disqualified": link(status=DISQUALIFIED),
             "closed": link(),
             "needs_reason": link(status=LOST, reason="none"),
             "open_deals": dashboard.filters.link(period=False, status=OPEN),
@@ -267,7 +279,9 @@ def figure_by_rep(dashboard: Dashboard) -> dict:
     result = []
     for owner in owners:
         person = people[owner]
-        won, lost, no_decision = (by.get((owner, status), Tally()) for status in (WON, LOST, NO_DECISION))
+        won, lost, no_decision, disqualified = (
+            by.get((owner, status), Tally()) for status in (WON, LOST, NO_DECISION, DISQUALIFIED)
+        )
         top_reason = top.get(owner)
         result.append(
             {
@@ -276,7 +290,8 @@ def figure_by_rep(dashboard: Dashboard) -> dict:
                 "won": won.deals,
                 "lost": lost.deals,
                 "no_decision": no_decision.deals,
-                "win_rate": ratio(won.deals, won.deals + lost.deals),
+                "disqualified": disqualified.deals,
+                "win_rate": ratio(won.deals, won.deals + rates_lost(lost.deals, disqualified.deals)),
                 "lost_value": money(lost.value),
                 "top_reason_id": top_reason[0] if top_reason else None,
                 "top_reason": dashboard.reasons[top_reason[0]].label if top_reason else None,
@@ -285,6 +300,7 @@ def figure_by_rep(dashboard: Dashboard) -> dict:
                     "won": dashboard.link(status=WON, owner=owner),
                     "lost": dashboard.link(status=LOST, owner=owner),
                     "no_decision": dashboard.link(status=NO_DECISION, owner=owner),
+                    "disqualified": dashboard.link(status=DISQUALIFIED, owner=owner),
                     "top_reason": dashboard.link(status=LOST, owner=owner, reason=top_reason[0])
                     if top_reason
                     else None,
@@ -305,8 +321,8 @@ def figure_by_segment(dashboard: Dashboard) -> dict:
     def table_rows(table: dict, dimension: str) -> list[dict]:
         out = []
         for key in {key for key, _status in table}:
-            won, lost, no_decision = (
-                table.get((key, status), Tally()) for status in (WON, LOST, NO_DECISION)
+            won, lost, no_decision, disqualified = (
+                table.get((key, status), Tally()) for status in (WON, LOST, NO_DECISION, DISQUALIFIED)
             )
             label = (key or "Industry unknown") if dimension == "industry" else SIZE_BANDS[key][0]
             out.append(
@@ -317,7 +333,8 @@ def figure_by_segment(dashboard: Dashboard) -> dict:
                     "won": won.deals,
                     "lost": lost.deals,
                     "no_decision": no_decision.deals,
-                    "win_rate": ratio(won.deals, won.deals + lost.deals),
+                    "disqualified": disqualified.deals,
+                    "win_rate": ratio(won.deals, won.deals + rates_lost(lost.deals, disqualified.deals)),
                     "lost_value": money(lost.value),
                     "links": {"lost": dashboard.link(status=LOST, **{dimension: key or INDUSTRY_UNKNOWN})},
                 }

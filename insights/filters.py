@@ -22,6 +22,7 @@ from deals.selectors import (
 from insights.models import ExchangeRate
 
 WON, LOST, NO_DECISION, OPEN = DealStatus.WON, DealStatus.LOST, DealStatus.NO_DECISION, DealStatus.OPEN
+DISQUALIFIED = "disqualified"  # a loss for a disqualifying reason: counted apart (deals.selectors)
 TREND_TOP_REASONS = 5  # the chart draws these and "all other reasons"; the API and CSV carry every reason
 NEEDS_A_REASON = "Needs a reason"
 MONEY = DecimalField(max_digits=30, decimal_places=8)

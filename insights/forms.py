@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from deals.models import Account, Pipeline
 from deals.selectors import INDUSTRY_UNKNOWN, SIZE_BANDS
+from insights.comparison import COMPARE_MODES, DEFAULT_COMPARE, Comparison, comparison_dates
 from insights.selectors import DashboardFilters
 from reasons.models import Competitor
 from teams.models import Membership, Team, User
@@ -82,6 +83,13 @@ class DashboardFilterForm(forms.Form):
         choices=[("", "Any size")] + [(key, label) for key, (label, _a, _b) in SIZE_BANDS.items()],
     )
     competitor = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    compare = forms.ChoiceField(required=False, choices=COMPARE_MODES, label="Compare with")
+    compare_from = forms.DateField(
+        required=False, label="Compare from", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    compare_to = forms.DateField(
+        required=False, label="Compare to", widget=forms.DateInput(attrs={"type": "date"})
+    )
 
     def __init__(self, data, *, user: User, today: date | None = None):
         # The URL uses short names: ?period=custom&from=2026-01-01&to=2026-03-31.
@@ -137,7 +145,40 @@ class DashboardFilterForm(forms.Form):
             if start and end and (end - start).days > MAX_DAYS:
                 self.add_error("date_to", "Choose a period of at most ten years.")
         cleaned["period"] = period
+        self._clean_comparison(cleaned)
         return cleaned
+
+    def _clean_comparison(self, cleaned: dict) -> None:
+        start, end = cleaned.get("compare_from"), cleaned.get("compare_to")
+        mode = cleaned.get("compare") or ("custom" if (start or end) else DEFAULT_COMPARE)
+        for name, day in (("compare_from", start), ("compare_to", end)):
+            if day and not (EARLIEST <= day <= LATEST):
+                self.add_error(name, f"Choose a date between {EARLIEST:%Y} and {LATEST:%Y}.")
+                return
+        if mode == "custom":
+            if not start:
+                self.add_error("compare_from", "Choose the first day of the comparison period.")
+            if not end:
+                self.add_error("compare_to", "Choose the last day of the comparison period.")
+            if start and end and start > end:
+                self.add_error("compare_to", "“Compare to” must be on or after “Compare from”.")
+            if start and end and (end - start).days > MAX_DAYS:
+                self.add_error("compare_to", "Choose a comparison period of at most ten years.")
+        cleaned["compare"] = mode
+
+    def comparison(self) -> Comparison:
+        """The comparison period (after dashboard_filters): previous by default; a custom one with
+        an error falls back to the previous period (and the error is shown)."""
+        start, end = self.period_shown[1], self.period_shown[2]
+        data = getattr(self, "cleaned_data", {})
+        mode = data.get("compare") or DEFAULT_COMPARE
+        if "compare" in self.errors or (
+            mode == "custom" and {"compare_from", "compare_to"} & set(self.errors)
+        ):
+            mode = DEFAULT_COMPARE
+        if mode == "custom":
+            return Comparison(mode, data["compare_from"], data["compare_to"])
+        return Comparison(mode, *comparison_dates(mode, start, end))
 
     def dashboard_filters(self) -> DashboardFilters:
         """The valid filters; an invalid field is ignored (and shown with its error)."""

@@ -1,6 +1,6 @@
 """Which deals each grouping of the summary counts, and by what: written once, here.
 
-The SQL of the summary (insights/sql/02_facts.sql: the VALUES list of the rollup, the size-band
+The SQL of the summary (insights/sql/02_facts.sql: the VALUES list of insights_fact_groupings, the size-band
 CASE of the facts) is checked against `values_sql` and `band_case_sql` by
 insights/tests/test_groupings.py; the live path (insights.selectors, any database) filters the
 deals with `GROUPINGS` directly. The size bands themselves are deals.selectors.SIZE_BANDS (the

@@ -11,6 +11,7 @@ from functools import cached_property
 from django.db import connection
 from django.db.models import (
     Case,
+    CharField,
     Count,
     Exists,
     F,
@@ -26,6 +27,7 @@ from django.db.models.functions import TruncMonth
 
 from deals.models import Closure, Deal
 from deals.selectors import (
+    DISQUALIFYING_Q,
     INDUSTRY_UNKNOWN,
     SIZE_BANDS,
     deals_filtered,
@@ -33,6 +35,7 @@ from deals.selectors import (
     size_band_q,
 )
 from insights.filters import (
+    DISQUALIFIED,
     LOST,
     MONEY,
     NEEDS_A_REASON,
@@ -83,6 +86,12 @@ READS = {
     "base": Read(Grouping.BASE, (("owner_id", "status", "currency"),), MEASURES),
     "reason": Read(Grouping.REASON, (("reason_id", "currency"), ("month", "reason_id"))),
     "rep_reason": Read(Grouping.REP_REASON, (("owner_id", "reason_id"),), ("deals",)),
+    # By team, by pipeline and by rep within each team (the findings' rates).
+    "groups": Read(
+        Grouping.BASE,
+        (("team_id", "status"), ("pipeline_id", "status"), ("team_id", "owner_id", "status")),
+        ("deals",),
+    ),
     "stage": Read(Grouping.STAGE, (("stage_id", "currency"),)),
     "competitor": Read(Grouping.COMPETITOR, (("competitor_id", "status", "currency"),)),
     "industry": Read(Grouping.INDUSTRY, (("industry", "status", "currency"),)),
@@ -390,16 +399,25 @@ def _live_rows(dashboard: Dashboard, read: Read) -> tuple[list[dict], ...]:
     }
     rule = GROUPINGS[read.grouping]
     qs = dashboard.cohort_ever_lost() if rule.ever_lost else dashboard.closed()
+    # The status a deal counts under: a loss for a disqualifying reason is "disqualified".
+    qs = qs.annotate(
+        fact_status=Case(
+            When(Q(status=LOST) & DISQUALIFYING_Q, then=Value(DISQUALIFIED)),
+            default=F("status"),
+            output_field=CharField(),
+        )
+    )
     if rule.statuses is not None:
-        qs = qs.filter(status__in=rule.statuses)
+        qs = qs.filter(fact_status__in=rule.statuses)
     if rule.with_competitor:
         qs = qs.alias(competitor_id=dimensions["competitor_id"]).filter(competitor_id__isnull=False)
     out = []
     for group in read.sets:
         named = {dim: dimensions[dim] for dim in group if dim in dimensions}
+        columns = ["fact_status" if dim == "status" else dim for dim in group]
         rows = (
             qs.annotate(**named)
-            .values(*group)
+            .values(*columns)
             .annotate(
                 deals=Count("pk"),
                 needs_reason=Count("pk", filter=Q(status=LOST, close_reason__isnull=True)),
@@ -411,7 +429,7 @@ def _live_rows(dashboard: Dashboard, read: Read) -> tuple[list[dict], ...]:
         out.append(
             [
                 {
-                    **row,
+                    **{("status" if key == "fact_status" else key): value for key, value in row.items()},
                     **({"month": row["month"].date()} if "month" in row else {}),
                     "cycle_seconds": _seconds(row["cycle_seconds"]),
                 }

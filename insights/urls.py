@@ -8,4 +8,6 @@ urlpatterns = [
     path("", views.dashboard_view, name="dashboard"),
     path("export/<slug:name>.csv", views.export_view, name="export"),
     path("rates/", rates_views.rates_view, name="rates"),
+    path("findings/", views.findings_view, name="findings"),
+    path("findings.csv", views.findings_export_view, name="findings-export"),
 ]

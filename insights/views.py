@@ -2,21 +2,32 @@
 
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_safe
 
 from closedlost.csvsafe import SafeWriter
+from insights.comparison import COMPARE_MODES, Comparison, compare_figures, figures_both, figures_compared
 from insights.exports import DEAL_COLUMNS, cell, deal_rows, figure_table, jsonable
+from insights.findings import FIELDS, dashboard_findings
 from insights.forms import PERIODS, DashboardFilterForm, teams_visible_to
-from insights.selectors import FIGURES, Dashboard, dashboard_figures
+from insights.selectors import FIGURES, Dashboard
 
 
-def _dashboard(request) -> tuple[DashboardFilterForm, Dashboard]:
+def _dashboard(request) -> tuple[DashboardFilterForm, Dashboard, Comparison]:
     form = DashboardFilterForm(request.GET, user=request.user)
     filters = form.dashboard_filters()
-    return form, Dashboard(user=request.user, filters=filters)
+    return form, Dashboard(user=request.user, filters=filters), form.comparison()
+
+
+def dashboard_query(dashboard: Dashboard, comparison: Comparison) -> str:
+    """The dashboard's filters and comparison as URL parameters (CSV, API and findings links)."""
+    return urlencode({**dashboard.filters.as_query(), **comparison.as_query()})
+
+
+FINDINGS_ON_DASHBOARD = 5
 
 
 def _chart_data(figures: dict) -> dict:
@@ -65,9 +76,11 @@ def _scope_label(user) -> str:
 
 @require_safe
 def dashboard_view(request):
-    form, dashboard = _dashboard(request)
-    figures = dashboard_figures(dashboard)
-    query = urlencode(dashboard.filters.as_query())
+    form, dashboard, comparison = _dashboard(request)
+    figures, others, other = figures_both(dashboard, comparison)
+    findings = dashboard_findings(dashboard, comparison, read=(figures, others, other))
+    compare_figures(figures, others)
+    query = dashboard_query(dashboard, comparison)
     period, start, end = form.period_shown
     by_name = {name.replace("-", "_"): figure for name, figure in figures.items()}
     return render(
@@ -80,6 +93,8 @@ def dashboard_view(request):
             "scope_label": _scope_label(request.user),
             "period_start": start,
             "period_end": end,
+            "comparison": comparison,
+            "comparison_label": dict(COMPARE_MODES)[comparison.mode],
             "f": by_name,
             "recovery_panels": [
                 {
@@ -101,6 +116,10 @@ def dashboard_view(request):
                 for name in [*FIGURES, "deals"]
             },
             "api_url": f"{reverse('api-figures')}?{query}",
+            "findings": findings,
+            "win_rate_includes_disqualified": settings.WIN_RATE_INCLUDES_DISQUALIFIED,
+            "findings_top": findings["findings"][:FINDINGS_ON_DASHBOARD],
+            "findings_url": f"{reverse('insights:findings')}?{query}",
         },
     )
 
@@ -150,9 +169,43 @@ def export_view(request, name: str):
     """One panel's figures, or the deals behind the dashboard, as CSV."""
     if name != "deals" and name not in FIGURES:
         raise Http404("No such figure.")
-    _form, dashboard = _dashboard(request)
+    _form, dashboard, comparison = _dashboard(request)
     stamp = f"{dashboard.filters.date_from:%Y%m%d}-{dashboard.filters.date_to:%Y%m%d}"
     if name == "deals":
         return _csv_response(f"closedlost-deals-{stamp}.csv", DEAL_COLUMNS, deal_rows(dashboard))
-    header, rows = figure_table(name, FIGURES[name](dashboard))
+    header, rows = figure_table(name, figures_compared(dashboard, comparison, [name])[name])
     return _csv_response(f"closedlost-{name}-{stamp}.csv", header, rows)
+
+
+@require_safe
+def findings_view(request):
+    """What changed: every significant change against the comparison period, with its numbers."""
+    form, dashboard, comparison = _dashboard(request)
+    query = dashboard_query(dashboard, comparison)
+    period, start, end = form.period_shown
+    return render(
+        request,
+        "insights/findings.html",
+        {
+            "form": form,
+            "period_label": dict(PERIODS).get(period, ""),
+            "scope_label": _scope_label(request.user),
+            "period_start": start,
+            "period_end": end,
+            "comparison": comparison,
+            "comparison_label": dict(COMPARE_MODES)[comparison.mode],
+            "findings": dashboard_findings(dashboard, comparison),
+            "csv_url": f"{reverse('insights:findings-export')}?{query}",
+            "api_url": f"{reverse('api-findings')}?{query}",
+            "dashboard_url": f"{reverse('insights:dashboard')}?{query}",
+        },
+    )
+
+
+@require_safe
+def findings_export_view(request):
+    _form, dashboard, comparison = _dashboard(request)
+    stamp = f"{dashboard.filters.date_from:%Y%m%d}-{dashboard.filters.date_to:%Y%m%d}"
+    found = dashboard_findings(dashboard, comparison)["findings"]
+    rows = ([finding[name] for name in FIELDS] for finding in found)
+    return _csv_response(f"closedlost-findings-{stamp}.csv", FIELDS, rows)

@@ -23,6 +23,7 @@ class ReasonAdmin(ReadOnlyAdmin):
         "requires_competitor",
         "requires_note",
         "is_catch_all",
+        "is_disqualifying",
     )
     list_filter = ("kind", "category", "active")
     search_fields = ("label", "code")

@@ -44,6 +44,7 @@ class ReasonData:
     requires_note: bool = False
     reopen_after_days: int | None = None
     is_catch_all: bool = False
+    is_disqualifying: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ def reason_snapshot(reason: Reason) -> dict:
         "requires_competitor": reason.requires_competitor,
         "requires_note": reason.requires_note,
         "is_catch_all": reason.is_catch_all,
+        "is_disqualifying": reason.is_disqualifying,
         "reopen_after_days": reason.reopen_after_days,
         "merged_into": reason.merged_into.code if reason.merged_into_id else None,
     }

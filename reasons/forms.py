@@ -38,6 +38,12 @@ class ReasonForm(forms.Form):
         label="Catch-all reason",
         help_text="Mark “Other”-style reasons: the taxonomy-health “Other” share counts them.",
     )
+    is_disqualifying = forms.BooleanField(
+        required=False,
+        label="Disqualifying (loss reasons)",
+        help_text="A deal lost for this reason should never have been in the pipeline: counted apart "
+        "as disqualified and left out of win rates.",
+    )
     reopen_after_days = forms.IntegerField(
         required=False,
         min_value=0,
@@ -60,6 +66,7 @@ class ReasonForm(forms.Form):
                     "requires_competitor": reason.requires_competitor,
                     "requires_note": reason.requires_note,
                     "is_catch_all": reason.is_catch_all,
+                    "is_disqualifying": reason.is_disqualifying,
                     "reopen_after_days": reason.reopen_after_days,
                 },
             )
@@ -82,6 +89,7 @@ class ReasonForm(forms.Form):
             requires_competitor=data["requires_competitor"],
             requires_note=data["requires_note"],
             is_catch_all=data["is_catch_all"],
+            is_disqualifying=data["is_disqualifying"],
             reopen_after_days=data["reopen_after_days"],
         )
 

@@ -153,6 +153,9 @@ def _import_reason(run: _Import, v: dict, category: ReasonCategory) -> None:
     catch_all = v["is_catch_all"]
     if catch_all is None:  # a file from before the flag existed leaves it as it is here
         catch_all = bool(reason and reason.is_catch_all)
+    disqualifying = v.get("is_disqualifying")
+    if disqualifying is None:  # likewise for the disqualifying flag
+        disqualifying = bool(reason and reason.is_disqualifying)
     data = ReasonData(
         category=category,
         code=v["code"],
@@ -162,6 +165,7 @@ def _import_reason(run: _Import, v: dict, category: ReasonCategory) -> None:
         requires_competitor=v["requires_competitor"],
         requires_note=v["requires_note"],
         is_catch_all=catch_all,
+        is_disqualifying=disqualifying,
         reopen_after_days=v["reopen_after_days"],
     )
     if reason is None:

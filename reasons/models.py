@@ -86,6 +86,13 @@ class Reason(models.Model):
         verbose_name="catch-all",
         help_text="A catch-all such as “Other”: counted in the taxonomy-health “Other” share.",
     )
+    is_disqualifying = models.BooleanField(
+        default=False,
+        verbose_name="disqualifying",
+        help_text="A loss for this reason is “disqualified” (the deal should never have been in the "
+        "pipeline): counted apart on every figure and out of win rates unless "
+        "WIN_RATE_INCLUDES_DISQUALIFIED is set.",
+    )
     reopen_after_days = models.PositiveIntegerField(
         null=True, blank=True, help_text="Pre-fills the close form's 'revisit on' date."
     )
@@ -106,6 +113,9 @@ class Reason(models.Model):
             models.UniqueConstraint(fields=["id", "kind"], name="reason_unique_id_kind"),
             models.UniqueConstraint(fields=["kind", "label"], name="reason_unique_kind_label"),
             models.CheckConstraint(condition=~Q(merged_into=F("pk")), name="reason_not_merged_into_itself"),
+            models.CheckConstraint(
+                condition=Q(is_disqualifying=False) | Q(kind="loss"), name="reason_disqualifying_only_loss"
+            ),
             # A merged reason has retired: it leaves the rep's form and points to its survivor.
             models.CheckConstraint(
                 condition=Q(merged_into__isnull=True) | Q(active=False), name="reason_merged_is_retired"

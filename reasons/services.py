@@ -94,6 +94,11 @@ def _validate_reason(*, kind: str, data: ReasonData, reason: Reason | None) -> d
         )
     if data.category is None:
         raise TaxonomyError("Choose the reason's category.", field="category")
+    if data.is_disqualifying and kind != ReasonKind.LOSS:
+        raise TaxonomyError(
+            "Only a loss reason can be disqualifying: a won or no-decision deal is not disqualified.",
+            field="is_disqualifying",
+        )
     label = data.label.strip()
     if not label:
         raise TaxonomyError("Give the reason a label reps will recognise.", field="label")
@@ -129,6 +134,7 @@ def _validate_reason(*, kind: str, data: ReasonData, reason: Reason | None) -> d
         "requires_competitor": bool(data.requires_competitor),
         "requires_note": bool(data.requires_note),
         "is_catch_all": bool(data.is_catch_all),
+        "is_disqualifying": bool(data.is_disqualifying),
         "reopen_after_days": days,
     }
 

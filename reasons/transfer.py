@@ -31,6 +31,7 @@ CSV_COLUMNS = [
     "requires_competitor",
     "requires_note",
     "is_catch_all",
+    "is_disqualifying",
     "reopen_after_days",
     "merged_into",
     "aliases",
@@ -62,6 +63,7 @@ def taxonomy_export() -> dict:
             "requires_competitor": r.requires_competitor,
             "requires_note": r.requires_note,
             "is_catch_all": r.is_catch_all,
+            "is_disqualifying": r.is_disqualifying,
             "reopen_after_days": r.reopen_after_days,
             "merged_into": r.merged_into.code if r.merged_into_id else None,
         }
@@ -101,7 +103,7 @@ def taxonomy_export_csv() -> str:
     for r in data["reasons"]:
         row = {k: v for k, v in r.items() if k in CSV_COLUMNS}
         row.update(type="reason", name=r["label"], merged_into=r["merged_into"] or "")
-        for flag in ("active", "requires_competitor", "requires_note", "is_catch_all"):
+        for flag in ("active", "requires_competitor", "requires_note", "is_catch_all", "is_disqualifying"):
             row[flag] = "true" if r[flag] else "false"
         row["reopen_after_days"] = "" if r["reopen_after_days"] is None else r["reopen_after_days"]
         writer.writerow(row)
@@ -362,6 +364,9 @@ def _reason_values(row: Row, problems: list[Problem], category_codes: set[str]) 
         # Files from before the flag existed leave it as it is here (None).
         "is_catch_all": _flag(row, "is_catch_all", problems, default=False)
         if "is_catch_all" in row.values
+        else None,
+        "is_disqualifying": _flag(row, "is_disqualifying", problems, default=False)
+        if "is_disqualifying" in row.values
         else None,
         "reopen_after_days": _number(row, "reopen_after_days", problems, maximum=REOPEN_AFTER_DAYS_MAX),
         "merged_into": _text(row, "merged_into", problems) or None,

@@ -11,7 +11,11 @@ AS $function$
 SELECT d.id AS deal_id,
        coalesce(d.closed_at, h.last_closed_at) AS closed_at,
        date_trunc('month', coalesce(d.closed_at, h.last_closed_at) AT TIME ZONE 'UTC')::date AS month,
-       d.team_id, d.owner_id, d.pipeline_id, d.stage_id, d.status, d.currency, d.amount,
+       d.team_id, d.owner_id, d.pipeline_id, d.stage_id,
+       -- A loss for a disqualifying reason (or one merged into such a reason) counts apart.
+       CASE WHEN d.status = 'lost' AND coalesce(m.is_disqualifying, r.is_disqualifying, false)
+            THEN 'disqualified' ELSE d.status END AS status,
+       d.currency, d.amount,
        CASE WHEN d.status <> 'open' THEN extract(epoch FROM d.closed_at - d.created_at) END AS cycle_seconds,
        d.close_reason_id AS reason_id,
        d.status = 'lost' AND d.close_reason_id IS NULL AS needs_reason,
@@ -30,7 +34,56 @@ SELECT d.id AS deal_id,
   LEFT JOIN insights_losshistory h ON h.deal_id = d.id
   LEFT JOIN deals_closure c ON c.deal_id = d.id AND c.reopened_at IS NULL
   LEFT JOIN followups_closuresequence s ON s.closure_id = h.first_lost_closure_id
+  LEFT JOIN reasons_reason r ON r.id = d.close_reason_id
+  LEFT JOIN reasons_reason m ON m.id = r.merged_into_id
  WHERE d.id = ANY(ids) AND (d.status <> 'open' OR h.deal_id IS NOT NULL)
+$function$;
+
+-- Which groupings of the rollup a fact belongs to, and its keys in each (the other keys NULL):
+-- insights.groupings.GROUPINGS, written here once. Inlined where it is called.
+CREATE OR REPLACE FUNCTION insights_fact_groupings(f insights_dealfact)
+ RETURNS TABLE("grouping" integer, owner_id bigint, currency character varying, reason_id bigint, stage_id bigint, competitor_id bigint, industry character varying, band character varying, first_lost_reason_id bigint, sequence_id bigint, reopened boolean)
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+SELECT g.grouping, g.owner_id, g.currency, g.reason_id, g.stage_id, g.competitor_id, g.industry, g.band,
+       g.first_lost_reason_id, g.sequence_id, g.reopened
+  FROM (VALUES
+     (1, f.owner_id, f.currency, NULL::bigint, NULL::bigint, NULL::bigint, NULL::varchar, NULL::varchar,
+      NULL::bigint, NULL::bigint, NULL::boolean, f.status <> 'open'),
+     (2, NULL, f.currency, f.reason_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, f.status = 'lost'),
+     (3, NULL, f.currency, NULL, f.stage_id, NULL, NULL, NULL, NULL, NULL, NULL, f.status = 'lost'),
+     (4, NULL, f.currency, NULL, NULL, f.competitor_id, NULL, NULL, NULL, NULL, NULL,
+      f.status IN ('won', 'lost') AND f.competitor_id IS NOT NULL),
+     (5, NULL, f.currency, NULL, NULL, NULL, f.industry, NULL, NULL, NULL, NULL, f.status <> 'open'),
+     (6, NULL, f.currency, NULL, NULL, NULL, NULL, NULL, f.first_lost_reason_id, NULL, f.reopened, f.ever_lost),
+     (7, f.owner_id, NULL, f.reason_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, f.status = 'lost'),
+     (8, NULL, f.currency, NULL, NULL, NULL, NULL, f.band, NULL, NULL, NULL, f.status <> 'open'),
+     (9, NULL, f.currency, NULL, NULL, NULL, NULL, NULL, NULL, f.sequence_id, f.reopened, f.ever_lost)
+  ) AS g (grouping, owner_id, currency, reason_id, stage_id, competitor_id, industry, band,
+          first_lost_reason_id, sequence_id, reopened, included)
+ WHERE g.included
+$function$;
+
+-- Appends facts to the rollup, signed (+1 added, -1 removed), in every grouping they belong to.
+CREATE OR REPLACE FUNCTION insights_rollup_append(facts insights_dealfact[], direction integer)
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    INSERT INTO insights_rollup (
+        settled, grouping, month, team_id, owner_id, pipeline_id, status, currency, reason_id, stage_id,
+        competitor_id, industry, band, first_lost_reason_id, sequence_id, reopened,
+        deals, needs_reason, amount, cycle_seconds)
+    SELECT false, g.grouping, f.month, f.team_id, g.owner_id, f.pipeline_id, f.status, g.currency,
+           g.reason_id, g.stage_id, g.competitor_id, g.industry, g.band, g.first_lost_reason_id,
+           g.sequence_id, g.reopened,
+           sum(direction), sum(direction * f.needs_reason::int), sum(direction * f.amount),
+           sum(direction * f.cycle_seconds)
+      FROM unnest(facts) AS f
+     CROSS JOIN LATERAL insights_fact_groupings(f) AS g
+     GROUP BY 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16;
+END
 $function$;
 
 -- Replaces the changed facts of `ids` and appends the signed differences to the rollup. Every
@@ -69,60 +122,10 @@ BEGIN
      RETURNING f AS fact)
     SELECT array_agg(fact) INTO added FROM inserted;
     IF gone IS NOT NULL THEN
-        INSERT INTO insights_rollup (
-            settled, grouping, month, team_id, owner_id, pipeline_id, status, currency, reason_id, stage_id,
-            competitor_id, industry, band, first_lost_reason_id, sequence_id, reopened,
-            deals, needs_reason, amount, cycle_seconds)
-        -- insights.groupings.GROUPINGS (sign -1)
-        SELECT false, g.grouping, f.month, f.team_id, g.owner_id, f.pipeline_id, f.status, g.currency,
-               g.reason_id, g.stage_id, g.competitor_id, g.industry, g.band, g.first_lost_reason_id,
-               g.sequence_id, g.reopened,
-               sum(-1), sum(-1 * f.needs_reason::int), sum(-1 * f.amount), sum(-1 * f.cycle_seconds)
-          FROM unnest(gone) AS f
-         CROSS JOIN LATERAL (VALUES
-             (1, f.owner_id, f.currency, NULL::bigint, NULL::bigint, NULL::bigint, NULL::varchar, NULL::varchar,
-              NULL::bigint, NULL::bigint, NULL::boolean, f.status <> 'open'),
-             (2, NULL, f.currency, f.reason_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, f.status = 'lost'),
-             (3, NULL, f.currency, NULL, f.stage_id, NULL, NULL, NULL, NULL, NULL, NULL, f.status = 'lost'),
-             (4, NULL, f.currency, NULL, NULL, f.competitor_id, NULL, NULL, NULL, NULL, NULL,
-              f.status IN ('won', 'lost') AND f.competitor_id IS NOT NULL),
-             (5, NULL, f.currency, NULL, NULL, NULL, f.industry, NULL, NULL, NULL, NULL, f.status <> 'open'),
-             (6, NULL, f.currency, NULL, NULL, NULL, NULL, NULL, f.first_lost_reason_id, NULL, f.reopened, f.ever_lost),
-             (7, f.owner_id, NULL, f.reason_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, f.status = 'lost'),
-             (8, NULL, f.currency, NULL, NULL, NULL, NULL, f.band, NULL, NULL, NULL, f.status <> 'open'),
-             (9, NULL, f.currency, NULL, NULL, NULL, NULL, NULL, NULL, f.sequence_id, f.reopened, f.ever_lost)
-         ) AS g (grouping, owner_id, currency, reason_id, stage_id, competitor_id, industry, band,
-                 first_lost_reason_id, sequence_id, reopened, included)
-         WHERE g.included
-         GROUP BY 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16;
+        PERFORM insights_rollup_append(gone, -1);
     END IF;
     IF added IS NOT NULL THEN
-        INSERT INTO insights_rollup (
-            settled, grouping, month, team_id, owner_id, pipeline_id, status, currency, reason_id, stage_id,
-            competitor_id, industry, band, first_lost_reason_id, sequence_id, reopened,
-            deals, needs_reason, amount, cycle_seconds)
-        -- insights.groupings.GROUPINGS (sign 1)
-        SELECT false, g.grouping, f.month, f.team_id, g.owner_id, f.pipeline_id, f.status, g.currency,
-               g.reason_id, g.stage_id, g.competitor_id, g.industry, g.band, g.first_lost_reason_id,
-               g.sequence_id, g.reopened,
-               sum(1), sum(1 * f.needs_reason::int), sum(1 * f.amount), sum(1 * f.cycle_seconds)
-          FROM unnest(added) AS f
-         CROSS JOIN LATERAL (VALUES
-             (1, f.owner_id, f.currency, NULL::bigint, NULL::bigint, NULL::bigint, NULL::varchar, NULL::varchar,
-              NULL::bigint, NULL::bigint, NULL::boolean, f.status <> 'open'),
-             (2, NULL, f.currency, f.reason_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, f.status = 'lost'),
-             (3, NULL, f.currency, NULL, f.stage_id, NULL, NULL, NULL, NULL, NULL, NULL, f.status = 'lost'),
-             (4, NULL, f.currency, NULL, NULL, f.competitor_id, NULL, NULL, NULL, NULL, NULL,
-              f.status IN ('won', 'lost') AND f.competitor_id IS NOT NULL),
-             (5, NULL, f.currency, NULL, NULL, NULL, f.industry, NULL, NULL, NULL, NULL, f.status <> 'open'),
-             (6, NULL, f.currency, NULL, NULL, NULL, NULL, NULL, f.first_lost_reason_id, NULL, f.reopened, f.ever_lost),
-             (7, f.owner_id, NULL, f.reason_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, f.status = 'lost'),
-             (8, NULL, f.currency, NULL, NULL, NULL, NULL, f.band, NULL, NULL, NULL, f.status <> 'open'),
-             (9, NULL, f.currency, NULL, NULL, NULL, NULL, NULL, NULL, f.sequence_id, f.reopened, f.ever_lost)
-         ) AS g (grouping, owner_id, currency, reason_id, stage_id, competitor_id, industry, band,
-                 first_lost_reason_id, sequence_id, reopened, included)
-         WHERE g.included
-         GROUP BY 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16;
+        PERFORM insights_rollup_append(added, 1);
     END IF;
 END
 $function$;
@@ -203,28 +206,14 @@ $function$;
 DROP TRIGGER IF EXISTS insights_rollup_flush ON insights_dirtydeal;
 CREATE CONSTRAINT TRIGGER insights_rollup_flush AFTER INSERT ON insights_dirtydeal DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION insights_facts_flush();
 
+
 -- What insights_rollup sums to when it agrees with insights_dealfact (rebuild, drift checks).
 CREATE OR REPLACE VIEW insights_rollup_expected AS
--- insights.groupings.GROUPINGS (the whole table)
 SELECT g.grouping, f.month, f.team_id, g.owner_id, f.pipeline_id, f.status, g.currency,
        g.reason_id, g.stage_id, g.competitor_id, g.industry, g.band, g.first_lost_reason_id,
        g.sequence_id, g.reopened,
        sum(1) AS deals, sum(1 * f.needs_reason::int) AS needs_reason,
        sum(1 * f.amount) AS amount, sum(1 * f.cycle_seconds) AS cycle_seconds
   FROM insights_dealfact AS f
- CROSS JOIN LATERAL (VALUES
-     (1, f.owner_id, f.currency, NULL::bigint, NULL::bigint, NULL::bigint, NULL::varchar, NULL::varchar,
-      NULL::bigint, NULL::bigint, NULL::boolean, f.status <> 'open'),
-     (2, NULL, f.currency, f.reason_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, f.status = 'lost'),
-     (3, NULL, f.currency, NULL, f.stage_id, NULL, NULL, NULL, NULL, NULL, NULL, f.status = 'lost'),
-     (4, NULL, f.currency, NULL, NULL, f.competitor_id, NULL, NULL, NULL, NULL, NULL,
-      f.status IN ('won', 'lost') AND f.competitor_id IS NOT NULL),
-     (5, NULL, f.currency, NULL, NULL, NULL, f.industry, NULL, NULL, NULL, NULL, f.status <> 'open'),
-     (6, NULL, f.currency, NULL, NULL, NULL, NULL, NULL, f.first_lost_reason_id, NULL, f.reopened, f.ever_lost),
-     (7, f.owner_id, NULL, f.reason_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, f.status = 'lost'),
-     (8, NULL, f.currency, NULL, NULL, NULL, NULL, f.band, NULL, NULL, NULL, f.status <> 'open'),
-     (9, NULL, f.currency, NULL, NULL, NULL, NULL, NULL, NULL, f.sequence_id, f.reopened, f.ever_lost)
- ) AS g (grouping, owner_id, currency, reason_id, stage_id, competitor_id, industry, band,
-         first_lost_reason_id, sequence_id, reopened, included)
- WHERE g.included
+ CROSS JOIN LATERAL insights_fact_groupings(f) AS g
  GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15;

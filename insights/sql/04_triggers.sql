@@ -78,6 +78,22 @@ BEGIN
 END
 $function$;
 
+-- reasons_reason: a reason made (or no longer) disqualifying, or merged into one, changes the
+-- status its lost deals count under (those of the reasons merged into it too).
+CREATE OR REPLACE FUNCTION insights_facts_reason_update()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    PERFORM insights_facts_mark(ARRAY(
+        SELECT d.id FROM changed n JOIN previous o ON o.id = n.id
+          JOIN reasons_reason r ON r.id = n.id OR r.merged_into_id = n.id
+          JOIN deals_deal d ON d.close_reason_id = r.id AND d.status = 'lost'
+         WHERE (n.is_disqualifying, n.merged_into_id) IS DISTINCT FROM (o.is_disqualifying, o.merged_into_id)));
+    RETURN NULL;
+END
+$function$;
+
 CREATE OR REPLACE TRIGGER insights_rollup_deal_insert AFTER INSERT ON deals_deal REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION insights_facts_deal_insert();
 CREATE OR REPLACE TRIGGER insights_rollup_deal_update AFTER UPDATE ON deals_deal REFERENCING OLD TABLE AS previous NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION insights_facts_deal_update();
 CREATE OR REPLACE TRIGGER insights_rollup_deal_delete AFTER DELETE ON deals_deal REFERENCING OLD TABLE AS previous FOR EACH STATEMENT EXECUTE FUNCTION insights_facts_deal_delete();
@@ -87,3 +103,4 @@ CREATE OR REPLACE TRIGGER insights_rollup_account_update AFTER UPDATE ON deals_a
 CREATE OR REPLACE TRIGGER insights_rollup_sequence_insert AFTER INSERT ON followups_closuresequence REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION insights_facts_sequence_change();
 CREATE OR REPLACE TRIGGER insights_rollup_sequence_update AFTER UPDATE ON followups_closuresequence REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION insights_facts_sequence_change();
 CREATE OR REPLACE TRIGGER insights_rollup_sequence_delete AFTER DELETE ON followups_closuresequence REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION insights_facts_sequence_change();
+CREATE OR REPLACE TRIGGER insights_rollup_reason_update AFTER UPDATE ON reasons_reason REFERENCING OLD TABLE AS previous NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION insights_facts_reason_update();

@@ -25,7 +25,7 @@ def test_manager_drills_from_the_top_loss_reason_to_its_deals(browser_page, worl
 
     top = page.locator("#table-reasons tbody tr").first
     reason = top.locator("a.reason-link").inner_text()
-    count = int(top.locator("td").nth(1).inner_text())
+    count = int(top.locator("td").nth(1).locator("a").inner_text())
     assert count > 0
     top.locator("a.reason-link").click()
     page.wait_for_url("**/deals/?*")

@@ -4,8 +4,9 @@ import csv
 import io
 from datetime import date
 
+from insights.comparison import Comparison, comparison_dates, figures_compared
 from insights.exports import jsonable
-from insights.selectors import FIGURES, Dashboard, dashboard_figures
+from insights.selectors import FIGURES, Dashboard
 from insights.tests import dataset
 
 QUERY = {"period": "custom", "from": "2025-01-01", "to": "2026-06-30", "pipeline": None}
@@ -19,11 +20,13 @@ def test_csv_and_api_carry_the_selectors_numbers(client, world):
     dataset.build(world, deals=900, seed=13)
     query = {**QUERY, "pipeline": world.pipeline.pk}
     filters = dataset.period(date(2025, 1, 1), date(2026, 6, 30), pipeline=world.pipeline.pk)
-    figures = dashboard_figures(Dashboard(user=world.bob, filters=filters))
+    previous = Comparison("previous", *comparison_dates("previous", filters.date_from, filters.date_to))
+    figures = figures_compared(Dashboard(user=world.bob, filters=filters), previous)
     client.force_login(world.bob)
 
     api = client.get("/api/figures/", query).json()
     assert api["period"] == {"from": "2025-01-01", "to": "2026-06-30"}
+    assert api["compare"] == {"mode": "previous", "from": "2023-07-05", "to": "2024-12-31"}
     assert api["figures"] == jsonable(figures)
     for name in FIGURES:
         assert client.get(f"/api/figures/{name}/", query).json()["data"] == jsonable(figures[name])

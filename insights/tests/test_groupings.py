@@ -11,9 +11,9 @@ def facts_sql() -> str:
     return squeezed((summary_sql.SQL_DIR / "02_facts.sql").read_text())
 
 
-def test_every_rollup_values_list_in_the_sql_is_the_groupings_table():
-    # The view, and the two signed appends of a refresh.
-    assert facts_sql().count(squeezed(groupings.values_sql())) == 3, groupings.values_sql()
+def test_the_rollup_values_list_is_the_groupings_table_written_once():
+    # Once: insights_fact_groupings, which the refresh and the view call.
+    assert facts_sql().count(squeezed(groupings.values_sql())) == 1, groupings.values_sql()
 
 
 def test_the_facts_size_band_is_the_size_bands_table():

@@ -41,4 +41,6 @@ def test_query_count_does_not_grow_with_the_data(client, world):
     )
     large = {url: count_queries(client, url) for url in URLS}
     assert large == small
-    assert small["/insights/"] <= 30
+    # The period and its comparison (insights.comparison), and the findings panel (one more read
+    # per period and the names of teams, pipelines and reps).
+    assert small["/insights/"] <= 50

@@ -35,8 +35,8 @@ def assert_installed_equals_files():
 
 def test_the_installed_functions_view_and_triggers_are_the_files():
     assert_installed_equals_files()
-    assert len(summary_sql.file_definitions()["functions"]) == 18
-    assert len(summary_sql.file_definitions()["triggers"]) == 12
+    assert len(summary_sql.file_definitions()["functions"]) == 21
+    assert len(summary_sql.file_definitions()["triggers"]) == 13
 
 
 def test_a_function_changed_in_the_database_is_told_apart_and_installing_puts_it_back():
