@@ -104,7 +104,8 @@ def _contacts(connection: CrmConnection, deal: Deal) -> str:
     from crm.sync.fetch import CrmNotFound, CrmRefused, CrmUnavailable
 
     try:
-        return "; " + deal_contacts_refresh(connection=connection, deal=deal)
+        refreshed = deal_contacts_refresh(connection=connection, deal=deal)
+        return f"; {refreshed}" if refreshed else ""
     except (NotImplementedError, CrmNotFound):
         return ""
     except (CrmUnavailable, CrmRefused) as exc:

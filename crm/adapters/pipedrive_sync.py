@@ -106,6 +106,8 @@ class PipedriveSyncReads:
             data = fetch("GET", self._api(connection, f"/api/v2/deals/{external_id}"), None).get("data")
         except CrmNotFound:
             return None
+        if isinstance(data, list):  # a deals list answered for one deal: find ours in it
+            data = next((d for d in data if str(d.get("id")) == str(external_id)), None)
         if not data or data.get("status") == "deleted" or data.get("is_deleted"):
             return None
         deal = self._deal(connection, data)

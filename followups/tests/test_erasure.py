@@ -86,7 +86,7 @@ def _world_with_noor(world, api_as, sequence, client) -> Deal:
     assert api.post(f"/api/deals/{deal.pk}/mark-lost/", lost, format="json").status_code == 201
 
     # The buyer survey: sent (Django's test mailbox), answered on its page naming the buyer.
-    survey = survey_request(deal=deal, actor=world.alice)
+    [survey] = survey_request(deal=deal, actor=world.alice)
     survey_deliver(survey_id=survey.pk)
     answer = {
         "main_reason": str(world.reasons["price-too-high"].pk),
