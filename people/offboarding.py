@@ -102,7 +102,8 @@ def user_deactivate(*, user: User, successor: User | None, actor: User | None) -
         followups_to_hand_over(locked).update(assignee=successor)
     locked.is_active = False
     locked.save(update_fields=["is_active"])
-    tokens, _ = AuthToken.objects.filter(user=locked).delete()
+    _, deleted = AuthToken.objects.filter(user=locked).delete()  # with their use records
+    tokens = deleted.get(AuthToken._meta.label, 0)
     Invitation.objects.filter(user=locked, accepted_at__isnull=True, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
