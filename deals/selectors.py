@@ -101,7 +101,7 @@ class DealFilters:
     # Drill-down from the dashboards (insights): the same rules the figures use.
     team: int | None = None
     reason: int | None = None  # the standard reason, merged reasons rolled up to their survivor
-    needs_reason: bool = False  # lost without a standard reason
+    needs_reason: bool = False  # closed (lost or won) without a standard reason, as the queue shows
     category: int | None = None  # the rolled-up reason's category
     competitor: int | None = None  # of the standing closure, merged competitors rolled up
     industry: str = ""
@@ -157,7 +157,7 @@ def _drill_filtered(qs: QuerySet[Deal], filters: DealFilters) -> QuerySet[Deal]:
     if filters.reason:
         qs = qs.filter(rolled_up_q("close_reason", filters.reason))
     if filters.needs_reason:
-        qs = qs.filter(status="lost", close_reason__isnull=True)
+        qs = qs.filter(needs_reason=True)
     if filters.category:
         qs = qs.filter(
             Q(close_reason__merged_into__category=filters.category)

@@ -39,6 +39,10 @@ CSV_COLUMNS = [
 ALIAS_SEPARATOR = ";"
 TRUE_WORDS, FALSE_WORDS = {"true", "yes", "1", "y"}, {"false", "no", "0", "n", ""}
 MAX_ROWS = 5000
+# A reason's yes/no flags, declared once for export and import. Flags added after the format's
+# first files (catch-all, disqualifying) stay as they are here when a file lacks their column.
+REASON_FLAGS = ("active", "requires_competitor", "requires_note", "is_catch_all", "is_disqualifying")
+LATER_FLAGS = ("is_catch_all", "is_disqualifying")
 
 
 # --- export ------------------------------------------------------------------------------------
@@ -59,11 +63,7 @@ def taxonomy_export() -> dict:
             "help_text": r.help_text,
             "example": r.example,
             "order": r.order,
-            "active": r.active,
-            "requires_competitor": r.requires_competitor,
-            "requires_note": r.requires_note,
-            "is_catch_all": r.is_catch_all,
-            "is_disqualifying": r.is_disqualifying,
+            **{flag: getattr(r, flag) for flag in REASON_FLAGS},
             "reopen_after_days": r.reopen_after_days,
             "merged_into": r.merged_into.code if r.merged_into_id else None,
         }
@@ -103,7 +103,7 @@ def taxonomy_export_csv() -> str:
     for r in data["reasons"]:
         row = {k: v for k, v in r.items() if k in CSV_COLUMNS}
         row.update(type="reason", name=r["label"], merged_into=r["merged_into"] or "")
-        for flag in ("active", "requires_competitor", "requires_note", "is_catch_all", "is_disqualifying"):
+        for flag in REASON_FLAGS:
             row[flag] = "true" if r[flag] else "false"
         row["reopen_after_days"] = "" if r["reopen_after_days"] is None else r["reopen_after_days"]
         writer.writerow(row)
@@ -358,16 +358,12 @@ def _reason_values(row: Row, problems: list[Problem], category_codes: set[str]) 
         "help_text": _text(row, "help_text", problems),
         "example": _text(row, "example", problems),
         "order": _number(row, "order", problems, maximum=100_000),
-        "active": _flag(row, "active", problems, default=True),
-        "requires_competitor": _flag(row, "requires_competitor", problems, default=False),
-        "requires_note": _flag(row, "requires_note", problems, default=False),
-        # Files from before the flag existed leave it as it is here (None).
-        "is_catch_all": _flag(row, "is_catch_all", problems, default=False)
-        if "is_catch_all" in row.values
-        else None,
-        "is_disqualifying": _flag(row, "is_disqualifying", problems, default=False)
-        if "is_disqualifying" in row.values
-        else None,
+        **{
+            flag: None  # a file from before the flag existed leaves it as it is here
+            if flag in LATER_FLAGS and flag not in row.values
+            else _flag(row, flag, problems, default=flag == "active")
+            for flag in REASON_FLAGS
+        },
         "reopen_after_days": _number(row, "reopen_after_days", problems, maximum=REOPEN_AFTER_DAYS_MAX),
         "merged_into": _text(row, "merged_into", problems) or None,
     }

@@ -117,6 +117,9 @@ def test_each_crm_state_arrives_through_the_services(client, world, fake_crm, pl
     alice.force_login(world.alice)
     queue = alice.get(reverse("crm:needs-reason")).content.decode()
     assert "the champion liked us" in queue
+    # ... and in the deal list's "needs a reason" filter, beside the lost ones waiting.
+    listed = alice.get(reverse("deals:list"), {"reason": "none"}).content.decode()
+    assert deals["won unmapped"].name in listed
     unmapped = UnmappedReason.objects.filter(kind=play.kind, outcome="won", example="the champion liked us")
     assert unmapped.exists()
 
