@@ -211,4 +211,8 @@ def test_beat_dispatches_due_follow_ups_on_its_own(world, sequence, lost_deal, w
     workers.start(beat=True)  # ticks every 3 s here (FOLLOWUPS_DISPATCH_EVERY), every 60 s by default
     wait_for(lambda: smtp_inbox.count() == 3, timeout=90, message="beat to dispatch the 3 due follow-ups")
     assert "followups.dispatch_due" in workers.logs()
-    assert set(FollowUp.objects.filter(closure=closure).values_list("state", flat=True)) == {"sent"}
+    # The message reaches the SMTP server before the worker's transaction marks it sent.
+    wait_for(
+        lambda: set(FollowUp.objects.filter(closure=closure).values_list("state", flat=True)) == {"sent"},
+        message="the 3 follow-ups marked sent",
+    )
