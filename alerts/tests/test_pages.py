@@ -118,7 +118,9 @@ def test_recipients_must_see_the_scope_and_each_kind_names_its_missing_field(cli
         assert field in errors, (field, errors)
         assert words in " ".join(errors[field])
     assert not AlertRule.objects.exists()
-    backlog = _form(world, kind="backlog", subject="", competitor="", threshold="20", recipients=[world.grace.pk])
+    backlog = _form(
+        world, kind="backlog", subject="", competitor="", threshold="20", recipients=[world.grace.pk]
+    )
     assert client.post(url, backlog).status_code == 302
     assert AlertRule.objects.get().watches == "More than 20 lost deals wait for a reason"
 
@@ -149,7 +151,9 @@ def test_managers_and_reps_get_403_on_every_alert_page(client, world, loopback_h
     assert client.get(reverse("alerts:index")).status_code == 302  # to the sign-in page
 
 
-def test_the_list_page_reads_a_fixed_number_of_queries(client, world, loopback_hooks, django_assert_num_queries):
+def test_the_list_page_reads_a_fixed_number_of_queries(
+    client, world, loopback_hooks, django_assert_num_queries
+):
     client.force_login(world.carol)
 
     def add(n):
