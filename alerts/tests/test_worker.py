@@ -71,8 +71,8 @@ def _set_rules(client, world, hooks, globex) -> dict[str, AlertRule]:
     base = {"period": "weekly", "webhook_kind": "", "webhook_url": "", "subject": "", "competitor": ""}
     forms = {
         "west": {
-            **base, "name": "West win rate", "kind": "win_rate_drop", "threshold": "10", "team": world.west.pk,
-            "recipients": [world.grace.pk, world.carol.pk], "webhook_kind": "slack",
+            **base, "name": "West win rate", "kind": "win_rate_drop", "threshold": "10",
+            "team": world.west.pk, "recipients": [world.grace.pk, world.carol.pk], "webhook_kind": "slack",
             "webhook_url": f"{hooks.url}/services/T1/B1/west-secret",
         },
         "globex": {
