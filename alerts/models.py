@@ -83,7 +83,8 @@ class AlertRule(models.Model):
             models.CheckConstraint(
                 name="alertrule_threshold_fits_kind",
                 condition=(
-                    Q(kind="finding", threshold__isnull=True) | (~Q(kind="finding") & Q(threshold__gt=0))
+                    Q(kind="finding", threshold__isnull=True)
+                    | (~Q(kind="finding") & Q(threshold__isnull=False, threshold__gt=0))
                 ),
             ),
             models.CheckConstraint(
