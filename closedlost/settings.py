@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "crm",
     "surveys",
     "people",
+    "alerts",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
@@ -385,6 +386,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "options": {"expires": 240},
     },
     "insights-check-rollup": {"task": "insights.check_rollup", "schedule": crontab(hour=3, minute=30)},
+    # Alerts: each rule checked for its last full week or month; fires once per rule and period.
+    "alerts-check": {
+        "task": "alerts.check",
+        "schedule": float(envint("ALERTS_CHECK_EVERY", 3600)),  # seconds
+        "options": {"expires": 1800},
+    },
     # Buyer surveys: create the automatic ones that are due, re-publish any not delivered yet.
     "surveys-dispatch": {
         "task": "surveys.dispatch_due",
@@ -456,6 +463,11 @@ CRM_WEBHOOK_PREPARED = os.environ.get("CRM_WEBHOOK_PREPARED", "1") == "1"
 # CRM secrets are encrypted at rest (django-fernet-encrypted-fields) with keys derived from
 # SECRET_KEY (and its fallbacks) and these salts: the first encrypts, every one decrypts.
 SALT_KEY = envlist("CRM_SECRETS_SALTS", "closedlost-crm-secrets")
+# Alert webhooks (Slack, Teams): hosts trusted as they are (else https and public only), the
+# POST's timeout, and the tries of a delivery before it fails for good (alerts/).
+ALERTS_WEBHOOK_ALLOWED_HOSTS = envlist("ALERTS_WEBHOOK_ALLOWED_HOSTS")
+ALERTS_WEBHOOK_TIMEOUT = float(os.environ.get("ALERTS_WEBHOOK_TIMEOUT", "10"))
+ALERTS_MAX_ATTEMPTS = envint("ALERTS_MAX_ATTEMPTS", 6)
 
 # Development prints e-mails to the console; production sends by SMTP and must say where
 # (`manage.py check --deploy` fails without EMAIL_HOST: contacts' e-mails never go to a log).

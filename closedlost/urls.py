@@ -42,6 +42,7 @@ urlpatterns = [
     path("follow-ups/", include("followups.urls")),
     path("crm/", include("crm.urls")),
     path("outbox/", include("outbox.urls")),
+    path("alerts/", include("alerts.urls")),
     path("surveys/", include("surveys.urls")),
     path("webhooks/", include((crm_webhook_urls, "crm-webhooks"))),
     path("api/", include("closedlost.api")),

@@ -21,24 +21,30 @@ def _addresses(host: str, port: int = 443) -> list[ipaddress.IPv4Address | ipadd
     return list(dict.fromkeys(found))
 
 
-def resolve_checked(url: str, *, allowed) -> list[str]:
+def resolve_checked(
+    url: str,
+    *,
+    allowed,
+    what: str = "the CRM's API address",
+    example: str = "https://api.hubapi.com",
+    setting: str = "CRM_ALLOWED_HOSTS",
+) -> list[str]:
     """The addresses to connect to for `url`, each checked: https and public, unless the host is
-    in `allowed` (on-premise CRMs, trusted as they are). Raises ValidationError with a code."""
+    in `allowed` (on-premise CRMs, trusted as they are). Raises ValidationError with a code.
+    `what`, `example` and `setting` name the address in the messages (also used for alert webhooks)."""
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     if not host:
-        raise ValidationError(
-            "Enter the CRM's full API address, e.g. https://api.hubapi.com.", code="invalid"
-        )
+        raise ValidationError(f"Enter {what} in full, e.g. {example}.", code="invalid")
     trusted = host in {h.lower() for h in allowed}
     if not trusted and parts.scheme != "https":
-        raise ValidationError("The CRM's API address must start with https://.", code="not_https")
+        raise ValidationError(f"{what[0].upper()}{what[1:]} must start with https://.", code="not_https")
     found = _addresses(host, parts.port or (443 if parts.scheme == "https" else 80))
     private = [str(a) for a in found if not a.is_global]
     if private and not trusted:
         raise ValidationError(
-            f"“{host}” points at an internal address ({', '.join(private)}). For an on-premise CRM, "
-            "an operator adds the host to CRM_ALLOWED_HOSTS.",
+            f"“{host}” points at an internal address ({', '.join(private)}). For an on-premise host, "
+            f"an operator adds it to {setting}.",
             code="not_public",
         )
     return [str(a) for a in found]

@@ -78,13 +78,16 @@ def crm_request(
     body: dict | None = None,
     timeout: float = 10.0,
     auth: dict[str, str] | None = None,
+    allowed=None,
+    user_agent: str = USER_AGENT,
 ) -> CrmResponse:
     """One request to a CRM's API with its token: the `auth` headers (the connection's adapter
     says which: `CrmAdapter.auth_headers`), else `token` as a bearer token. Raises
     CrmAddressRefused before any connection to a refused address, CrmHttpError for a 4xx/5xx
-    answer, CrmRequestFailed for network errors."""
+    answer, CrmRequestFailed for network errors. `allowed`: the trusted hosts (CRM_ALLOWED_HOSTS when None;
+    the alerts' webhooks pass their own)."""
     try:
-        addresses = resolve_checked(url, allowed=settings.CRM_ALLOWED_HOSTS)
+        addresses = resolve_checked(url, allowed=settings.CRM_ALLOWED_HOSTS if allowed is None else allowed)
     except ValidationError as exc:
         raise CrmAddressRefused(" ".join(exc.messages)) from exc
     parts = urlsplit(url)
@@ -94,7 +97,7 @@ def crm_request(
     headers = {
         **(auth if auth is not None else {"Authorization": f"Bearer {token}"}),
         "Accept": "application/json",
-        "User-Agent": USER_AGENT,
+        "User-Agent": user_agent,
     }
     data = None
     if body is not None:

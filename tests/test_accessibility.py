@@ -157,6 +157,25 @@ def _crm_world(world, fake) -> dict:
     }
 
 
+def _alert_world(world):
+    """An alert that fired (a backlog rule: the deal the walk closed from the CRM waits for a
+    reason), its deliveries waiting, and a change in its history."""
+    from alerts import checks
+    from alerts.services import alert_rule_create, alert_rule_update
+    from deals.services import deal_mark_lost_from_crm
+
+    deal_mark_lost_from_crm(deal=world.deal(owner="dave"), crm_reason_text="Went dark")
+    rule = alert_rule_create(
+        actor=world.carol, name="West backlog", kind="backlog", threshold=1, team=world.west,
+        recipients=[world.grace],
+    )  # fmt: skip
+    alert_rule_update(rule=rule, actor=world.carol, recipients=[world.grace, world.carol])
+    assert checks.rule_check(rule_id=rule.pk, today=timezone.localdate()) is None  # 1 waiting: not over 1
+    deal_mark_lost_from_crm(deal=world.deal(owner="dave"), crm_reason_text="No answer")
+    assert checks.rule_check(rule_id=rule.pk, today=timezone.localdate()) is not None
+    return rule
+
+
 def _kwargs(world, fake) -> tuple[dict[str, dict], list[str]]:
     """URL kwargs by route prefix, from objects of the seeded world and the CRM's; more pages."""
     from deals.models import Contact
@@ -194,6 +213,7 @@ def _kwargs(world, fake) -> tuple[dict[str, dict], list[str]]:
     invitation = user_invite(
         email="noor@example.com", name="Noor Birch", role="rep", team=world.east, actor=None
     )
+    alert = _alert_world(world)
     return {
         "people/join/": {"token": invite_token(invitation)},
         "people/": {"pk": invitation.user_id},
@@ -216,6 +236,7 @@ def _kwargs(world, fake) -> tuple[dict[str, dict], list[str]]:
         "taxonomy/competitors/": {"pk": Competitor.objects.first().pk},
         "surveys/answer/": {"token": survey_token(survey)},
         "surveys/deals/": {"pk": closed.pk},
+        "alerts/": {"pk": alert.pk},
         **crm["kwargs"],
     }, crm["more"]
 

@@ -24,6 +24,7 @@ OURS = {
     "insights.check_rollup",
     "crm.tasks.reconcile_all",
     "teams.delete_expired_tokens",
+    "alerts.check",
 }
 
 
