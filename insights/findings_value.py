@@ -1,0 +1,123 @@
+"""Lost value as findings: the lost deals' amounts by team, rep, pipeline, industry, company size
+and stage lost at, in the period against the comparison (insights.findings_stats.ValueCell).
+
+One grouped read per period ("lost_value": deals, Σ amount and Σ amount² per dimension and
+currency). The rollup holds no squares, so a dashboard reading the rollup reads this one from the
+facts (its day ranges, through the closed_at index and the scope); the live path sums the deals.
+Amounts are converted to the organisation currency with the dashboard's stored rates; deals in a
+currency without a rate are left out, as on the dashboard's value figures.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from deals.models import Pipeline, Stage
+from deals.selectors import INDUSTRY_UNKNOWN, SIZE_BANDS
+from insights.filters import LOST
+from insights.findings_stats import ValueCell
+from insights.measures import Dashboard
+from teams.models import Team, User
+
+# (dimension, column of the read, the filter that makes it one value, the deal list's parameter)
+DIMENSIONS = (
+    ("team", "team_id", "team", "team"),
+    ("rep", "owner_id", "owner", "owner"),
+    ("pipeline", "pipeline_id", "pipeline", "pipeline"),
+    ("industry", "industry", "industry", "industry"),
+    ("size", "band", "size", "size"),
+    ("stage", "stage_id", None, "stage"),
+)
+
+
+def _summed(dashboard: Dashboard) -> dict:
+    """{(dimension, key): (deals, Σ value, Σ value²)} in the organisation currency."""
+    source = "live" if dashboard.source == "live" else "facts"
+    reader = dashboard
+    if dashboard.source != source:
+        reader = Dashboard(user=dashboard.user, filters=dashboard.filters, source=source)
+        reader.__dict__["rates"] = dashboard.rates  # already read
+    rates = {code: float(rate) for code, rate in dashboard.rates.items()}
+    out: dict = {}
+    for (dimension, column, _filter, _param), rows in zip(
+        DIMENSIONS, reader.measures("lost_value"), strict=True
+    ):
+        for row in rows:
+            rate = rates.get(row["currency"])
+            if rate is None:
+                continue
+            key = row[column]
+            deals, amount, squares = out.get((dimension, key), (0, 0.0, 0.0))
+            out[(dimension, key)] = (
+                deals + row["deals"],
+                amount + float(row["amount"] or 0) * rate,
+                squares + float(row["amount_sq"] or 0) * rate * rate,
+            )
+    return out
+
+
+def _labels(keys: set) -> dict:
+    """A label for every (dimension, key): four short reads, whatever the number of keys."""
+    ids = {
+        dimension: {key for d, key in keys if d == dimension} or {0}
+        for dimension in ("team", "rep", "pipeline", "stage")
+    }
+    names = {
+        "team": dict(Team.objects.filter(pk__in=ids["team"]).values_list("pk", "name")),
+        "pipeline": dict(Pipeline.objects.filter(pk__in=ids["pipeline"]).values_list("pk", "name")),
+        "rep": {user.pk: user.display_name for user in User.objects.filter(pk__in=ids["rep"])},
+        "stage": {
+            stage.pk: f"{stage.name} ({stage.pipeline.name})"
+            for stage in Stage.objects.filter(pk__in=ids["stage"]).select_related("pipeline")
+        },
+    }
+    out = {}
+    for dimension, key in keys:
+        if dimension == "industry":
+            out[(dimension, key)] = key or "Industry unknown"
+        elif dimension == "size":
+            out[(dimension, key)] = SIZE_BANDS[key][0]
+        else:
+            out[(dimension, key)] = names[dimension].get(key, str(key))
+    return out
+
+
+def _days(dashboard: Dashboard) -> int:
+    return (dashboard.filters.date_to - dashboard.filters.date_from).days + 1
+
+
+def lost_value_cells(dashboard: Dashboard, other: Dashboard) -> list[ValueCell]:
+    """Lost value by every dimension the filters leave open, now (`dashboard`) and in the
+    comparison (`other`)."""
+    filters = dashboard.filters
+    now, before = _summed(dashboard), _summed(other)
+    open_dimensions = {
+        dimension
+        for dimension, _column, name, _param in DIMENSIONS
+        if name is None or not getattr(filters, name)
+    }
+    keys = {key for key in now.keys() | before.keys() if key[0] in open_dimensions}
+    labels = _labels(keys)
+    params = {dimension: param for dimension, _column, _name, param in DIMENSIONS}
+    cells = []
+    for dimension, key in sorted(keys, key=str):
+        a, b = now.get((dimension, key), (0, 0.0, 0.0)), before.get((dimension, key), (0, 0.0, 0.0))
+        link_key = (key or INDUSTRY_UNKNOWN) if dimension == "industry" else key
+        cells.append(
+            ValueCell(
+                dimension=dimension,
+                key=key,
+                label=labels[(dimension, key)],
+                hits=a[0],
+                amount=a[1],
+                squares=a[2],
+                days=_days(dashboard),
+                compare_hits=b[0],
+                compare_amount=b[1],
+                compare_squares=b[2],
+                compare_days=_days(other),
+                links={"status": LOST, params[dimension]: link_key},
+                context=settings.ORG_CURRENCY,
+            )
+        )
+    return cells
