@@ -12,14 +12,12 @@ from dataclasses import replace
 
 from django.conf import settings
 
-from deals.models import Pipeline
 from deals.selectors import SIZE_BANDS
 from insights.comparison import Comparison, figures_both
 from insights.filters import LOST, NO_DECISION
 from insights.findings_stats import Cell, Result, evaluate, sentence
-from insights.findings_value import lost_value_cells
+from insights.findings_value import lost_value_cells, names
 from insights.measures import Dashboard
-from teams.models import Team, User
 
 # Candidates built by apps that build on insights (surveys adds the rep-vs-buyer disagreement in
 # its AppConfig.ready): each is called with (dashboard, comparison dashboard) and returns cells, so
@@ -200,14 +198,8 @@ def _group_cells(dashboard: Dashboard, other: Dashboard) -> list[Cell]:
         _status_counts(before[1], lambda r: r["pipeline_id"]),
     )
     by_rep = _status_counts(now[2], lambda r: (r["team_id"], r["owner_id"]))
-    team_ids = {*teams[0], *teams[1], *(team for team, _owner in by_rep)}
-    team_names = dict(Team.objects.filter(pk__in=team_ids or [0]).values_list("pk", "name"))
-    pipeline_names = dict(
-        Pipeline.objects.filter(pk__in={*pipes[0], *pipes[1]} or [0]).values_list("pk", "name")
-    )
-    people = {
-        user.pk: user.display_name for user in User.objects.filter(pk__in={o for _t, o in by_rep} or [0])
-    }
+    known = names(dashboard, other)
+    team_names, pipeline_names, people = known["team"], known["pipeline"], known["rep"]
     cells: list[Cell] = []
     rates = ("win_rate", "no_decision_rate")
     if not filters.team:

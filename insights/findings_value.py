@@ -37,6 +37,7 @@ def _summed(dashboard: Dashboard) -> dict:
     if dashboard.source != source:
         reader = Dashboard(user=dashboard.user, filters=dashboard.filters, source=source)
         reader.__dict__["rates"] = dashboard.rates  # already read
+        reader._measures.update(dashboard._measures)  # and flushed: no second flush() for the twin
     rates = {code: float(rate) for code, rate in dashboard.rates.items()}
     out: dict = {}
     for (dimension, column, _filter, _param), rows in zip(
@@ -56,30 +57,34 @@ def _summed(dashboard: Dashboard) -> dict:
     return out
 
 
-def _labels(keys: set) -> dict:
-    """A label for every (dimension, key): four short reads, whatever the number of keys."""
-    ids = {
-        dimension: {key for d, key in keys if d == dimension} or {0}
-        for dimension in ("team", "rep", "pipeline", "stage")
-    }
-    names = {
-        "team": dict(Team.objects.filter(pk__in=ids["team"]).values_list("pk", "name")),
-        "pipeline": dict(Pipeline.objects.filter(pk__in=ids["pipeline"]).values_list("pk", "name")),
-        "rep": {user.pk: user.display_name for user in User.objects.filter(pk__in=ids["rep"])},
-        "stage": {
-            stage.pk: f"{stage.name} ({stage.pipeline.name})"
-            for stage in Stage.objects.filter(pk__in=ids["stage"]).select_related("pipeline")
-        },
-    }
-    out = {}
-    for dimension, key in keys:
-        if dimension == "industry":
-            out[(dimension, key)] = key or "Industry unknown"
-        elif dimension == "size":
-            out[(dimension, key)] = SIZE_BANDS[key][0]
-        else:
-            out[(dimension, key)] = names[dimension].get(key, str(key))
-    return out
+def names(dashboard: Dashboard, other: Dashboard) -> dict:
+    """Labels of teams, pipelines, stages (all: short tables) and of the reps with closes in either
+    period (from the "groups" read both already made), read once per request and shared by every
+    kind of finding; only the keys of scoped cells are ever shown."""
+    if "finding_names" not in dashboard.__dict__:
+        reps = {
+            row["owner_id"]
+            for rows in (dashboard.measures("groups")[2], other.measures("groups")[2])
+            for row in rows
+        }
+        dashboard.__dict__["finding_names"] = {
+            "team": dict(Team.objects.values_list("pk", "name")),
+            "pipeline": dict(Pipeline.objects.values_list("pk", "name")),
+            "rep": {user.pk: user.display_name for user in User.objects.filter(pk__in=reps or [0])},
+            "stage": {
+                stage.pk: f"{stage.name} ({stage.pipeline.name})"
+                for stage in Stage.objects.select_related("pipeline")
+            },
+        }
+    return dashboard.__dict__["finding_names"]
+
+
+def _label(known: dict, dimension: str, key) -> str:
+    if dimension == "industry":
+        return key or "Industry unknown"
+    if dimension == "size":
+        return SIZE_BANDS[key][0]
+    return known[dimension].get(key, str(key))
 
 
 def _days(dashboard: Dashboard) -> int:
@@ -97,7 +102,7 @@ def lost_value_cells(dashboard: Dashboard, other: Dashboard) -> list[ValueCell]:
         if name is None or not getattr(filters, name)
     }
     keys = {key for key in now.keys() | before.keys() if key[0] in open_dimensions}
-    labels = _labels(keys)
+    known = names(dashboard, other)
     params = {dimension: param for dimension, _column, _name, param in DIMENSIONS}
     cells = []
     for dimension, key in sorted(keys, key=str):
@@ -107,7 +112,7 @@ def lost_value_cells(dashboard: Dashboard, other: Dashboard) -> list[ValueCell]:
             ValueCell(
                 dimension=dimension,
                 key=key,
-                label=labels[(dimension, key)],
+                label=_label(known, dimension, key),
                 hits=a[0],
                 amount=a[1],
                 squares=a[2],

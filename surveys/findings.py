@@ -16,8 +16,8 @@ Candidates, each a proportion tested like the others (Fisher / chi-square, then 
 from __future__ import annotations
 
 from insights.findings_stats import Cell
+from insights.findings_value import names
 from surveys.selectors import answers_by_closure
-from teams.models import Team, User
 
 LINK = {"buyer_category": "any"}  # the deal list's deals with an answered survey
 
@@ -68,12 +68,8 @@ def disagreement_cells(dashboard, other) -> list[Cell]:
     reps_now = _counts(now, lambda team, rep: rep)
     reps_before = _counts(before, lambda team, rep: rep)
     by_team_rep = _counts(now, lambda team, rep: (team, rep))
-    people = {
-        user.pk: user.display_name for user in User.objects.filter(pk__in={*reps_now, *reps_before} or [0])
-    }
-    teams = dict(
-        Team.objects.filter(pk__in={team for team, _rep in by_team_rep} or [0]).values_list("pk", "name")
-    )
+    known = names(dashboard, other)
+    people, teams = known["rep"], known["team"]
     for rep in reps_now.keys() | reps_before.keys():
         a, b = reps_now.get(rep, [0, 0]), reps_before.get(rep, [0, 0])
         cells.append(
