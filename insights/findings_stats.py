@@ -239,9 +239,10 @@ def sentence(result: Result, *, scope: str = "") -> str:
     cell = result.cell
     moved = "rose" if result.direction == "up" else "fell"
     if cell.measure == "lost_value":
-        subject = (
-            f"Value lost at {cell.label}" if cell.dimension == "stage" else f"Lost value in {_where(cell)}"
-        )
+        subject = {
+            "stage": f"Value lost at {cell.label}",
+            "rep": f"{cell.label}’s lost value",
+        }.get(cell.dimension, f"Lost value in {_where(cell)}")
         return (
             f"{subject} {moved} from {_money(cell.compare_value, cell.context)} to "
             f"{_money(cell.value, cell.context)}: {cell.compare_hits} → {cell.hits} lost deals"

@@ -105,8 +105,13 @@ def lost_value_cells(dashboard: Dashboard, other: Dashboard) -> list[ValueCell]:
     known = names(dashboard, other)
     params = {dimension: param for dimension, _column, _name, param in DIMENSIONS}
     cells = []
-    for dimension, key in sorted(keys, key=str):
+    order = [dimension for dimension, *_rest in DIMENSIONS]
+    seen = set()  # a dimension with one value (one team, one pipeline) repeats the scope's total
+    for dimension, key in sorted(keys, key=lambda k: (order.index(k[0]), str(k[1]))):
         a, b = now.get((dimension, key), (0, 0.0, 0.0)), before.get((dimension, key), (0, 0.0, 0.0))
+        if (a, b) in seen:
+            continue  # the same deals as a finding already made: tested once
+        seen.add((a, b))
         link_key = (key or INDUSTRY_UNKNOWN) if dimension == "industry" else key
         cells.append(
             ValueCell(

@@ -8,6 +8,7 @@ import csv
 import io
 import math
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -235,3 +236,28 @@ def test_rep_vs_buyer_disagreement_is_found_and_scoped(client, surveyed):
     west = _findings(client, world.grace)
     assert not [f for f in west["findings"] if f["measure"].startswith("buyer_disagreement")]
     assert world.alice.display_name not in client.get("/insights/findings/", NOW).content.decode()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_findings_page_with_lost_value_is_axe_clean(browser, live_server, imported):
+    from tests.test_accessibility import AXE, TAGS
+
+    context = browser.new_context(
+        base_url=live_server.url, bypass_csp=True, viewport={"width": 1280, "height": 900}
+    )
+    page = context.new_page()
+    page.goto("/login/")
+    page.get_by_label("Username").fill("bob")
+    page.get_by_label("Password").fill("a-long-test-password")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/deals/")
+    page.goto("/insights/findings/?" + "&".join(f"{key}={value}" for key, value in NOW.items()))
+    main = page.locator("main").inner_text()
+    assert "Lost value in team East rose" in main and "rest of East" in main
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", TAGS)
+    assert [(v["id"], [n["target"] for n in v["nodes"]]) for v in result["violations"]] == []
+    Path("test-output").mkdir(exist_ok=True)
+    page.screenshot(path="test-output/insights-findings-lost-value.png", full_page=True)
+    context.close()
