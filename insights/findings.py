@@ -12,13 +12,17 @@ from dataclasses import replace
 
 from django.conf import settings
 
-from deals.models import Pipeline
 from deals.selectors import SIZE_BANDS
 from insights.comparison import Comparison, figures_both
 from insights.filters import LOST, NO_DECISION
 from insights.findings_stats import Cell, Result, evaluate, sentence
+from insights.findings_value import lost_value_cells, names
 from insights.measures import Dashboard
-from teams.models import Team, User
+
+# Candidates built by apps that build on insights (surveys adds the rep-vs-buyer disagreement in
+# its AppConfig.ready): each is called with (dashboard, comparison dashboard) and returns cells, so
+# insights imports nothing of them.
+CELL_SOURCES: list = []
 
 NEEDED = (
     "headline",
@@ -177,6 +181,9 @@ def candidate_cells(dashboard: Dashboard, comparison: Comparison, read=None) -> 
         link = (lambda d: lambda pk: {d: pk or "none"})(dimension)
         cells += _rate_cells(dimension, rows_now, rows_before, labels, link, ("win_rate", "no_decision_rate"))
     cells += _group_cells(dashboard, other)
+    cells += lost_value_cells(dashboard, other)
+    for source in CELL_SOURCES:
+        cells += source(dashboard, other)
     return cells, other
 
 
@@ -191,14 +198,8 @@ def _group_cells(dashboard: Dashboard, other: Dashboard) -> list[Cell]:
         _status_counts(before[1], lambda r: r["pipeline_id"]),
     )
     by_rep = _status_counts(now[2], lambda r: (r["team_id"], r["owner_id"]))
-    team_ids = {*teams[0], *teams[1], *(team for team, _owner in by_rep)}
-    team_names = dict(Team.objects.filter(pk__in=team_ids or [0]).values_list("pk", "name"))
-    pipeline_names = dict(
-        Pipeline.objects.filter(pk__in={*pipes[0], *pipes[1]} or [0]).values_list("pk", "name")
-    )
-    people = {
-        user.pk: user.display_name for user in User.objects.filter(pk__in={o for _t, o in by_rep} or [0])
-    }
+    known = names(dashboard, other)
+    team_names, pipeline_names, people = known["team"], known["pipeline"], known["rep"]
     cells: list[Cell] = []
     rates = ("win_rate", "no_decision_rate")
     if not filters.team:
@@ -239,9 +240,9 @@ def _scope_words(dashboard: Dashboard) -> str:
 def _as_finding(result: Result, dashboard: Dashboard, other: Dashboard) -> dict:
     cell = result.cell
     links = dict(cell.links)
-    if cell.measure == "win_rate_vs_team":
+    if cell.measure.endswith("_vs_team"):  # against the rest of the team, within the period
         deals_url = dashboard.link(**links)
-        compare_url = dashboard.link(team=links["team"])
+        compare_url = dashboard.link(**{name: value for name, value in links.items() if name != "owner"})
     else:
         deals_url, compare_url = dashboard.link(**links), other.link(**links)
     return {

@@ -72,6 +72,7 @@ SIGNED = {
     "needs_reason": "s * needs_reason::int",
     "amount": "s * amount",
     "cycle_seconds": "s * cycle_seconds",
+    "amount_sq": "s * amount * amount",  # the findings' lost value test (facts and live only)
 }
 
 
@@ -93,6 +94,16 @@ READS = {
         ("deals",),
     ),
     "stage": Read(Grouping.STAGE, (("stage_id", "currency"),)),
+    # Lost value by every dimension, with the squares of the amounts (insights.findings; the
+    # rollup has no squares: read from the facts).
+    "lost_value": Read(
+        Grouping.STAGE,
+        tuple(
+            (dim, "currency")
+            for dim in ("team_id", "owner_id", "pipeline_id", "industry", "band", "stage_id")
+        ),
+        ("deals", "amount", "amount_sq"),
+    ),
     "competitor": Read(Grouping.COMPETITOR, (("competitor_id", "status", "currency"),)),
     "industry": Read(Grouping.INDUSTRY, (("industry", "status", "currency"),)),
     "size": Read(Grouping.SIZE, (("band", "status", "currency"),)),
@@ -423,6 +434,7 @@ def _live_rows(dashboard: Dashboard, read: Read) -> tuple[list[dict], ...]:
                 needs_reason=Count("pk", filter=Q(status=LOST, close_reason__isnull=True)),
                 amount=Sum("amount"),
                 cycle_seconds=Sum(F("closed_at") - F("created_at")),
+                **({"amount_sq": Sum(F("amount") * F("amount"))} if "amount_sq" in read.measures else {}),
             )
             .order_by()
         )

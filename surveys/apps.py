@@ -14,3 +14,9 @@ class SurveysConfig(AppConfig):
 
         if survey_url_for_followup not in emails.step_context_providers:
             emails.step_context_providers.append(survey_url_for_followup)
+        # The findings' rep-vs-buyer disagreement: insights asks its cell sources.
+        from insights import findings
+        from surveys.findings import disagreement_cells
+
+        if disagreement_cells not in findings.CELL_SOURCES:
+            findings.CELL_SOURCES.append(disagreement_cells)

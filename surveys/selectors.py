@@ -89,17 +89,17 @@ def _surveys(user: User, filters: FeedbackFilters) -> QuerySet[Survey]:
 
 
 def _answered(user: User, filters: FeedbackFilters) -> QuerySet[Survey]:
-    return (
-        _surveys(user, filters)
-        .filter(response__isnull=False)
-        .annotate(
-            rep_reason=Coalesce("closure__reason__merged_into", "closure__reason"),
-            rep_category=Coalesce("closure__reason__merged_into__category", "closure__reason__category"),
-            buyer_reason=Coalesce("response__main_reason__merged_into", "response__main_reason"),
-            buyer_category=Coalesce(
-                "response__main_reason__merged_into__category", "response__main_reason__category"
-            ),
-        )
+    return _answered_annotated(_surveys(user, filters))
+
+
+def _answered_annotated(surveys: QuerySet[Survey]) -> QuerySet[Survey]:
+    return surveys.filter(response__isnull=False).annotate(
+        rep_reason=Coalesce("closure__reason__merged_into", "closure__reason"),
+        rep_category=Coalesce("closure__reason__merged_into__category", "closure__reason__category"),
+        buyer_reason=Coalesce("response__main_reason__merged_into", "response__main_reason"),
+        buyer_category=Coalesce(
+            "response__main_reason__merged_into__category", "response__main_reason__category"
+        ),
     )
 
 
@@ -261,3 +261,14 @@ FIGURES = {
     "reason-gaps": reason_gaps,
     "quotes": quotes,
 }
+
+
+def answers_by_closure(*, deals: QuerySet) -> list[dict]:
+    """The answered surveys of the standing closes of `deals` (already scoped and filtered by the
+    caller: insights' findings pass a dashboard's deals), one row per answer: the closure, the
+    deal's team and rep, and the rep's and the buyer's categories (rolled up). One query."""
+    return list(
+        _answered_annotated(Survey.objects.filter(deal__in=deals, closure__reopened_at__isnull=True))
+        .values("closure_id", "deal__team_id", "deal__owner_id", "rep_category", "buyer_category")
+        .order_by()
+    )

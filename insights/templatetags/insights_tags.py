@@ -24,6 +24,14 @@ def money(value) -> str:
 
 
 @register.filter
+def signedmoney(value) -> str:
+    """A change of an amount, signed."""
+    if value is None:
+        return DASH
+    return _signed(value, f"{Decimal(value):,.0f}")
+
+
+@register.filter
 def days(value) -> str:
     if value is None:
         return DASH
@@ -83,7 +91,11 @@ def pp(value) -> str:
 
 @register.filter
 def testname(value) -> str:
-    return {"fisher": "Fisher's exact test", "chi2": "chi-square test"}.get(value, value)
+    return {
+        "fisher": "Fisher's exact test",
+        "chi2": "chi-square test",
+        "value_z": "random-assignment z test of value lost per day",
+    }.get(value, value)
 
 
 MEASURE_NAMES = {
@@ -92,6 +104,9 @@ MEASURE_NAMES = {
     "no_decision_rate": "No-decision rate",
     "competitive_win_rate": "Competitive win rate",
     "win_rate_vs_team": "Win rate vs rest of team",
+    "lost_value": "Lost value",
+    "buyer_disagreement": "Buyer disagrees with rep",
+    "buyer_disagreement_vs_team": "Buyer disagrees with rep, vs rest of team",
 }
 
 

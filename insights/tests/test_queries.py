@@ -41,6 +41,7 @@ def test_query_count_does_not_grow_with_the_data(client, world):
     )
     large = {url: count_queries(client, url) for url in URLS}
     assert large == small
-    # The period and its comparison (insights.comparison), and the findings panel (one more read
-    # per period and the names of teams, pipelines and reps).
-    assert small["/insights/"] <= 50
+    # The period and its comparison (insights.comparison), and the findings panel (per period one
+    # more read of the summary, one of lost value from the facts and one of the buyers' answers;
+    # once the names of teams, pipelines, stages and reps).
+    assert small["/insights/"] <= 53
