@@ -18,8 +18,7 @@ from crm.models import CrmConnection, ImportJob
 from crm.sync.shapes import OPEN, CrmDeal
 from deals.contacts import Link, accounts_upsert, contacts_upsert, deal_contacts_set
 from deals.models import Deal, Stage
-from followups.models import ContactOptOut
-from followups.services import contact_opt_out
+from followups.services import contacts_opt_out
 
 
 @dataclass
@@ -153,11 +152,7 @@ def companies_and_people(connection: CrmConnection, mirror: Mirror, deals: list[
         ],
         accounts=accounts,
     )
-    opted = {p.email.strip().lower() for p in people.values() if p.opted_out and p.email.strip()}
-    if opted:
-        known = set(ContactOptOut.objects.filter(email__in=opted).values_list("email", flat=True))
-        for email in sorted(opted - known):
-            contact_opt_out(email=email)
+    contacts_opt_out(emails=[p.email for p in people.values() if p.opted_out])
     return contacts
 
 
