@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from crm.changes import unmapped_reason_record
+from crm.importing.chunk import ChunkRedo, rows_upsert  # shared with the CSV import
 from crm.importing.columns import RowError
 from crm.importing.rows import Lookups, Reasons, Row, lookups
-from crm.importing.run import _import_chunk, _Redo  # the import's own chunk runner
 from crm.models import CrmConnection, ImportJob
 from crm.sync.shapes import OPEN, CrmDeal
 from deals.contacts import Link, accounts_upsert, contacts_upsert, deal_contacts_set
@@ -188,11 +188,11 @@ def deals_apply(*, connection: CrmConnection, mirror: Mirror, deals: list[CrmDea
     job = ImportJob(kind=connection.kind, links={})  # not saved: the import's rules need its kind only
     try:
         with transaction.atomic():
-            counts, errors, unmapped = _import_chunk(
+            counts, errors, unmapped = rows_upsert(
                 job=job, parsed=rows, look=mirror.look, reasons=mirror.reasons, careful=False
             )
-    except _Redo:
-        counts, errors, unmapped = _import_chunk(
+    except ChunkRedo:
+        counts, errors, unmapped = rows_upsert(
             job=job, parsed=rows, look=mirror.look, reasons=mirror.reasons, careful=True
         )
     failed = {error.row for error in errors}
