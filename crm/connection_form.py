@@ -129,10 +129,10 @@ class ConnectionForm(forms.ModelForm):
         model = CrmConnection
         formfield_callback = _https_by_default
         fields = ["active", "base_url", "account_id", "webhook_username", "webhook_secret", "api_token",
-                  "token_kind", "api_version", "reason_field", "win_reason_field", "reason_value",
-                  "write_back", "primary_contact_label"]  # fmt: skip
+                  "token_kind", "api_version", "reason_field", "win_reason_field", "competitor_field",
+                  "reason_value", "write_back", "primary_contact_label"]  # fmt: skip
         labels = {"token_kind": "API token kind", "win_reason_field": "Win-reason field",
-                  "reason_field": "Loss-reason field"}  # fmt: skip
+                  "reason_field": "Loss-reason field", "competitor_field": "Competitor field"}  # fmt: skip
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

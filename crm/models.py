@@ -122,6 +122,13 @@ class CrmConnection(models.Model):
         help_text="The CRM field that holds the win reason, if it has one (HubSpot: closed_won_reason; "
         "Pipedrive: the custom field's key; Salesforce: the field's API name, e.g. Win_Reason__c).",
     )
+    competitor_field = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="The CRM field that names the competitor a deal was lost to, if any (HubSpot: the deal "
+        "property; Pipedrive: the custom field's key; Salesforce: the field's API name, e.g. Competitor__c). "
+        "Its text is matched to our competitors by name or alias.",
+    )
     stage_out = models.JSONField(
         default=dict,
         blank=True,

@@ -12,6 +12,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from closedlost.bulk import insert_rows, update_rows
 from deals.errors import DealError
 from deals.models import Account, Contact, DealContact, DealEvent
 from deals.signals import deal_contacts_changed
@@ -35,6 +36,12 @@ def _id_field(source: str) -> str:
     return field
 
 
+def _saved(instance):
+    """A model instance for a row just written by COPY: as if read from the database."""
+    instance._state.adding, instance._state.db = False, "default"
+    return instance
+
+
 def accounts_upsert(*, source: str, companies: list[dict], now: datetime | None = None) -> dict[str, Account]:
     """Create or update accounts by `source`'s id (hubspot, salesforce, pipedrive or external).
 
@@ -50,18 +57,18 @@ def accounts_upsert(*, source: str, companies: list[dict], now: datetime | None 
             "domain": (company.get("domain") or "")[:253],
             "industry": (company.get("industry") or "")[:100],
             "employees": company.get("employees"),
+            "updated_at": now,
         }
         account = existing.get(key)
         if account is None:
-            new.append(Account(**{field: key}, updated_at=now, **values))
-        elif any(getattr(account, k) != v for k, v in values.items()):
+            new.append({field: key, **values})
+        elif any(getattr(account, k) != v for k, v in values.items() if k != "updated_at"):
             for name, value in values.items():
                 setattr(account, name, value)
-            account.updated_at = now
-            changed.append(account)
-    Account.objects.bulk_create(new)
-    Account.objects.bulk_update(changed, ["name", "domain", "industry", "employees", "updated_at"])
-    existing.update({getattr(a, field): a for a in new})
+            changed.append({"id": account.pk, **values})
+    for pk, values in zip(insert_rows(Account, new), new, strict=True):
+        existing[values[field]] = _saved(Account(id=pk, **values))
+    update_rows(Account, changed, ["name", "domain", "industry", "employees", "updated_at"])
     return existing
 
 
@@ -86,19 +93,21 @@ def contacts_upsert(
             "email": (person.get("email") or "").strip().lower()[:254],
             "title": (person.get("title") or "")[:120],
         }
+        contact = existing.get(key)
         if account is not None:  # a company not among `accounts` leaves the contact's as it is
             values["account_id"] = account.pk
-        contact = existing.get(key)
+        elif contact is not None:
+            values["account_id"] = contact.account_id
         if contact is None:
-            new.append(Contact(**{field: key}, updated_at=now, **values))
+            new.append({field: key, **values, "updated_at": now})
         elif contact.erased_at is None and any(getattr(contact, k) != v for k, v in values.items()):
             for name, value in values.items():
                 setattr(contact, name, value)
             contact.updated_at = now
-            changed.append(contact)
-    Contact.objects.bulk_create(new)
-    Contact.objects.bulk_update(changed, ["name", "email", "title", "account", "updated_at"])
-    existing.update({getattr(c, field): c for c in new})
+            changed.append({"id": contact.pk, **values, "updated_at": now})
+    for pk, values in zip(insert_rows(Contact, new), new, strict=True):
+        existing[values[field]] = _saved(Contact(id=pk, **values))
+    update_rows(Contact, changed, ["name", "email", "title", "account", "updated_at"])
     return existing
 
 
@@ -141,8 +150,8 @@ def deal_contacts_set(
             for contact_id, link in items.items():
                 row = have.get(contact_id)
                 if row is None:
-                    added.append(DealContact(deal_id=deal_id, contact_id=contact_id, role=link.role,
-                                             is_primary=link.is_primary, added_at=now))  # fmt: skip
+                    added.append({"deal_id": deal_id, "contact_id": contact_id, "role": link.role,
+                                  "is_primary": link.is_primary, "added_at": now})  # fmt: skip
                 elif (row.role, row.is_primary) != (link.role, link.is_primary):
                     if row.is_primary and not link.is_primary:
                         demoted.append(row.pk)
@@ -155,22 +164,21 @@ def deal_contacts_set(
         if demoted or gone_primary:
             DealContact.objects.filter(pk__in=demoted + gone_primary).update(is_primary=False)
         DealContact.objects.filter(pk__in=[row.pk for row in removed]).delete()
-        DealContact.objects.bulk_update(changed, ["role", "is_primary"])
-        DealContact.objects.bulk_create(added)
+        update_rows(DealContact, [{"id": r.pk, "role": r.role, "is_primary": r.is_primary} for r in changed],
+                    ["role", "is_primary"])  # fmt: skip
+        insert_rows(DealContact, added, returning=False)
+        common = {"field": DealEvent.Field.CONTACT, "actor_id": getattr(actor, "pk", None),
+                  "actor_kind": actor_kind, "at": now, "closure_id": None}  # fmt: skip
         events = [
-            DealEvent(deal_id=row.deal_id, field=DealEvent.Field.CONTACT, from_value=str(row.contact_id),
-                      actor=actor, actor_kind=actor_kind, at=now)
+            {**common, "deal_id": row.deal_id, "from_value": str(row.contact_id), "to_value": ""}
             for row in removed
-        ] + [
-            DealEvent(deal_id=row.deal_id, field=DealEvent.Field.CONTACT, to_value=str(row.contact_id),
-                      actor=actor, actor_kind=actor_kind, at=now)
-            for row in added
-        ]  # fmt: skip
-        DealEvent.objects.bulk_create(events)
+        ] + [{**common, "deal_id": row["deal_id"], "from_value": "", "to_value": str(row["contact_id"])}
+             for row in added]  # fmt: skip
+        insert_rows(DealEvent, events, returning=False)
         if added or removed:
             deal_contacts_changed.send(
                 sender=DealContact,
-                added=[(row.deal_id, row.contact_id) for row in added],
+                added=[(row["deal_id"], row["contact_id"]) for row in added],
                 removed=[(row.deal_id, row.contact_id) for row in removed],
             )
     return {"added": len(added), "removed": len(removed), "changed": len(changed)}

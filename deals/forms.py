@@ -267,11 +267,18 @@ class DealFilterForm(forms.Form):
 
     def __init__(self, *args, options: dict, **kwargs):
         super().__init__(*args, **kwargs)
+        # A pipeline or stage removed (in the CRM or on the pipeline pages) is not offered any
+        # more; a link that already filters by one keeps working and shows it as removed.
+        chosen = {name: str(self.data.get(name) or "") for name in ("pipeline", "stage")}
         self.fields["pipeline"].choices = [("", "Any pipeline")] + [
-            (p.pk, p.name) for p in options["pipelines"]
+            (p.pk, p.name if p.active else f"{p.name} (removed)")
+            for p in options["pipelines"]
+            if p.active or str(p.pk) == chosen["pipeline"]
         ]
         self.fields["stage"].choices = [("", "Any stage")] + [
-            (s.pk, f"{s.pipeline.name}: {s.name}") for s in options["stages"]
+            (s.pk, f"{s.pipeline.name}: {s.name}" + ("" if s.active else " (removed)"))
+            for s in options["stages"]
+            if s.active or str(s.pk) == chosen["stage"]
         ]
         self.fields["owner"].choices = [("", "Any owner")] + [
             (u.pk, u.display_name) for u in options["owners"]

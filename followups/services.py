@@ -13,6 +13,7 @@ from datetime import date, datetime, time, timedelta
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from deals.models import DealStatus
@@ -74,6 +75,30 @@ def contact_opt_out(*, email: str, now: datetime | None = None) -> int:
             contact__email__iexact=email,
             state__in=[*DUE_STATES, FollowUpState.QUEUED, FollowUpState.FAILED],
         ).update(state=FollowUpState.CANCELLED, cancelled_reason="contact opted out", completed_at=now)
+
+
+def contacts_opt_out(*, emails, now: datetime | None = None) -> int:
+    """contact_opt_out for many addresses at once (a CRM sync's opted-out buyers): one read, one
+    insert and one update for the lot. Returns how many e-mails were cancelled."""
+    wanted = {email.strip().lower() for email in emails if email and email.strip()}
+    if not wanted:
+        return 0
+    now = now or timezone.now()
+    with transaction.atomic():
+        known = set(ContactOptOut.objects.filter(email__in=wanted).values_list("email", flat=True))
+        ContactOptOut.objects.bulk_create(
+            [ContactOptOut(email=email, opted_out_at=now) for email in sorted(wanted - known)],
+            ignore_conflicts=True,
+        )
+        return (
+            FollowUp.objects.alias(address=Lower("contact__email"))
+            .filter(
+                kind=FollowUpKind.CONTACT_EMAIL,
+                address__in=wanted,
+                state__in=[*DUE_STATES, FollowUpState.QUEUED, FollowUpState.FAILED],
+            )
+            .update(state=FollowUpState.CANCELLED, cancelled_reason="contact opted out", completed_at=now)
+        )
 
 
 # --- dispatch: claim due rows and hand each to the worker --------------------------------

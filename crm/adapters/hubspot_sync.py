@@ -59,7 +59,7 @@ class HubSpotSyncReads:
         return connection.base_url.rstrip("/") + path
 
     def deal_properties(self, connection: CrmConnection) -> list[str]:
-        fields = [connection.reason_field, connection.win_reason_field]
+        fields = [connection.reason_field, connection.win_reason_field, connection.competitor_field]
         return [
             "dealname",
             "dealstage",
@@ -153,6 +153,7 @@ class HubSpotSyncReads:
             won_reason_text=(props.get(connection.win_reason_field) or "")
             if connection.win_reason_field
             else "",
+            competitor_text=str(props.get(connection.competitor_field or "-") or ""),
             stage_value=stage,
         )
 

@@ -40,6 +40,13 @@ def _email(person: dict) -> str:
     return (primary[0].get("value") or "") if primary and isinstance(primary[0], dict) else ""
 
 
+def _field(data: dict, name: str) -> str:
+    """A deal field's text (standard or custom), "" when unset or not configured."""
+    from crm.adapters.pipedrive import field_text  # the adapter module mixes this one in
+
+    return (field_text(data, name) or "") if name else ""
+
+
 class PipedriveSyncReads:
     """Mixed into PipedriveAdapter: the sync's reads of one Pipedrive company."""
 
@@ -133,6 +140,7 @@ class PipedriveSyncReads:
             closed=closed if outcome != OPEN else None,
             expected_close=parse_time(data.get("expected_close_date")),
             reason_text=(data.get(connection.reason_field) or "") if outcome == LOST else "",
+            competitor_text=_field(data, connection.competitor_field),
             stage_value=status,
         )
 

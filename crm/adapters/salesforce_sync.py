@@ -100,6 +100,7 @@ class SalesforceSyncReads:
             "LastModifiedDate",
             connection.reason_field,
             connection.win_reason_field,
+            connection.competitor_field,
         ]
         return ", ".join(dict.fromkeys(f for f in fields if f and SOQL_NAME.match(f)))
 
@@ -194,6 +195,9 @@ class SalesforceSyncReads:
                 reason_text=(record.get(connection.reason_field) or "") if outcome == LOST else "",
                 won_reason_text=(record.get(connection.win_reason_field) or "")
                 if outcome == WON and connection.win_reason_field
+                else "",
+                competitor_text=str(record.get(connection.competitor_field) or "")
+                if connection.competitor_field
                 else "",
                 stage_value=stage,
                 company=CrmCompany(

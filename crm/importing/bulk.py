@@ -16,12 +16,11 @@ would for them (crm.importing.apply for everything else):
   statement triggers (they see these INSERTs like any other; tests compare it with a rebuild).
 """
 
-import io
-from datetime import datetime
 from functools import partial
 
-from django.db import connection, transaction
+from django.db import transaction
 
+from closedlost.bulk import insert_rows
 from crm.changes import normalise_reason_text
 from crm.importing.columns import LOST, NO_DECISION, OPEN, WON
 from crm.importing.rows import Close, Lookups, Reasons, Row, earlier_outcome
@@ -80,53 +79,6 @@ def accounts_ready(rows: list[Row], look: Lookups) -> None:
             fill[account.pk] = account
     if fill:
         Account.objects.bulk_update(list(fill.values()), ["industry", "employees"])
-
-
-def _copy_text(value) -> str:
-    """A value in COPY's text format."""
-    if value is None:
-        return "\\N"
-    if value is True or value is False:
-        return "t" if value else "f"
-    if isinstance(value, datetime):
-        return value.isoformat()
-    text = str(value)
-    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
-        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-    return text
-
-
-def insert_rows(model, rows: list[dict], *, returning: bool = True) -> list[int]:
-    """COPY `rows` into the model's table (dicts by attribute name; absent fields take the model's
-    default), without building model instances; with `returning`, the new ids in the rows' order
-    (taken from the table's sequence first). Statement triggers fire as for an INSERT."""
-    if not rows:
-        return []
-    table = model._meta.db_table
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    defaults = {f.attname: f.get_default() for f in fields}
-    names = [f.attname for f in fields]
-    columns = [f.column for f in fields]
-    ids = []
-    with connection.cursor() as cursor:
-        if returning:
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                [connection.ops.quote_name(table), len(rows)],
-            )
-            ids = [pk for (pk,) in cursor.fetchall()]
-            columns = ["id", *columns]
-        data = io.StringIO()
-        for n, row in enumerate(rows):
-            values = [row.get(name, defaults[name]) for name in names]
-            if returning:
-                values.insert(0, ids[n])
-            data.write("\t".join(map(_copy_text, values)))
-            data.write("\n")
-        data.seek(0)
-        quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
-        cursor.cursor.copy_expert(f"COPY {connection.ops.quote_name(table)} ({quoted}) FROM STDIN", data)
-    return ids
 
 
 def _deal(job: ImportJob, row: Row, close: Close | None, look: Lookups) -> dict:

@@ -11,15 +11,14 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from crm.changes import unmapped_reason_record
+from crm.importing.chunk import ChunkRedo, rows_upsert  # shared with the CSV import
 from crm.importing.columns import RowError
 from crm.importing.rows import Lookups, Reasons, Row, lookups
-from crm.importing.run import _import_chunk, _Redo  # the import's own chunk runner
 from crm.models import CrmConnection, ImportJob
 from crm.sync.shapes import OPEN, CrmDeal
 from deals.contacts import Link, accounts_upsert, contacts_upsert, deal_contacts_set
 from deals.models import Deal, Stage
-from followups.models import ContactOptOut
-from followups.services import contact_opt_out
+from followups.services import contacts_opt_out
 
 
 @dataclass
@@ -153,11 +152,7 @@ def companies_and_people(connection: CrmConnection, mirror: Mirror, deals: list[
         ],
         accounts=accounts,
     )
-    opted = {p.email.strip().lower() for p in people.values() if p.opted_out and p.email.strip()}
-    if opted:
-        known = set(ContactOptOut.objects.filter(email__in=opted).values_list("email", flat=True))
-        for email in sorted(opted - known):
-            contact_opt_out(email=email)
+    contacts_opt_out(emails=[p.email for p in people.values() if p.opted_out])
     return contacts
 
 
@@ -193,11 +188,11 @@ def deals_apply(*, connection: CrmConnection, mirror: Mirror, deals: list[CrmDea
     job = ImportJob(kind=connection.kind, links={})  # not saved: the import's rules need its kind only
     try:
         with transaction.atomic():
-            counts, errors, unmapped = _import_chunk(
+            counts, errors, unmapped = rows_upsert(
                 job=job, parsed=rows, look=mirror.look, reasons=mirror.reasons, careful=False
             )
-    except _Redo:
-        counts, errors, unmapped = _import_chunk(
+    except ChunkRedo:
+        counts, errors, unmapped = rows_upsert(
             job=job, parsed=rows, look=mirror.look, reasons=mirror.reasons, careful=True
         )
     failed = {error.row for error in errors}

@@ -322,7 +322,7 @@ def projection(offset: int) -> dict:
 
 
 def test_the_set_based_route_writes_what_the_services_write(importing_world, monkeypatch):
-    from crm.importing import run
+    from crm.importing import chunk as run
 
     world = importing_world
     for text, code in [("price_too_high", "price-too-high"), ("status_quo", "status-quo")]:

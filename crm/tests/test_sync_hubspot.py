@@ -374,3 +374,20 @@ class HubSpotDriver:
         ).encode()
         headers = sign_hubspot(secret=HUBSPOT_SECRET, uri="http://testserver/webhooks/hubspot/", body=body)
         return "/webhooks/hubspot/", body, headers
+
+
+def test_the_competitor_property_comes_with_a_lost_deal(client, people, hubspot, competitor):
+    """The connection names the deal property holding the competitor; a deal lost to one arrives
+    with it (matched by name, any case), one naming nobody we know arrives without."""
+    portal, _expected, connection = hubspot
+    client.force_login(people["carol"])
+    connection.competitor_field = "lost_to_competitor"
+    connection.save(update_fields=["competitor_field"])
+    portal.deals["1002"]["properties"]["lost_to_competitor"] = competitor.name.upper()
+    portal.deals["1003"]["properties"]["lost_to_competitor"] = "Someone unknown"
+    run = bring_in(client, people)
+    assert sync_run(run_id=run.pk) is None
+    lost = Deal.objects.get(hubspot_id="1002")
+    assert lost.status == DealStatus.LOST
+    assert lost.closures.get().competitor == competitor
+    assert Deal.objects.get(hubspot_id="1003").closures.get().competitor is None

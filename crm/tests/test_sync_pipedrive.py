@@ -14,7 +14,7 @@ from crm.sync.run import sync_run
 from crm.tests.conftest import PIPEDRIVE_PASSWORD, PIPEDRIVE_USER
 from crm.tests.fake_pipedrive import Company, stamp
 from crm.tests.sync_world import NOW, connect, expected_figures, period_query
-from deals.models import Contact, Deal, DealContact, DealStatus, Pipeline
+from deals.models import Closure, Contact, Deal, DealContact, DealStatus, Pipeline
 from followups.models import ContactOptOut, FollowUp
 
 pytestmark = pytest.mark.django_db
@@ -242,3 +242,21 @@ def test_an_interrupted_first_sync_resumes_without_duplicates(settings, client, 
     assert (run.status, run.pages, run.created_count) == ("done", 2, len(kept))
     assert Deal.objects.count() == len(kept) == Deal.objects.values("pipedrive_id").distinct().count()
     assert DealContact.objects.count() == sum(len(e["contacts"]) for e in kept)
+
+
+def test_the_competitor_field_comes_with_lost_deals(client, people, pipedrive, competitor):
+    """The connection names the deal's custom field (its key) holding the competitor."""
+    company, _expected, connection = pipedrive
+    key = "9f0c1d2e3b4a5968778695a4b3c2d1e0f9a8b7c6"
+    connection.competitor_field = key
+    connection.save(update_fields=["competitor_field"])
+    for deal in company.deals.values():
+        deal["custom_fields"][key] = {
+            "type": "varchar",
+            "value": competitor.aliases[0] if competitor.aliases else competitor.name,
+        }
+    run = bring_in(client, people)
+    assert sync_run(run_id=run.pk) is None
+    closures = Closure.objects.filter(outcome=DealStatus.LOST)
+    assert closures.count() > 10
+    assert set(closures.values_list("competitor", flat=True)) == {competitor.pk}

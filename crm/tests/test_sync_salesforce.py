@@ -13,7 +13,7 @@ from crm.sync.run import sync_run
 from crm.tests.conftest import SALESFORCE_TOKEN
 from crm.tests.fake_salesforce import Org, sf_id, sf_time
 from crm.tests.sync_world import NOW, connect, expected_figures, period_query
-from deals.models import Contact, Deal, DealContact, DealStatus, Pipeline
+from deals.models import Closure, Contact, Deal, DealContact, DealStatus, Pipeline
 from followups.models import ContactOptOut, FollowUp
 
 pytestmark = pytest.mark.django_db
@@ -270,3 +270,17 @@ def test_a_stage_renamed_in_salesforce_is_renamed_here(client, people, salesforc
     assert report["stages"]["renamed"] == ["Opportunities: Needs Analysis → Discovery"]
     renamed = Pipeline.objects.get(salesforce_id="Opportunity").stages.get(salesforce_id="Needs Analysis")
     assert renamed.name == "Discovery" and renamed.deals.exists()
+
+
+def test_the_competitor_field_comes_with_lost_deals(client, people, salesforce, competitor):
+    """The connection names the Opportunity field (API name) holding the competitor."""
+    org, _expected, connection = salesforce
+    connection.competitor_field = "Competitor__c"
+    connection.save(update_fields=["competitor_field"])
+    for record in org.objects["Opportunity"]:
+        record["Competitor__c"] = competitor.name
+    run = bring_in(client, people)
+    assert sync_run(run_id=run.pk) is None
+    closures = Closure.objects.filter(outcome=DealStatus.LOST)
+    assert closures.count() > 10
+    assert set(closures.values_list("competitor", flat=True)) == {competitor.pk}

@@ -114,3 +114,25 @@ def test_deal_list_query_count_is_fixed(client, world, settings, count):
     assert len(_names(response.content.decode())) == count
     # session, user, managed teams, filter options (pipelines, stages, owners), count, page
     assert len(queries) == 8, [q["sql"] for q in queries]
+
+
+def test_a_retired_stage_is_not_offered_but_its_deals_and_links_keep_it(client, world):
+    """A stage retired on the pipeline pages (or removed in the CRM) leaves the filter's choices;
+    a deal in it still shows it, and a link that filters by it still works."""
+    kept = world.deal(owner="alice", name="Cobalt rollout", stage=2)
+    retired = world.stages[2]
+    client.force_login(world.carol)
+    response = client.post(reverse("pipelines:stage-retire", args=[retired.pk]))
+    assert response.status_code == 302
+    retired.refresh_from_db()
+    assert retired.removed_at is not None
+    url = reverse("deals:list")
+    html = client.get(url).content.decode()
+    assert f'<option value="{retired.pk}"' not in html
+    assert f'<option value="{world.stages[1].pk}"' in html
+    assert "Cobalt rollout" in html
+    filtered = client.get(url, {"stage": retired.pk}).content.decode()
+    assert _names(filtered) == ["Cobalt rollout"]
+    assert f"{retired.name} (removed)" in filtered
+    page = client.get(reverse("deals:detail", args=[kept.pk])).content.decode()
+    assert retired.name in page
