@@ -196,6 +196,7 @@ def _kwargs(world, fake) -> tuple[dict[str, dict], list[str]]:
     )
     return {
         "people/join/": {"token": invite_token(invitation)},
+        "people/teams/": {"pk": world.east.pk},
         "people/": {"pk": invitation.user_id},
         "password/reset/": {
             "uidb64": urlsafe_base64_encode(force_bytes(world.erin.pk)),
