@@ -217,6 +217,8 @@ def _kwargs(world, fake) -> tuple[dict[str, dict], list[str]]:
         "taxonomy/competitors/": {"pk": Competitor.objects.first().pk},
         "surveys/answer/": {"token": survey_token(survey)},
         "surveys/deals/": {"pk": closed.pk},
+        "surveys/wording/categories/": {"pk": ReasonCategory.objects.first().pk},
+        "surveys/wording/reasons/": {"pk": world.reasons["no-budget"].pk},
         **crm["kwargs"],
     }, crm["more"]
 
