@@ -25,8 +25,11 @@ class SigninSettingsError(ServiceError):
     pass
 
 
-def _verified(claims: dict) -> bool:
-    value = claims.get("email_verified")
+def _verified(claims: dict, config: SigninConfig) -> bool:
+    """`email_verified` is true; or absent, and the provider is trusted without it (Entra ID)."""
+    if "email_verified" not in claims or claims["email_verified"] is None:
+        return config.trust_email_without_verified_claim
+    value = claims["email_verified"]
     return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
@@ -49,7 +52,7 @@ def sso_user_for_claims(*, issuer: str, claims: dict, config: SigninConfig) -> U
     subject = str(claims["sub"])
     if not email or "@" not in email:
         raise SsoRefused("The provider did not give an e-mail address for you.")
-    if not _verified(claims):
+    if not _verified(claims, config):
         raise SsoRefused(f"The provider has not verified the e-mail address {email}.")
     if not config.domain_allowed(email):
         raise SsoRefused(
