@@ -180,6 +180,8 @@ OIDC_ISSUER = os.environ.get("OIDC_ISSUER", "")
 OIDC_CLIENT_ID = os.environ.get("OIDC_CLIENT_ID", "")
 OIDC_CLIENT_SECRET = os.environ.get("OIDC_CLIENT_SECRET", "")
 OIDC_NAME = os.environ.get("OIDC_NAME", "")
+# Entra ID sends no `email_verified`: true trusts the provider's e-mail without it (off by default).
+OIDC_TRUST_EMAIL_WITHOUT_VERIFIED_CLAIM = envbool("OIDC_TRUST_EMAIL_WITHOUT_VERIFIED_CLAIM")
 OIDC_INSECURE_HOSTS = envlist("OIDC_INSECURE_HOSTS")
 OIDC_TIMEOUT = envint("OIDC_TIMEOUT", 10)
 OIDC_DISCOVERY_CACHE_SECONDS = envint("OIDC_DISCOVERY_CACHE_SECONDS", 3600)

@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from closedlost.admin import ReadOnlyAdmin
+from closedlost.admin import ReadOnlyAdmin, ReadOnlyInline
 from followups.models import (
     ClosureSequence,
     ContactOptOut,
@@ -11,15 +11,13 @@ from followups.models import (
 )
 
 
-class NurtureStepInline(admin.TabularInline):
+class NurtureStepInline(ReadOnlyInline):
     model = NurtureStep
-    extra = 1
     fields = ["position", "days_after_close", "action", "subject", "body"]
 
 
-class ReasonSequenceDefaultInline(admin.TabularInline):
+class ReasonSequenceDefaultInline(ReadOnlyInline):
     model = ReasonSequenceDefault
-    extra = 0
     autocomplete_fields = []
     verbose_name = "reason starting this sequence by default"
     verbose_name_plural = "reasons starting this sequence by default"
@@ -35,7 +33,9 @@ def _warn_stored_problems(request, steps) -> None:
 
 
 @admin.register(NurtureSequence)
-class NurtureSequenceAdmin(admin.ModelAdmin):
+class NurtureSequenceAdmin(ReadOnlyAdmin):
+    """Read-only: sequences and steps change on /follow-ups/setup/ (followups.setup, history)."""
+
     list_display = ["name", "active", "buyer_problems"]
     list_filter = ["active"]
     search_fields = ["name"]
@@ -66,7 +66,7 @@ class NurtureSequenceAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReasonSequenceDefault)
-class ReasonSequenceDefaultAdmin(admin.ModelAdmin):
+class ReasonSequenceDefaultAdmin(ReadOnlyAdmin):
     list_display = ["reason", "sequence"]
     list_select_related = ["reason", "sequence"]
 

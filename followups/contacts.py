@@ -52,7 +52,7 @@ def followups_schedule_for_added(*, added: list[tuple[int, int]], now=None) -> l
     rows = []
     for closure in closures:
         sequence = closure.nurture.sequence
-        steps = [s for s in sequence.steps.all() if s.action != StepAction.OWNER_TASK]
+        steps = [s for s in sequence.steps.all() if s.active and s.action != StepAction.OWNER_TASK]
         recipients = [contacts[pk] for pk in by_deal[closure.deal_id] if pk in contacts]
         recipients = [c for c in recipients if c.email and c.email.lower() not in opted_out]
         title = emails.followup_titles(closure.deal)

@@ -52,6 +52,9 @@ class NurtureStep(models.Model):
         "{{ account.name }}, {{ owner.name }}, {{ owner.first_name }}, {{ owner.email }}, {{ org.name }}, "
         "{{ survey_url }}, {{ opt_out_url }}. Tasks for the owner may also use {{ deal.name }} …"
     )
+    # A step that follow-ups were made from is never deleted (they name it): it is deactivated,
+    # and new closes skip it (followups.setup.nurture_step_remove).
+    active = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["sequence_id", "position", "days_after_close"]
@@ -290,14 +293,39 @@ class NurtureChange(models.Model):
 
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     at = models.DateTimeField(default=timezone.now)
-    sequence = models.ForeignKey(NurtureSequence, on_delete=models.PROTECT, related_name="changes")
+    # A sequence nobody used may be removed: its rows keep its name (and the removal row its
+    # steps and reasons), so the history outlives it.
+    sequence = models.ForeignKey(
+        NurtureSequence, on_delete=models.SET_NULL, null=True, blank=True, related_name="changes"
+    )
+    sequence_name = models.CharField(max_length=120, blank=True)
     step_id = models.PositiveIntegerField(null=True, blank=True)
-    what = models.CharField(max_length=16)  # step_created, step_changed
+    # sequence_created/_changed/_deactivated/_removed, step_created/_changed/_deactivated/
+    # _reactivated/_removed, reasons_changed
+    what = models.CharField(max_length=24)
     before = models.JSONField(default=dict, blank=True)
     after = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-at", "-id"]
 
+    WHAT = {
+        "sequence_created": "Sequence added",
+        "sequence_changed": "Sequence changed",
+        "sequence_deactivated": "Sequence deactivated",
+        "sequence_reactivated": "Sequence reactivated",
+        "sequence_removed": "Sequence removed",
+        "step_created": "Step added",
+        "step_changed": "Step changed",
+        "step_deactivated": "Step deactivated",
+        "step_reactivated": "Step reactivated",
+        "step_removed": "Step removed",
+        "reasons_changed": "Reasons changed",
+    }
+
     def __str__(self) -> str:
-        return f"{self.what} {self.sequence} by {self.actor_id} at {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.what} {self.sequence_name} by {self.actor_id} at {self.at:%Y-%m-%d %H:%M}"
+
+    @property
+    def what_display(self) -> str:
+        return self.WHAT.get(self.what, self.what)

@@ -92,7 +92,7 @@ def _rows(*, closure: Closure, plan: _Plan, now: datetime) -> list[FollowUp]:
     rows: list[FollowUp] = []
     for step in plan.steps:
         due_at = closure.closed_at + timedelta(days=step.days_after_close)
-        if due_at < horizon:
+        if due_at < horizon or not step.active:  # a deactivated step: for past closes only
             continue
         kept = {"sequence_id": plan.sequence_id, "step": step, "due_at": due_at, **common}
         if step.action == StepAction.OWNER_TASK:

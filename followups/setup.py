@@ -1,5 +1,7 @@
-"""The admins' set-up of nurture steps: every change through here, with a history row, and the
-preview of a step exactly as a chosen lost deal's buyer would receive it."""
+"""The admins' set-up of nurture sequences and steps: every change through here, with a history
+row (NurtureChange), and the preview of a step exactly as a chosen lost deal's buyer would
+receive it. Sequences and steps that closes used are never deleted (their follow-ups and
+figures name them): removing one deactivates it (followups.sequences_setup)."""
 
 from django.core.exceptions import PermissionDenied
 from django.core.mail import EmailMultiAlternatives
@@ -24,6 +26,16 @@ def _values(step: NurtureStep) -> dict:
     return {name: getattr(step, name) for name in STEP_FIELDS}
 
 
+def nurture_change(
+    *, actor: User, sequence: NurtureSequence, what: str, step_id=None, before=None, after=None
+):
+    """The one writer of NurtureChange rows (the sequence's name kept: it may be removed later)."""
+    return NurtureChange.objects.create(
+        actor=actor, sequence=sequence, sequence_name=sequence.name, step_id=step_id, what=what,
+        before=before or {}, after=after or {},
+    )  # fmt: skip
+
+
 def nurture_step_save(
     *, actor: User, sequence: NurtureSequence, step: NurtureStep | None = None, **values
 ) -> NurtureStep:
@@ -33,6 +45,10 @@ def nurture_step_save(
     with transaction.atomic():
         if step is None:
             step, before, what = NurtureStep(sequence=sequence), {}, "step_created"
+            if "position" not in values:  # after every step, kept or deactivated
+                NurtureSequence.objects.select_for_update().get(pk=sequence.pk)
+                last = sequence.steps.order_by("-position").values_list("position", flat=True).first()
+                values["position"] = (last or 0) + 1
         else:
             step = NurtureStep.objects.select_for_update().get(pk=step.pk, sequence=sequence)
             before, what = _values(step), "step_changed"
@@ -42,7 +58,7 @@ def nurture_step_save(
             setattr(step, name, value)
         step.full_clean()
         step.save()
-        NurtureChange.objects.create(
+        nurture_change(
             actor=actor, sequence=sequence, step_id=step.pk, what=what, before=before, after=_values(step)
         )
     return step
@@ -97,7 +113,7 @@ def sequence_reasons_set(*, actor: User, sequence: NurtureSequence, reasons) -> 
             ReasonSequenceDefault.objects.update_or_create(reason=reason, defaults={"sequence": sequence})
         after = sorted(r.code for r in chosen.values())
         if after != before:
-            NurtureChange.objects.create(
+            nurture_change(
                 actor=actor, sequence=sequence, what="reasons_changed", before={"reasons": before},
                 after={"reasons": after},
             )  # fmt: skip

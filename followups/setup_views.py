@@ -14,7 +14,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_safe
 
 from followups import setup
-from followups.models import NurtureSequence, NurtureStep, StepAction
+from followups.models import NurtureChange, NurtureSequence, NurtureStep, StepAction
 from reasons.models import Reason, ReasonKind
 
 
@@ -73,14 +73,35 @@ def sequence_reasons_view(request, pk: int):
 @require_safe
 def setup_view(request):
     _admin_only(request)
-    sequences = NurtureSequence.objects.prefetch_related("steps", "reason_defaults__reason").order_by("name")
-    return render(request, "followups/setup.html", {"sequences": sequences})
+    sequences = NurtureSequence.objects.prefetch_related("steps", "reason_defaults__reason").order_by(
+        "-active", "name"
+    )
+    history = NurtureChange.objects.select_related("actor")[:15]
+    return render(request, "followups/setup.html", {"sequences": sequences, "history": history})
 
 
 @require_http_methods(["GET", "POST"])
 def step_view(request, pk: int):
     _admin_only(request)
     step = get_object_or_404(NurtureStep.objects.select_related("sequence"), pk=pk)
+    return _step_page(request, step.sequence, step)
+
+
+@require_http_methods(["GET", "POST"])
+def step_new_view(request, pk: int):
+    _admin_only(request)
+    sequence = get_object_or_404(NurtureSequence, pk=pk)
+    last = sequence.steps.order_by("-days_after_close").values_list("days_after_close", flat=True).first()
+    draft = NurtureStep(
+        sequence=sequence, position=0, days_after_close=(last or 0) + 7, action=StepAction.CONTACT_EMAIL,
+        subject="", body="",
+    )  # fmt: skip
+    return _step_page(request, sequence, draft)
+
+
+def _step_page(request, sequence, step):
+    """A step's editor (an unsaved `step`: a new one), with preview and test send."""
+    new = step.pk is None
     deals = setup.preview_deals()
     initial = {name: getattr(step, name) for name in ("days_after_close", "action", "subject", "body")}
     form = StepForm(request.POST or None, initial=initial, deals=deals)
@@ -90,17 +111,20 @@ def step_view(request, pk: int):
         do = request.POST.get("do", "save")
         if do == "save":
             try:
-                setup.nurture_step_save(actor=request.user, sequence=step.sequence, step=step, **values)
+                setup.nurture_step_save(
+                    actor=request.user, sequence=sequence, step=None if new else step, **values
+                )
             except ValidationError as error:
                 for field, errors in error.message_dict.items():
                     form.add_error(field if field in form.fields else None, errors)
             else:
-                messages.success(request, "The step is saved; the next closes use it.")
+                done = "The step is added" if new else "The step is saved"
+                messages.success(request, f"{done}; the next closes use it.")
                 return redirect("followups:setup")
         else:
             preview = _preview(request, form, step, values, send=do == "test")
     status = 400 if request.method == "POST" and form.errors else 200
-    context = {"form": form, "step": step, "preview": preview}
+    context = {"form": form, "step": step, "sequence": sequence, "new": new, "preview": preview}
     return render(request, "followups/setup_step.html", context, status=status)
 
 

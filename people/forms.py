@@ -112,3 +112,7 @@ class InviteAcceptForm(SetPasswordForm):
 
     def save(self, commit: bool = True):  # the view calls the service with the invitation
         raise NotImplementedError
+
+
+class TeamNameForm(forms.Form):
+    name = forms.CharField(label="Team name", max_length=100)

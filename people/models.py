@@ -137,3 +137,28 @@ class PersonEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("PersonEvent rows are append-only.")
+
+
+class TeamChange(models.Model):
+    """Append-only history of the teams themselves: made and renamed (memberships are people's
+    history, PersonEvent). Written only by people.team_services."""
+
+    class Action(models.TextChoices):
+        CREATED = "created", "Team made"
+        RENAMED = "renamed", "Team renamed"
+
+    at = models.DateTimeField(default=timezone.now)
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="changes")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    action = models.CharField(max_length=16, choices=Action.choices)
+    before = models.CharField(max_length=100, blank=True)
+    after = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        triggers = [append_only("teamchange_append_only")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()}: {self.after}"

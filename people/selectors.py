@@ -79,3 +79,7 @@ def teams_overview() -> QuerySet[Team]:
             .order_by("user__first_name"),
         )
     ).order_by("name")
+
+
+def team_history(team: Team) -> list:
+    return list(team.changes.select_related("actor")[:50])

@@ -8,9 +8,9 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from people import offboarding, selectors, services
+from people import offboarding, selectors, services, team_services
 from people.errors import PeopleError
-from people.forms import DeactivateForm, InviteForm, NameForm, RoleForm, TeamsForm, UploadForm
+from people.forms import DeactivateForm, InviteForm, NameForm, RoleForm, TeamNameForm, TeamsForm, UploadForm
 from people.upload import people_upload
 from teams.models import Team, User
 
@@ -103,7 +103,48 @@ def history_view(request):
 @admin_required
 @require_safe
 def teams_view(request):
-    return render(request, "people/teams.html", {"teams": selectors.teams_overview(), "active": "teams"})
+    return _teams_page(request)
+
+
+def _teams_page(request, form=None, status=200):
+    context = {
+        "teams": selectors.teams_overview(),
+        "form": form or TeamNameForm(auto_id="new_team_%s"),
+        "active": "teams",
+    }
+    return render(request, "people/teams.html", context, status=status)
+
+
+@admin_required
+@require_POST
+def team_create_view(request):
+    form = TeamNameForm(request.POST, auto_id="new_team_%s")
+    if form.is_valid():
+        try:
+            team = team_services.team_create(name=form.cleaned_data["name"], actor=request.user)
+        except PeopleError as exc:
+            _refused(form, exc)
+        else:
+            messages.success(request, f"The team {team.name} is made; invite people into it or add them.")
+            return redirect("people:teams")
+    return _teams_page(request, form=form, status=400)
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def team_view(request, pk: int):
+    team = get_object_or_404(Team, pk=pk)
+    form = TeamNameForm(request.POST or None, initial={"name": team.name})
+    if request.method == "POST" and form.is_valid():
+        try:
+            team = team_services.team_rename(team=team, name=form.cleaned_data["name"], actor=request.user)
+        except PeopleError as exc:
+            _refused(form, exc)
+        else:
+            messages.success(request, f"The team is now named {team.name}.")
+            return redirect("people:teams")
+    context = {"team": team, "form": form, "changes": selectors.team_history(team), "active": "teams"}
+    return render(request, "people/team.html", context, status=400 if form.errors else 200)
 
 
 def _detail(request, person: User, *, status: int = 200, **forms):

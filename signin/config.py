@@ -19,6 +19,7 @@ class SigninConfig:
     password_signin: bool = True
     break_glass_ids: frozenset[int] = field(default_factory=frozenset)
     require_totp_for_admins: bool = False
+    trust_email_without_verified_claim: bool = False
     from_environment: bool = False
 
     @property
@@ -69,5 +70,7 @@ def current() -> SigninConfig:
         if row._state.adding
         else frozenset(row.break_glass.values_list("pk", flat=True)),
         require_totp_for_admins=row.require_totp_for_admins,
+        trust_email_without_verified_claim=row.trust_email_without_verified_claim
+        or settings.OIDC_TRUST_EMAIL_WITHOUT_VERIFIED_CLAIM,
         from_environment=bool(env_issuer),
     )

@@ -84,6 +84,13 @@ class SigninSettingsForm(forms.Form):
         label="Require a second factor (authenticator app) for admins who sign in with a password",
     )
 
+    trust_email_without_verified_claim = forms.BooleanField(
+        required=False,
+        label="Trust the provider's e-mail when it sends no “email_verified” (Microsoft Entra ID)",
+        help_text="Off: an e-mail the provider does not say is verified is refused. Never trusts an "
+        "e-mail the provider says is not verified.",
+    )
+
     def __init__(self, *args, from_environment: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["break_glass"].queryset = User.objects.filter(

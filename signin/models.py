@@ -32,6 +32,9 @@ class SigninSettings(models.Model):
     )
     break_glass = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
     require_totp_for_admins = models.BooleanField(default=False)
+    # Providers that omit `email_verified` (Microsoft Entra ID): trust their e-mail without it.
+    # An explicit `email_verified: false` is refused whatever this says.
+    trust_email_without_verified_claim = models.BooleanField(default=False)
     # Only a hash of the SCIM bearer token is kept; the token is shown once when issued.
     scim_token_digest = models.CharField(max_length=64, blank=True)
     scim_token_hint = models.CharField(max_length=12, blank=True)

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from closedlost.errors import ServiceError
 from signin.config import SigninConfig, settings_row
+from signin.config import current as signin_current
 from signin.models import SigninChange, SigninSettings, SsoIdentity
 from teams.models import User
 
@@ -25,8 +26,11 @@ class SigninSettingsError(ServiceError):
     pass
 
 
-def _verified(claims: dict) -> bool:
-    value = claims.get("email_verified")
+def _verified(claims: dict, config: SigninConfig) -> bool:
+    """`email_verified` is true; or absent, and the provider is trusted without it (Entra ID)."""
+    if "email_verified" not in claims or claims["email_verified"] is None:
+        return config.trust_email_without_verified_claim
+    value = claims["email_verified"]
     return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
@@ -49,7 +53,7 @@ def sso_user_for_claims(*, issuer: str, claims: dict, config: SigninConfig) -> U
     subject = str(claims["sub"])
     if not email or "@" not in email:
         raise SsoRefused("The provider did not give an e-mail address for you.")
-    if not _verified(claims):
+    if not _verified(claims, config):
         raise SsoRefused(f"The provider has not verified the e-mail address {email}.")
     if not config.domain_allowed(email):
         raise SsoRefused(
@@ -97,6 +101,26 @@ def _masked(field: str, value):
     return value
 
 
+PASSWORD_BACKENDS = {"signin.backends.PasswordBackend", "django.contrib.auth.backends.ModelBackend"}
+
+
+def password_sessions_end(*, keep_user_ids: frozenset[int]) -> int:
+    """Delete every live session signed in with a password (not single sign-on) of anyone but
+    `keep_user_ids` (the break-glass admins). Returns how many."""
+    from django.contrib.sessions.models import Session
+
+    ended = []
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+        data = session.get_decoded()
+        user_id = data.get("_auth_user_id")
+        if user_id is None or data.get("_auth_user_backend") not in PASSWORD_BACKENDS:
+            continue
+        if int(user_id) not in keep_user_ids:
+            ended.append(session.session_key)
+    Session.objects.filter(session_key__in=ended).delete()
+    return len(ended)
+
+
 @transaction.atomic
 def signin_settings_update(
     *, actor: User, values: dict, break_glass: list[User] | None = None
@@ -106,6 +130,8 @@ def signin_settings_update(
     A blank client secret keeps the one stored. Turning password sign-in off needs a break-glass
     admin, so the organisation can still get in when its provider is down."""
     row = SigninSettings.objects.select_for_update().filter(pk=1).first() or settings_row()
+    was = signin_current()
+    passwords_were_allowed = was.password_signin or not was.sso_ready
     if values.get("client_secret") == "":
         values = {k: v for k, v in values.items() if k != "client_secret"}
     before, after = {}, {}
@@ -133,6 +159,11 @@ def signin_settings_update(
     if break_glass is not None:
         row.break_glass.set(break_glass)
     if after:
+        now = signin_current()
+        if passwords_were_allowed and not (now.password_signin or not now.sso_ready):
+            # Password sign-in just went off: the password sessions of all but the break-glass
+            # admins end now, not when they next sign in.
+            after["password_sessions_ended"] = password_sessions_end(keep_user_ids=now.break_glass_ids)
         SigninChange.objects.create(
             actor=actor, action="settings_changed", detail={"before": before, "after": after}
         )

@@ -38,7 +38,7 @@ def admin_required(view):
 
 
 FIELDS = ("sso_enabled", "sso_name", "issuer", "client_id", "allowed_domains", "default_role")
-FIELDS += ("password_signin", "require_totp_for_admins")
+FIELDS += ("password_signin", "require_totp_for_admins", "trust_email_without_verified_claim")
 
 
 @admin_required

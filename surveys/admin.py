@@ -28,15 +28,11 @@ class SurveySettingsForm(forms.ModelForm):
 
 
 @admin.register(SurveySettings)
-class SurveySettingsAdmin(admin.ModelAdmin):
+class SurveySettingsAdmin(ReadOnlyAdmin):
+    """Read-only (with its previews): the settings change on /surveys/setup/ (surveys.setup)."""
+
     form = SurveySettingsForm
     list_display = ("__str__", "loss_days", "no_decision_days", "previews")
-
-    def has_add_permission(self, request):
-        return False  # one row, made on first use
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def changelist_view(self, request, extra_context=None):
         return redirect("admin:surveys_surveysettings_change", SurveySettings.load().pk)
@@ -99,12 +95,16 @@ class SurveySettingsAdmin(admin.ModelAdmin):
 
 
 @admin.register(CategoryWording)
-class CategoryWordingAdmin(admin.ModelAdmin):
+class CategoryWordingAdmin(ReadOnlyAdmin):
+    """Read-only: the wording changes on /surveys/wording/ (surveys.wording_setup)."""
+
     list_display = ("category", "buyer_label")
 
 
 @admin.register(ReasonWording)
-class ReasonWordingAdmin(admin.ModelAdmin):
+class ReasonWordingAdmin(ReadOnlyAdmin):
+    """Read-only: the wording changes on /surveys/wording/ (surveys.wording_setup)."""
+
     list_display = ("reason", "buyer_label", "standard_wording", "sending", "send_after_days")
     list_filter = ("sending", "reason__kind")
     search_fields = ("reason__label", "buyer_label")

@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from closedlost.dbrules import append_only
 from deals.models import Closure, Contact, Deal
 from followups.buyer_templates import validate_buyer_template
 from reasons.models import Competitor, Reason, ReasonCategory
@@ -224,3 +225,31 @@ class SurveySettingsChange(models.Model):
 
     def __str__(self) -> str:
         return f"Survey settings changed by {self.actor_id} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class WordingChange(models.Model):
+    """Append-only history of the buyer wording of one reason or one category (who, when, before,
+    after). Written only by surveys.wording_setup."""
+
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    reason = models.ForeignKey(Reason, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    category = models.ForeignKey(
+        ReasonCategory, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    before = models.JSONField(default=dict)
+    after = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(reason__isnull=False, category__isnull=True)
+                | Q(reason__isnull=True, category__isnull=False),
+                name="wordingchange_reason_or_category",
+            )
+        ]
+        triggers = [append_only("wordingchange_append_only")]
+
+    def __str__(self) -> str:
+        return f"Buyer wording changed by {self.actor_id} at {self.at:%Y-%m-%d %H:%M}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from surveys import setup_views, views
+from surveys import setup_views, views, wording_views
 
 app_name = "surveys"
 
@@ -11,5 +11,8 @@ urlpatterns = [
     path("deals/<int:pk>/send/", views.send_view, name="send"),
     path("figures/", views.figures_view, name="figures"),
     path("setup/", setup_views.survey_setup_view, name="setup"),
+    path("wording/", wording_views.wording_view, name="wording"),
+    path("wording/categories/<int:pk>/", wording_views.category_wording_view, name="wording-category"),
+    path("wording/reasons/<int:pk>/", wording_views.reason_wording_view, name="wording-reason"),
     path("figures/<slug:name>.csv", views.export_view, name="export"),
 ]

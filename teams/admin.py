@@ -2,13 +2,13 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from knox.models import AuthToken
 
+from closedlost.admin import ReadOnlyAdmin, ReadOnlyInline
 from teams import services
 from teams.models import Membership, Team, User
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(ReadOnlyInline):
     model = Membership
-    extra = 1
 
 
 @admin.register(User)
@@ -21,9 +21,21 @@ class ClosedLostUserAdmin(UserAdmin):
     # (people.offboarding), never a checkbox here.
     readonly_fields = ("is_active",)
 
+    # Read-only: people, roles and teams change on /people/ (people.services, with history).
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(ReadOnlyAdmin):
+    """Read-only: teams are made and renamed on /people/teams/ (people.team_services)."""
+
     inlines = [MembershipInline]
     search_fields = ["name"]
 

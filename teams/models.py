@@ -2,6 +2,7 @@
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.db.models.functions import Lower
 
 
 class User(AbstractUser):
@@ -28,6 +29,10 @@ class Team(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            # One team per name whatever the case (people.team_services says so by the field).
+            models.UniqueConstraint(Lower("name"), name="team_name_unique_ignoring_case"),
+        ]
 
     def __str__(self) -> str:
         return self.name

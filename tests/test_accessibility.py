@@ -216,6 +216,7 @@ def _kwargs(world, fake) -> tuple[dict[str, dict], list[str]]:
     alert = _alert_world(world)
     return {
         "people/join/": {"token": invite_token(invitation)},
+        "people/teams/": {"pk": world.east.pk},
         "people/": {"pk": invitation.user_id},
         "password/reset/": {
             "uidb64": urlsafe_base64_encode(force_bytes(world.erin.pk)),
@@ -237,6 +238,8 @@ def _kwargs(world, fake) -> tuple[dict[str, dict], list[str]]:
         "surveys/answer/": {"token": survey_token(survey)},
         "surveys/deals/": {"pk": closed.pk},
         "alerts/": {"pk": alert.pk},
+        "surveys/wording/categories/": {"pk": ReasonCategory.objects.first().pk},
+        "surveys/wording/reasons/": {"pk": world.reasons["no-budget"].pk},
         **crm["kwargs"],
     }, crm["more"]
 

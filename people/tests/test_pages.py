@@ -33,6 +33,9 @@ def _people_urls(world) -> list[tuple[str, str]]:
         ("post", reverse("people:invite-revoke", args=[pk])),
         ("post", reverse("people:deactivate", args=[pk])),
         ("post", reverse("people:reactivate", args=[pk])),
+        ("post", reverse("people:team-create")),
+        ("get", reverse("people:team", args=[world.east.pk])),
+        ("post", reverse("people:team", args=[world.east.pk])),
     ]
 
 
