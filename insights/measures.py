@@ -256,42 +256,21 @@ class Dashboard:
 
 
 Sql = tuple[str, list]  # a condition or query, and its parameters
-# Which facts hold a scope: (column, values) pairs whose union covers it, each column leading a
-# (column, closed_at) index of DealFact; None: the whole organisation (the closed_at index).
-Keys = tuple[tuple[str, tuple[int, ...]], ...] | None
 
 
-@dataclass(frozen=True)
-class Scope:
-    sql: str
-    params: list
-    keys: Keys
-
-
-def _scopes(user: User) -> tuple[Scope, Scope | None, Scope | None]:
+def _scopes(user: User) -> tuple[Sql, Sql | None, Sql | None]:
     """The scope of deals_visible_to, as SQL: the whole of it, the teams part (rollup rows are
     keyed by team; None: no teams) and the rest, the user's own deals outside those teams."""
     if user.is_revops_admin:
-        return Scope("TRUE", [], None), Scope("TRUE", [], None), None
-    own = ("owner_id", (user.pk,))
+        return ("TRUE", []), ("TRUE", []), None
     if managed := managed_team_ids(user):
-        teams = ("team_id", tuple(managed))
         return (
-            Scope("(owner_id = %s OR team_id = ANY(%s))", [user.pk, managed], (own, teams)),
-            Scope("team_id = ANY(%s)", [managed], (teams,)),
-            Scope("owner_id = %s AND NOT team_id = ANY(%s)", [user.pk, managed], (own,)),
+            ("(owner_id = %s OR team_id = ANY(%s))", [user.pk, managed]),
+            ("team_id = ANY(%s)", [managed]),
+            ("owner_id = %s AND NOT team_id = ANY(%s)", [user.pk, managed]),
         )
-    whole = Scope("owner_id = %s", [user.pk], (own,))
+    whole = ("owner_id = %s", [user.pk])
     return whole, None, whole
-
-
-def _narrowest(filters: DashboardFilters, scope: Scope) -> Keys:
-    """The keys a fact read goes through: the rep or team filtered on, else the scope's own."""
-    if filters.owner:
-        return (("owner_id", (filters.owner,)),)
-    if filters.team:
-        return (("team_id", (filters.team,)),)
-    return scope.keys
 
 
 def _key_filters(filters: DashboardFilters) -> tuple[list[str], list]:
@@ -326,34 +305,17 @@ def _fact_filters(filters: DashboardFilters, read: Read, where: list[str], param
     return " AND ".join(fact_where), fact_params
 
 
-def _inside(plan: Plan, keys: Keys) -> Sql:
-    """The facts of the plan's day ranges. Under a team or rep, each range is read as a range of
-    the (team_id, closed_at) or (owner_id, closed_at) index, written as row comparisons that the
-    closed_at index cannot serve: a partial month then costs the team's own closes, not the whole
-    organisation's filtered by team afterwards (which the planner picks when closes are ordered)."""
-    if not keys:
-        inside = " OR ".join("(f.closed_at >= %s AND f.closed_at <= %s)" for _ in plan.ranges)
-        return inside, [value for start, end, _sign in plan.ranges for value in (start, end)]
-    terms, params = [], []
-    for column, values in keys:
-        for value in values:
-            for start, end, _sign in plan.ranges:
-                row = f"(f.{column}, f.closed_at)"
-                terms.append(f"({row} >= (%s, %s) AND {row} <= (%s, %s))")
-                params += [value, start, value, end]
-    return " OR ".join(terms), params
-
-
-def _facts_part(plan: Plan, scope: Scope, select: str, conditions: Sql, keys: Keys = None) -> Sql:
+def _facts_part(plan: Plan, scope: Sql, select: str, conditions: Sql) -> Sql:
     """DealFact rows of the plan's day ranges, each signed by the range it falls in."""
-    inside, inside_params = _inside(plan, keys)
+    inside = " OR ".join("(f.closed_at >= %s AND f.closed_at <= %s)" for _ in plan.ranges)
     signs = " ".join("WHEN f.closed_at >= %s AND f.closed_at <= %s THEN %s" for _ in plan.ranges)
     sql = (
         f"SELECT {select} FROM (SELECT f.*, CASE {signs} END AS s"  # noqa: S608
-        f" FROM insights_dealfact f WHERE ({inside}) AND {scope.sql} AND {conditions[0]}) f"
+        f" FROM insights_dealfact f WHERE ({inside}) AND {scope[0]} AND {conditions[0]}) f"
     )
     params = [value for start, end, sign in plan.ranges for value in (start, end, sign)]
-    return sql, [*params, *inside_params, *scope.params, *conditions[1]]
+    params += [value for start, end, _sign in plan.ranges for value in (start, end)]
+    return sql, [*params, *scope[1], *conditions[1]]
 
 
 def _sql_parts(dashboard: Dashboard, read: Read, columns: str) -> Sql:
@@ -381,24 +343,15 @@ def _sql_parts(dashboard: Dashboard, read: Read, columns: str) -> Sql:
             parts.append(
                 (
                     f"SELECT {columns}, {', '.join(read.measures)} FROM insights_rollup"  # noqa: S608
-                    f" WHERE grouping = %s AND month = ANY(%s) AND {rollup_scope.sql}{keys}",
-                    [int(read.grouping), list(plan.months), *rollup_scope.params, *params],
+                    f" WHERE grouping = %s AND month = ANY(%s) AND {rollup_scope[0]}{keys}",
+                    [int(read.grouping), list(plan.months), *rollup_scope[1], *params],
                 )
             )
         if plan.ranges:
-            parts.append(
-                _facts_part(
-                    Plan((), plan.ranges),
-                    rollup_scope,
-                    f"{columns}, {signed}",
-                    conditions,
-                    _narrowest(filters, rollup_scope),
-                )
-            )
+            parts.append(_facts_part(Plan((), plan.ranges), rollup_scope, f"{columns}, {signed}", conditions))
     if facts_scope is not None:
         plan = period_plan(filters.date_from, filters.date_to, rollup=False)
-        fact_keys = _narrowest(filters, facts_scope)
-        parts.append(_facts_part(plan, facts_scope, f"{columns}, {signed}", conditions, fact_keys))
+        parts.append(_facts_part(plan, facts_scope, f"{columns}, {signed}", conditions))
     return " UNION ALL ".join(sql for sql, _ in parts), [value for _, values in parts for value in values]
 
 
