@@ -15,6 +15,11 @@ over the last 12 months:
 
 The load switches the summary's triggers off and rebuilds the summary once at the end.
 
+Closes spread evenly up to the build's moment: a closed deal's whole cycle (5-180 days) lies in the
+past. `--pile-up` (with `--rebuild`) builds as the generator did until issue 25, clamping every close
+past today onto the build day (~74,000 closes on one day at 1M), to reproduce old figures.
+`--database NAME` builds and uses another database, so that two checkouts do not share one.
+
 Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/bench_dashboard.py [--deals N | --full]
 """
 
@@ -37,7 +42,7 @@ def _columns(cursor, table: str) -> set[str]:
     return {row[0] for row in cursor.fetchall()}
 
 
-def _build(deal_count: int, *, rebuild: bool = False) -> None:
+def _build(deal_count: int, *, rebuild: bool = False, pile_up: bool = False) -> None:
     from django.core.management import call_command
     from django.db import connection
 
@@ -47,9 +52,9 @@ def _build(deal_count: int, *, rebuild: bool = False) -> None:
     call_command("migrate", verbosity=0)
     existing = Deal.objects.count()
     if existing == deal_count and not rebuild:
-        print(f"using the existing {existing:,} deals in {BENCH_DB}")
+        print(f"using the existing {existing:,} deals in {connection.settings_dict['NAME']}")
         return
-    print(f"building {deal_count:,} deals in {BENCH_DB} ...", flush=True)
+    print(f"building {deal_count:,} deals in {connection.settings_dict['NAME']} ...", flush=True)
     started = time.perf_counter()
     pipeline, _ = Pipeline.objects.get_or_create(name="Bench pipeline")
     for order, name in enumerate(
@@ -70,6 +75,15 @@ def _build(deal_count: int, *, rebuild: bool = False) -> None:
             )
             Membership.objects.get_or_create(team=team, user=rep)
     User.objects.get_or_create(username="benchadmin", defaults={"role": User.Role.ADMIN})
+    if pile_up:  # the old generator: a close past today is clamped onto the build day
+        created = "now() - r4 * interval '1095 days'"
+        closed = "LEAST(now(), created + cycle)"
+    else:  # a closed deal's whole cycle lies in the past, so closes spread evenly up to now
+        created = (
+            "CASE WHEN r < 0.12 THEN now() - r4 * interval '1095 days'"
+            " ELSE now() - cycle - r4 * (interval '1095 days' - cycle) END"
+        )
+        closed = "created + cycle"
     with summary_triggers_off(), connection.cursor() as cursor:
         deal_extra = "needs_reason" in _columns(cursor, "deals_deal")
         closure_extra = "needs_reason" in _columns(cursor, "deals_closure")
@@ -83,11 +97,17 @@ def _build(deal_count: int, *, rebuild: bool = False) -> None:
         tables += ["deals_contact", "deals_account"]
         cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
         cursor.execute("SELECT setseed(0.42)")
+        account_columns = _columns(cursor, "deals_account")
+        account_extra = "".join(f", {c}" for c in ("domain", "updated_at") if c in account_columns)
+        account_values = "".join(
+            v for c, v in (("domain", ", ''"), ("updated_at", ", now()")) if c in account_columns
+        )
         cursor.execute(
-            """INSERT INTO deals_account (name, industry, employees)
+            f"""INSERT INTO deals_account (name, industry, employees{account_extra})
                SELECT 'Bench account ' || g,
                       (ARRAY['Software','Retail','Healthcare','Logistics','Manufacturing','Education'])[1 + g % 6],
                       CASE WHEN g % 17 = 0 THEN NULL ELSE (ARRAY[12, 35, 80, 180, 400, 900, 2500, 12000])[1 + g % 8] END
+                      {account_values}
                FROM generate_series(1, 20000) g"""
         )
         # Status: 12% open, 36% won, 38% lost, 14% no decision. Reasons weighted by position
@@ -102,9 +122,12 @@ def _build(deal_count: int, *, rebuild: bool = False) -> None:
                  win AS (SELECT array_agg(id ORDER BY id) ids FROM reasons_reason WHERE kind = 'win'),
                  nd AS (SELECT array_agg(id ORDER BY id) ids FROM reasons_reason WHERE kind = 'no_decision'),
                  raw AS (
-                   SELECT g, random() r, random() r2, random() r3, 1 + floor(random() * {TEAMS * REPS_PER_TEAM})::int rep,
-                          now() - (random() * interval '1095 days') created
-                   FROM generate_series(1, %(count)s) g ORDER BY created)
+                   SELECT g, r, r2, r3, rep, cycle, {created} created
+                   FROM (SELECT g, random() r, random() r2, random() r3, random() r4,
+                                1 + floor(random() * {TEAMS * REPS_PER_TEAM})::int rep
+                         FROM generate_series(1, %(count)s) g) drawn,
+                        LATERAL (SELECT (5 + r2 * 175) * interval '1 day' cycle) c
+                   ORDER BY created)
             INSERT INTO deals_deal (name, account_id, owner_id, team_id, pipeline_id, stage_id, amount, currency,
                                     status, close_reason_id, close_reason_kind, created_at, expected_close_date,
                                     closed_at{", needs_reason" if deal_extra else ""})
@@ -119,7 +142,7 @@ def _build(deal_count: int, *, rebuild: bool = False) -> None:
                         ELSE nd.ids[1 + floor(r3 * array_length(nd.ids, 1))::int] END,
                    CASE WHEN r < 0.12 THEN NULL WHEN r < 0.48 THEN 'win' WHEN r < 0.86 THEN 'loss' ELSE 'no_decision' END,
                    created, (created + interval '60 days')::date,
-                   CASE WHEN r < 0.12 THEN NULL ELSE LEAST(now(), created + (5 + r2 * 175) * interval '1 day') END
+                   CASE WHEN r < 0.12 THEN NULL ELSE {closed} END
                    {", false" if deal_extra else ""}
             FROM raw, reps, stages, loss, win, nd
             ORDER BY created  -- rows land in the order a CRM creates them
@@ -134,7 +157,7 @@ def _build(deal_count: int, *, rebuild: bool = False) -> None:
                SELECT d.id, 'lost', (SELECT array_agg(id ORDER BY id) FROM reasons_reason WHERE kind = 'loss')[1 + d.id % 10],
                       'loss', '', d.stage_id, d.amount, d.currency, d.created_at + interval '2 days',
                       d.created_at + interval '3 days'{extra_val}
-               FROM deals_deal d WHERE d.id % 10 = 3"""
+               FROM deals_deal d WHERE d.id % 10 = 3 AND d.created_at < now() - interval '3 days'"""
         )
         cursor.execute(
             f"""INSERT INTO deals_closure (deal_id, outcome, reason_id, reason_kind, competitor_id, note,
@@ -365,21 +388,31 @@ def _bounds(start, end) -> dict:
     }
 
 
+def add_build_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--rebuild", action="store_true", help="build the deals again even if the count matches"
+    )
+    parser.add_argument("--database", default=BENCH_DB, help=f"the benchmark's database (default {BENCH_DB})")
+    parser.add_argument(
+        "--pile-up",
+        action="store_true",
+        help="the old generator (with --rebuild): closes past today clamped onto the build day",
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deals", type=int, default=200_000)
     parser.add_argument("--full", action="store_true", help="1,000,000 deals, as the issue asks")
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument(
-        "--rebuild", action="store_true", help="build the deals again even if the count matches"
-    )
+    add_build_arguments(parser)
     args = parser.parse_args()
     deal_count = 1_000_000 if args.full else args.deals
 
-    url = bench_database_url(BENCH_DB)
+    url = bench_database_url(args.database)
     ensure_database(url)
     setup_django(url)
-    _build(deal_count, rebuild=args.rebuild)
+    _build(deal_count, rebuild=args.rebuild, pile_up=args.pile_up)
 
     from django.db import connection
     from django.test import Client

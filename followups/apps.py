@@ -16,6 +16,13 @@ class FollowupsConfig(AppConfig):
 
         opt_out_lookup_register(opted_out_emails)
 
+        from followups import test_send
+
+        kinds.register(
+            test_send.HANDOFF_KIND,
+            label="Test sends of nurture steps",
+            handle=test_send.nurture_test_send_handoff,
+        )
         kinds.register(
             services.HANDOFF_KIND,
             label="Follow-up e-mails",

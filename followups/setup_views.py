@@ -3,7 +3,6 @@ a step's editor with a preview for a chosen lost deal and a test send to oneself
 gets 404 (the pages do not exist for them)."""
 
 import re
-import smtplib
 
 from django import forms
 from django.contrib import messages
@@ -15,6 +14,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from followups import setup
 from followups.models import NurtureChange, NurtureSequence, NurtureStep, StepAction
+from followups.test_send import nurture_test_send_enqueue
 from reasons.models import Reason, ReasonKind
 
 
@@ -152,12 +152,8 @@ def _preview(request, form, step, values, *, send: bool):
         if not request.user.email:
             form.add_error(None, "Your account has no e-mail address to send the test to.")
             return None
-        try:
-            message.send()
-        except (smtplib.SMTPException, OSError) as error:
-            form.add_error(None, f"The test could not be sent: {error}")
-            return None
-        messages.success(request, f"A test was sent to {request.user.email}, exactly as previewed.")
+        nurture_test_send_enqueue(actor=request.user, step=draft, deal_id=deal.pk)
+        messages.success(request, f"A test is on its way to {request.user.email}, exactly as previewed.")
     return {
         "subject": message.subject,
         "to": deal.contacts.filter(email__gt="").order_by("pk").first(),

@@ -78,11 +78,12 @@ def comparison_dates(mode: str, start: date, end: date) -> tuple[date, date]:
 
 def comparison_dashboard(dashboard: Dashboard, comparison: Comparison) -> Dashboard:
     """The same dashboard over the comparison period; it shares the reads that do not depend on
-    the period (reasons, competitors, rates), so a comparison costs only the figures' own reads."""
+    the period (reasons, competitors, rates, the deals open now), so a comparison costs only the
+    figures' own reads."""
     other = Dashboard(
         user=dashboard.user, filters=comparison.filters(dashboard.filters), source=dashboard.source
     )
-    for name in ("rates", "reasons", "competitors"):
+    for name in ("rates", "reasons", "competitors", "open_deals"):
         other.__dict__[name] = getattr(dashboard, name)
     return other
 

@@ -47,7 +47,7 @@ def figure_headline(dashboard: Dashboard) -> dict:
     by_status = dashboard.tally(dashboard.measures("base")[0], lambda row: row["status"])
     won_t, lost_t, nd_t = by_status[WON], by_status[LOST], by_status[NO_DECISION]
     disqualified_t = by_status[DISQUALIFIED]
-    open_deals = dashboard.open_now().count()
+    open_deals = dashboard.open_deals
     won, lost, no_decision = won_t.deals, lost_t.deals, nd_t.deals
     disqualified = disqualified_t.deals
     counted = rates_lost(lost, disqualified)  # the losses the rates count

@@ -220,6 +220,12 @@ class Dashboard:
         """Deals open now under every filter but the period."""
         return deals_filtered(user=self.user, filters=self.filters.deal_filters(period=False, status=OPEN))
 
+    @cached_property
+    def open_deals(self) -> int:
+        """How many deals are open now under every filter but the period (the same for a
+        comparison period: insights.comparison shares it)."""
+        return self.open_now().count()
+
     def cohort_ever_lost(self) -> QuerySet[Deal]:
         """Deals ever lost, in the period of their latest close (reopened open deals included)."""
         return deals_filtered(user=self.user, filters=self.filters.deal_filters(recovery="lost"))

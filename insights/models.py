@@ -109,7 +109,9 @@ class DealFact(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["closed_at"], name="insights_fact_closed"),
+            # Team and rep next to the date: a partial month's read under a team or rep checks
+            # them in the index and fetches only the team's own facts (issue 25).
+            models.Index(fields=["closed_at", "team_id", "owner_id"], name="insights_fact_closed_keys"),
             models.Index(fields=["team_id", "closed_at"], name="insights_fact_team_closed"),
             models.Index(fields=["owner_id", "closed_at"], name="insights_fact_owner_closed"),
         ]

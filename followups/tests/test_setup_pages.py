@@ -13,6 +13,8 @@ from deals import services as deal_services
 from followups import services
 from followups.buyer_templates import ALLOWED_LIST
 from followups.models import FollowUp, FollowUpState, NurtureChange, NurtureStep
+from followups.tests.conftest import wait_for
+from outbox.models import Message as OutboxMessage
 
 NEW_SUBJECT = "Any news at {{ account.name }}, {{ contact.first_name }}?"
 NEW_BODY = "Hi {{ contact.first_name }},\n\nPrices < last year & more.\n\n{{ owner.first_name }}"
@@ -85,12 +87,7 @@ def test_edit_preview_test_send_and_save_a_step(
     assert "Falcon" not in shown["text"] + shown["html"] + shown["subject"]
     assert smtp_inbox.count() == 0 and not FollowUp.objects.filter(state=FollowUpState.SENT).exists()
 
-    # A test to oneself: the real SMTP server receives exactly the previewed e-mail, to the admin.
-    client.post(url, _form(email_step, lost, do="test"))
-    (test,) = smtp_inbox.messages
-    assert test["To"] == "carol@closedlost.invalid" and test["Subject"] == shown["subject"]
-    assert _same(test.get_body(("plain",)).get_content()) == _same(shown["text"])
-    assert _same(test.get_body(("html",)).get_content()) == _same(shown["html"])
+    # (The test send to oneself: test_a_test_send_goes_through_the_outbox_as_previewed.)
 
     # Save: through the service, with a history row; the next lost deal's buyer gets the new text.
     saved = client.post(url, _form(email_step, do="save"))
@@ -111,6 +108,32 @@ def test_edit_preview_test_send_and_save_a_step(
     assert "Hi Kim,\n\nPrices < last year & more." in received.get_body(("plain",)).get_content().replace(
         "\r\n", "\n"
     )
+
+
+def test_a_test_send_goes_through_the_outbox_as_previewed(
+    client, world, email_step, lost_deal, settings, workers, smtp_inbox
+):
+    """The real worker takes the test from the outbox and the real SMTP server receives exactly
+    the previewed e-mail, addressed to the admin; the outbox row names no buyer."""
+    settings.SITE_URL = "http://testserver"
+    world.carol.email = "carol@closedlost.invalid"
+    world.carol.save()
+    client.force_login(world.carol)
+    url = reverse("followups:setup-step", args=[email_step.pk])
+    lost = lost_deal(name="Internal codename Falcon", contacts=[("Pat Lee", "pat@birch.example")])
+    deal_services.deal_mark_lost(deal=lost, reason=world.reasons["no-budget"], actor=world.alice)
+    shown = client.post(url, _form(email_step, lost, do="preview")).context["preview"]
+    workers.start()
+    page = client.post(url, _form(email_step, lost, do="test"), follow=True).content.decode()
+    assert "A test is on its way to carol@closedlost.invalid, exactly as previewed." in page
+    wait_for(lambda: smtp_inbox.to("carol@closedlost.invalid"), message="the test send")
+    (test,) = smtp_inbox.to("carol@closedlost.invalid")
+    assert test["To"] == "carol@closedlost.invalid" and test["Subject"] == shown["subject"]
+    assert _same(test.get_body(("plain",)).get_content()) == _same(shown["text"])
+    assert _same(test.get_body(("html",)).get_content()) == _same(shown["html"])
+    assert not smtp_inbox.to("pat@birch.example")
+    assert "Pat" not in str(list(OutboxMessage.objects.values_list("items", flat=True)))
+    assert NurtureStep.objects.get(pk=email_step.pk).subject.startswith("What changed")  # not saved
 
 
 @pytest.mark.browser

@@ -45,3 +45,26 @@ def test_query_count_does_not_grow_with_the_data(client, world):
     # more read of the summary, one of lost value from the facts and one of the buyers' answers;
     # once the names of teams, pipelines, stages and reps).
     assert small["/insights/"] <= 53
+
+
+# /api/findings/ for one filter set: the period's and the comparison's reads, a read per period by
+# team, pipeline and rep, lost value from the facts and the buyers' answers per period, and the names
+# behind the findings; pinned for a manager and an admin.
+FINDINGS_API_QUERIES = {"bob": 44, "carol": 43}
+
+
+def test_findings_api_query_count_is_pinned(client, world):
+    counts = {}
+    for step in range(3):
+        if step == 1:
+            dataset.build(world, deals=150, seed=1)
+        if step == 2:
+            dataset.build(world, deals=900, seed=2, prefix="more-", merge=False)
+            rep = UserFactory(username="extra-findings-rep", first_name="Extra")
+            MembershipFactory(team=world.east, user=rep, role=Membership.Role.REP)
+        for name in FINDINGS_API_QUERIES:
+            client.force_login(getattr(world, name))
+            counts[(name, step)] = count_queries(client, "/api/findings/")
+    assert {name: counts[(name, 2)] for name in FINDINGS_API_QUERIES} == FINDINGS_API_QUERIES, counts
+    for name, pinned in FINDINGS_API_QUERIES.items():  # the same with no deals, 150 and 1,050
+        assert {counts[(name, step)] for step in range(3)} == {pinned}, counts
