@@ -11,6 +11,7 @@ from django.db import transaction
 from people.errors import PeopleError
 from people.offboarding import deals_to_hand_over, followups_to_hand_over, user_deactivate, user_reactivate
 from people.services import membership_add, membership_remove
+from people.team_services import team_create, team_rename
 from signin import config as signin_config
 from signin.models import ScimAccount, ScimGroup, SigninChange
 from teams.models import Membership, Team, User
@@ -81,7 +82,13 @@ def scim_team_save(*, team: Team, external_id: str | None, member_ids: list[str]
         raise ScimError("displayName is required.", field="displayName")
     if Team.objects.filter(name__iexact=team.name).exclude(pk=team.pk).exists():
         raise ScimError(f"A team named {team.name} already exists.", field="displayName")
-    team.save()
+    # Through the team services, as on the people pages: each change a TeamChange row (no actor:
+    # the identity provider).
+    if team.pk is None:
+        team.pk = team_create(name=team.name, actor=None).pk
+        team._state.adding = False
+    else:
+        team_rename(team=team, name=team.name, actor=None)
     if external_id is not None:
         ScimGroup.objects.update_or_create(team=team, defaults={"external_id": external_id[:255]})
     if member_ids is not None:

@@ -8,7 +8,7 @@ from knox.models import AuthToken
 
 from deals.models import Closure, Deal
 from deals.services import deal_mark_lost
-from people.models import PersonEvent
+from people.models import PersonEvent, TeamChange
 from signin.models import ScimAccount
 from signin.services import scim_token_issue
 from teams.models import Membership, Team, User
@@ -137,6 +137,19 @@ def test_group_membership_from_the_provider_changes_what_a_manager_sees(client, 
 
     group = scim("post", "Groups", {"schemas": [GROUP_SCHEMA], "displayName": "Enterprise", "members": []})
     assert group.status_code == 201 and Team.objects.filter(name="Enterprise").exists()
+    enterprise = Team.objects.get(name="Enterprise")
+    rename = {
+        "schemas": [PATCH_OP],
+        "Operations": [{"op": "replace", "value": {"displayName": "Enterprise EU"}}],
+    }
+    assert scim("patch", f"Groups/{enterprise.pk}", rename).status_code == 200
+    # Made and renamed through the team services: the history the people pages show, no actor.
+    assert list(
+        TeamChange.objects.filter(team=enterprise).values_list("action", "before", "after", "actor")
+    ) == [
+        ("created", "", "Enterprise", None),
+        ("renamed", "Enterprise", "Enterprise EU", None),
+    ]
     add = {
         "schemas": [PATCH_OP],
         "Operations": [
