@@ -134,6 +134,17 @@ def _crm_world(world, fake) -> dict:
     imports.import_job_start(job=finished, column_map=HUBSPOT_COLUMNS)
     imports.import_job_run(job_id=finished.pk)
     assert finished.row_errors.count() >= 2
+
+    def owners(path, body):  # the portal's owners, for "import people from the CRM"
+        if "archived=true" in path:
+            return 200, {"results": [{"id": "77", "email": "gone@closedlost.invalid", "firstName": "Gil",
+                                      "lastName": "Gone", "archived": True}]}  # fmt: skip
+        return 200, {"results": [
+            {"id": "71", "email": "ALICE@closedlost.invalid", "firstName": "Alice", "lastName": "A"},
+            {"id": "72", "email": "nora@closedlost.invalid", "firstName": "Nora", "lastName": "New"},
+        ]}  # fmt: skip
+
+    fake.serve("GET", "/crm/v3/owners", owners)
     return {
         "kwargs": {
             # A first sync's pages for a run that does not exist here: a 404, which the walk accepts.
@@ -195,6 +206,7 @@ def _kwargs(world, fake) -> tuple[dict[str, dict], list[str]]:
         email="noor@example.com", name="Noor Birch", role="rep", team=world.east, actor=None
     )
     return {
+        "people/crm/": {"kind": CrmKind.HUBSPOT},
         "people/join/": {"token": invite_token(invitation)},
         "people/": {"pk": invitation.user_id},
         "password/reset/": {

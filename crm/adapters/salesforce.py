@@ -15,6 +15,7 @@ from crm.adapters.base import (
     WON,
     CrmAdapter,
     CrmChange,
+    CrmOwner,
     Fetch,
     IncomingRequest,
     Received,
@@ -205,3 +206,18 @@ class SalesforceAdapter(SalesforceSyncReads, CrmAdapter):
             if page.get("done", True) or not page.get("nextRecordsUrl"):
                 return
             url = base + page["nextRecordsUrl"]
+
+    def list_owners(self, *, connection: CrmConnection, fetch: Fetch) -> list[CrmOwner]:
+        """SOQL on User (standard licences: people, not integration or portal users), through
+        nextRecordsUrl pages."""
+        soql = "SELECT Id, Name, Email, IsActive FROM User WHERE UserType = 'Standard' ORDER BY Name"
+        return [
+            CrmOwner(
+                str(r["Id"]),
+                r.get("Name") or r.get("Email") or "",
+                (r.get("Email") or "").strip(),
+                bool(r.get("IsActive")),
+            )  # fmt: skip
+            for r in self._query(connection, fetch, soql)
+        ]
+

@@ -33,6 +33,9 @@ def _people_urls(world) -> list[tuple[str, str]]:
         ("post", reverse("people:invite-revoke", args=[pk])),
         ("post", reverse("people:deactivate", args=[pk])),
         ("post", reverse("people:reactivate", args=[pk])),
+        ("get", reverse("people:crm")),
+        ("get", reverse("people:crm-import", args=["hubspot"])),
+        ("post", reverse("people:crm-import", args=["hubspot"])),
     ]
 
 
