@@ -184,6 +184,10 @@ class CrmAdapter(ABC):
     def list_owners(self, *, connection: CrmConnection, fetch: Fetch) -> list[CrmOwner]:
         """Every user of the CRM who can own deals, active or not, page by page."""
 
+    @abstractmethod
+    def owner_write_back(self, *, connection: CrmConnection, external_id: str, owner_id: str) -> WriteBack:
+        """The request that makes `owner_id` (a CRM owner id) the owner of the CRM's deal."""
+
     # The sync's reads (crm.sync: each CRM's module is mixed into its adapter).
     def read_pipelines(self, *, connection: CrmConnection, fetch: Fetch) -> list:
         """The CRM's deal pipelines with their stages (crm.sync.shapes.CrmPipeline)."""

@@ -262,3 +262,6 @@ class HubSpotAdapter(HubSpotSyncReads, CrmAdapter):
                     break
         return owners
 
+    def owner_write_back(self, *, connection: CrmConnection, external_id: str, owner_id: str) -> WriteBack:
+        url = f"{connection.base_url.rstrip('/')}/crm/v3/objects/deals/{external_id}"
+        return WriteBack("PATCH", url, {"properties": {self.owner_field: owner_id}}, {"owner": owner_id})

@@ -253,3 +253,8 @@ class PipedriveAdapter(PipedriveSyncReads, CrmAdapter):
             start = int(paging.get("next_start") or start + len(page.get("data") or []))
         return owners
 
+    def owner_write_back(self, *, connection: CrmConnection, external_id: str, owner_id: str) -> WriteBack:
+        """API v2 names the deal's user `owner_id` (v1: `user_id`), a number."""
+        url = f"{connection.base_url.rstrip('/')}/api/v2/deals/{external_id}"
+        value = int(owner_id) if owner_id.isdigit() else owner_id
+        return WriteBack("PATCH", url, {self.owner_field: value}, {"owner": owner_id})

@@ -221,3 +221,7 @@ class SalesforceAdapter(SalesforceSyncReads, CrmAdapter):
             for r in self._query(connection, fetch, soql)
         ]
 
+    def owner_write_back(self, *, connection: CrmConnection, external_id: str, owner_id: str) -> WriteBack:
+        base = connection.base_url.rstrip("/")
+        url = f"{base}/services/data/{connection.api_version}/sobjects/Opportunity/{external_id}"
+        return WriteBack("PATCH", url, {self.owner_field: owner_id}, {"owner": owner_id})
