@@ -155,6 +155,7 @@ def _crm_world(world, fake) -> dict:
             "crm/classify/": {"pk": UnmappedReason.objects.get(mapping__isnull=True).pk},
             "crm/needs-reason/": {"pk": waiting.pk},
             "crm/syncs/": {"pk": sync.pk},
+            "crm/owner-syncs/": {"pk": 999_999},  # an action (POST only): the walk skips it
             "crm/imports/<int:pk>/columns/": {"pk": mapping.pk},
             "crm/imports/": {"pk": finished.pk},
         },
