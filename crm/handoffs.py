@@ -4,8 +4,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from crm import imports, receiving, reconcile, services
-from crm.models import CrmSyncRun, DealSync, ImportJob, WebhookEvent
+from crm import imports, owner_sync, receiving, reconcile, services
+from crm.models import CrmSyncRun, DealOwnerSync, DealSync, ImportJob, WebhookEvent
 from crm.sync import run as sync
 from outbox import kinds
 
@@ -42,6 +42,12 @@ def register() -> None:
         label="CRM write-backs",
         handle=services.deal_sync_handoff,
         failures=lambda: DealSync.objects.filter(state=DealSync.State.FAILED).count(),
+    )
+    kinds.register(
+        owner_sync.HANDOFF_OWNER_WRITE_BACK,
+        label="CRM owner write-backs",
+        handle=owner_sync.deal_owner_sync_handoff,
+        failures=lambda: DealOwnerSync.objects.filter(state=DealOwnerSync.State.FAILED).count(),
     )
     kinds.register(services.HANDOFF_REMINDER, label="Needs-a-reason e-mails", handle=_remind)
     kinds.register(

@@ -308,6 +308,38 @@ class DealSync(models.Model):
         return f"{self.deal} → {self.get_kind_display()}: {self.state}"
 
 
+class DealOwnerSync(models.Model):
+    """Write-back of one deal's owner to one CRM, after an owner change made here (e.g. the deals
+    of a deactivated person given to a successor): the CRM's owner becomes the new owner's CRM
+    owner id from the connection's owner map. Shown on the deal page."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting to send"
+        RETRYING = "retrying", "Retrying"
+        SYNCED = "synced", "Owner written back"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Not written back"
+
+    deal = models.ForeignKey(Deal, on_delete=models.PROTECT, related_name="crm_owner_syncs")
+    kind = models.CharField(max_length=16, choices=CrmKind.choices)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    # Why it failed or was skipped (a successor without a CRM owner id), shown as is.
+    last_error = models.TextField(blank=True)
+    crm_owner_id = models.CharField(max_length=64, blank=True, help_text="The CRM owner id last sent.")
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["deal", "kind"], name="dealownersync_unique_deal_kind")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.deal} owner → {self.get_kind_display()}: {self.state}"
+
+
 class ImportJob(models.Model):
     """One CSV export being imported: its file, its column mapping and its progress."""
 

@@ -1,5 +1,5 @@
 """Listeners on the deal services' signals: a change made here (a close, a reason given later,
-a reopen) goes back to the CRM, recorded in the change's own transaction."""
+a reopen, an owner change) goes back to the CRM, recorded in the change's own transaction."""
 
 import logging
 
@@ -7,9 +7,9 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from crm import receiving, services
+from crm import owner_sync, receiving, services
 from crm.models import CrmConnection
-from deals.signals import deal_closing, deal_reopening
+from deals.signals import deal_closing, deal_owner_changing, deal_reopening
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,18 @@ def write_back_reopen(sender, *, deal_id: int, via_crm: bool, reopened_at=None, 
     if via_crm:
         return
     _queue(deal_id, changed_at=reopened_at)
+
+
+@receiver(deal_owner_changing, dispatch_uid="crm_write_back_owner")
+def write_back_owner(sender, *, deal_id: int, owner, via_crm: bool = False, **kwargs) -> None:
+    """Inside the owner change's transaction (e.g. offboarding's hand-over to a successor)."""
+    if via_crm or not _any_write_back():
+        return
+    try:
+        with transaction.atomic():
+            owner_sync.deal_owner_sync_queue(deal_id=deal_id, owner=owner)
+    except Exception:
+        logger.exception("Could not queue the CRM owner write-back of deal %s", deal_id)
 
 
 @receiver([post_save, post_delete], sender=CrmConnection, dispatch_uid="crm_connections_forget")

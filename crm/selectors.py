@@ -9,6 +9,7 @@ from crm.models import (
     CrmConnection,
     CrmKind,
     CrmLostReason,
+    DealOwnerSync,
     DealSync,
     ReasonMapping,
     UnmappedReason,
@@ -38,6 +39,10 @@ def crm_reason_text(*, deal: Deal) -> str:
 
 def deal_syncs(*, deal: Deal) -> list[DealSync]:
     return list(DealSync.objects.filter(deal=deal))
+
+
+def deal_owner_syncs(*, deal: Deal) -> list[DealOwnerSync]:
+    return list(DealOwnerSync.objects.filter(deal=deal))
 
 
 def webhook_address(*, kind: str, connection: CrmConnection | None, base: str, reveal: bool = True) -> str:

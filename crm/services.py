@@ -281,7 +281,9 @@ def _change_made_here(*, deal_id: int, kind: str, at: datetime) -> None:
         CrmDealState.objects.filter(pk=state.pk).update(changed_at=at)
 
 
-def _send(connection: CrmConnection, request, timeout: float, attempts: int) -> tuple[str, float | None]:
+def write_back_send(
+    connection: CrmConnection, request, timeout: float, attempts: int
+) -> tuple[str, float | None]:
     """One PATCH; (error text or "", seconds before a retry or None)."""
     try:
         auth = adapter_for(connection.kind).auth_headers(connection=connection)
@@ -323,7 +325,7 @@ def deal_sync_push(*, deal_id: int, kind: str, timeout: float = 10.0) -> Process
         DealSync.objects.filter(pk=sync.pk).update(state=DealSync.State.SYNCED, last_attempt_at=now)
         return Processed(DealSync.State.SYNCED)
     attempts = sync.attempts + 1
-    error, retry_in = _send(connection, request, timeout, attempts)
+    error, retry_in = write_back_send(connection, request, timeout, attempts)
     if not error:
         DealSync.objects.filter(pk=sync.pk).update(
             state=DealSync.State.SYNCED, attempts=0, last_error="", last_pushed=request.pushed,

@@ -22,6 +22,7 @@ urlpatterns = [
     path("needs-reason/", views.needs_reason_list, name="needs-reason"),
     path("needs-reason/<int:pk>/", views.give_reason, name="give-reason"),
     path("syncs/<int:pk>/retry/", views.sync_retry, name="sync-retry"),
+    path("owner-syncs/<int:pk>/retry/", views.owner_sync_retry, name="owner-sync-retry"),
     path("imports/", views.import_new, name="imports"),
     path("imports/<int:pk>/columns/", views.import_map, name="import-map"),
     path("imports/<int:pk>/review/", views.import_review_page, name="import-review"),

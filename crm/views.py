@@ -17,7 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from crm import imports, mapping, reconcile, selectors, services
+from crm import imports, mapping, owner_sync, reconcile, selectors, services
 from crm.adapters import adapter_for
 from crm.adapters.base import IncomingRequest
 from crm.forms import (
@@ -30,7 +30,15 @@ from crm.forms import (
 )
 from crm.importing.preview import import_preview
 from crm.importing.review import import_review
-from crm.models import CrmConnection, CrmKind, DealSync, ImportJob, UnmappedReason, WebhookEvent
+from crm.models import (
+    CrmConnection,
+    CrmKind,
+    DealOwnerSync,
+    DealSync,
+    ImportJob,
+    UnmappedReason,
+    WebhookEvent,
+)
 from crm.sync.forms import SyncStartForm
 from crm.sync.run import sync_latest
 from deals.forms import CloseDealForm
@@ -149,6 +157,15 @@ def sync_retry(request, pk: int):
     deal = deal_get_for_user(user=request.user, pk=sync.deal_id)
     services.deal_sync_retry(sync=sync)
     messages.info(request, f"Sending “{deal}” to {sync.get_kind_display()} again.")
+    return redirect("deals:detail", pk=deal.pk)
+
+
+@require_POST
+def owner_sync_retry(request, pk: int):
+    sync = get_object_or_404(DealOwnerSync, pk=pk)
+    deal = deal_get_for_user(user=request.user, pk=sync.deal_id)
+    owner_sync.deal_owner_sync_retry(sync=sync)
+    messages.info(request, f"Sending the owner of “{deal}” to {sync.get_kind_display()} again.")
     return redirect("deals:detail", pk=deal.pk)
 
 

@@ -199,7 +199,7 @@ def deal_change_owner(
         )  # fmt: skip
         Deal.objects.filter(pk=locked.pk).update(owner=owner)
         deal_owner_changing.send(
-            sender=Deal, deal_id=locked.pk, previous_owner_id=locked.owner_id, owner=owner
+            sender=Deal, deal_id=locked.pk, previous_owner_id=locked.owner_id, owner=owner, via_crm=via_crm
         )
     deal.owner = owner
     return deal

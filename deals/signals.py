@@ -40,8 +40,9 @@ deal_reopening = Signal()
 
 
 # Sent inside deal_change_owner's transaction once the deal is the new owner's. Keyword
-# arguments: deal_id, previous_owner_id, owner (the User). Follow-ups move the previous owner's
-# open tasks and reminders on the deal to the new owner.
+# arguments: deal_id, previous_owner_id, owner (the User), via_crm (True when a CRM made the
+# change). Follow-ups move the previous owner's open tasks and reminders on the deal to the new
+# owner; the CRM write-back sends an owner change made here to the CRM.
 deal_owner_changing = Signal()
 
 

@@ -105,6 +105,7 @@ class PersonEvent(models.Model):
         REACTIVATED = "reactivated", "Reactivated"
         PASSWORD_RESET = "password_reset", "Password reset"
         PASSWORD_CHANGED = "password_changed", "Password changed"
+        CRM_OWNER = "crm_owner", "CRM owner id set"
 
     at = models.DateTimeField(default=timezone.now)
     person = models.ForeignKey(

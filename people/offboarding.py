@@ -7,7 +7,7 @@ and API token ends; a pending invite is revoked; the person can no longer sign i
 events and figures keep naming them: nothing of their history is rewritten.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.contrib.sessions.models import Session
 from django.db import transaction
@@ -15,6 +15,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from knox.models import AuthToken
 
+from crm.owner_sync import owner_syncs_skipped
 from deals.details import deal_change_owner
 from deals.models import Deal, DealStatus
 from followups.models import OPEN_Q, FollowUp
@@ -32,6 +33,15 @@ class Handover:
     followups: int  # follow-ups still to do that went to the successor
     sessions: int
     tokens: int
+    # CRMs the moved deals' new owner could not be written back to (no CRM owner id): name -> deals.
+    not_written_back: dict = field(default_factory=dict)
+
+    @property
+    def crm_note(self) -> str:
+        return "; ".join(
+            f"{count} deal(s) keep their previous owner in {name}: the successor has no {name} owner id"
+            for name, count in self.not_written_back.items()
+        )
 
 
 def deals_to_hand_over(user: User) -> QuerySet[Deal]:
@@ -109,11 +119,13 @@ def user_deactivate(*, user: User, successor: User | None, actor: User | None) -
     )
     sessions = _end_sessions(locked)
     handover = Handover(
-        deals=len(deals), open_deals=open_deals, followups=count, sessions=sessions, tokens=tokens
-    )
+        deals=len(deals), open_deals=open_deals, followups=count, sessions=sessions, tokens=tokens,
+        not_written_back=owner_syncs_skipped(deal_ids=[deal.pk for deal in deals]),
+    )  # fmt: skip
     note = f"{len(deals)} deal(s) ({open_deals} open) and {count} follow-up(s)"
     note += f" to {successor.display_name}" if successor else ""
     note += f"; {sessions} session(s) ended, {tokens} API token(s) revoked"
+    note += f"; {handover.crm_note}" if handover.not_written_back else ""
     person_event(
         person=locked, actor=actor, action=PersonEvent.Action.DEACTIVATED, note=note,
     )  # fmt: skip

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from people import passwords, views
+from people import crm_views, passwords, views
 
 app_name = "people"
 
@@ -8,6 +8,8 @@ urlpatterns = [
     path("", views.people_list_view, name="list"),
     path("invite/", views.invite_view, name="invite"),
     path("upload/", views.upload_view, name="upload"),
+    path("crm/", crm_views.crm_choose_view, name="crm"),
+    path("crm/<slug:kind>/", crm_views.crm_import_view, name="crm-import"),
     path("history/", views.history_view, name="history"),
     path("teams/", views.teams_view, name="teams"),
     path("teams/new/", views.team_create_view, name="team-create"),

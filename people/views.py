@@ -257,6 +257,12 @@ def deactivate_view(request, pk: int):
                 f"follow-up(s) moved{to}; {handover.sessions} session(s) ended and {handover.tokens} API "
                 "token(s) revoked.",
             )
+            if handover.not_written_back:
+                messages.warning(
+                    request,
+                    f"{handover.crm_note} (map them under People → From the CRM, then send the owner "
+                    "again from each deal's page).",
+                )
             return redirect("people:detail", pk=person.pk)
     deals = offboarding.deals_to_hand_over(person)
     context = {

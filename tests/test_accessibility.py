@@ -134,6 +134,17 @@ def _crm_world(world, fake) -> dict:
     imports.import_job_start(job=finished, column_map=HUBSPOT_COLUMNS)
     imports.import_job_run(job_id=finished.pk)
     assert finished.row_errors.count() >= 2
+
+    def owners(path, body):  # the portal's owners, for "import people from the CRM"
+        if "archived=true" in path:
+            return 200, {"results": [{"id": "77", "email": "gone@closedlost.invalid", "firstName": "Gil",
+                                      "lastName": "Gone", "archived": True}]}  # fmt: skip
+        return 200, {"results": [
+            {"id": "71", "email": "ALICE@closedlost.invalid", "firstName": "Alice", "lastName": "A"},
+            {"id": "72", "email": "nora@closedlost.invalid", "firstName": "Nora", "lastName": "New"},
+        ]}  # fmt: skip
+
+    fake.serve("GET", "/crm/v3/owners", owners)
     return {
         "kwargs": {
             # A first sync's pages for a run that does not exist here: a 404, which the walk accepts.
@@ -144,6 +155,7 @@ def _crm_world(world, fake) -> dict:
             "crm/classify/": {"pk": UnmappedReason.objects.get(mapping__isnull=True).pk},
             "crm/needs-reason/": {"pk": waiting.pk},
             "crm/syncs/": {"pk": sync.pk},
+            "crm/owner-syncs/": {"pk": 999_999},  # an action (POST only): the walk skips it
             "crm/imports/<int:pk>/columns/": {"pk": mapping.pk},
             "crm/imports/": {"pk": finished.pk},
         },
@@ -215,6 +227,7 @@ def _kwargs(world, fake) -> tuple[dict[str, dict], list[str]]:
     )
     alert = _alert_world(world)
     return {
+        "people/crm/": {"kind": CrmKind.HUBSPOT},
         "people/join/": {"token": invite_token(invitation)},
         "people/teams/": {"pk": world.east.pk},
         "people/": {"pk": invitation.user_id},

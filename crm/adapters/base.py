@@ -81,6 +81,16 @@ class WriteBack:
     pushed: dict
 
 
+@dataclass(frozen=True)
+class CrmOwner:
+    """One of the CRM's users who can own deals (a HubSpot owner, a Pipedrive or Salesforce user)."""
+
+    crm_id: str
+    name: str
+    email: str
+    active: bool
+
+
 # Reads one page of a CRM's API: (method, url, JSON body or None) → the decoded answer.
 Fetch = Callable[[str, str, dict | None], dict]
 
@@ -169,6 +179,14 @@ class CrmAdapter(ABC):
         self, *, connection: CrmConnection, since: datetime, fetch: Fetch
     ) -> Iterator[CrmChange]:
         """Every deal the CRM changed since `since`, page by page, as changes."""
+
+    @abstractmethod
+    def list_owners(self, *, connection: CrmConnection, fetch: Fetch) -> list[CrmOwner]:
+        """Every user of the CRM who can own deals, active or not, page by page."""
+
+    @abstractmethod
+    def owner_write_back(self, *, connection: CrmConnection, external_id: str, owner_id: str) -> WriteBack:
+        """The request that makes `owner_id` (a CRM owner id) the owner of the CRM's deal."""
 
     # The sync's reads (crm.sync: each CRM's module is mixed into its adapter).
     def read_pipelines(self, *, connection: CrmConnection, fetch: Fetch) -> list:

@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import json
 import time
+import urllib.parse
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -13,6 +14,7 @@ from crm.adapters.base import (
     WON,
     CrmAdapter,
     CrmChange,
+    CrmOwner,
     Fetch,
     IncomingRequest,
     Received,
@@ -239,3 +241,27 @@ class HubSpotAdapter(HubSpotSyncReads, CrmAdapter):
             after = ((page.get("paging") or {}).get("next") or {}).get("after")
             if not after:
                 return
+
+    def list_owners(self, *, connection: CrmConnection, fetch: Fetch) -> list[CrmOwner]:
+        """GET /crm/v3/owners, paged by `after`: the active owners, then the archived ones
+        (deactivated HubSpot users, shown but not active)."""
+        url = connection.base_url.rstrip("/") + "/crm/v3/owners"
+        owners: list[CrmOwner] = []
+        for archived in ("false", "true"):
+            after = None
+            for _ in range(MAX_PAGES):
+                query = {"limit": PAGE_SIZE, "archived": archived, **({"after": after} if after else {})}
+                page = fetch("GET", f"{url}?{urllib.parse.urlencode(query)}", None)
+                for owner in page.get("results") or []:
+                    email = (owner.get("email") or "").strip()
+                    name = " ".join(n for n in (owner.get("firstName"), owner.get("lastName")) if n)
+                    active = archived == "false" and not owner.get("archived")
+                    owners.append(CrmOwner(str(owner["id"]), name or email, email, active))
+                after = ((page.get("paging") or {}).get("next") or {}).get("after")
+                if not after:
+                    break
+        return owners
+
+    def owner_write_back(self, *, connection: CrmConnection, external_id: str, owner_id: str) -> WriteBack:
+        url = f"{connection.base_url.rstrip('/')}/crm/v3/objects/deals/{external_id}"
+        return WriteBack("PATCH", url, {"properties": {self.owner_field: owner_id}}, {"owner": owner_id})

@@ -14,6 +14,7 @@ from crm.adapters.base import (
     WON,
     CrmAdapter,
     CrmChange,
+    CrmOwner,
     Fetch,
     IncomingRequest,
     Received,
@@ -233,3 +234,27 @@ class PipedriveAdapter(PipedriveSyncReads, CrmAdapter):
             cursor = (page.get("additional_data") or {}).get("next_cursor")
             if not cursor:
                 return
+
+    def list_owners(self, *, connection: CrmConnection, fetch: Fetch) -> list[CrmOwner]:
+        """GET /api/v1/users (the company's users, active_flag false once deactivated); it pages by
+        `start` when it says more_items_in_collection."""
+        base = connection.base_url.rstrip("/") + "/api/v1/users"
+        owners: list[CrmOwner] = []
+        start = 0
+        for _ in range(MAX_PAGES):
+            page = fetch("GET", f"{base}?{urllib.parse.urlencode({'start': start, 'limit': 500})}", None)
+            for user in page.get("data") or []:
+                email = (user.get("email") or "").strip()
+                owners.append(CrmOwner(str(user["id"]), user.get("name") or email, email,
+                                       bool(user.get("active_flag", True))))  # fmt: skip
+            paging = (page.get("additional_data") or {}).get("pagination") or {}
+            if not paging.get("more_items_in_collection"):
+                break
+            start = int(paging.get("next_start") or start + len(page.get("data") or []))
+        return owners
+
+    def owner_write_back(self, *, connection: CrmConnection, external_id: str, owner_id: str) -> WriteBack:
+        """API v2 names the deal's user `owner_id` (v1: `user_id`), a number."""
+        url = f"{connection.base_url.rstrip('/')}/api/v2/deals/{external_id}"
+        value = int(owner_id) if owner_id.isdigit() else owner_id
+        return WriteBack("PATCH", url, {self.owner_field: value}, {"owner": owner_id})

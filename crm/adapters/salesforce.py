@@ -15,6 +15,7 @@ from crm.adapters.base import (
     WON,
     CrmAdapter,
     CrmChange,
+    CrmOwner,
     Fetch,
     IncomingRequest,
     Received,
@@ -205,3 +206,22 @@ class SalesforceAdapter(SalesforceSyncReads, CrmAdapter):
             if page.get("done", True) or not page.get("nextRecordsUrl"):
                 return
             url = base + page["nextRecordsUrl"]
+
+    def list_owners(self, *, connection: CrmConnection, fetch: Fetch) -> list[CrmOwner]:
+        """SOQL on User (standard licences: people, not integration or portal users), through
+        nextRecordsUrl pages."""
+        soql = "SELECT Id, Name, Email, IsActive FROM User WHERE UserType = 'Standard' ORDER BY Name"
+        return [
+            CrmOwner(
+                str(r["Id"]),
+                r.get("Name") or r.get("Email") or "",
+                (r.get("Email") or "").strip(),
+                bool(r.get("IsActive")),
+            )  # fmt: skip
+            for r in self._query(connection, fetch, soql)
+        ]
+
+    def owner_write_back(self, *, connection: CrmConnection, external_id: str, owner_id: str) -> WriteBack:
+        base = connection.base_url.rstrip("/")
+        url = f"{base}/services/data/{connection.api_version}/sobjects/Opportunity/{external_id}"
+        return WriteBack("PATCH", url, {self.owner_field: owner_id}, {"owner": owner_id})

@@ -17,13 +17,14 @@ class CrmNotFound(Exception):
     """The record is not (or no longer) in the CRM."""
 
 
-def sync_fetcher(connection: CrmConnection, *, timeout: float = 30.0):
-    """fetch(method, url, body) -> the decoded answer, raising the three errors above."""
+def sync_fetcher(connection: CrmConnection, *, timeout: float = 30.0, auth: dict[str, str] | None = None):
+    """fetch(method, url, body) -> the decoded answer, raising the three errors above. `auth`: the
+    adapter's headers for the connection's token (else the token as a bearer token)."""
 
     def fetch(method: str, url: str, body: dict | None) -> dict:
         try:
             return crm_request(
-                token=connection.api_token, method=method, url=url, body=body, timeout=timeout
+                token=connection.api_token, method=method, url=url, body=body, timeout=timeout, auth=auth
             ).json()
         except CrmAddressRefused as exc:
             raise CrmRefused(str(exc)) from exc

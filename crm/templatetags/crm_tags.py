@@ -1,6 +1,6 @@
 from django import template
 
-from crm.selectors import crm_reason_text, deal_syncs
+from crm.selectors import crm_reason_text, deal_owner_syncs, deal_syncs
 
 register = template.Library()
 
@@ -11,6 +11,7 @@ def deal_crm_panel(context, deal):
     return {
         "deal": deal,
         "syncs": deal_syncs(deal=deal),
+        "owner_syncs": deal_owner_syncs(deal=deal),
         "crm_text": crm_reason_text(deal=deal) if deal.needs_reason else "",
         "csrf_token": context.get("csrf_token"),
     }

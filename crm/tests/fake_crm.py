@@ -84,8 +84,14 @@ def start_fake_crm(port: int) -> FakeCrm:
                 body = {"unparsed": raw.decode(errors="replace")}
             with fake.lock:
                 fake.requests.append(Recorded("PATCH", self.path, dict(self.headers), body, time.monotonic()))
-            status, headers, payload = fake.next_answer()
-            data = json.dumps(payload).encode()
+                served = any(r[0] == "PATCH" and self.path.startswith(r[1]) for r in fake.routes)
+                scripted = bool(fake.script)
+            if served and not scripted:  # a fake CRM that keeps records: the record takes the change
+                status, payload = fake.route("PATCH", self.path, body)
+                headers = {}
+            else:
+                status, headers, payload = fake.next_answer()
+            data = b"" if payload is None else json.dumps(payload).encode()
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)

@@ -7,6 +7,8 @@ own documented endpoints and payloads, with paging:
 - POST /crm/v3/objects/deals/search (hs_lastmodifieddate GTE, sorted, paged by `after`)
 - POST /crm/v4/associations/deals/{companies|contacts}/batch/read (association types and labels)
 - POST /crm/v3/objects/{companies|contacts}/batch/read
+- GET  /crm/v3/owners?limit=&after=&archived=   (the portal's owners, paged by `after`)
+- PATCH /crm/v3/objects/deals/{id}               (a write-back: the portal's deal takes the properties)
 
 The test changes the portal through the methods below (as a HubSpot user would) and sends the
 webhooks HubSpot would send about it."""
@@ -32,6 +34,18 @@ class Portal:
     deal_companies: dict = field(default_factory=dict)  # deal id -> company id
     deal_contacts: dict = field(default_factory=dict)  # deal id -> [(contact id, label or "")]
     next_id: int = 5000
+    owners: list = field(default_factory=list)  # HubSpot owner objects
+    owner_page_size: int = 100  # at most `limit` owners a page
+
+    def owner(self, owner_id: str, first: str, last: str, email: str, archived: bool = False) -> None:
+        self.owners.append(
+            {
+                "id": owner_id, "email": email, "type": "PERSON", "firstName": first, "lastName": last,
+                "userId": 9000 + len(self.owners), "userIdIncludingInactive": 9000 + len(self.owners),
+                "createdAt": "2024-01-01T00:00:00Z", "updatedAt": "2024-01-01T00:00:00Z",
+                "archived": archived, "teams": [],
+            }
+        )  # fmt: skip
 
     # --- what a HubSpot user does ------------------------------------------------------------
 
@@ -149,6 +163,26 @@ class Portal:
         fake.serve("POST", "/crm/v4/associations/deals/", self._associations)
         fake.serve("POST", "/crm/v3/objects/companies/batch/read", self._batch(self.companies))
         fake.serve("POST", "/crm/v3/objects/contacts/batch/read", self._batch(self.contacts))
+        fake.serve("GET", "/crm/v3/owners", self._owners)
+        fake.serve("PATCH", "/crm/v3/objects/deals/", self._patch)
+
+    def _owners(self, path: str, body):
+        query = parse_qs(urlsplit(path).query)
+        archived = (query.get("archived") or ["false"])[0] == "true"
+        limit = min(int((query.get("limit") or ["100"])[0]), 100, self.owner_page_size)
+        owners = [o for o in self.owners if o["archived"] == archived]
+        start = int((query.get("after") or ["0"])[0])
+        answer = {"results": owners[start : start + limit]}
+        if start + limit < len(owners):
+            answer["paging"] = {"next": {"after": str(start + limit), "link": f"?after={start + limit}"}}
+        return 200, answer
+
+    def _patch(self, path: str, body: dict):
+        deal_id = urlsplit(path).path.rstrip("/").rsplit("/", 1)[-1]
+        if deal_id not in self.deals:
+            return 404, {"status": "error", "message": "Object not found.", "category": "OBJECT_NOT_FOUND"}
+        self.deals[deal_id]["properties"].update(body.get("properties") or {})
+        return 200, self._deal_object(deal_id, list(self.deals[deal_id]["properties"]), False)
 
     def _deals_get(self, path: str, body):
         parts = urlsplit(path)

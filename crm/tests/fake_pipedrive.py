@@ -6,6 +6,8 @@ served through Pipedrive's own documented endpoints and payloads, with cursor pa
 - GET /api/v2/deals/{id}
 - GET /api/v1/deals/{id}/participants                            (start/limit pagination)
 - GET /api/v2/persons?ids=&include_fields=marketing_status, GET /api/v2/organizations?ids=
+- GET /api/v1/users                                              (the company's users, not paged)
+- PATCH /api/v2/deals/{id}                                       (a write-back: the deal takes the fields)
 """
 
 from dataclasses import dataclass, field
@@ -25,6 +27,19 @@ class Company:
     persons: dict = field(default_factory=dict)
     orgs: dict = field(default_factory=dict)
     participants: dict = field(default_factory=dict)  # deal id -> [person id]
+    users: list = field(default_factory=list)  # v1 user objects
+
+    def user(self, user_id: int, name: str, email: str, active: bool = True) -> None:
+        self.users.append(
+            {
+                "id": user_id, "name": name, "default_currency": "EUR", "locale": "en_US", "lang": 1,
+                "email": email, "phone": None, "activated": active, "last_login": "2024-03-01 09:00:00",
+                "created": "2024-01-02 10:00:00", "modified": "2024-03-01 09:00:00",
+                "has_created_company": False, "access": [{"app": "sales", "admin": False}],
+                "active_flag": active, "timezone_name": "Europe/Berlin", "timezone_offset": "+01:00",
+                "role_id": 1, "icon_url": None, "is_you": False, "is_deleted": False,
+            }
+        )  # fmt: skip
 
     def pipeline(self, pipeline_id: int, name: str, stages: list[tuple[int, str, int]]) -> None:
         self.pipelines.append(
@@ -137,6 +152,16 @@ class Company:
         fake.serve("GET", "/api/v1/deals/", self._participants)
         fake.serve("GET", "/api/v2/persons", lambda path, body: self._by_ids(path, self.persons))
         fake.serve("GET", "/api/v2/organizations", lambda path, body: self._by_ids(path, self.orgs))
+        fake.serve("GET", "/api/v1/users", lambda path, body: (200, {"success": True, "data": self.users}))
+        fake.serve("PATCH", "/api/v2/deals/", self._patch)
+
+    def _patch(self, path: str, body: dict):
+        deal = self.deals.get(int(urlsplit(path).path.rstrip("/").rsplit("/", 1)[-1]))
+        if deal is None:
+            return 404, {"success": False, "error": "Deal not found", "error_info": "", "data": None}
+        deal.update({k: v for k, v in body.items() if k != "custom_fields"})
+        deal["custom_fields"].update(body.get("custom_fields") or {})
+        return 200, {"success": True, "data": deal}
 
     @staticmethod
     def _query(path: str) -> dict:

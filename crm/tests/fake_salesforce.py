@@ -1,8 +1,9 @@
 """A loopback Salesforce org answering SOQL through the REST query resource
 (GET /services/data/vXX.X/query?q=..., then nextRecordsUrl pages of 2,000 records), over its
-OpportunityStage, Opportunity, OpportunityHistory, OpportunityContactRole, Contact and Account
-records. It understands the SOQL our adapter writes: field lists, WHERE with AND / OR in
-parentheses, =, >, >=, IN, ORDER BY one field, LIMIT."""
+OpportunityStage, Opportunity, OpportunityHistory, OpportunityContactRole, Contact, Account and
+User records, and PATCH /services/data/vXX.X/sobjects/Opportunity/{Id} (a write-back). It
+understands the SOQL our adapter writes: field lists, WHERE with AND / OR in parentheses, =, >,
+>=, IN, ORDER BY one field, LIMIT."""
 
 import re
 import uuid
@@ -92,11 +93,18 @@ class Org:
                 "OpportunityContactRole",
                 "Contact",
                 "Account",
+                "User",
             )
         }
     )
     pending: dict = field(default_factory=dict)  # query locator -> records still to give
     version: str = "v60.0"
+    batch: int = BATCH  # records a page (Salesforce: 2,000)
+
+    def user(self, number: int, name: str, email: str, active: bool = True, kind: str = "Standard") -> str:
+        user_id = sf_id("005", number)
+        self.add("User", Id=user_id, Name=name, Email=email, IsActive=active, UserType=kind)
+        return user_id
 
     def add(self, sobject: str, **fields) -> dict:
         self.objects[sobject].append(fields)
@@ -169,9 +177,18 @@ class Org:
 
     def serve(self, fake) -> None:
         fake.serve("GET", f"/services/data/{self.version}/query", self._query)
+        fake.serve("PATCH", f"/services/data/{self.version}/sobjects/Opportunity/", self._patch)
+
+    def _patch(self, path: str, body: dict):
+        record_id = urlsplit(path).path.rstrip("/").rsplit("/", 1)[-1]
+        found = [r for r in self.objects["Opportunity"] if r["Id"] == record_id]
+        if not found:
+            return 404, [{"message": "The requested resource does not exist", "errorCode": "NOT_FOUND"}]
+        found[0].update(body)
+        return 204, None
 
     def _page(self, sobject: str, records: list[dict]) -> dict:
-        page, rest = records[:BATCH], records[BATCH:]
+        page, rest = records[: self.batch], records[self.batch :]
         answer = {
             "totalSize": len(records),
             "done": not rest,
@@ -187,7 +204,7 @@ class Org:
             ],
         }
         if rest:
-            locator = f"01g{uuid.uuid4().hex[:15]}-{BATCH}"
+            locator = f"01g{uuid.uuid4().hex[:15]}-{self.batch}"
             self.pending[locator] = (sobject, rest)
             answer["nextRecordsUrl"] = f"/services/data/{self.version}/query/{locator}"
         return answer

@@ -36,6 +36,9 @@ def _people_urls(world) -> list[tuple[str, str]]:
         ("post", reverse("people:team-create")),
         ("get", reverse("people:team", args=[world.east.pk])),
         ("post", reverse("people:team", args=[world.east.pk])),
+        ("get", reverse("people:crm")),
+        ("get", reverse("people:crm-import", args=["hubspot"])),
+        ("post", reverse("people:crm-import", args=["hubspot"])),
     ]
 
 
