@@ -190,7 +190,6 @@ def _kwargs(world, fake) -> tuple[dict[str, dict], list[str]]:
 
     from people.services import user_invite
     from people.tokens import invite_token
-
     from reviews.services import review_create
 
     review = review_create(user=world.bob, cadence="weekly", start=timezone.localdate() - timedelta(days=7),
