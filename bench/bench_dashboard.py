@@ -84,10 +84,11 @@ def _build(deal_count: int, *, rebuild: bool = False) -> None:
         cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
         cursor.execute("SELECT setseed(0.42)")
         cursor.execute(
-            """INSERT INTO deals_account (name, industry, employees)
+            """INSERT INTO deals_account (name, industry, employees, domain, updated_at)
                SELECT 'Bench account ' || g,
                       (ARRAY['Software','Retail','Healthcare','Logistics','Manufacturing','Education'])[1 + g % 6],
-                      CASE WHEN g % 17 = 0 THEN NULL ELSE (ARRAY[12, 35, 80, 180, 400, 900, 2500, 12000])[1 + g % 8] END
+                      CASE WHEN g % 17 = 0 THEN NULL ELSE (ARRAY[12, 35, 80, 180, 400, 900, 2500, 12000])[1 + g % 8] END,
+                      '', now()
                FROM generate_series(1, 20000) g"""
         )
         # Status: 12% open, 36% won, 38% lost, 14% no decision. Reasons weighted by position
