@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "insights",
     "crm",
     "surveys",
+    "reviews",
     "people",
     "alerts",
     "django_otp",
@@ -399,6 +400,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "surveys.dispatch_due",
         "schedule": float(envint("SURVEYS_DISPATCH_EVERY", 60)),  # seconds
         "options": {"expires": 55},
+    },
+    # Win/loss reviews: make those whose week or month has ended (hourly; REVIEWS_EVERY in tests).
+    "reviews-create-due": {
+        "task": "reviews.create_due",
+        "schedule": float(envint("REVIEWS_EVERY", 3600)),  # seconds
+        "options": {"expires": 1800},
     },
     # CRMs: apply what the webhooks missed and report the deals that still differ.
     "crm-reconcile": {

@@ -36,6 +36,7 @@ urlpatterns = [
     path("health/", views.health, name="health"),
     path("deals/", include("deals.urls")),
     # urls: taxonomy, follow-ups, insights, api and crm add themselves below
+    path("insights/review/", include("reviews.urls")),
     path("insights/", include("insights.urls")),
     path("taxonomy/", include("reasons.urls")),
     path("pipelines/", include("deals.pipeline_urls")),

@@ -83,7 +83,7 @@ def comparison_dashboard(dashboard: Dashboard, comparison: Comparison) -> Dashbo
     other = Dashboard(
         user=dashboard.user, filters=comparison.filters(dashboard.filters), source=dashboard.source
     )
-    for name in ("rates", "reasons", "competitors", "open_deals"):
+    for name in ("rates", "reasons", "competitors", "open_deals", "includes_disqualified"):
         other.__dict__[name] = getattr(dashboard, name)
     return other
 

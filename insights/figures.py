@@ -37,9 +37,10 @@ from teams.models import User
 # --- headline -------------------------------------------------------------------------------
 
 
-def rates_lost(lost: int, disqualified: int) -> int:
-    """The losses a win rate counts: disqualified ones only when WIN_RATE_INCLUDES_DISQUALIFIED."""
-    return lost + (disqualified if settings.WIN_RATE_INCLUDES_DISQUALIFIED else 0)
+def rates_lost(lost: int, disqualified: int, include: bool) -> int:
+    """The losses a win rate counts: disqualified ones only when the setting includes them
+    (insights.org_settings; `dashboard.includes_disqualified`)."""
+    return lost + (disqualified if include else 0)
 
 
 def figure_headline(dashboard: Dashboard) -> dict:
@@ -50,7 +51,7 @@ def figure_headline(dashboard: Dashboard) -> dict:
     open_deals = dashboard.open_deals
     won, lost, no_decision = won_t.deals, lost_t.deals, nd_t.deals
     disqualified = disqualified_t.deals
-    counted = rates_lost(lost, disqualified)  # the losses the rates count
+    counted = rates_lost(lost, disqualified, dashboard.includes_disqualified)  # the losses the rates count
     decided = won + counted + no_decision
     win_rate = ratio(won, won + counted)
     avg_won_amount = won_t.avg_value
@@ -291,7 +292,10 @@ def figure_by_rep(dashboard: Dashboard) -> dict:
                 "lost": lost.deals,
                 "no_decision": no_decision.deals,
                 "disqualified": disqualified.deals,
-                "win_rate": ratio(won.deals, won.deals + rates_lost(lost.deals, disqualified.deals)),
+                "win_rate": ratio(
+                    won.deals,
+                    won.deals + rates_lost(lost.deals, disqualified.deals, dashboard.includes_disqualified),
+                ),
                 "lost_value": money(lost.value),
                 "top_reason_id": top_reason[0] if top_reason else None,
                 "top_reason": dashboard.reasons[top_reason[0]].label if top_reason else None,
@@ -334,7 +338,11 @@ def figure_by_segment(dashboard: Dashboard) -> dict:
                     "lost": lost.deals,
                     "no_decision": no_decision.deals,
                     "disqualified": disqualified.deals,
-                    "win_rate": ratio(won.deals, won.deals + rates_lost(lost.deals, disqualified.deals)),
+                    "win_rate": ratio(
+                        won.deals,
+                        won.deals
+                        + rates_lost(lost.deals, disqualified.deals, dashboard.includes_disqualified),
+                    ),
                     "lost_value": money(lost.value),
                     "links": {"lost": dashboard.link(status=LOST, **{dimension: key or INDUSTRY_UNKNOWN})},
                 }

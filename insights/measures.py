@@ -196,6 +196,13 @@ class Dashboard:
         return exchange_rates()
 
     @cached_property
+    def includes_disqualified(self) -> bool:
+        """Whether win rates count disqualified losses (the admin's setting, or the environment's)."""
+        from insights.org_settings import win_rate_includes_disqualified
+
+        return win_rate_includes_disqualified()
+
+    @cached_property
     def reasons(self) -> dict[int, Reason]:
         return {reason.pk: reason for reason in Reason.objects.select_related("category")}
 

@@ -200,3 +200,36 @@ class Rollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_grouping_display()} {self.month:%Y-%m}: {self.deals}"
+
+
+class InsightsSettings(models.Model):
+    """The figures' organisation settings set on a page by an admin; one row (pk 1). Empty: the
+    environment's default (WIN_RATE_INCLUDES_DISQUALIFIED)."""
+
+    win_rate_includes_disqualified = models.BooleanField(
+        null=True,
+        blank=True,
+        help_text="Count disqualified losses in win rates (empty: the server's default).",
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "figure settings"
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="insightssettings_single_row")]
+
+    def __str__(self) -> str:
+        return "Figure settings"
+
+
+class InsightsSettingsChange(models.Model):
+    """Append-only history of the admins' changes to the figure settings (who, when, before, after)."""
+
+    actor = models.ForeignKey("teams.User", on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(auto_now_add=True)
+    before = models.JSONField(default=dict)
+    after = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Figure settings changed by {self.actor_id} at {self.at:%Y-%m-%d %H:%M}"

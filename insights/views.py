@@ -2,7 +2,6 @@
 
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -117,7 +116,7 @@ def dashboard_view(request):
             },
             "api_url": f"{reverse('api-figures')}?{query}",
             "findings": findings,
-            "win_rate_includes_disqualified": settings.WIN_RATE_INCLUDES_DISQUALIFIED,
+            "win_rate_includes_disqualified": dashboard.includes_disqualified,
             "findings_top": findings["findings"][:FINDINGS_ON_DASHBOARD],
             "findings_url": f"{reverse('insights:findings')}?{query}",
         },

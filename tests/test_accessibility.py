@@ -221,7 +221,10 @@ def _kwargs(world, fake) -> tuple[dict[str, dict], list[str]]:
 
     from people.services import user_invite
     from people.tokens import invite_token
+    from reviews.services import review_create
 
+    review = review_create(user=world.bob, cadence="weekly", start=timezone.localdate() - timedelta(days=7),
+                           end=timezone.localdate() - timedelta(days=1))  # fmt: skip
     invitation = user_invite(
         email="noor@example.com", name="Noor Birch", role="rep", team=world.east, actor=None
     )
@@ -253,6 +256,7 @@ def _kwargs(world, fake) -> tuple[dict[str, dict], list[str]]:
         "alerts/": {"pk": alert.pk},
         "surveys/wording/categories/": {"pk": ReasonCategory.objects.first().pk},
         "surveys/wording/reasons/": {"pk": world.reasons["no-budget"].pk},
+        "insights/review/": {"pk": review.pk},
         **crm["kwargs"],
     }, crm["more"]
 

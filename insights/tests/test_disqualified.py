@@ -130,3 +130,35 @@ def test_after_a_crm_import_a_text_mapped_to_a_disqualifying_reason_counts_disqu
         head = figure_headline(Dashboard(user=world.carol, filters=filters, source=source))
         assert head["disqualified"] == expected, source
         assert head["lost"] == lost.count() - expected
+
+
+def test_the_admins_setting_on_the_page_changes_the_dashboards_win_rate(client, world, closed, settings):
+    from insights.models import InsightsSettingsChange
+
+    settings.WIN_RATE_INCLUDES_DISQUALIFIED = False  # the environment's default
+    flag_by_import(closed, world.carol)
+    client.force_login(world.bob)
+    assert client.get("/insights/settings/").status_code == 404  # admins only
+    assert client.get("/api/figures/headline/", QUERY).json()["data"]["win_rate"] == pytest.approx(3 / 5)
+    page = client.get("/insights/", QUERY).content.decode()
+    assert "60.0%" in page
+
+    client.force_login(world.carol)
+    response = client.post("/insights/settings/", {"disqualified": "include"}, follow=True)
+    assert "The figure settings are saved." in response.content.decode()
+    change = InsightsSettingsChange.objects.get()
+    assert (change.actor, change.before, change.after) == (
+        world.carol,
+        {"win_rate_includes_disqualified": None},
+        {"win_rate_includes_disqualified": True},
+    )
+    client.force_login(world.bob)
+    assert client.get("/api/figures/headline/", QUERY).json()["data"]["win_rate"] == pytest.approx(3 / 6)
+    page = client.get("/insights/", QUERY).content.decode()
+    assert "50.0%" in page
+
+    client.force_login(world.carol)
+    bad = client.post("/insights/settings/", {"disqualified": "sometimes"})
+    assert bad.status_code == 200 and "Select a valid choice" in bad.content.decode()
+    client.post("/insights/settings/", {"disqualified": "default"})
+    assert InsightsSettingsChange.objects.count() == 2
