@@ -82,18 +82,25 @@ def accounts_ready(rows: list[Row], look: Lookups) -> None:
         Account.objects.bulk_update(list(fill.values()), ["industry", "employees"])
 
 
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
 def _copy_text(value) -> str:
     """A value in COPY's text format."""
+    kind = type(value)
+    if kind is int:
+        return str(value)
+    if kind is str:
+        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+            return value.translate(_COPY_ESCAPES)
+        return value
     if value is None:
         return "\\N"
     if value is True or value is False:
         return "t" if value else "f"
     if isinstance(value, datetime):
         return value.isoformat()
-    text = str(value)
-    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
-        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-    return text
+    return _copy_text(str(value))
 
 
 def insert_rows(model, rows: list[dict], *, returning: bool = True) -> list[int]:

@@ -8,6 +8,8 @@ run again row by row, each in its own savepoint, so a bad row is only reported.
 from itertools import islice
 
 from django.db import DataError, IntegrityError, connection, transaction
+from django.db.models import Value
+from django.db.models.functions import StrIndex
 from django.utils import timezone
 
 from crm.changes import unmapped_reason_record
@@ -15,7 +17,7 @@ from crm.importing.apply import apply_row, is_unchanged
 from crm.importing.bulk import accounts_ready, bulk_close, bulk_create_rows
 from crm.importing.columns import RowError
 from crm.importing.people import attach_people, people_apply
-from crm.importing.reading import records, row_values, stored_pieces
+from crm.importing.reading import UNDECODABLE, records, row_values, stored_pieces
 from crm.importing.rows import Lookups, Reasons, lookups, parse_row
 from crm.models import EXTERNAL_ID_FIELD, ImportJob, ImportRowError
 from deals import services as deal_services
@@ -48,8 +50,7 @@ def _import_chunk(*, job, parsed, look, reasons, careful: bool):
     id_field = EXTERNAL_ID_FIELD[job.kind]
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     errors, unmapped = [], {}
-    ids = [row.external_id for _, row in parsed]
-    existing = {getattr(d, id_field): d for d in Deal.objects.filter(**{f"{id_field}__in": ids})}
+    existing = _existing(id_field, [row.external_id for _, row in parsed])
     one_by_one, bulk, seen = [], [], set()
     for line, row in parsed:
         plain = SET_BASED and not (careful or row.external_id in existing or row.external_id in seen)
@@ -91,13 +92,23 @@ def _import_chunk(*, job, parsed, look, reasons, careful: bool):
     return counts, errors, unmapped
 
 
-def _parse_chunk(job: ImportJob, chunk, columns: dict, look: Lookups):
+def _existing(id_field: str, ids: list[str]) -> dict:
+    """The chunk's deals we already have, by the CRM's id: one indexed array lookup, and the deals
+    themselves only when there are any (a first import has none)."""
+    column = Deal._meta.get_field(id_field).column
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM deals_deal WHERE {column} = ANY(%s)", [ids])  # noqa: S608
+        pks = [pk for (pk,) in cursor.fetchall()]
+    return {getattr(d, id_field): d for d in Deal.objects.filter(pk__in=pks)} if pks else {}
+
+
+def _parse_chunk(job: ImportJob, chunk, columns: dict, look: Lookups, undecodable: bool = True):
     parsed, errors = [], []
     for line, cells in chunk:
         try:
             if isinstance(cells, RowError):
                 raise cells
-            values = row_values(cells, columns, job.encoding)
+            values = row_values(cells, columns, job.encoding, undecodable=undecodable)
             row = parse_row(values, look)
             attach_people(row, values)  # the contacts and company domain columns
             parsed.append((line, row))
@@ -121,8 +132,8 @@ def _chunk_done(job, errors, unmapped, counts, totals) -> None:
         totals[key] += value
 
 
-def _run_chunk(job, chunk, columns, look, reasons, totals) -> None:
-    parsed, parse_errors = _parse_chunk(job, chunk, columns, look)
+def _run_chunk(job, chunk, columns, look, reasons, totals, undecodable: bool = True) -> None:
+    parsed, parse_errors = _parse_chunk(job, chunk, columns, look, undecodable)
     accounts = dict(look.accounts)
     try:
         with transaction.atomic():
@@ -158,6 +169,18 @@ def _refresh_statistics(chunks_done: int) -> None:
         cursor.execute(f"ANALYZE {', '.join(GROWING_TABLES)}")
 
 
+def _has_undecodable(job_id: int) -> bool:
+    """Whether the stored file holds any character its encoding could not decode (if not, no
+    cell needs searching for one)."""
+    return (
+        ImportJob.objects.filter(pk=job_id)
+        .annotate(at=StrIndex("content", Value(UNDECODABLE)))
+        .values_list("at", flat=True)
+        .get()
+        > 0
+    )
+
+
 def import_job_run(*, job_id: int) -> str:
     """Import every row of a queued job, in chunks, recording progress and per-row errors."""
     claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
@@ -172,10 +195,11 @@ def import_job_run(*, job_id: int) -> str:
         index = {column: i for i, column in enumerate(header if isinstance(header, list) else [])}
         columns = {field: index[column] for field, column in job.column_map.items() if column in index}
         look, reasons = lookups(job.stage_map), Reasons(job.kind)
+        undecodable = _has_undecodable(job.pk)
         totals = {"created": 0, "updated": 0, "unchanged": 0}
         processed = 0
         while chunk := list(islice(rows, CHUNK)):
-            _run_chunk(job, chunk, columns, look, reasons, totals)
+            _run_chunk(job, chunk, columns, look, reasons, totals, undecodable)
             processed += len(chunk)
             if len(chunk) == CHUNK:  # a small file does not grow the tables enough to matter
                 _refresh_statistics(processed // CHUNK)
