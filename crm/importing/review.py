@@ -103,9 +103,7 @@ def _kept(review: Review, column_map: dict) -> dict:
     return {
         "column_map": column_map,
         "stage_values": [list(pair) for pair in review.stage_values],
-        "matches": [
-            [m.line, m.external_id, m.deal_id, m.deal_name, m.account_name] for m in review.matches
-        ],
+        "matches": [[m.line, m.external_id, m.deal_id, m.deal_name, m.account_name] for m in review.matches],
         "match_total": review.match_total,
     }
 
@@ -142,9 +140,8 @@ def _matches(review: Review, job: ImportJob, column_map: dict, names: set[str]) 
         key = (word(name), word(values.get("account", "").strip() or name))
         if name and external_id and len(unlinked.get(key, ())) == 1:
             candidates.append((line, external_id, name, values.get("account", "").strip() or name))
-    linked = set(
-        Deal.objects.filter(**{f"{id_field}__in": [c[1] for c in candidates]}).values_list(id_field, flat=True)
-    )
+    ids = [c[1] for c in candidates]
+    linked = set(Deal.objects.filter(**{f"{id_field}__in": ids}).values_list(id_field, flat=True))
     taken = set()
     for line, external_id, name, account in candidates:
         [deal_id] = unlinked[(word(name), word(account))]
