@@ -361,6 +361,11 @@ class ImportJob(models.Model):
     # existing deal (same name and account, not linked yet) the row is linked to instead of a new one.
     stage_map = models.JSONField(default=dict, blank=True)
     links = models.JSONField(default=dict, blank=True)
+    # The review's scan of the file for the chosen columns (crm.importing.review), made once when
+    # the columns are saved and read by the review page's GET and POST instead of scanning again.
+    review = models.JSONField(default=dict, blank=True)
+    # Characters the upload's encoding could not decode (U+FFFD), counted once at upload.
+    undecodable = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.MAPPING)
     total_rows = models.PositiveIntegerField(default=0)
     processed_rows = models.PositiveIntegerField(default=0)

@@ -29,7 +29,7 @@ from crm.forms import (
     ReasonMappingForm,
 )
 from crm.importing.preview import import_preview
-from crm.importing.review import import_review
+from crm.importing.review import import_review, import_review_scan
 from crm.models import (
     CrmConnection,
     CrmKind,
@@ -356,8 +356,7 @@ def import_map(request, pk: int):
     )
     if request.method == "POST" and form.is_valid():
         column_map = form.column_map()
-        ImportJob.objects.filter(pk=job.pk).update(column_map=column_map)
-        if import_review(job=job, column_map=column_map).empty:
+        if import_review_scan(job=job, column_map=column_map).empty:  # kept for the review page
             imports.import_job_start(job=job, column_map=column_map)
             return redirect("crm:import-detail", pk=job.pk)
         return redirect("crm:import-review", pk=job.pk)

@@ -9,7 +9,7 @@ Running the same file twice changes nothing the second time.
 from django.db import transaction
 
 from crm.importing.columns import FIELDS, PRESETS, RowError
-from crm.importing.reading import ENCODINGS, count_records
+from crm.importing.reading import ENCODINGS, UNDECODABLE, count_records
 from crm.importing.run import CHUNK, import_job_run
 from crm.models import ImportJob
 from teams.models import User
@@ -37,6 +37,7 @@ def import_job_create(
         encoding=encoding,
         created_by=actor,
         total_rows=max(count_records(content) - 1, 0),
+        undecodable=content.count(UNDECODABLE),
     )
 
 

@@ -7,7 +7,7 @@ the caller undoes the chunk and runs it again `careful`, each row in its own sav
 row is only reported.
 """
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from crm.importing.apply import apply_row, is_unchanged
 from crm.importing.bulk import accounts_ready, bulk_close, bulk_create_rows
@@ -43,7 +43,7 @@ def rows_upsert(*, job, parsed, look, reasons, careful: bool):
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     errors, unmapped = [], {}
     ids = [row.external_id for _, row in parsed]
-    existing = {getattr(d, id_field): d for d in Deal.objects.filter(**{f"{id_field}__in": ids})}
+    existing = _existing(id_field, ids)
     one_by_one, bulk, seen = [], [], set()
     for line, row in parsed:
         plain = SET_BASED and not (careful or row.external_id in existing or row.external_id in seen)
@@ -86,3 +86,13 @@ def rows_upsert(*, job, parsed, look, reasons, careful: bool):
 
 
 __all__ = ["SET_BASED", "ChunkRedo", "row_error", "rows_upsert"]
+
+
+def _existing(id_field: str, ids: list[str]) -> dict:
+    """The chunk's deals we already have, by the CRM's id: one indexed array lookup, and the deals
+    themselves only when there are any (a first import has none)."""
+    column = Deal._meta.get_field(id_field).column
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM deals_deal WHERE {column} = ANY(%s)", [ids])  # noqa: S608
+        pks = [pk for (pk,) in cursor.fetchall()]
+    return {getattr(d, id_field): d for d in Deal.objects.filter(pk__in=pks)} if pks else {}

@@ -4,6 +4,7 @@ that turn one cell into a value or a RowError naming the field."""
 import re
 from datetime import UTC, datetime, time
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from deals.details import AMOUNT_LIMIT
 
@@ -129,18 +130,22 @@ class RowError(Exception):
         self.field, self.problem, self.value = field, problem, value
 
 
+@lru_cache(maxsize=8192)  # an export repeats its stages, owners, teams and reasons on every row
 def word(value: str) -> str:
     return " ".join(value.casefold().split())
 
 
+OUTCOME_OF_WORD = {said: outcome for outcome, words in OUTCOME_WORDS.items() for said in words}
+
+
 def outcome_of(values: dict) -> str:
     """The row's state in the CRM, from a status column or the stage's closing values."""
-    for field in ("status", "stage"):
-        said = word(values.get(field, ""))
-        for outcome, words in OUTCOME_WORDS.items():
-            if said in words:
-                return outcome
-    return OPEN
+    return said_outcome(values.get("status", "")) or said_outcome(values.get("stage", "")) or OPEN
+
+
+def said_outcome(value: str) -> str | None:
+    """The outcome a status or stage cell names (won, lost, no decision), or None."""
+    return OUTCOME_OF_WORD.get(word(value)) if value else None
 
 
 def parse_amount(raw: str) -> Decimal:
@@ -158,10 +163,18 @@ def parse_amount(raw: str) -> Decimal:
     return value.quantize(Decimal("0.01"))
 
 
+DAY_ONLY = re.compile(r"[\d./-]{8,10}")
+
+
 def parse_when(raw: str, field: str) -> datetime | None:
     raw = raw.strip()
     if not raw:
         return None
+    return _when(raw, field)
+
+
+@lru_cache(maxsize=8192)  # dates repeat across an export's rows; a RowError is not cached
+def _when(raw: str, field: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
@@ -174,7 +187,7 @@ def parse_when(raw: str, field: str) -> datetime | None:
                 continue
     if parsed is None or not 1900 <= parsed.year <= 2200:
         raise RowError(field, "is not a date (use YYYY-MM-DD)", raw)
-    if re.fullmatch(r"[\d./-]{8,10}", raw):  # a day without a time: noon, so no zone moves its date
+    if DAY_ONLY.fullmatch(raw):  # a day without a time: noon, so no zone moves its date
         parsed = datetime.combine(parsed.date(), time(12))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 

@@ -1,13 +1,11 @@
 """The first rows of a stored export as the columns page shows them, and how many characters
-could not be decoded (so the admin sees a wrong encoding before importing)."""
+could not be decoded (so the admin sees a wrong encoding before importing): the first slice of
+the file only, and the count made at upload."""
 
 from dataclasses import dataclass
 from itertools import islice
 
-from django.db.models import F, Value
-from django.db.models.functions import Length, Replace
-
-from crm.importing.reading import UNDECODABLE, records, stored_pieces
+from crm.importing.reading import records, stored_pieces
 from crm.models import ImportJob
 
 PREVIEW_ROWS = 5
@@ -22,17 +20,11 @@ class Preview:
 
 
 def import_preview(*, job: ImportJob) -> Preview:
-    """Header and first rows from the first slice of the file; one query counts bad characters."""
+    """Header and first rows from the first slice of the file."""
     first = records(stored_pieces(job.pk, size=256 * 1024))
     head = list(islice(first, PREVIEW_ROWS + 1))
     first.close()
     cells = [row for _line, row in head if isinstance(row, list)]
     header = cells[0] if cells else []
     rows = [[cell[:PREVIEW_CELL] for cell in row] for row in cells[1:]]
-    undecodable = (
-        ImportJob.objects.filter(pk=job.pk)
-        .annotate(bad=Length("content") - Length(Replace(F("content"), Value(UNDECODABLE), Value(""))))
-        .values_list("bad", flat=True)
-        .get()
-    )
-    return Preview(header=header, rows=rows, undecodable=undecodable)
+    return Preview(header=header, rows=rows, undecodable=job.undecodable)

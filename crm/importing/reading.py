@@ -83,22 +83,26 @@ def count_records(text: str) -> int:
     return sum(1 for _ in records([text]))
 
 
-def row_values(cells: list[str], columns: dict[str, int], encoding: str) -> dict[str, str]:
-    """Our field → its cell; RowError for a cell too long or holding undecodable bytes."""
-    for cell in cells:
-        if len(cell) > CSV_FIELD_LIMIT:
-            raise RowError("row", f"has a cell longer than {CSV_FIELD_LIMIT:,} characters", cell[:50])
-    values = {}
-    for field, index in columns.items():
-        value = cells[index] if index < len(cells) else ""
-        if UNDECODABLE in value:
-            raise RowError(
-                field,
-                f"holds bytes that are not {ENCODINGS.get(encoding, encoding).split(' (')[0]}",
-                value[:80],
-            )
-        limit = MAX_LENGTH.get(field)
-        if limit is not None and len(value.strip()) > limit:
+def row_values(
+    cells: list[str], columns: dict[str, int], encoding: str, *, undecodable: bool = True
+) -> dict[str, str]:
+    """Our field → its cell; RowError for a cell too long or holding undecodable bytes
+    (`undecodable`: the file has some; without any, no cell is searched for them)."""
+    if max(map(len, cells), default=0) > CSV_FIELD_LIMIT:
+        cell = next(cell for cell in cells if len(cell) > CSV_FIELD_LIMIT)
+        raise RowError("row", f"has a cell longer than {CSV_FIELD_LIMIT:,} characters", cell[:50])
+    width = len(cells)
+    values = {field: cells[index] if index < width else "" for field, index in columns.items()}
+    if undecodable:
+        for field, value in values.items():
+            if UNDECODABLE in value:
+                raise RowError(
+                    field,
+                    f"holds bytes that are not {ENCODINGS.get(encoding, encoding).split(' (')[0]}",
+                    value[:80],
+                )
+    for field, limit in MAX_LENGTH.items():
+        value = values.get(field)
+        if value is not None and len(value) > limit and len(value.strip()) > limit:
             raise RowError(field, f"is longer than {limit} characters", value[:50])
-        values[field] = value
     return values

@@ -17,6 +17,7 @@ from crm.importing.columns import (
     parse_amount,
     parse_size,
     parse_when,
+    said_outcome,
     word,
 )
 from deals.models import Pipeline, Stage
@@ -167,9 +168,24 @@ def parse_row(values: dict, look: Lookups) -> Row:
     owner, team = _owner_and_team(values, look)
     pipeline = _pipeline(values, look)
     outcome = outcome_of(values)
-    stage = _stage(values, look, pipeline, outcome)
+    warnings = []
+    status_says, stage_says = said_outcome(values.get("status", "")), said_outcome(values.get("stage", ""))
+    if status_says and stage_says and status_says != stage_says:  # the status column decides
+        problem = f"says {stage_says.replace('_', ' ')} but the status says {status_says.replace('_', ' ')}"
+        warnings.append(("stage", problem + ": imported as the status says", values["stage"]))
+    try:
+        stage = _stage(values, look, pipeline, outcome)
+    except RowError as exc:
+        if exc.field != "stage_at_close":
+            raise
+        stage = _stage({**values, "stage_at_close": ""}, look, pipeline, outcome)
+        warnings.append((exc.field, exc.problem + ": imported closed without its stage at close", exc.value))
     closed_stage = stage if outcome != OPEN else None
-    amount = parse_amount(values.get("amount", ""))
+    try:
+        amount = parse_amount(values.get("amount", ""))
+    except RowError as exc:  # the deal keeps everything else; its amount is left empty (0)
+        amount = Decimal("0")
+        warnings.append((exc.field, exc.problem + ": imported without an amount", exc.value))
     currency = (values.get("currency", "").strip() or "USD").upper()
     if not re.fullmatch(r"[A-Z]{3}", currency):
         raise RowError("currency", "is not a three-letter currency code", currency)
@@ -178,7 +194,12 @@ def parse_row(values: dict, look: Lookups) -> Row:
     reopened = parse_when(values.get("reopened", ""), "reopened")
     if outcome != OPEN and closed is None:
         raise RowError("closed", "is needed for a closed deal")
-    reopened_earlier, warnings = None, []
+    if created is not None and closed is not None and outcome != OPEN and created > closed:
+        # The close date is the outcome's date (the figures count it): the create date gives way.
+        warnings.append(("created", "is after the close date: imported as created on the close date",
+                         values["created"]))  # fmt: skip
+        created = closed
+    reopened_earlier = None
     if reopened is not None and outcome != OPEN:
         # Closed now: reopened before its final close (kept in its history), or the columns disagree
         # (a reopen after the close): the deal imports in the state its status and close date give.

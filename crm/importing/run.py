@@ -8,26 +8,28 @@ run again row by row, each in its own savepoint, so a bad row is only reported.
 from itertools import islice
 
 from django.db import DataError, IntegrityError, connection, transaction
+from django.db.models import Value
+from django.db.models.functions import StrIndex
 from django.utils import timezone
 
 from crm.changes import unmapped_reason_record
 from crm.importing.chunk import ChunkRedo, row_error, rows_upsert
 from crm.importing.columns import RowError
 from crm.importing.people import attach_people, people_apply
-from crm.importing.reading import records, row_values, stored_pieces
+from crm.importing.reading import UNDECODABLE, records, row_values, stored_pieces
 from crm.importing.rows import Lookups, Reasons, lookups, parse_row
 from crm.models import ImportJob, ImportRowError
 
 CHUNK = 2000  # rows per transaction (crm.importing.chunk writes them)
 
 
-def _parse_chunk(job: ImportJob, chunk, columns: dict, look: Lookups):
+def _parse_chunk(job: ImportJob, chunk, columns: dict, look: Lookups, undecodable: bool = True):
     parsed, errors = [], []
     for line, cells in chunk:
         try:
             if isinstance(cells, RowError):
                 raise cells
-            values = row_values(cells, columns, job.encoding)
+            values = row_values(cells, columns, job.encoding, undecodable=undecodable)
             row = parse_row(values, look)
             attach_people(row, values)  # the contacts and company domain columns
             parsed.append((line, row))
@@ -51,8 +53,8 @@ def _chunk_done(job, errors, unmapped, counts, totals) -> None:
         totals[key] += value
 
 
-def _run_chunk(job, chunk, columns, look, reasons, totals) -> None:
-    parsed, parse_errors = _parse_chunk(job, chunk, columns, look)
+def _run_chunk(job, chunk, columns, look, reasons, totals, undecodable: bool = True) -> None:
+    parsed, parse_errors = _parse_chunk(job, chunk, columns, look, undecodable)
     accounts = dict(look.accounts)
     try:
         with transaction.atomic():
@@ -88,6 +90,18 @@ def _refresh_statistics(chunks_done: int) -> None:
         cursor.execute(f"ANALYZE {', '.join(GROWING_TABLES)}")
 
 
+def _has_undecodable(job_id: int) -> bool:
+    """Whether the stored file holds any character its encoding could not decode (if not, no
+    cell needs searching for one)."""
+    return (
+        ImportJob.objects.filter(pk=job_id)
+        .annotate(at=StrIndex("content", Value(UNDECODABLE)))
+        .values_list("at", flat=True)
+        .get()
+        > 0
+    )
+
+
 def import_job_run(*, job_id: int) -> str:
     """Import every row of a queued job, in chunks, recording progress and per-row errors."""
     claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
@@ -102,10 +116,11 @@ def import_job_run(*, job_id: int) -> str:
         index = {column: i for i, column in enumerate(header if isinstance(header, list) else [])}
         columns = {field: index[column] for field, column in job.column_map.items() if column in index}
         look, reasons = lookups(job.stage_map), Reasons(job.kind)
+        undecodable = _has_undecodable(job.pk)
         totals = {"created": 0, "updated": 0, "unchanged": 0}
         processed = 0
         while chunk := list(islice(rows, CHUNK)):
-            _run_chunk(job, chunk, columns, look, reasons, totals)
+            _run_chunk(job, chunk, columns, look, reasons, totals, undecodable)
             processed += len(chunk)
             if len(chunk) == CHUNK:  # a small file does not grow the tables enough to matter
                 _refresh_statistics(processed // CHUNK)

@@ -36,11 +36,11 @@ BAD_ROWS = {
         "owner",
         "matches no user (by user name, e-mail or full name)",
     ),
-    1234: ("Amount", "twelve grand", "amount", "is not a number"),
+    1234: ("Amount", "twelve grand", "amount", "is not a number: imported without an amount"),
     4000: ("Deal Stage", "Nowhere", "stage", "matches no stage of pipeline “New business”"),
     6001: ("Pipeline", "Enterprise", "pipeline", "matches no pipeline"),
     8500: ("Deal Name", "", "name", "is empty"),
-    9999: ("Amount", "-5", "amount", "cannot be negative"),
+    9999: ("Amount", "-5", "amount", "cannot be negative: imported without an amount"),
 }
 
 

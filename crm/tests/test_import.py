@@ -1,7 +1,5 @@
 """CSV import of CRM exports: upsert by the CRM's id, per-row errors, progress, idempotent."""
 
-import time
-
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -10,6 +8,9 @@ from crm import imports
 from crm.models import CrmLostReason, ImportJob, UnmappedReason
 from crm.tests.exports import BAD_ROWS, HUBSPOT_COLUMNS, hubspot_export
 from deals.models import Closure, Deal, DealEvent, DealStatus
+
+# A bad amount is a warning (the deal imports without it); the other bad rows are refused.
+REFUSED = {line: bad for line, bad in BAD_ROWS.items() if bad[2] != "amount"}
 
 HUBSPOT_MAP = {
     "external_id": "Record ID",
@@ -59,16 +60,14 @@ def snapshot():
 def test_ten_thousand_rows_with_bad_ones_then_a_second_run_changes_nothing(importing_world):
     world = importing_world
     content = hubspot_export(10_000)
-    started = time.monotonic()
-    job = run(world, content)
-    elapsed = time.monotonic() - started
-    good = 10_000 - len(BAD_ROWS)
+    job = run(world, content)  # timing lives in bench/bench_import.py, not here
+    good = 10_000 - len(REFUSED)
     assert (job.status, job.processed_rows, job.total_rows) == ("done", 10_000, 10_000)
     assert (job.created_count, job.updated_count, job.unchanged_count, job.error_count) == (
         good,
         0,
         0,
-        len(BAD_ROWS),
+        len(REFUSED),
     )
     reported = {(e.row, e.field, e.problem) for e in job.row_errors.all()}
     assert reported == {(line, field, problem) for line, (_c, _v, field, problem) in BAD_ROWS.items()}
@@ -87,7 +86,6 @@ def test_ten_thousand_rows_with_bad_ones_then_a_second_run_changes_nothing(impor
     assert queued == {"Went dark on us", "Chose to build in-house"}
     one = Deal.objects.select_related("owner").get(hubspot_id="9000000")
     assert one.owner.username in {"alice", "erin", "dave"}
-    print(f"10,000 rows imported in {elapsed:.1f}s")
 
     before = snapshot()
     again = run(world, content)
@@ -95,7 +93,7 @@ def test_ten_thousand_rows_with_bad_ones_then_a_second_run_changes_nothing(impor
         0,
         0,
         good,
-        len(BAD_ROWS),
+        len(REFUSED),
     )
     assert snapshot() == before
 

@@ -71,7 +71,9 @@ def import_through_the_pages(client, text: str) -> ImportJob:
     response = client.post(reverse("crm:import-map", args=[job.pk]), chosen)
     review = client.get(response["Location"])
     form = review.context["form"]
-    answers = {f"stage_{n}": INTERNAL_STAGES[value] for n, (value, _rows) in enumerate(form.stage_values)}
+    answers = {
+        f"stage_{n}": INTERNAL_STAGES.get(value, "") for n, (value, _rows) in enumerate(form.stage_values)
+    }
     response = client.post(review.request["PATH_INFO"], answers)
     assert response["Location"] == reverse("crm:import-detail", args=[job.pk])
     imports.import_job_run(job_id=job.pk)  # what the queued worker task does
@@ -128,3 +130,53 @@ def test_a_won_reopened_lost_row_imports_lost_with_its_final_reason_and_the_figu
     assert (job2.created_count, job2.updated_count, job2.error_count) == (0, 0, 0)
     assert dashboard_now(world) == before
     assert reopens.count() == len(closed_rows) - 1
+
+
+def test_rows_whose_columns_conflict_import_what_they_agree_on_and_warn(client, importing_world):
+    """Status against stage, a close before the create date, a stage at close we do not have and
+    an amount that is not a number: each deal arrives in its final state, each conflict warns."""
+    world = importing_world
+    client.force_login(world.carol)
+    admin_maps_reasons(client, world)
+    common = {"Pipeline": "New business", "Deal owner": "alice", "Closed Lost Reason": "Price too high",
+              "Associated Company": "Acme", "Stage at close": "Proposal", "Amount": "5000.00",
+              "Create Date": "2026-02-03 09:00", "Close Date": "2026-04-20"}  # fmt: skip
+    rows = [
+        {"Record ID": "bad-amount", "Deal Name": "Amount", "Deal Stage": "Closed Lost", "Amount": "lots"},
+        {
+            "Record ID": "close-first",
+            "Deal Name": "Dates",
+            "Deal Stage": "Closed Lost",
+            "Create Date": "2026-05-01 09:00",
+        },  # fmt: skip
+        {
+            "Record ID": "odd-stage",
+            "Deal Name": "Stage",
+            "Deal Stage": "Closed Lost",
+            "Stage at close": "Nowhere",
+        },
+    ]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=FULL_COLUMNS)
+    writer.writeheader()
+    writer.writerows({**dict.fromkeys(FULL_COLUMNS, ""), **common, **row} for row in rows)
+    job = import_through_the_pages(client, out.getvalue())
+    assert (job.status, job.created_count, job.error_count) == ("done", 3, 0)  # none refused
+
+    amount = Deal.objects.get(hubspot_id="bad-amount")
+    assert (amount.status, amount.close_reason.code, str(amount.amount)) == ("lost", "price-too-high", "0.00")
+    dates = Deal.objects.get(hubspot_id="close-first")
+    assert (dates.status, dates.created_at, dates.closed_at) == ("lost", at("2026-04-20"), at("2026-04-20"))
+    stage = Deal.objects.get(hubspot_id="odd-stage")
+    assert (stage.status, stage.closed_at) == ("lost", at("2026-04-20"))
+
+    warned = sorted(job.row_errors.values_list("row", "field", "warning"))
+    assert warned == [(2, "amount", True), (3, "created", True), (4, "stage_at_close", True)]
+    page = client.get(reverse("crm:import-detail", args=[job.pk])).content.decode()
+    assert "imported without an amount" in page and "imported as created on the close date" in page
+    assert "imported closed without its stage at close" in page
+    report = client.get(reverse("crm:import-errors-csv", args=[job.pk]))
+    lines = list(csv.reader(io.StringIO(report.content.decode("utf-8-sig"))))[1:]
+    assert [(line[0], line[1], line[2]) for line in lines] == [
+        ("2", "warning", "amount"), ("3", "warning", "created"), ("4", "warning", "stage_at_close")
+    ]  # fmt: skip
