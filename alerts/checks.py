@@ -31,6 +31,7 @@ from insights.filters import DashboardFilters
 from insights.findings import dashboard_findings
 from insights.findings_stats import Cell, evaluate, sentence
 from insights.measures import Dashboard
+from insights.org_settings import win_rate_includes_disqualified
 from outbox.services import handoff_enqueue
 from teams.models import User
 
@@ -112,8 +113,9 @@ def _check_finding(rule: AlertRule, start: date, end: date) -> Outcome | None:
 
 
 def _win_rate_cell(rule: AlertRule, now: dict, then: dict) -> Cell:
-    counted_now = rates_lost(now["lost"], now["disqualified"])
-    counted_then = rates_lost(then["lost"], then["disqualified"])
+    include = win_rate_includes_disqualified()  # the admins' setting, as the dashboard reads it
+    counted_now = rates_lost(now["lost"], now["disqualified"], include)
+    counted_then = rates_lost(then["lost"], then["disqualified"], include)
     return Cell(
         dimension="team" if rule.team_id else "organisation",
         key=rule.team_id or 0,

@@ -126,7 +126,7 @@ class OwnerField(serializers.Field):
         return value.get_username()
 
     def to_internal_value(self, data):
-        if not isinstance(data, str) or not data.strip() or len(data) > 254:
+        if not isinstance(data, str) or not data.strip() or len(data) > 254 or "\x00" in data:
             raise serializers.ValidationError("Give a user name or e-mail address.")
         value = data.strip()
         user = User.objects.filter(Q(username__iexact=value) | Q(email__iexact=value), is_active=True).first()

@@ -25,6 +25,7 @@ OURS = {
     "crm.tasks.reconcile_all",
     "teams.delete_expired_tokens",
     "alerts.check",
+    "reviews.create_due",
 }
 
 
