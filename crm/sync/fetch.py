@@ -19,13 +19,16 @@ class CrmNotFound(Exception):
 
 def sync_fetcher(connection: CrmConnection, *, timeout: float = 30.0, auth: dict[str, str] | None = None):
     """fetch(method, url, body) -> the decoded answer, raising the three errors above. `auth`: the
-    adapter's headers for the connection's token (else the token as a bearer token)."""
+    headers that carry the token (default: the connection's adapter says which, e.g. a Pipedrive
+    personal API token goes in x-api-token, never as a bearer token)."""
+    if auth is None:
+        from crm.adapters import adapter_for  # the adapters' sync reads import this module
+
+        auth = adapter_for(connection.kind).auth_headers(connection=connection)
 
     def fetch(method: str, url: str, body: dict | None) -> dict:
         try:
-            return crm_request(
-                token=connection.api_token, method=method, url=url, body=body, timeout=timeout, auth=auth
-            ).json()
+            return crm_request(method=method, url=url, body=body, timeout=timeout, auth=auth).json()
         except CrmAddressRefused as exc:
             raise CrmRefused(str(exc)) from exc
         except CrmHttpError as exc:

@@ -28,6 +28,9 @@ class FakeCrm:
     # The next this many reads answer `failing_status` (the CRM is down for a while).
     failing: int = 0
     failing_status: int = 500
+    # The CRM's check of a request's credentials: (method, path, headers) -> None, or the
+    # refusal (status, JSON) it answers instead (e.g. a Pipedrive personal token sent as Bearer).
+    guard: object = None
 
     def fail_reads(self, count: int, status: int = 500) -> None:
         with self.lock:
@@ -36,6 +39,9 @@ class FakeCrm:
     def serve(self, method: str, prefix: str, handler) -> None:
         with self.lock:
             self.routes.append((method, prefix, handler))
+
+    def refusal(self, method: str, path: str, headers: dict) -> tuple[int, dict] | None:
+        return self.guard(method, path, headers) if self.guard else None
 
     def route(self, method: str, path: str, body) -> tuple[int, dict]:
         with self.lock:
@@ -86,7 +92,10 @@ def start_fake_crm(port: int) -> FakeCrm:
                 fake.requests.append(Recorded("PATCH", self.path, dict(self.headers), body, time.monotonic()))
                 served = any(r[0] == "PATCH" and self.path.startswith(r[1]) for r in fake.routes)
                 scripted = bool(fake.script)
-            if served and not scripted:  # a fake CRM that keeps records: the record takes the change
+            refused = fake.refusal("PATCH", self.path, dict(self.headers))
+            if refused:
+                (status, payload), headers = refused, {}
+            elif served and not scripted:  # a fake CRM that keeps records: the record takes the change
                 status, payload = fake.route("PATCH", self.path, body)
                 headers = {}
             else:
@@ -105,7 +114,8 @@ def start_fake_crm(port: int) -> FakeCrm:
             body = json.loads(self.rfile.read(length)) if length else None
             with fake.lock:
                 fake.requests.append(Recorded(method, self.path, dict(self.headers), body, time.monotonic()))
-            status, payload = fake.route(method, self.path, body)
+            refused = fake.refusal(method, self.path, dict(self.headers))
+            status, payload = refused or fake.route(method, self.path, body)
             data = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

@@ -8,6 +8,9 @@ served through Pipedrive's own documented endpoints and payloads, with cursor pa
 - GET /api/v2/persons?ids=&include_fields=marketing_status, GET /api/v2/organizations?ids=
 - GET /api/v1/users                                              (the company's users, not paged)
 - PATCH /api/v2/deals/{id}                                       (a write-back: the deal takes the fields)
+
+Every request must carry a token as Pipedrive takes it: a personal API token in `x-api-token`, an
+OAuth access token (one of `oauth_tokens`) as `Authorization: Bearer`; anything else is 401.
 """
 
 from dataclasses import dataclass, field
@@ -28,6 +31,7 @@ class Company:
     orgs: dict = field(default_factory=dict)
     participants: dict = field(default_factory=dict)  # deal id -> [person id]
     users: list = field(default_factory=list)  # v1 user objects
+    oauth_tokens: set = field(default_factory=set)  # the access tokens of the company's OAuth apps
 
     def user(self, user_id: int, name: str, email: str, active: bool = True) -> None:
         self.users.append(
@@ -146,6 +150,7 @@ class Company:
     # --- Pipedrive's API ----------------------------------------------------------------------
 
     def serve(self, fake) -> None:
+        fake.guard = self._authenticate
         fake.serve("GET", "/api/v2/pipelines", lambda path, body: self._paged(path, self.pipelines))
         fake.serve("GET", "/api/v2/stages", lambda path, body: self._paged(path, self.stages))
         fake.serve("GET", "/api/v2/deals", self._deals)
@@ -154,6 +159,20 @@ class Company:
         fake.serve("GET", "/api/v2/organizations", lambda path, body: self._by_ids(path, self.orgs))
         fake.serve("GET", "/api/v1/users", lambda path, body: (200, {"success": True, "data": self.users}))
         fake.serve("PATCH", "/api/v2/deals/", self._patch)
+
+    def _authenticate(self, method: str, path: str, headers: dict):
+        """A personal API token is refused as a bearer token, an OAuth one in x-api-token."""
+        found = {k.lower(): v for k, v in headers.items()}
+        bearer = found.get("authorization", "").removeprefix("Bearer ")
+        personal = found.get("x-api-token", "")
+        if (personal and personal not in self.oauth_tokens) or (bearer and bearer in self.oauth_tokens):
+            return None
+        return 401, {
+            "success": False,
+            "error": "unauthorized access",
+            "errorCode": 401,
+            "error_info": "Please check developers.pipedrive.com for more information about Pipedrive API.",
+        }
 
     def _patch(self, path: str, body: dict):
         deal = self.deals.get(int(urlsplit(path).path.rstrip("/").rsplit("/", 1)[-1]))

@@ -260,3 +260,41 @@ def test_the_competitor_field_comes_with_lost_deals(client, people, pipedrive, c
     closures = Closure.objects.filter(outcome=DealStatus.LOST)
     assert closures.count() > 10
     assert set(closures.values_list("competitor", flat=True)) == {competitor.pk}
+
+
+def test_every_read_carries_the_token_as_the_connection_says(client, people, pipedrive, fake_crm):
+    """A personal API token goes in x-api-token (Pipedrive refuses it as a bearer token) in the
+    first sync, reconciliation (a new deal read and made, stages, contacts) and the people import;
+    an OAuth access token goes as a bearer token."""
+    from crm import services
+    from crm.reconcile import ReconcileFailed, crm_reconcile
+
+    company, _expected, connection = pipedrive
+    assert connection.token_kind == connection.TokenKind.API_TOKEN
+    run = bring_in(client, people)
+    assert sync_run(run_id=run.pk) is None
+    company.deal(
+        8001, title="New in Pipedrive", pipeline=1, stage=2, owner=18487521, value=500, status="open",
+        created=NOW - timedelta(days=1), updated=NOW, person=501, org=301, participants=[502],
+    )  # fmt: skip
+    report = crm_reconcile(connection=connection)
+    assert "New in Pipedrive" in [c["name"] for c in report["created"]]
+    assert client.get(reverse("people:crm-import", args=["pipedrive"])).status_code == 200
+    assert fake_crm.requests and all(
+        r.headers.get("x-api-token") == "pd-token" and "Authorization" not in r.headers
+        for r in fake_crm.requests
+    )
+
+    before = len(fake_crm.requests)
+    company.oauth_tokens.add("oauth-access-1")
+    connection, _ = services.connection_save(
+        kind="pipedrive", token_kind=connection.TokenKind.OAUTH, api_token="oauth-access-1"
+    )
+    crm_reconcile(connection=connection)
+    assert all(
+        r.headers.get("Authorization") == "Bearer oauth-access-1" and "x-api-token" not in r.headers
+        for r in fake_crm.requests[before:]
+    )
+    connection, _ = services.connection_save(kind="pipedrive", api_token="pd-token")  # personal, as OAuth
+    with pytest.raises(ReconcileFailed, match="401"):
+        crm_reconcile(connection=connection)
