@@ -12,7 +12,7 @@ from django.utils.text import slugify
 from crm.adapters import adapter_for
 from crm.adapters.base import LOST, OPEN, WON, CrmChange  # noqa: F401 - importable from here as before
 from crm.details import crm_details_apply
-from crm.kept_reasons import reason_keep, with_kept_reason
+from crm.kept_reasons import COMPETITOR, reason_keep, with_kept_competitor, with_kept_reason
 from crm.models import (
     EXTERNAL_ID_FIELD,
     CrmConnection,
@@ -55,6 +55,20 @@ def _competitor_in(text: str) -> Competitor | None:
         names = [competitor.name, *(competitor.aliases or [])]
         if any(name and name.casefold() in folded for name in names):
             return competitor
+    return None
+
+
+def competitor_named(text: str | None) -> Competitor | None:
+    """The competitor the CRM's competitor field names: by name or alias, any case, rolled up to
+    a merged competitor's survivor (as the first sync matches it); None when it names nobody."""
+    wanted = " ".join((text or "").casefold().split())
+    if not wanted:
+        return None
+    for competitor in Competitor.objects.select_related("merged_into").order_by("pk"):
+        survivor = competitor.merged_into or competitor
+        names = [competitor.name, *(competitor.aliases or [])]
+        if survivor.active and any(" ".join((n or "").casefold().split()) == wanted for n in names):
+            return survivor
     return None
 
 
@@ -149,12 +163,12 @@ def _is_echo(*, deal: Deal, kind: str, change: CrmChange) -> bool:
         if change.stage_value and change.stage_value != pushed.get("stage"):
             return False
     if change.reason_text is None:
-        return True
+        return change.outcome is not None  # a competitor alone is never ours: we do not push it
     return normalise_reason_text(change.reason_text) == normalise_reason_text(pushed.get("reason", ""))
 
 
 def _about_state(change: CrmChange) -> bool:
-    return change.outcome is not None or change.reason_text is not None
+    return change.outcome is not None or change.reason_text is not None or change.competitor_text is not None
 
 
 def _apply_change(*, connection: CrmConnection, change: CrmChange, event: WebhookEvent) -> str:
@@ -183,6 +197,10 @@ def _apply_change(*, connection: CrmConnection, change: CrmChange, event: Webhoo
                 )
             )
     details = crm_details_apply(connection=connection, change=change, deal=deal)
+    if change.contacts_changed:
+        from crm.sync.links import crm_deal_contacts_reread
+
+        details.append(crm_deal_contacts_reread(connection=connection, deal_external_id=change.external_id))
     if results:  # beside a change of state, say only which details changed
         details = [d for d in details if "ignored" not in d]
     return "; ".join(results + details) or "ignored: nothing this deal follows changed"
@@ -196,7 +214,12 @@ def crm_change_apply(
     Call inside a transaction. A change older than one already applied changes nothing.
     """
     if change.outcome is None:  # a reason alone has its own clock: it never makes a close look old
-        return _apply_reason(connection=connection, change=change, deal=deal)
+        results = []
+        if change.reason_text is not None:
+            results.append(_apply_reason(connection=connection, change=change, deal=deal))
+        if change.competitor_text is not None:
+            results.append(_apply_competitor(connection=connection, change=change, deal=deal))
+        return "; ".join(results) or "ignored: nothing this deal follows changed"
     if not _newest_change(deal=deal, kind=connection.kind, at=change.closed_at):
         return "ignored: older than a change already applied"
     closed_here_later = deal.closed_at and change.closed_at and change.closed_at < deal.closed_at
@@ -204,8 +227,14 @@ def crm_change_apply(
         return "ignored: the deal was closed here after this CRM change"
     if change.outcome in (LOST, WON):  # the CRM's newest reason, even one that came before the close
         change = with_kept_reason(deal=deal, kind=connection.kind, change=change)
+        change = with_kept_competitor(deal=deal, kind=connection.kind, change=change)
     apply = {LOST: _apply_lost, WON: _apply_won, OPEN: _apply_open}[change.outcome]
-    return apply(connection=connection, change=change, deal=deal, received_at=received_at)
+    result = apply(connection=connection, change=change, deal=deal, received_at=received_at)
+    if change.competitor_text and result.startswith("ignored") and deal.status != DealStatus.OPEN:
+        # e.g. reconciliation of a deal closed here before the CRM named its competitor
+        named = _apply_competitor(connection=connection, change=change, deal=deal)
+        return result if named.startswith("ignored") else f"{named} ({result.removeprefix('ignored: ')})"
+    return result
 
 
 def _newest_change(*, deal: Deal, kind: str, at: datetime | None) -> bool:
@@ -225,11 +254,29 @@ def _newest_change(*, deal: Deal, kind: str, at: datetime | None) -> bool:
 
 
 def _reason_and_competitor(connection: CrmConnection, change: CrmChange, kinds) -> tuple:
+    """The close's reason text, our reason, and its competitor: the one the CRM's competitor field
+    names (as in the first sync), else the one the reason's mapping gives."""
     text = (change.reason_text or "").strip()
     reason, competitor = (
         reason_for_crm_text(kind=connection.kind, text=text, kinds=kinds) if text else (None, None)
     )
-    return text, reason, competitor
+    return text, reason, competitor_named(change.competitor_text) or competitor
+
+
+def _apply_competitor(*, connection: CrmConnection, change: CrmChange, deal: Deal) -> str:
+    """The CRM's competitor field changed: kept for the deal's close (whenever it comes), and the
+    standing close of a closed deal takes the competitor it names."""
+    if not reason_keep(deal=deal, kind=connection.kind, outcome=COMPETITOR, text=change.competitor_text or "",
+                       at=change.closed_at):  # fmt: skip
+        return "ignored: older than a competitor already kept"
+    competitor = competitor_named(change.competitor_text)
+    if deal.status == DealStatus.OPEN:
+        return "kept: the competitor waits for the deal's close"
+    if competitor is None:
+        return f"ignored: the CRM's competitor {change.competitor_text!r} is none of ours"
+    if not deal_services.deal_set_competitor(deal=deal, competitor=competitor):
+        return f"ignored: the close already names {competitor.name}"
+    return f"competitor: {competitor.name}"
 
 
 def _apply_reason(*, connection: CrmConnection, change: CrmChange, deal: Deal) -> str:

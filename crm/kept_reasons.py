@@ -14,6 +14,9 @@ from crm.adapters.base import LOST, CrmChange, parse_time
 from crm.models import CrmDealState
 from deals.models import Deal
 
+# The CRM's competitor field is kept the same way, under this key beside the outcomes' reasons.
+COMPETITOR = "competitor"
+
 
 def reason_keep(*, deal: Deal, kind: str, outcome: str, text: str, at: datetime | None) -> bool:
     """Keep `text` as the CRM's reason for `outcome` unless a newer one is kept; False if older.
@@ -49,3 +52,15 @@ def with_kept_reason(*, deal: Deal, kind: str, change: CrmChange) -> CrmChange:
             reason_keep(deal=deal, kind=kind, outcome=outcome, text=change.reason_text, at=change.closed_at)
         return change
     return replace(change, reason_text=kept[0])
+
+
+def with_kept_competitor(*, deal: Deal, kind: str, change: CrmChange) -> CrmChange:
+    """The close `change` with the CRM's competitor: its own (kept), else the one the CRM named
+    before the close (kept from a change of the competitor field alone)."""
+    if change.competitor_text is not None:
+        reason_keep(
+            deal=deal, kind=kind, outcome=COMPETITOR, text=change.competitor_text, at=change.closed_at
+        )
+        return change
+    kept = reason_kept(deal=deal, kind=kind, outcome=COMPETITOR)
+    return replace(change, competitor_text=kept[0]) if kept else change

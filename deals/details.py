@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from deals.errors import DealError
-from deals.models import Deal, DealEvent, DealStatus, Stage
+from deals.models import Closure, Deal, DealEvent, DealStatus, Stage
 from deals.signals import deal_owner_changing
 from teams.models import User
 
@@ -203,3 +203,16 @@ def deal_change_owner(
         )
     deal.owner = owner
     return deal
+
+
+def deal_set_competitor(*, deal: Deal, competitor) -> bool:
+    """The standing close of a closed deal names `competitor` (a CRM's competitor field named it
+    after the close); False when the deal is open or its close already names it."""
+    with transaction.atomic():
+        Deal.objects.select_for_update().filter(pk=deal.pk).first()  # as every change of the deal
+        updated = (
+            Closure.objects.filter(deal_id=deal.pk, reopened_at__isnull=True)
+            .exclude(competitor=competitor)
+            .update(competitor=competitor)
+        )
+    return bool(updated)

@@ -28,6 +28,7 @@ from deals.details import (  # noqa: F401  (re-exported: the deal services' one 
     deal_change_stage,
     deal_create,
     deal_link_crm,
+    deal_set_competitor,
     deal_update_details,
 )
 from deals.errors import DealAlreadyClosed, DealError, DealNotClosed  # noqa: F401

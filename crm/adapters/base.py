@@ -65,6 +65,10 @@ class CrmChange:
     # A change that carries only a reason (outcome None): which of the CRM's reason fields it is
     # (LOST: the loss reason, WON: the win reason).
     reason_outcome: str | None = None
+    # The CRM's competitor field (connection.competitor_field), when the event or read carries it.
+    competitor_text: str | None = None
+    # The deal's contacts changed in the CRM (e.g. Pipedrive: another person): read them again.
+    contacts_changed: bool = False
 
     @property
     def closes_lost(self) -> bool:

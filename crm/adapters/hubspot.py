@@ -138,6 +138,38 @@ def hubspot_items(*, connection: CrmConnection, body: bytes) -> list[Received]:
     return received
 
 
+def _sibling(events: list[dict], object_id: str, field: str) -> str | None:
+    """The value of property `field` of the deal in another event of the same delivery, if any."""
+    return next(
+        (
+            e.get("propertyValue") or ""
+            for e in events
+            if field and str(e.get("objectId")) == object_id and e.get("propertyName") == field
+        ),
+        None,
+    )
+
+
+def _association_change(connection: CrmConnection, item: dict) -> str:
+    """A contact taken off a deal in HubSpot leaves it here (history kept); one added makes us read
+    the deal's contacts again."""
+    kind = item.get("associationType")
+    if kind not in {"DEAL_TO_CONTACT", "CONTACT_TO_DEAL"}:
+        return f"association {kind} is not followed"
+    deal_id, contact_id = str(item.get("fromObjectId")), str(item.get("toObjectId"))
+    if kind == "CONTACT_TO_DEAL":
+        deal_id, contact_id = contact_id, deal_id
+    if not item.get("associationRemoved"):
+        from crm.sync.links import crm_deal_contacts_reread
+
+        return crm_deal_contacts_reread(connection=connection, deal_external_id=deal_id)
+    from crm.sync.links import crm_contact_left_deal
+
+    return crm_contact_left_deal(
+        connection=connection, deal_external_id=deal_id, person_external_id=contact_id
+    )
+
+
 class HubSpotAdapter(HubSpotSyncReads, CrmAdapter):
     kind = CrmKind.HUBSPOT
     amount_field = "amount"
@@ -171,6 +203,8 @@ class HubSpotAdapter(HubSpotSyncReads, CrmAdapter):
             from crm.erasure import crm_contact_deleted  # a deleted person is erased here too
 
             return crm_contact_deleted(kind="hubspot", external_id=str(item["objectId"]))
+        if item.get("subscriptionType") in {"deal.associationChange", "contact.associationChange"}:
+            return _association_change(connection, item)
         if item.get("subscriptionType") in {"deal.creation", "object.creation"}:
             # A new deal: nothing to apply to a deal we know; one we do not know is read and made.
             return CrmChange(str(item["objectId"]), None, None, from_ms(item.get("occurredAt")))
@@ -181,22 +215,18 @@ class HubSpotAdapter(HubSpotSyncReads, CrmAdapter):
         at = from_ms(item.get("occurredAt"))
         if name == "dealstage":
             outcome = outcome_of(connection, value)
-            field = reason_field_for(connection, outcome)
-            # HubSpot sends the reason as its own event; take it from the same delivery when there.
-            reason = next(
-                (
-                    e.get("propertyValue") or ""
-                    for e in events
-                    if field and str(e.get("objectId")) == object_id and e.get("propertyName") == field
-                ),
-                None,
-            )
-            return CrmChange(object_id, outcome, reason, at, stage_value=value)
+            # HubSpot sends the reason and the competitor as events of their own; take them from
+            # the same delivery when there.
+            reason = _sibling(events, object_id, reason_field_for(connection, outcome))
+            competitor = _sibling(events, object_id, connection.competitor_field)
+            return CrmChange(object_id, outcome, reason, at, stage_value=value, competitor_text=competitor)
         # A reason in its own event (before or after its dealstage event): kept until its close.
         if name == connection.reason_field:
             return CrmChange(object_id, None, value, at, reason_outcome=LOST)
         if connection.win_reason_field and name == connection.win_reason_field:
             return CrmChange(object_id, None, value, at, reason_outcome=WON)
+        if connection.competitor_field and name == connection.competitor_field:
+            return CrmChange(object_id, None, None, at, competitor_text=value)
         if name == self.amount_field:
             amount = parse_amount(value)
             return CrmChange(object_id, None, None, at, amount=amount) if amount is not None else "no amount"
@@ -215,7 +245,8 @@ class HubSpotAdapter(HubSpotSyncReads, CrmAdapter):
         self, *, connection: CrmConnection, since: datetime, fetch: Fetch
     ) -> Iterator[CrmChange]:
         url = connection.base_url.rstrip("/") + "/crm/v3/objects/deals/search"
-        fields = [connection.reason_field, connection.win_reason_field, self.amount_field, self.owner_field]
+        fields = [connection.reason_field, connection.win_reason_field, self.amount_field, self.owner_field,
+                  connection.competitor_field]  # fmt: skip
         after = None
         for _ in range(MAX_PAGES):
             body = {
@@ -237,6 +268,7 @@ class HubSpotAdapter(HubSpotSyncReads, CrmAdapter):
                     parse_time(props.get("hs_lastmodifieddate")), stage_value=stage,
                     amount=parse_amount(props.get(self.amount_field)),
                     owner=crm_value(props.get(self.owner_field)),
+                    competitor_text=props.get(connection.competitor_field or "-"),
                 )  # fmt: skip
             after = ((page.get("paging") or {}).get("next") or {}).get("after")
             if not after:

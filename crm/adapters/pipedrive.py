@@ -127,22 +127,48 @@ def _details_change(external_id: str, data: dict, previous: dict, at) -> CrmChan
     return CrmChange(external_id, None, None, at, amount=amount, owner=owner)
 
 
+def _competitor(connection: CrmConnection, data: dict) -> str | None:
+    """The deal's competitor field (the connection names its key), None when not carried."""
+    return field_text(data, connection.competitor_field) if connection.competitor_field else None
+
+
+def _changed(previous: dict, data: dict, field: str) -> bool:
+    return has_field(previous, field) and (field_text(previous, field) or "") != (
+        field_text(data, field) or ""
+    )
+
+
 def _edit(connection: CrmConnection, external_id: str, data: dict, previous: dict, outcome: str, at):
     """A change that leaves the status as it was: a reason edited (kept until its close when the
-    deal is not closed yet), an open deal moved to another stage, or its amount or owner."""
+    deal is not closed yet), an open deal moved to another stage, its amount or owner, its
+    competitor, or its person (the contacts are read again)."""
     for reason_outcome, field in ((LOST, connection.reason_field), (WON, connection.win_reason_field)):
-        if has_field(previous, field) and (field_text(previous, field) or "") != (
-            field_text(data, field) or ""
-        ):
+        if _changed(previous, data, field):
             text = field_text(data, field) or ""
             return CrmChange(external_id, None, text, at, reason_outcome=reason_outcome)
     details = _details_change(external_id, data, previous, at)
     amount, owner = (details.amount, details.owner) if details else (None, None)
+    extra = {
+        "competitor_text": field_text(data, connection.competitor_field)
+        if _changed(previous, data, connection.competitor_field)
+        else None,
+        "contacts_changed": "person_id" in previous
+        and crm_value(previous.get("person_id")) != crm_value(data.get("person_id")),
+    }
     moved = "stage_id" in previous and str(previous.get("stage_id")) != str(data.get("stage_id"))
     if outcome == OPEN and moved and data.get("stage_id") not in (None, ""):
         return CrmChange(
-            external_id, OPEN, None, at, stage_value=str(data["stage_id"]), amount=amount, owner=owner
+            external_id,
+            OPEN,
+            None,
+            at,
+            stage_value=str(data["stage_id"]),
+            amount=amount,
+            owner=owner,
+            **extra,
         )
+    if extra["competitor_text"] is not None or extra["contacts_changed"]:
+        return CrmChange(external_id, None, None, at, amount=amount, owner=owner, **extra)
     return details
 
 
@@ -168,7 +194,15 @@ class PipedriveAdapter(PipedriveSyncReads, CrmAdapter):
         # v2 (entity, create / change, data) or v1 (object, added / updated, current).
         meta, data = payload["meta"], payload.get("data") or payload.get("current") or {}
         entity = meta.get("entity") or meta.get("object")
-        action = {"added": "create", "updated": "change"}.get(meta.get("action"), meta.get("action"))
+        action = {"added": "create", "updated": "change", "deleted": "delete"}.get(
+            meta.get("action"), meta.get("action")
+        )
+        if entity == "person" and action == "delete":  # a deleted person is erased here too
+            from crm.erasure import crm_contact_deleted
+
+            previous = payload.get("previous") if isinstance(payload.get("previous"), dict) else {}
+            person = meta.get("entity_id") or previous.get("id") or meta.get("id")  # v2, then v1
+            return crm_contact_deleted(kind="pipedrive", external_id=str(person))
         if entity != "deal" or action not in {"change", "create"}:
             return f"{meta.get('action')} of {entity} is not followed"
         status = data.get("status") or ""
@@ -191,6 +225,7 @@ class PipedriveAdapter(PipedriveSyncReads, CrmAdapter):
         return CrmChange(
             external_id, outcome, _reason(connection, outcome, data), closed_at,
             stage_value=_stage_of(outcome, status, data), amount=amount, owner=owner,
+            competitor_text=_competitor(connection, data),
         )  # fmt: skip
 
     def auth_headers(self, *, connection: CrmConnection) -> dict[str, str]:
@@ -230,6 +265,7 @@ class PipedriveAdapter(PipedriveSyncReads, CrmAdapter):
                     str(deal["id"]), outcome, _reason(connection, outcome, deal),
                     parse_time(deal.get("update_time")), stage_value=_stage_of(outcome, status, deal),
                     amount=parse_amount(deal.get("value")), owner=_owner(deal),
+                    competitor_text=_competitor(connection, deal),
                 )  # fmt: skip
             cursor = (page.get("additional_data") or {}).get("next_cursor")
             if not cursor:

@@ -71,7 +71,10 @@ def deal_arrive(
         if row.outcome != OPEN:
             outcome = LOST if row.outcome == LOST else WON
             text = crm_deal.won_reason_text if outcome == WON else crm_deal.reason_text
-            change = CrmChange(external_id, outcome, text, row.closed, stage_value=crm_deal.stage_value)
+            change = CrmChange(
+                external_id, outcome, text, row.closed, stage_value=crm_deal.stage_value,
+                competitor_text=crm_deal.competitor_text or None,
+            )  # fmt: skip
             result = crm_change_apply(
                 connection=connection, change=change, deal=deal, received_at=received_at
             )
