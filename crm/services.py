@@ -18,7 +18,7 @@ from django.utils import timezone
 
 # crm.changes and crm.receiving grew out of this module: their names stay importable here.
 from crm.adapters import adapter_for
-from crm.adapters.base import StageNotMapped
+from crm.adapters.base import Handled, StageNotMapped
 from crm.addresses import validate_crm_address
 from crm.changes import (  # noqa: F401
     HANDOFF_REMINDER,
@@ -155,7 +155,8 @@ def webhook_event_process(*, event_id: int) -> Processed:
             result = change if isinstance(change, str) else _apply_change(
                 connection=connection, change=change, event=event
             )  # fmt: skip
-            ignored = isinstance(change, str) or result.startswith("ignored")
+            not_followed = isinstance(change, str) and not isinstance(change, Handled)
+            ignored = not_followed or result.startswith("ignored")
             event.status = WebhookEvent.Status.IGNORED if ignored else WebhookEvent.Status.DONE
             event.result = result[:300]
             event.last_error = ""

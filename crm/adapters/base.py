@@ -51,6 +51,11 @@ class Received:
     body: str | None = None  # what to store for it: None, the whole delivery as received
 
 
+class Handled(str):
+    """What an adapter did itself with an event about no deal's state (a person erased, a contact
+    taken off a deal): a result text, recorded as done unless it starts with "ignored"."""
+
+
 @dataclass(frozen=True)
 class CrmChange:
     """What one CRM event (or one deal read back from the CRM) says about a deal."""

@@ -16,6 +16,7 @@ from crm.adapters.base import (
     CrmChange,
     CrmOwner,
     Fetch,
+    Handled,
     IncomingRequest,
     Received,
     StageNotMapped,
@@ -150,7 +151,7 @@ def _sibling(events: list[dict], object_id: str, field: str) -> str | None:
     )
 
 
-def _association_change(connection: CrmConnection, item: dict) -> str:
+def _association_change(connection: CrmConnection, item: dict) -> str | Handled:
     """A contact taken off a deal in HubSpot leaves it here (history kept); one added makes us read
     the deal's contacts again."""
     kind = item.get("associationType")
@@ -162,11 +163,11 @@ def _association_change(connection: CrmConnection, item: dict) -> str:
     if not item.get("associationRemoved"):
         from crm.sync.links import crm_deal_contacts_reread
 
-        return crm_deal_contacts_reread(connection=connection, deal_external_id=deal_id)
+        return Handled(crm_deal_contacts_reread(connection=connection, deal_external_id=deal_id))
     from crm.sync.links import crm_contact_left_deal
 
-    return crm_contact_left_deal(
-        connection=connection, deal_external_id=deal_id, person_external_id=contact_id
+    return Handled(
+        crm_contact_left_deal(connection=connection, deal_external_id=deal_id, person_external_id=contact_id)
     )
 
 
@@ -202,7 +203,7 @@ class HubSpotAdapter(HubSpotSyncReads, CrmAdapter):
         if item.get("subscriptionType") in {"contact.deletion", "contact.privacyDeletion"}:
             from crm.erasure import crm_contact_deleted  # a deleted person is erased here too
 
-            return crm_contact_deleted(kind="hubspot", external_id=str(item["objectId"]))
+            return Handled(crm_contact_deleted(kind="hubspot", external_id=str(item["objectId"])))
         if item.get("subscriptionType") in {"deal.associationChange", "contact.associationChange"}:
             return _association_change(connection, item)
         if item.get("subscriptionType") in {"deal.creation", "object.creation"}:

@@ -16,6 +16,7 @@ from crm.adapters.base import (
     CrmChange,
     CrmOwner,
     Fetch,
+    Handled,
     IncomingRequest,
     Received,
     WebhookRejected,
@@ -202,7 +203,7 @@ class PipedriveAdapter(PipedriveSyncReads, CrmAdapter):
 
             previous = payload.get("previous") if isinstance(payload.get("previous"), dict) else {}
             person = meta.get("entity_id") or previous.get("id") or meta.get("id")  # v2, then v1
-            return crm_contact_deleted(kind="pipedrive", external_id=str(person))
+            return Handled(crm_contact_deleted(kind="pipedrive", external_id=str(person)))
         if entity != "deal" or action not in {"change", "create"}:
             return f"{meta.get('action')} of {entity} is not followed"
         status = data.get("status") or ""

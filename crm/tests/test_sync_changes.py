@@ -17,6 +17,7 @@ from crm.tests import test_sync_hubspot as hs
 from crm.tests import test_sync_pipedrive as pd
 from crm.tests.conftest import HUBSPOT_SECRET, PIPEDRIVE_PASSWORD, PIPEDRIVE_USER, process_stored
 from crm.tests.crm_events import (
+    hubspot_association_removed,
     hubspot_creation,
     hubspot_property,
     pipedrive_event,
@@ -215,3 +216,32 @@ def test_a_person_taken_off_a_pipedrive_deal_leaves_it_at_reconciliation(client,
     assert DealEvent.objects.filter(
         deal=deal, field="contact", from_value=str(noor.pk), actor_kind="crm"
     ).exists()
+
+
+def test_a_contact_taken_off_a_hubspot_deal_leaves_it_by_webhook(client, people, portal):
+    """deal.associationChange with associationRemoved: the link goes (history kept); a company
+    association changing is not followed; a repeated removal changes nothing."""
+    portal, _open_ids = portal
+    deal = Deal.objects.get(hubspot_id="1001")
+    links = list(DealContact.objects.filter(deal=deal).select_related("contact"))
+    assert len(links) == 2
+    gone, kept = links[0].contact, links[1].contact
+    portal.deal_contacts["1001"] = [c for c in portal.deal_contacts["1001"] if c[0] != gone.hubspot_id]
+    removed = hubspot_association_removed("1001", gone.hubspot_id)
+    company = {**hubspot_association_removed("1001", "901"), "associationType": "DEAL_TO_COMPANY"}
+    post_hubspot(client, [removed, company])
+    post_hubspot(client, [{**removed, "eventId": removed["eventId"] + 1000}])  # HubSpot told us twice
+    process_stored()
+    assert list(DealContact.objects.filter(deal=deal).values_list("contact", flat=True)) == [kept.pk]
+    assert (
+        DealEvent.objects.filter(
+            deal=deal, field="contact", from_value=str(gone.pk), actor_kind="crm"
+        ).count()
+        == 1
+    )
+    results = sorted(WebhookEvent.objects.values_list("status", "result"))
+    assert results == [
+        ("done", f"contact {gone.pk} left deal {deal.pk}"),
+        ("ignored", "association DEAL_TO_COMPANY is not followed"),
+        ("ignored", f"ignored: contact {gone.pk} is not on deal {deal.pk}"),
+    ], results
