@@ -139,9 +139,13 @@ class Org:
         if master:
             record["MasterRecordId"] = master
         self.deleted.append((sobject, record_id, at))
-        if sobject == "Contact":
-            for role in self.objects["OpportunityContactRole"]:
-                if role["ContactId"] == record_id and not role["IsDeleted"]:
+        if sobject != "Contact":
+            return
+        for role in self.objects["OpportunityContactRole"]:
+            if role["ContactId"] == record_id and not role["IsDeleted"]:
+                if master:  # a merge moves the loser's roles to the master record
+                    role.update(ContactId=master, SystemModstamp=sf_time(at))
+                else:
                     self.delete("OpportunityContactRole", role["Id"], at)
 
     def user(self, number: int, name: str, email: str, active: bool = True, kind: str = "Standard") -> str:
