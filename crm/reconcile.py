@@ -112,6 +112,38 @@ def _contacts(connection: CrmConnection, deal: Deal) -> str:
         raise ReconcileFailed(str(exc)) from exc
 
 
+def _people_erase(connection: CrmConnection, since: datetime, started: datetime):
+    """Contacts deleted in the CRM are erased first (as an admin's erasure would: their pending
+    e-mails cancelled as erased, before any re-read takes them off their deals). Returns the
+    CRM's people changes (None: this CRM tells them by webhook) and what was erased."""
+    from crm.erasure import crm_contact_deleted
+    from crm.sync.fetch import CrmNotFound, CrmRefused, CrmUnavailable, sync_fetcher
+
+    try:
+        changes = adapter_for(connection.kind).people_changed_since(
+            connection=connection, since=since, until=started, fetch=sync_fetcher(connection)
+        )
+    except (NotImplementedError, CrmNotFound):
+        return None, []
+    except (CrmUnavailable, CrmRefused) as exc:
+        raise ReconcileFailed(f"{connection}'s contacts could not be read: {exc}") from exc
+    erased = [crm_contact_deleted(kind=connection.kind, external_id=i) for i in changes.deleted_contacts]
+    return changes, [e for e in erased if not e.startswith("ignored")]
+
+
+def _people_refresh(connection: CrmConnection, changes, refreshed: set) -> list[dict]:
+    """Deals whose contacts changed without the deal changing (a Salesforce contact role added or
+    removed) have them read again, unless this run read them already."""
+    if changes is None:
+        return []
+    field, done = EXTERNAL_ID_FIELD[connection.kind], []
+    for deal in Deal.objects.filter(**{f"{field}__in": [d for d in changes.deals if d not in refreshed]}):
+        with transaction.atomic():
+            result = _contacts(connection, deal).removeprefix("; ")
+        done.append({"deal": deal.pk, "result": result or "contacts read again"})
+    return done
+
+
 def crm_reconcile(*, connection: CrmConnection, now: datetime | None = None) -> dict:
     """One run for one CRM. Returns (and stores on the connection) what it read, applied and found
     still different; a CRM that cannot be read raises ReconcileFailed and records nothing."""
@@ -122,10 +154,12 @@ def crm_reconcile(*, connection: CrmConnection, now: datetime | None = None) -> 
         else started - timedelta(days=FIRST_RUN_DAYS)
     )
     field = EXTERNAL_ID_FIELD[connection.kind]
-    read, applied, unknown, drift, created = 0, [], [], [], []
+    read, applied, unknown, drift, created, refreshed = 0, [], [], [], [], set()
     stages = _mirror_stages(connection)
+    people, erased = _people_erase(connection, since, started)
     for change in _changes(connection, since):
         read += 1
+        refreshed.add(change.external_id)  # its contacts are read with it
         with transaction.atomic():
             deal = Deal.objects.filter(**{field: change.external_id}).first()
             if deal is None:  # made in the CRM and missed by the webhooks: make it here
@@ -144,7 +178,8 @@ def crm_reconcile(*, connection: CrmConnection, now: datetime | None = None) -> 
                           "why": result[:200]})  # fmt: skip
     report = {"at": started.isoformat(), "since": since.isoformat(), "read": read, "applied": applied,
               "created": created, "unknown": len(unknown), "not_created": unknown[:100], "drift": drift,
-              "stages": stages}  # fmt: skip
+              "stages": stages, "erased": erased,
+              "contacts": _people_refresh(connection, people, refreshed)}  # fmt: skip
     CrmConnection.objects.filter(pk=connection.pk).update(reconciled_at=started, reconcile_report=report)
     connection.reconciled_at, connection.reconcile_report = started, report
     logger.info(

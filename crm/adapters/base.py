@@ -210,6 +210,13 @@ class CrmAdapter(ABC):
         """One deal with its company and contacts (a CrmDeal), None if the CRM has no such deal."""
         raise NotImplementedError
 
+    def people_changed_since(
+        self, *, connection: CrmConnection, since: datetime, until: datetime, fetch: Fetch
+    ):
+        """Contacts the CRM deleted and deals whose contacts changed (a crm.sync.shapes
+        CrmPeopleChanges), for a CRM that tells neither by webhook (reconciliation)."""
+        raise NotImplementedError
+
     def auth_headers(self, *, connection: CrmConnection) -> dict[str, str]:
         """The headers that carry the connection's API token (write-back and reads)."""
         return {"Authorization": f"Bearer {connection.api_token}"}

@@ -1,12 +1,25 @@
-"""Salesforce's reads for the sync, all SOQL through the REST query resource: the opportunity
-stages (OpportunityStage: one pipeline, its ApiName the value an Opportunity's StageName
-carries), Opportunities page by page (keyset on Id, so a resumed run never reads a page twice),
-the stage a closed one closed at (OpportunityHistory), its contact roles (OpportunityContactRole
-with IsPrimary and Role), the Contacts (HasOptedOutOfEmail) and the Accounts."""
+"""Salesforce's reads for the sync, through the REST query resource (SOQL) unless said: the
+opportunity stages (OpportunityStage: its ApiName the value an Opportunity's StageName carries),
+which make one pipeline of every stage ("Opportunity", for opportunities without a record type)
+plus, in an org with Opportunity record types, one pipeline per active RecordType whose
+BusinessProcess (sales process) is active, with the stages of that process (the UI API's
+StageName picklist values for the record type, in the process's order); Opportunities page by
+page (keyset on Id, so a resumed run never reads a page twice), each in its record type's
+pipeline and in its CurrencyIsoCode (multi-currency orgs; else the org's
+DefaultCurrencyIsoCode), the stage a closed one closed at (OpportunityHistory), its contact roles
+(OpportunityContactRole with IsPrimary and Role), the Contacts (HasOptedOutOfEmail) and the
+Accounts. Which of RecordTypeId and CurrencyIsoCode an org's Opportunity has, its describe says
+(asking for a field the org lacks fails the whole query).
+
+For reconciliation: the Contacts deleted (sObject Get Deleted; merged ones, whose MasterRecordId
+queryAll gives, are not people who left) and the opportunities whose contact roles were added,
+changed or deleted (queryAll on OpportunityContactRole: removing a role does not touch the
+Opportunity's LastModifiedDate)."""
 
 import re
-from datetime import datetime
-from urllib.parse import urlencode, urlsplit
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote, urlencode, urlsplit
 
 from crm.adapters.base import Fetch, crm_value, parse_amount, parse_time
 from crm.models import CrmConnection
@@ -17,13 +30,15 @@ from crm.sync.shapes import (
     CrmCompany,
     CrmDeal,
     CrmDealContact,
+    CrmPeopleChanges,
     CrmPerson,
     CrmPipeline,
     CrmStage,
     DealsPage,
 )
 
-PIPELINE_ID = "Opportunity"  # the org's opportunities: one pipeline (sales processes not split yet)
+PIPELINE_ID = "Opportunity"  # every stage: opportunities without an (active) record type
+DELETED_DAYS = 15  # sObject Get Deleted answers for this many days back at most
 DEALS_PAGE = 200
 IN_LIST = 200  # ids per IN (...) list
 RECORD_ID = re.compile(r"^[A-Za-z0-9]{15,18}$")
@@ -41,12 +56,27 @@ def _domain(website: str) -> str:
     return host.removeprefix("www.")
 
 
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class OrgShape:
+    """What an org's Opportunity has: its fields (from its describe), the org's default currency and
+    its active record types (those with a pipeline here)."""
+
+    fields: frozenset
+    currency: str
+    record_types: frozenset
+
+
 class SalesforceSyncReads:
     """Mixed into SalesforceAdapter: the sync's reads of one Salesforce org."""
 
-    def _query(self, connection: CrmConnection, fetch: Fetch, soql: str) -> list[dict]:
+    def _query(self, connection: CrmConnection, fetch: Fetch, soql: str, every: bool = False) -> list[dict]:
         base = connection.base_url.rstrip("/")
-        url = f"{base}/services/data/{connection.api_version}/query?{urlencode({'q': soql})}"
+        resource = "queryAll" if every else "query"  # queryAll: deleted records too
+        url = f"{base}/services/data/{connection.api_version}/{resource}?{urlencode({'q': soql})}"
         records = []
         for _ in range(1000):
             page = fetch("GET", url, None)
@@ -56,12 +86,45 @@ class SalesforceSyncReads:
             url = base + page["nextRecordsUrl"]
         return records
 
-    def _in_chunks(self, connection, fetch, soql: str, ids: list[str]) -> list[dict]:
+    def _in_chunks(self, connection, fetch, soql: str, ids: list[str], every: bool = False) -> list[dict]:
         ids = sorted(set(i for i in ids if i and RECORD_ID.match(i)))
         found = []
         for start in range(0, len(ids), IN_LIST):
-            found += self._query(connection, fetch, soql.format(ids=_ids(ids[start : start + IN_LIST])))
+            chunk = soql.format(ids=_ids(ids[start : start + IN_LIST]))
+            found += self._query(connection, fetch, chunk, every)
         return found
+
+    def _record_types(self, connection: CrmConnection, fetch: Fetch) -> list[dict]:
+        """The org's active Opportunity record types whose sales process is active (none: the org
+        has no record types, and one pipeline of every stage)."""
+        record_types = self._query(
+            connection,
+            fetch,
+            "SELECT Id, Name, DeveloperName, BusinessProcessId FROM RecordType "
+            "WHERE SobjectType = 'Opportunity' AND IsActive = true ORDER BY Name",
+        )
+        if not record_types:
+            return []
+        processes = self._query(
+            connection,
+            fetch,
+            "SELECT Id, Name FROM BusinessProcess WHERE TableEnumOrId = 'Opportunity' AND IsActive = true",
+        )
+        active = {p["Id"] for p in processes}
+        return [r for r in record_types if r.get("BusinessProcessId") in active and r.get("Name")]
+
+    def _org(self, connection: CrmConnection, fetch: Fetch) -> OrgShape:
+        base = f"{connection.base_url.rstrip('/')}/services/data/{connection.api_version}"
+        describe = fetch("GET", f"{base}/sobjects/Opportunity/describe", None)
+        fields = frozenset(f.get("name") for f in describe.get("fields") or [])
+        org = self._query(connection, fetch, "SELECT Id, DefaultCurrencyIsoCode FROM Organization")
+        currency = str((org[0].get("DefaultCurrencyIsoCode") if org else "") or "USD").upper()[:3]
+        record_types = (
+            frozenset(r["Id"] for r in self._record_types(connection, fetch))
+            if "RecordTypeId" in fields
+            else frozenset()
+        )
+        return OrgShape(fields, currency, record_types)
 
     def read_pipelines(self, *, connection: CrmConnection, fetch: Fetch) -> list[CrmPipeline]:
         records = self._query(
@@ -83,9 +146,23 @@ class SalesforceSyncReads:
             for r in records
             if r.get("ApiName") and r.get("MasterLabel")
         ]
-        return [CrmPipeline(PIPELINE_ID, "Opportunities", stages)] if stages else []
+        if not stages:
+            return []
+        pipelines = [CrmPipeline(PIPELINE_ID, "Opportunities", stages)]
+        by_value = {stage.external_id: stage for stage in stages}
+        base = f"{connection.base_url.rstrip('/')}/services/data/{connection.api_version}"
+        for record_type in self._record_types(connection, fetch):
+            url = (
+                f"{base}/ui-api/object-info/Opportunity/picklist-values/{quote(record_type['Id'])}/StageName"
+            )
+            values = [v.get("value") for v in fetch("GET", url, None).get("values") or []]
+            process = [by_value[v] for v in values if v in by_value]  # in the sales process's order
+            if process:
+                chosen = [replace(stage, order=n) for n, stage in enumerate(process, start=1)]
+                pipelines.append(CrmPipeline(record_type["Id"], record_type["Name"], chosen))
+        return pipelines
 
-    def _opportunity_fields(self, connection: CrmConnection) -> str:
+    def _opportunity_fields(self, connection: CrmConnection, org: OrgShape) -> str:
         fields = [
             "Id",
             "Name",
@@ -101,6 +178,7 @@ class SalesforceSyncReads:
             connection.reason_field,
             connection.win_reason_field,
             connection.competitor_field,
+            *(f for f in ("RecordTypeId", "CurrencyIsoCode") if f in org.fields),
         ]
         return ", ".join(dict.fromkeys(f for f in fields if f and SOQL_NAME.match(f)))
 
@@ -108,24 +186,30 @@ class SalesforceSyncReads:
         self, *, connection: CrmConnection, fetch: Fetch, cursor: str, closed_since: datetime
     ) -> DealsPage:
         after = f" AND Id > '{cursor}'" if cursor and RECORD_ID.match(cursor) else ""
+        org = self._org(connection, fetch)
         soql = (
-            f"SELECT {self._opportunity_fields(connection)} FROM Opportunity "  # noqa: S608 - names and dates checked
+            f"SELECT {self._opportunity_fields(connection, org)} FROM Opportunity "  # noqa: S608 - names and dates checked
             f"WHERE (IsClosed = false OR CloseDate >= {closed_since:%Y-%m-%d}){after} "
             f"ORDER BY Id LIMIT {DEALS_PAGE}"
         )
         records = self._query(connection, fetch, soql)
-        deals = self._deals(connection, fetch, records)
+        deals = self._deals(connection, fetch, records, org)
         last = records[-1]["Id"] if len(records) == DEALS_PAGE else None
         return DealsPage(deals, last)
 
     def read_deal(self, *, connection: CrmConnection, fetch: Fetch, external_id: str) -> CrmDeal | None:
         if not RECORD_ID.match(external_id or ""):
             return None
-        soql = f"SELECT {self._opportunity_fields(connection)} FROM Opportunity WHERE Id = '{external_id}'"  # noqa: S608
-        deals = self._deals(connection, fetch, self._query(connection, fetch, soql))
+        org = self._org(connection, fetch)
+        soql = (
+            f"SELECT {self._opportunity_fields(connection, org)} FROM Opportunity WHERE Id = '{external_id}'"  # noqa: S608
+        )
+        deals = self._deals(connection, fetch, self._query(connection, fetch, soql), org)
         return deals[0] if deals else None
 
-    def _deals(self, connection: CrmConnection, fetch: Fetch, records: list[dict]) -> list[CrmDeal]:
+    def _deals(
+        self, connection: CrmConnection, fetch: Fetch, records: list[dict], org: OrgShape
+    ) -> list[CrmDeal]:
         if not records:
             return []
         closed_ids = [r["Id"] for r in records if r.get("IsClosed")]
@@ -183,12 +267,14 @@ class SalesforceSyncReads:
             deal = CrmDeal(
                 external_id=record["Id"],
                 name=(record.get("Name") or "").strip() or record["Id"],
-                pipeline_id=PIPELINE_ID,
+                pipeline_id=record["RecordTypeId"]
+                if record.get("RecordTypeId") in org.record_types
+                else PIPELINE_ID,
                 stage_id=stage_before.get(record["Id"], "") if outcome != OPEN else stage,
                 outcome=outcome,
                 owner=crm_value(record.get("OwnerId")) or "",
                 amount=parse_amount(record.get("Amount")) or 0,
-                currency="USD",
+                currency=str(record.get("CurrencyIsoCode") or org.currency).upper()[:3],
                 created=parse_time(record.get("CreatedDate")),
                 closed=closed,
                 expected_close=parse_time(record.get("CloseDate")) if outcome == OPEN else None,
@@ -234,3 +320,34 @@ class SalesforceSyncReads:
                 )
             deals.append(deal)
         return deals
+
+    def people_changed_since(
+        self, *, connection: CrmConnection, since: datetime, until: datetime, fetch: Fetch
+    ) -> CrmPeopleChanges:
+        """Contacts deleted between `since` and `until` (not merged into another) and the
+        opportunities whose contact roles changed since `since`."""
+        start = max(since, until - timedelta(days=DELETED_DAYS))
+        base = f"{connection.base_url.rstrip('/')}/services/data/{connection.api_version}"
+        window = urlencode({"start": start.astimezone(UTC).isoformat(timespec="seconds"),
+                            "end": until.astimezone(UTC).isoformat(timespec="seconds")})  # fmt: skip
+        answer = fetch("GET", f"{base}/sobjects/Contact/deleted/?{window}", None)
+        deleted = [str(r["id"]) for r in answer.get("deletedRecords") or [] if r.get("id")]
+        merged = {
+            r["Id"]
+            for r in self._in_chunks(
+                connection,
+                fetch,
+                "SELECT Id, MasterRecordId FROM Contact WHERE Id IN ({ids})",
+                deleted,
+                every=True,
+            )
+            if r.get("MasterRecordId")
+        }  # the losing record of a merge: the person lives on in the master record
+        roles = self._query(
+            connection,
+            fetch,
+            f"SELECT Id, OpportunityId FROM OpportunityContactRole WHERE SystemModstamp >= {_when(since)}",  # noqa: S608 - a formatted date
+            every=True,
+        )
+        deals = sorted({r["OpportunityId"] for r in roles if r.get("OpportunityId")})
+        return CrmPeopleChanges([d for d in deleted if d not in merged], deals)

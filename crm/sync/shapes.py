@@ -79,3 +79,11 @@ class DealsPage:
     deals: list[CrmDeal]
     cursor: str | None  # where the next page starts; None: this was the last
     skipped: list[tuple[str, str, str]] = field(default_factory=list)  # (id, name, why)
+
+
+@dataclass
+class CrmPeopleChanges:
+    """What reconciliation asks of a CRM's people since its last run."""
+
+    deleted_contacts: list[str]  # the CRM's ids of contacts deleted there (erased here)
+    deals: list[str]  # the CRM's ids of deals whose contacts changed (their contacts re-read)
