@@ -90,6 +90,13 @@ def salesforce_items(*, connection: CrmConnection, body: bytes) -> list[Received
     ]
 
 
+def _competitor(connection: CrmConnection, fields: dict) -> str | None:
+    """The connection's competitor field when the record carries it (as the first sync reads it);
+    None when the record says nothing of it."""
+    name = connection.competitor_field
+    return str(fields.get(name) or "") if name and name in fields else None
+
+
 def _notification_spans(body: bytes) -> list[tuple[int, int]]:
     """The byte span of each Notification element of a message (already parsed safely once)."""
     parser = expat.ParserCreate(namespace_separator="}")
@@ -143,6 +150,7 @@ class SalesforceAdapter(SalesforceSyncReads, CrmAdapter):
         return CrmChange(
             fields["Id"], outcome, fields.get(field) if field else None, at, stage_value=stage,
             amount=parse_amount(fields.get(self.amount_field)), owner=crm_value(fields.get(self.owner_field)),
+            competitor_text=_competitor(connection, fields),
         )  # fmt: skip
 
     def _fields_only(self, connection: CrmConnection, fields: dict) -> CrmChange:
@@ -157,6 +165,7 @@ class SalesforceAdapter(SalesforceSyncReads, CrmAdapter):
         return CrmChange(
             fields["Id"], None, reason, at, amount=parse_amount(fields.get(self.amount_field)),
             owner=crm_value(fields.get(self.owner_field)), reason_outcome=reason_outcome,
+            competitor_text=_competitor(connection, fields),
         )  # fmt: skip
 
     def change(self, *, connection: CrmConnection, event: WebhookEvent) -> CrmChange | str:
@@ -188,8 +197,7 @@ class SalesforceAdapter(SalesforceSyncReads, CrmAdapter):
             self.owner_field,
             connection.reason_field,
         ]
-        if connection.win_reason_field:
-            fields.append(connection.win_reason_field)
+        fields += [name for name in (connection.win_reason_field, connection.competitor_field) if name]
         bad = [name for name in fields if not SOQL_NAME.match(name)]
         if bad:
             raise SoqlNameRefused(f"{connection}: {', '.join(bad)} is not a Salesforce field name.")
