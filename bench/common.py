@@ -81,7 +81,9 @@ def summary_triggers_off():
             " WHERE NOT tgisinternal AND tgname LIKE 'insights\\_%' ORDER BY tgname"
         )
         triggers = cursor.fetchall()
-        cursor.execute("TRUNCATE insights_losshistory, insights_dealfact, insights_rollup")
+        cursor.execute(
+            "TRUNCATE insights_losshistory, insights_dealfact, insights_rollup, insights_rollupday"
+        )
         for name, table in triggers:
             cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {name}")
     try:
