@@ -90,6 +90,9 @@ def summary_triggers_off():
         yield
     finally:
         with connection.cursor() as cursor:
+            if connection.in_atomic_block:  # a test's transaction: deferred checks pending block ALTER
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
             for name, table in triggers:
                 cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER {name}")
     started = time.perf_counter()
