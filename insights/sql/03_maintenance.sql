@@ -162,7 +162,8 @@ BEGIN
 END
 $function$;
 
--- Refills both rollups from the stored facts at once (a migration that adds a measure or a grain).
+-- Refills both rollups from the stored facts at once (a migration that adds a measure or a grain),
+-- in the order the figures read them (a grouping's months or days lie together, few pages each).
 CREATE OR REPLACE FUNCTION insights_rollup_refill()
  RETURNS void
  LANGUAGE plpgsql
@@ -178,7 +179,8 @@ BEGIN
     SELECT true, grouping, month, team_id, owner_id, pipeline_id, status, currency, reason_id, stage_id,
            competitor_id, industry, band, first_lost_reason_id, sequence_id, reopened,
            deals, needs_reason, amount, amount_sq, cycle_seconds
-      FROM insights_rollup_expected;
+      FROM insights_rollup_expected
+     ORDER BY grouping, month, team_id;
     INSERT INTO insights_rollupday (
         settled, grouping, day, team_id, owner_id, pipeline_id, status, currency, reason_id, stage_id,
         competitor_id, industry, band, first_lost_reason_id, sequence_id, reopened,
@@ -186,7 +188,8 @@ BEGIN
     SELECT true, grouping, day, team_id, owner_id, pipeline_id, status, currency, reason_id, stage_id,
            competitor_id, industry, band, first_lost_reason_id, sequence_id, reopened,
            deals, needs_reason, amount, amount_sq, cycle_seconds
-      FROM insights_rollupday_expected;
+      FROM insights_rollupday_expected
+     ORDER BY grouping, day, team_id;
 END
 $function$;
 
