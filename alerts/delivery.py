@@ -3,7 +3,10 @@ Teams incoming webhook, each an outbox item (kinds `alerts.email` and `alerts.we
 
 A delivery already made is not made again (a copy of the task, a replay). A delivery that fails
 raises: the outbox tries it again with growing waits (OUTBOX_RETRY_BACKOFF) up to
-ALERTS_MAX_ATTEMPTS times in all, then keeps it failed for good, for an admin to replay. The
+ALERTS_MAX_ATTEMPTS times in all, then keeps it failed for good, for an admin to replay. A webhook
+that Slack or Teams says is gone (revoked, removed, its channel archived: 403, 404, 410, or 400
+`invalid_token` / `no_service`) fails for good at once, its error on the alerts page; 429 and 5xx
+are tried again. The
 webhook address is checked again at each POST (crm.http: https and public, unless the host is in
 ALERTS_WEBHOOK_ALLOWED_HOSTS) and never appears in an error or a log line.
 """
@@ -14,12 +17,12 @@ from functools import partial
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db.models import F
+from django.db.models import Case, F, TextField, Value, When
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from alerts.models import AlertDelivery, AlertFiring
-from crm.http import CrmRequestFailed, crm_request
+from crm.http import CrmHttpError, CrmRequestFailed, crm_request
 from outbox import kinds
 
 EMAIL_KIND = "alerts.email"
@@ -29,6 +32,22 @@ USER_AGENT = "closedlost-alerts"
 
 class AlertDeliveryFailed(Exception):
     """The mail server or the webhook did not take the alert (the outbox tries again)."""
+
+
+class AlertWebhookGone(kinds.FailedForGood):
+    """Slack or Teams says the webhook itself is gone: no later try can succeed."""
+
+
+# Answers of a revoked or removed incoming webhook (Slack: 403 invalid_token, 404 no_service,
+# 410 channel_is_archived, some 400s naming the same; Teams: 403, 404, 410 for a removed connector).
+GONE_STATUSES = {403, 404, 410}
+GONE_CODES = ("invalid_token", "no_service")
+
+
+def _gone(exc: CrmRequestFailed) -> bool:
+    if not isinstance(exc, CrmHttpError):
+        return False
+    return exc.status in GONE_STATUSES or (exc.status == 400 and any(c in exc.detail for c in GONE_CODES))
 
 
 def absolute(path: str) -> str:
@@ -116,6 +135,12 @@ def _send(delivery: AlertDelivery) -> None:
             timeout=settings.ALERTS_WEBHOOK_TIMEOUT,
         )
     except CrmRequestFailed as exc:
+        if _gone(exc):
+            raise AlertWebhookGone(
+                f"The {delivery.get_channel_display()} webhook is revoked or removed"
+                f" (HTTP {exc.status} {exc.detail[:60].strip()}): set a new webhook address on the rule,"
+                " then replay the delivery on the outbox page."
+            ) from exc
         raise AlertDeliveryFailed(
             f"The {delivery.get_channel_display()} webhook did not take it: {exc}"
         ) from exc
@@ -133,6 +158,9 @@ def alert_deliver(*, delivery_id: int) -> None:
     AlertDelivery.objects.filter(pk=delivery_id).update(attempts=F("attempts") + 1)
     try:
         _send(delivery)
+    except AlertWebhookGone as exc:
+        AlertDelivery.objects.filter(pk=delivery_id).update(last_error=str(exc)[:1000])
+        raise
     except Exception as exc:
         error = str(exc) if isinstance(exc, AlertDeliveryFailed) else f"{type(exc).__name__}: {exc}"
         AlertDelivery.objects.filter(pk=delivery_id).update(last_error=error[:1000])
@@ -148,8 +176,13 @@ def alert_handoff(delivery_id: int) -> None:
 
 
 def alert_handoff_failed(delivery_id: int, error: str) -> None:
+    """Failed for good: the delivery keeps its own last error (the plain words the alerts page
+    shows), or the outbox's when it has none."""
     AlertDelivery.objects.filter(pk=delivery_id, state=AlertDelivery.State.PENDING).update(
-        state=AlertDelivery.State.FAILED, last_error=error[:1000]
+        state=AlertDelivery.State.FAILED,
+        last_error=Case(
+            When(last_error="", then=Value(error[:1000])), default=F("last_error"), output_field=TextField()
+        ),
     )
 
 

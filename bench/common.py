@@ -81,13 +81,18 @@ def summary_triggers_off():
             " WHERE NOT tgisinternal AND tgname LIKE 'insights\\_%' ORDER BY tgname"
         )
         triggers = cursor.fetchall()
-        cursor.execute("TRUNCATE insights_losshistory, insights_dealfact, insights_rollup")
+        cursor.execute(
+            "TRUNCATE insights_losshistory, insights_dealfact, insights_rollup, insights_rollupday"
+        )
         for name, table in triggers:
             cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {name}")
     try:
         yield
     finally:
         with connection.cursor() as cursor:
+            if connection.in_atomic_block:  # a test's transaction: deferred checks pending block ALTER
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
             for name, table in triggers:
                 cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER {name}")
     started = time.perf_counter()

@@ -1,10 +1,10 @@
 """Lost value as findings: the lost deals' amounts by team, rep, pipeline, industry, company size
 and stage lost at, in the period against the comparison (insights.findings_stats.ValueCell).
 
-One grouped read per period ("lost_value": deals, Σ amount and Σ amount² per dimension and
-currency). The rollup holds no squares, so a dashboard reading the rollup reads this one from the
-facts (its day ranges, through the closed_at index and the scope); the live path sums the deals.
-Amounts are converted to the organisation currency with the dashboard's stored rates; deals in a
+No read of its own: deals, Σ amount and Σ amount² per dimension and currency come with the reads
+the figures make anyway ("base" by rep, team and pipeline; "industry", "size", "stage"), from the
+summary (both rollups keep Σ amount² per currency) or, on the live path, from the deals. Amounts
+are converted to the organisation currency with the dashboard's stored rates; deals in a
 currency without a rate are left out, as on the dashboard's value figures.
 """
 
@@ -19,33 +19,26 @@ from insights.findings_stats import ValueCell
 from insights.measures import Dashboard
 from teams.models import Team, User
 
-# (dimension, column of the read, the filter that makes it one value, the deal list's parameter)
+# (dimension, column of the read, the filter that makes it one value, the deal list's parameter,
+#  the read and its GROUP BY set that carry it)
 DIMENSIONS = (
-    ("team", "team_id", "team", "team"),
-    ("rep", "owner_id", "owner", "owner"),
-    ("pipeline", "pipeline_id", "pipeline", "pipeline"),
-    ("industry", "industry", "industry", "industry"),
-    ("size", "band", "size", "size"),
-    ("stage", "stage_id", None, "stage"),
+    ("team", "team_id", "team", "team", "base", 1),
+    ("rep", "owner_id", "owner", "owner", "base", 0),
+    ("pipeline", "pipeline_id", "pipeline", "pipeline", "base", 2),
+    ("industry", "industry", "industry", "industry", "industry", 0),
+    ("size", "band", "size", "size", "size", 0),
+    ("stage", "stage_id", None, "stage", "stage", 0),
 )
 
 
 def _summed(dashboard: Dashboard) -> dict:
     """{(dimension, key): (deals, Σ value, Σ value²)} in the organisation currency."""
-    source = "live" if dashboard.source == "live" else "facts"
-    reader = dashboard
-    if dashboard.source != source:
-        reader = Dashboard(user=dashboard.user, filters=dashboard.filters, source=source)
-        reader.__dict__["rates"] = dashboard.rates  # already read
-        reader._measures.update(dashboard._measures)  # and flushed: no second flush() for the twin
     rates = {code: float(rate) for code, rate in dashboard.rates.items()}
     out: dict = {}
-    for (dimension, column, _filter, _param), rows in zip(
-        DIMENSIONS, reader.measures("lost_value"), strict=True
-    ):
-        for row in rows:
+    for dimension, column, _filter, _param, read, index in DIMENSIONS:
+        for row in dashboard.measures(read)[index]:
             rate = rates.get(row["currency"])
-            if rate is None:
+            if rate is None or row.get("status", LOST) != LOST:
                 continue
             key = row[column]
             deals, amount, squares = out.get((dimension, key), (0, 0.0, 0.0))
@@ -98,12 +91,12 @@ def lost_value_cells(dashboard: Dashboard, other: Dashboard) -> list[ValueCell]:
     now, before = _summed(dashboard), _summed(other)
     open_dimensions = {
         dimension
-        for dimension, _column, name, _param in DIMENSIONS
+        for dimension, _column, name, _param, *_read in DIMENSIONS
         if name is None or not getattr(filters, name)
     }
     keys = {key for key in now.keys() | before.keys() if key[0] in open_dimensions}
     known = names(dashboard, other)
-    params = {dimension: param for dimension, _column, _name, param in DIMENSIONS}
+    params = {dimension: param for dimension, _column, _name, param, *_read in DIMENSIONS}
     cells = []
     order = [dimension for dimension, *_rest in DIMENSIONS]
     seen = set()  # a dimension with one value (one team, one pipeline) repeats the scope's total

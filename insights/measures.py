@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from functools import cached_property
 
@@ -58,8 +58,9 @@ from teams.models import User
 # dashboard's scope, filters and period, summed by a few dimensions: deals, deals needing a
 # reason, amount (per currency: converted here) and cycle seconds. Three sources give the same
 # rows (tests hold them equal):
-# - "rollup" (PostgreSQL): the monthly Rollup for the period's whole months, DealFact for the days
-#   of partial months (added, or taken off a whole month when that reads fewer rows);
+# - "rollup" (PostgreSQL): the monthly Rollup for the period's whole months, the daily RollupDay
+#   for the days of partial months (added, or taken off a whole month when that reads fewer rows);
+#   DealFact only for a user's own deals outside the teams they manage (a rep's whole scope);
 # - "facts" (PostgreSQL): DealFact alone, when a filter is not a Rollup key (industry, size,
 #   competitor);
 # - "live" (any database, so SQLite under `make run`): the deals themselves through the ORM.
@@ -72,8 +73,10 @@ SIGNED = {
     "needs_reason": "s * needs_reason::int",
     "amount": "s * amount",
     "cycle_seconds": "s * cycle_seconds",
-    "amount_sq": "s * amount * amount",  # the findings' lost value test (facts and live only)
+    "amount_sq": "s * amount * amount",  # the findings' lost value test
 }
+# The same over RollupDay rows (already sums).
+SIGNED_DAYS = {name: f"s * {name}" for name in (*MEASURES, "amount_sq")}
 
 
 @dataclass(frozen=True)
@@ -83,8 +86,15 @@ class Read:
     measures: tuple[str, ...] = ("deals", "amount")  # what the figures use (numeric sums cost)
 
 
+# Σ amount² too where the findings test lost value (insights.findings_value): by rep, team and
+# pipeline from "base", by industry, size and stage from theirs.
+VALUE_MEASURES = ("deals", "amount", "amount_sq")
 READS = {
-    "base": Read(Grouping.BASE, (("owner_id", "status", "currency"),), MEASURES),
+    "base": Read(
+        Grouping.BASE,
+        tuple((dim, "status", "currency") for dim in ("owner_id", "team_id", "pipeline_id")),
+        (*MEASURES, "amount_sq"),
+    ),
     "reason": Read(Grouping.REASON, (("reason_id", "currency"), ("month", "reason_id"))),
     "rep_reason": Read(Grouping.REP_REASON, (("owner_id", "reason_id"),), ("deals",)),
     # By team, by pipeline and by rep within each team (the findings' rates).
@@ -93,20 +103,10 @@ READS = {
         (("team_id", "status"), ("pipeline_id", "status"), ("team_id", "owner_id", "status")),
         ("deals",),
     ),
-    "stage": Read(Grouping.STAGE, (("stage_id", "currency"),)),
-    # Lost value by every dimension, with the squares of the amounts (insights.findings; the
-    # rollup has no squares: read from the facts).
-    "lost_value": Read(
-        Grouping.STAGE,
-        tuple(
-            (dim, "currency")
-            for dim in ("team_id", "owner_id", "pipeline_id", "industry", "band", "stage_id")
-        ),
-        ("deals", "amount", "amount_sq"),
-    ),
+    "stage": Read(Grouping.STAGE, (("stage_id", "currency"),), VALUE_MEASURES),
     "competitor": Read(Grouping.COMPETITOR, (("competitor_id", "status", "currency"),)),
-    "industry": Read(Grouping.INDUSTRY, (("industry", "status", "currency"),)),
-    "size": Read(Grouping.SIZE, (("band", "status", "currency"),)),
+    "industry": Read(Grouping.INDUSTRY, (("industry", "status", "currency"),), VALUE_MEASURES),
+    "size": Read(Grouping.SIZE, (("band", "status", "currency"),), VALUE_MEASURES),
     "recovery_reason": Read(
         Grouping.RECOVERY_REASON, (("first_lost_reason_id", "reopened", "status", "currency"),)
     ),
@@ -118,15 +118,16 @@ READS = {
 
 @dataclass(frozen=True)
 class Plan:
-    """Where a period's rows come from: whole months of Rollup, and signed day ranges of DealFact."""
+    """Where a period's rows come from: whole months of Rollup, and signed day ranges (first and
+    last day, inclusive) of RollupDay (or of DealFact, for a scope the rollups do not key)."""
 
     months: tuple[date, ...]
-    ranges: tuple[tuple[datetime, datetime, int], ...]
+    ranges: tuple[tuple[date, date, int], ...]
 
 
 def period_plan(first: date, last: date, *, rollup: bool) -> Plan:
     if not rollup:
-        return Plan((), ((*day_bounds(first, last), 1),))
+        return Plan((), ((first, last, 1),))
     months, ranges = [], []
     for month in month_starts(first, last):
         end = month_end(month)
@@ -136,14 +137,14 @@ def period_plan(first: date, last: date, *, rollup: bool) -> Plan:
             continue
         inside = (stop - start).days + 1
         if inside * 2 <= (end - month).days + 1:
-            ranges.append((*day_bounds(start, stop), 1))
+            ranges.append((start, stop, 1))
             continue
         # Most of the month: the whole month less the days outside the period.
         months.append(month)
         if start > month:
-            ranges.append((*day_bounds(month, start - timedelta(days=1)), -1))
+            ranges.append((month, start - timedelta(days=1), -1))
         if stop < end:
-            ranges.append((*day_bounds(stop + timedelta(days=1), end), -1))
+            ranges.append((stop + timedelta(days=1), end, -1))
     return Plan(tuple(months), tuple(ranges))
 
 
@@ -325,24 +326,45 @@ def _fact_filters(filters: DashboardFilters, read: Read, where: list[str], param
 
 def _facts_part(plan: Plan, scope: Sql, select: str, conditions: Sql) -> Sql:
     """DealFact rows of the plan's day ranges, each signed by the range it falls in."""
-    inside = " OR ".join("(f.closed_at >= %s AND f.closed_at <= %s)" for _ in plan.ranges)
-    signs = " ".join("WHEN f.closed_at >= %s AND f.closed_at <= %s THEN %s" for _ in plan.ranges)
+    bounds = [day_bounds(first, last) for first, last, _sign in plan.ranges]
+    inside = " OR ".join("(f.closed_at >= %s AND f.closed_at <= %s)" for _ in bounds)
+    signs = " ".join("WHEN f.closed_at >= %s AND f.closed_at <= %s THEN %s" for _ in bounds)
     sql = (
         f"SELECT {select} FROM (SELECT f.*, CASE {signs} END AS s"  # noqa: S608
         f" FROM insights_dealfact f WHERE ({inside}) AND {scope[0]} AND {conditions[0]}) f"
     )
-    params = [value for start, end, sign in plan.ranges for value in (start, end, sign)]
-    params += [value for start, end, _sign in plan.ranges for value in (start, end)]
+    signed = zip(bounds, [sign for *_days, sign in plan.ranges], strict=True)
+    params = [value for (start, end), sign in signed for value in (start, end, sign)]
+    params += [value for start, end in bounds for value in (start, end)]
     return sql, [*params, *scope[1], *conditions[1]]
 
 
-def _sql_parts(dashboard: Dashboard, read: Read, columns: str) -> Sql:
-    """The UNION ALL of rollup months and fact ranges the period and the scope need.
+def _days_part(plan: Plan, read: Read, scope: Sql, columns: list[str], keys: Sql) -> Sql:
+    """RollupDay rows of the plan's day ranges, each signed by the range it falls in."""
+    inside = " OR ".join("day BETWEEN %s AND %s" for _ in plan.ranges)
+    signs = " ".join("WHEN day BETWEEN %s AND %s THEN %s" for _ in plan.ranges)
+    select = ", ".join(
+        "date_trunc('month', day)::date AS month" if column == "month" else column for column in columns
+    )
+    signed = ", ".join(f"{SIGNED_DAYS[name]} AS {name}" for name in read.measures)
+    where = "".join(f" AND {condition}" for condition in keys[0])
+    sql = (
+        f"SELECT {select}, {signed} FROM (SELECT d.*, CASE {signs} END AS s"  # noqa: S608
+        f" FROM insights_rollupday d WHERE grouping = %s AND ({inside}) AND {scope[0]}{where}) d"
+    )
+    params = [value for start, end, sign in plan.ranges for value in (start, end, sign)]
+    params += [int(read.grouping)] + [value for start, end, _sign in plan.ranges for value in (start, end)]
+    return sql, [*params, *scope[1], *keys[1]]
+
+
+def _sql_parts(dashboard: Dashboard, read: Read, dims: list[str]) -> Sql:
+    """The UNION ALL of rollup months, rollup days and fact ranges the period and the scope need.
 
     The user's scope is split in two: the teams they manage (or everything, for an admin) read
-    the rollup; their own deals outside those teams (a rep's whole scope) read the facts.
+    the rollups; their own deals outside those teams (a rep's whole scope) read the facts.
     """
     filters = dashboard.filters
+    columns = ", ".join(dims)
     whole, teams, own = _scopes(dashboard.user)
     usable = (
         dashboard.source == "rollup"
@@ -366,7 +388,7 @@ def _sql_parts(dashboard: Dashboard, read: Read, columns: str) -> Sql:
                 )
             )
         if plan.ranges:
-            parts.append(_facts_part(Plan((), plan.ranges), rollup_scope, f"{columns}, {signed}", conditions))
+            parts.append(_days_part(Plan((), plan.ranges), read, rollup_scope, dims, (where, params)))
     if facts_scope is not None:
         plan = period_plan(filters.date_from, filters.date_to, rollup=False)
         parts.append(_facts_part(plan, facts_scope, f"{columns}, {signed}", conditions))
@@ -374,11 +396,12 @@ def _sql_parts(dashboard: Dashboard, read: Read, columns: str) -> Sql:
 
 
 def _sql_rows(dashboard: Dashboard, read: Read) -> tuple[list[dict], ...]:
-    """One query: Rollup's whole months and DealFact's signed day ranges, by every set at once."""
+    """One query: Rollup's whole months and RollupDay's signed day ranges (or DealFact's), by every
+    set at once."""
     # Only fixed names (READS, MEMBERS, column names) go into the text; every value is a parameter.
     dims = sorted({dim for group in read.sets for dim in group})
     columns = ", ".join(dims)
-    union, params = _sql_parts(dashboard, read, columns)
+    union, params = _sql_parts(dashboard, read, dims)
     sets = ", ".join(f"({', '.join(group)})" for group in read.sets)
     sums = ", ".join(f"sum({name})" for name in read.measures)
     sql = (
@@ -443,11 +466,12 @@ def _live_rows(dashboard: Dashboard, read: Read) -> tuple[list[dict], ...]:
             qs.annotate(**named)
             .values(*columns)
             .annotate(
+                # Before `amount` is the sum's name: F("amount") is still the deal's.
+                **({"amount_sq": Sum(F("amount") * F("amount"))} if "amount_sq" in read.measures else {}),
                 deals=Count("pk"),
                 needs_reason=Count("pk", filter=Q(status=LOST, close_reason__isnull=True)),
                 amount=Sum("amount"),
                 cycle_seconds=Sum(F("closed_at") - F("created_at")),
-                **({"amount_sq": Sum(F("amount") * F("amount"))} if "amount_sq" in read.measures else {}),
             )
             .order_by()
         )

@@ -120,6 +120,18 @@ class DealFact(models.Model):
         return f"deal {self.deal_id}: {self.status} in {self.month:%Y-%m}"
 
 
+class Grouping(models.IntegerChoices):
+    BASE = 1, "closed deals"
+    REASON = 2, "lost deals by reason"
+    STAGE = 3, "lost deals by stage"
+    COMPETITOR = 4, "won and lost deals by competitor"
+    INDUSTRY = 5, "closed deals by industry"
+    RECOVERY_REASON = 6, "deals ever lost by first loss reason"
+    REP_REASON = 7, "lost deals by rep and reason"
+    SIZE = 8, "closed deals by account size"
+    RECOVERY_SEQUENCE = 9, "deals ever lost by first loss nurture sequence"
+
+
 ROLLUP_KEY = [
     "grouping",
     "month",
@@ -137,34 +149,14 @@ ROLLUP_KEY = [
     "sequence_id",
     "reopened",
 ]
+ROLLUP_DAY_KEY = ["day" if key == "month" else key for key in ROLLUP_KEY]
 
 
-class Rollup(models.Model):
-    """Monthly sums of DealFact rows, one grouping per family of figures.
-
-    Every grouping is keyed by team and pipeline; only BASE and REP_REASON also by rep (the by-rep
-    figure needs them), and REP_REASON has no currency (counts only): a key per rep would make the
-    other groupings nearly as long as the facts.
-
-    The triggers append signed differences (settled = false); `rollup_compact` (Celery beat) folds
-    them into one settled row per key. Readers sum every row of a key, so the figures are exact
-    before and after compaction.
-    """
-
-    class Grouping(models.IntegerChoices):
-        BASE = 1, "closed deals"
-        REASON = 2, "lost deals by reason"
-        STAGE = 3, "lost deals by stage"
-        COMPETITOR = 4, "won and lost deals by competitor"
-        INDUSTRY = 5, "closed deals by industry"
-        RECOVERY_REASON = 6, "deals ever lost by first loss reason"
-        REP_REASON = 7, "lost deals by rep and reason"
-        SIZE = 8, "closed deals by account size"
-        RECOVERY_SEQUENCE = 9, "deals ever lost by first loss nurture sequence"
+class RollupSums(models.Model):
+    """The keys (but the time grain) and the sums shared by the monthly and the daily rollup."""
 
     settled = models.BooleanField(default=False)
     grouping = models.PositiveSmallIntegerField(choices=Grouping.choices)
-    month = models.DateField()
     team_id = models.BigIntegerField()
     owner_id = models.BigIntegerField(null=True, help_text="Only in the groupings keyed by rep.")
     pipeline_id = models.BigIntegerField()
@@ -181,7 +173,28 @@ class Rollup(models.Model):
     deals = models.IntegerField()
     needs_reason = models.IntegerField()
     amount = models.DecimalField(max_digits=24, decimal_places=2)
+    # Σ amount² in the row's currency (converted with the rate squared): the lost value test's variance.
+    amount_sq = models.DecimalField(max_digits=38, decimal_places=4, default=0)
     cycle_seconds = models.DecimalField(max_digits=30, decimal_places=6, null=True)
+
+    class Meta:
+        abstract = True
+
+
+class Rollup(RollupSums):
+    """Monthly sums of DealFact rows, one grouping per family of figures.
+
+    Every grouping is keyed by team and pipeline; only BASE and REP_REASON also by rep (the by-rep
+    figure needs them), and REP_REASON has no currency (counts only): a key per rep would make the
+    other groupings nearly as long as the facts.
+
+    The triggers append signed differences (settled = false); `rollup_compact` (Celery beat) folds
+    them into one settled row per key. Readers sum every row of a key, so the figures are exact
+    before and after compaction.
+    """
+
+    Grouping = Grouping
+    month = models.DateField()
 
     class Meta:
         constraints = [
@@ -200,6 +213,31 @@ class Rollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_grouping_display()} {self.month:%Y-%m}: {self.deals}"
+
+
+class RollupDay(RollupSums):
+    """The same sums by day (UTC), kept by the same triggers: a period's partial months (the
+    current month, a 90-day period's edges) read these rows, not the facts (issue 25)."""
+
+    day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                *ROLLUP_DAY_KEY,
+                condition=Q(settled=True),
+                nulls_distinct=False,
+                name="insights_rollupday_settled_key",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["grouping", "day"], name="insights_rollupday_day"),
+            models.Index(fields=["grouping", "team_id", "day"], name="insights_rollupday_team"),
+            models.Index(fields=["grouping", "owner_id", "day"], name="insights_rollupday_owner"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_grouping_display()} {self.day}: {self.deals}"
 
 
 class InsightsSettings(models.Model):

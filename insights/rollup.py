@@ -1,4 +1,4 @@
-"""Keeping the dashboards' summary (DealFact and Rollup; SQL in insights/sql/) tidy and checked.
+"""Keeping the dashboards' summary (DealFact, Rollup and RollupDay; SQL in insights/sql/) tidy and checked.
 
 The triggers keep both exact at every commit; this module refreshes them earlier inside a
 transaction (`flush`), folds the trigger's appended rows
@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from insights import summary_sql
-from insights.models import ROLLUP_KEY, DealFact
+from insights.models import ROLLUP_DAY_KEY, ROLLUP_KEY, DealFact
 
 logger = logging.getLogger(__name__)
 
@@ -25,16 +25,24 @@ FACTS_NOW = f"""
     SELECT {FACT_COLUMNS} FROM insights_facts_compute(ARRAY(
         SELECT id FROM deals_deal WHERE status <> 'open' UNION SELECT deal_id FROM insights_losshistory))
 """  # noqa: S608 - fixed names only
-KEY = ", ".join(ROLLUP_KEY)
-MEASURES = "deals, needs_reason, amount, cycle_seconds"
-ROLLUP_EXPECTED = f"SELECT {KEY}, {MEASURES} FROM insights_rollup_expected"  # noqa: S608
+MEASURES = "deals, needs_reason, amount, amount_sq, cycle_seconds"
 # Deals per slice of a rebuild: a close of one of them waits for at most one slice.
 SLICE = 2000
-ROLLUP_STORED = f"""
-    SELECT {KEY}, sum(deals) AS deals, sum(needs_reason) AS needs_reason, sum(amount) AS amount,
-           sum(cycle_seconds) AS cycle_seconds
-      FROM insights_rollup GROUP BY {KEY} HAVING sum(deals) <> 0
-"""  # noqa: S608 - fixed names only
+
+
+def _rollup_sql(table: str, key: list[str]) -> tuple[str, str]:
+    """The rollup `table` summed by key, and what it sums to when it agrees with the facts."""
+    columns = ", ".join(key)
+    stored = (
+        f"SELECT {columns}, sum(deals) AS deals, sum(needs_reason) AS needs_reason, sum(amount) AS amount,"  # noqa: S608
+        f" sum(amount_sq) AS amount_sq, sum(cycle_seconds) AS cycle_seconds"
+        f" FROM {table} GROUP BY {columns} HAVING sum(deals) <> 0"
+    )
+    return stored, f"SELECT {columns}, {MEASURES} FROM {table}_expected"  # noqa: S608 - fixed names only
+
+
+ROLLUP_STORED, ROLLUP_EXPECTED = _rollup_sql("insights_rollup", ROLLUP_KEY)
+ROLLUP_DAY_STORED, ROLLUP_DAY_EXPECTED = _rollup_sql("insights_rollupday", ROLLUP_DAY_KEY)
 
 
 def summary_available() -> bool:
@@ -106,16 +114,18 @@ def rollup_rebuild(
 
 
 def rollup_drift() -> dict[str, int]:
-    """Rows that differ between the stored facts and the deals now, and between the rollup's
-    sums and the stored facts (both 0 when the summary agrees with the live computation)."""
+    """Rows that differ between the stored facts and the deals now, and between each rollup's (by
+    month, by day) sums and the stored facts (all 0 when the summary agrees with the live
+    computation)."""
     if not summary_available():
-        return {"facts": 0, "rollup": 0}
+        return {"facts": 0, "rollup": 0, "rollup_day": 0}
     flush()
     out = {}
     with connection.cursor() as cursor:
         for name, stored, expected in (
             ("facts", FACTS_STORED, FACTS_NOW),
             ("rollup", ROLLUP_STORED, ROLLUP_EXPECTED),
+            ("rollup_day", ROLLUP_DAY_STORED, ROLLUP_DAY_EXPECTED),
         ):
             cursor.execute(
                 f"SELECT (SELECT count(*) FROM ({stored} EXCEPT ALL {expected}) a)"  # noqa: S608

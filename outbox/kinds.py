@@ -31,6 +31,11 @@ class Kind:
     on_replay: Callable[[Any], None] | None = None
 
 
+class FailedForGood(Exception):
+    """Raised by a handler when its item can never succeed as it stands (an address revoked, a
+    webhook removed): it fails for good at once, with this error, instead of being tried again."""
+
+
 KINDS: dict[str, Kind] = {}
 
 

@@ -12,6 +12,7 @@ hands over what its kind's `left_over` finds unfinished, as outbox rows.
 """
 
 import logging
+import math
 import os
 import queue
 import random
@@ -260,6 +261,7 @@ def items_run(*, kind: str, items: list) -> str:
     return _finish(kind=kind, items=items, again=_run_items(kinds.get(kind), items))
 
 
+NEVER = math.inf  # the handler said trying again cannot help (kinds.FailedForGood)
 # Not the item's fault: the database went away for a moment. Tried again, not counted.
 TRANSIENT = (db.OperationalError, db.InterfaceError)
 
@@ -294,6 +296,9 @@ def _run_items(kind: kinds.Kind, items: list, *, renew=None, every: float = 0) -
         except TRANSIENT:
             log.warning("outbox: %s item %s: the database is away; tried again later", kind.name, item)
             retry_in = float(settings.OUTBOX_REPUBLISH_AFTER)
+        except kinds.FailedForGood as exc:
+            log.warning("outbox: %s item %s cannot succeed: %s", kind.name, item, exc)
+            crash, retry_in = crash_text(exc), NEVER
         except Exception as exc:  # noqa: BLE001 - one item's crash does not lose the others
             log.exception("outbox: %s item %s failed", kind.name, item)
             crash, retry_in = crash_text(exc), 0.0
@@ -313,7 +318,7 @@ def _finish(*, kind: str, items: list, again: list, message_id: int | None = Non
         for item, retry_in, crash in again:
             if not crash:
                 _retry_later(kind=kind, item=item, retry_in=retry_in, crashes=crashes)
-            elif crashes + 1 >= max_attempts(kinds.get(kind)):
+            elif retry_in == NEVER or crashes + 1 >= max_attempts(kinds.get(kind)):
                 item_fail(kind=kind, item=item, crashes=crashes + 1, error=crash)
                 failed += 1
             else:

@@ -15,12 +15,15 @@ HOOK_PORT = free_port()
 
 class FakeHooks:
     """Incoming webhooks on loopback: `posts` holds (path, JSON body) of each POST it took;
-    `down[path]` is how many more POSTs to that path it answers 503 (Slack/Teams having a bad day)."""
+    `down[path]` is how many more POSTs to that path it answers 503 (Slack/Teams having a bad day);
+    `answers[path]` the (status, body) answers of the next POSTs there, in turn, as Slack and Teams
+    give them (a revoked hook: 404 "no_service", 403 "invalid_token", ...; busy: 429)."""
 
     def __init__(self, port: int):
         self.posts: list[tuple[str, dict]] = []
         self.refused: list[str] = []
         self.down: dict[str, int] = {}
+        self.answers: dict[str, list[tuple[int, bytes]]] = {}
         self.lock = threading.Lock()
         fake = self
 
@@ -28,7 +31,10 @@ class FakeHooks:
             def do_POST(self):  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with fake.lock:
-                    if fake.down.get(self.path, 0) > 0:
+                    if fake.answers.get(self.path):
+                        fake.refused.append(self.path)
+                        status, answer = fake.answers[self.path].pop(0)
+                    elif fake.down.get(self.path, 0) > 0:
                         fake.down[self.path] -= 1
                         fake.refused.append(self.path)
                         status, answer = 503, b"service unavailable"

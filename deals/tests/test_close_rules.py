@@ -390,6 +390,6 @@ def test_a_no_decision_reason_given_later_makes_the_same_close_no_decision(world
         (DealStatus.OPEN, DealStatus.LOST),
         (DealStatus.LOST, DealStatus.NO_DECISION),
     ]
-    assert rollup_drift() == {"facts": 0, "rollup": 0}
+    assert rollup_drift() == {"facts": 0, "rollup": 0, "rollup_day": 0}
     with pytest.raises(services.DealError, match="not waiting for a reason"):
         services.deal_give_reason(deal=deal, reason=world.reasons["no-budget"], actor=world.bob)

@@ -65,7 +65,8 @@ SELECT g.grouping, g.owner_id, g.currency, g.reason_id, g.stage_id, g.competitor
  WHERE g.included
 $function$;
 
--- Appends facts to the rollup, signed (+1 added, -1 removed), in every grouping they belong to.
+-- Appends facts to the rollup, signed (+1 added, -1 removed), in every grouping they belong to:
+-- by month (insights_rollup) and by day (insights_rollupday, for the partial months of a period).
 CREATE OR REPLACE FUNCTION insights_rollup_append(facts insights_dealfact[], direction integer)
  RETURNS void
  LANGUAGE plpgsql
@@ -74,12 +75,24 @@ BEGIN
     INSERT INTO insights_rollup (
         settled, grouping, month, team_id, owner_id, pipeline_id, status, currency, reason_id, stage_id,
         competitor_id, industry, band, first_lost_reason_id, sequence_id, reopened,
-        deals, needs_reason, amount, cycle_seconds)
+        deals, needs_reason, amount, amount_sq, cycle_seconds)
     SELECT false, g.grouping, f.month, f.team_id, g.owner_id, f.pipeline_id, f.status, g.currency,
            g.reason_id, g.stage_id, g.competitor_id, g.industry, g.band, g.first_lost_reason_id,
            g.sequence_id, g.reopened,
            sum(direction), sum(direction * f.needs_reason::int), sum(direction * f.amount),
-           sum(direction * f.cycle_seconds)
+           sum(direction * f.amount * f.amount), sum(direction * f.cycle_seconds)
+      FROM unnest(facts) AS f
+     CROSS JOIN LATERAL insights_fact_groupings(f) AS g
+     GROUP BY 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16;
+    INSERT INTO insights_rollupday (
+        settled, grouping, day, team_id, owner_id, pipeline_id, status, currency, reason_id, stage_id,
+        competitor_id, industry, band, first_lost_reason_id, sequence_id, reopened,
+        deals, needs_reason, amount, amount_sq, cycle_seconds)
+    SELECT false, g.grouping, (f.closed_at AT TIME ZONE 'UTC')::date, f.team_id, g.owner_id, f.pipeline_id,
+           f.status, g.currency, g.reason_id, g.stage_id, g.competitor_id, g.industry, g.band,
+           g.first_lost_reason_id, g.sequence_id, g.reopened,
+           sum(direction), sum(direction * f.needs_reason::int), sum(direction * f.amount),
+           sum(direction * f.amount * f.amount), sum(direction * f.cycle_seconds)
       FROM unnest(facts) AS f
      CROSS JOIN LATERAL insights_fact_groupings(f) AS g
      GROUP BY 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16;
@@ -213,7 +226,20 @@ SELECT g.grouping, f.month, f.team_id, g.owner_id, f.pipeline_id, f.status, g.cu
        g.reason_id, g.stage_id, g.competitor_id, g.industry, g.band, g.first_lost_reason_id,
        g.sequence_id, g.reopened,
        sum(1) AS deals, sum(1 * f.needs_reason::int) AS needs_reason,
-       sum(1 * f.amount) AS amount, sum(1 * f.cycle_seconds) AS cycle_seconds
+       sum(1 * f.amount) AS amount, sum(1 * f.cycle_seconds) AS cycle_seconds,
+       sum(f.amount * f.amount) AS amount_sq
+  FROM insights_dealfact AS f
+ CROSS JOIN LATERAL insights_fact_groupings(f) AS g
+ GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15;
+
+-- The same by day (insights_rollupday).
+CREATE OR REPLACE VIEW insights_rollupday_expected AS
+SELECT g.grouping, (f.closed_at AT TIME ZONE 'UTC')::date AS day, f.team_id, g.owner_id, f.pipeline_id,
+       f.status, g.currency, g.reason_id, g.stage_id, g.competitor_id, g.industry, g.band,
+       g.first_lost_reason_id, g.sequence_id, g.reopened,
+       sum(1) AS deals, sum(1 * f.needs_reason::int) AS needs_reason,
+       sum(1 * f.amount) AS amount, sum(1 * f.cycle_seconds) AS cycle_seconds,
+       sum(f.amount * f.amount) AS amount_sq
   FROM insights_dealfact AS f
  CROSS JOIN LATERAL insights_fact_groupings(f) AS g
  GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15;

@@ -1,7 +1,8 @@
 -- Keeping the summary tidy (compaction) and repairing it (rebuild): insights/rollup.py calls these.
 -- Rules: docs/summary.md ("Compaction and repair").
 
--- Folds unsettled rollup rows into one settled row per key (Celery beat); returns how many folded.
+-- Folds unsettled rollup rows into one settled row per key (Celery beat), in the monthly rollup
+-- and the daily one (the same statement, `grain` month or day); returns how many folded.
 CREATE OR REPLACE FUNCTION insights_rollup_compact()
  RETURNS integer
  LANGUAGE plpgsql
@@ -9,44 +10,42 @@ AS $function$
 DECLARE
     zero bigint[];
     folded integer;
+    total integer := 0;
+    tbl text;
+    grain text;
+    keys text;
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('insights_rollup_compact'));
-    WITH moved AS (
-        DELETE FROM insights_rollup WHERE NOT settled
-        RETURNING grouping, month, team_id, owner_id, pipeline_id, status, currency, reason_id, stage_id,
-                  competitor_id, industry, band, first_lost_reason_id, sequence_id, reopened,
-                  deals, needs_reason, amount, cycle_seconds),
-    summed AS (
-        SELECT grouping, month, team_id, owner_id, pipeline_id, status, currency, reason_id, stage_id,
-               competitor_id, industry, band, first_lost_reason_id, sequence_id, reopened,
-               sum(deals) deals, sum(needs_reason) needs_reason, sum(amount) amount,
-               sum(cycle_seconds) cycle_seconds, count(*) n
-          FROM moved
-         GROUP BY grouping, month, team_id, owner_id, pipeline_id, status, currency, reason_id, stage_id,
-                  competitor_id, industry, band, first_lost_reason_id, sequence_id, reopened),
-    upserted AS (
-        INSERT INTO insights_rollup (
-            settled, grouping, month, team_id, owner_id, pipeline_id, status, currency, reason_id, stage_id,
-            competitor_id, industry, band, first_lost_reason_id, sequence_id, reopened,
-            deals, needs_reason, amount, cycle_seconds)
-        SELECT true, grouping, month, team_id, owner_id, pipeline_id, status, currency, reason_id, stage_id,
-               competitor_id, industry, band, first_lost_reason_id, sequence_id, reopened,
-               deals, needs_reason, amount, cycle_seconds
-          FROM summed
-        ON CONFLICT (grouping, month, team_id, owner_id, pipeline_id, status, currency, reason_id, stage_id,
-                     competitor_id, industry, band, first_lost_reason_id, sequence_id, reopened)
-           WHERE settled DO UPDATE
-           SET deals = insights_rollup.deals + excluded.deals,
-               needs_reason = insights_rollup.needs_reason + excluded.needs_reason,
-               amount = insights_rollup.amount + excluded.amount,
-               cycle_seconds = CASE WHEN insights_rollup.cycle_seconds IS NULL THEN excluded.cycle_seconds
-                                    ELSE insights_rollup.cycle_seconds + coalesce(excluded.cycle_seconds, 0) END
-        RETURNING id, deals)
-    SELECT array_agg(id) FILTER (WHERE deals = 0), (SELECT coalesce(sum(n), 0) FROM summed)
-      INTO zero, folded FROM upserted;
-    -- A key whose deals all went elsewhere (every measure is back to zero).
-    DELETE FROM insights_rollup WHERE id = ANY(zero);
-    RETURN folded;
+    FOR tbl, grain IN VALUES ('insights_rollup', 'month'), ('insights_rollupday', 'day') LOOP
+        keys := format('grouping, %I, team_id, owner_id, pipeline_id, status, currency, reason_id, stage_id,'
+                       ' competitor_id, industry, band, first_lost_reason_id, sequence_id, reopened', grain);
+        EXECUTE format($sql$
+            WITH moved AS (
+                DELETE FROM %1$I WHERE NOT settled
+                RETURNING %2$s, deals, needs_reason, amount, amount_sq, cycle_seconds),
+            summed AS (
+                SELECT %2$s, sum(deals) deals, sum(needs_reason) needs_reason, sum(amount) amount,
+                       sum(amount_sq) amount_sq, sum(cycle_seconds) cycle_seconds, count(*) n
+                  FROM moved GROUP BY %2$s),
+            upserted AS (
+                INSERT INTO %1$I (settled, %2$s, deals, needs_reason, amount, amount_sq, cycle_seconds)
+                SELECT true, %2$s, deals, needs_reason, amount, amount_sq, cycle_seconds FROM summed
+                ON CONFLICT (%2$s) WHERE settled DO UPDATE
+                   SET deals = %1$I.deals + excluded.deals,
+                       needs_reason = %1$I.needs_reason + excluded.needs_reason,
+                       amount = %1$I.amount + excluded.amount,
+                       amount_sq = %1$I.amount_sq + excluded.amount_sq,
+                       cycle_seconds = CASE WHEN %1$I.cycle_seconds IS NULL THEN excluded.cycle_seconds
+                                            ELSE %1$I.cycle_seconds + coalesce(excluded.cycle_seconds, 0) END
+                RETURNING id, deals)
+            SELECT array_agg(id) FILTER (WHERE deals = 0), (SELECT coalesce(sum(n), 0) FROM summed)
+              FROM upserted$sql$, tbl, keys)
+        INTO zero, folded;
+        -- A key whose deals all went elsewhere (every measure is back to zero).
+        EXECUTE format('DELETE FROM %I WHERE id = ANY($1)', tbl) USING zero;
+        total := total + folded;
+    END LOOP;
+    RETURN total;
 END
 $function$;
 
@@ -128,38 +127,69 @@ BEGIN
 END
 $function$;
 
--- Appends to the rollup what it lacks against the facts (unsettled rows, folded by compaction).
--- One statement, one snapshot: a close committing meanwhile adds to both sides alike.
+-- Appends to the rollups (by month and by day) what they lack against the facts (unsettled rows,
+-- folded by compaction). One statement each, in one snapshot: a close committing meanwhile adds to
+-- both sides alike.
 CREATE OR REPLACE FUNCTION insights_rollup_repair()
  RETURNS integer
  LANGUAGE plpgsql
 AS $function$
 DECLARE
     repaired integer;
+    total integer := 0;
+    tbl text;
+    grain text;
+    keys text;
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('insights_rollup_compact'));
+    FOR tbl, grain IN VALUES ('insights_rollup', 'month'), ('insights_rollupday', 'day') LOOP
+        keys := format('grouping, %I, team_id, owner_id, pipeline_id, status, currency, reason_id, stage_id,'
+                       ' competitor_id, industry, band, first_lost_reason_id, sequence_id, reopened', grain);
+        EXECUTE format($sql$
+            INSERT INTO %1$I (settled, %2$s, deals, needs_reason, amount, amount_sq, cycle_seconds)
+            SELECT false, %2$s, sum(deals), sum(needs_reason), sum(amount), sum(amount_sq),
+                   CASE WHEN count(cycle_seconds) > 0 THEN sum(cycle_seconds) END
+              FROM (SELECT %2$s, deals, needs_reason, amount, amount_sq, cycle_seconds FROM %1$s_expected
+                     UNION ALL
+                    SELECT %2$s, -deals, -needs_reason, -amount, -amount_sq, -cycle_seconds FROM %1$I) d
+             GROUP BY %2$s
+            HAVING sum(deals) <> 0 OR sum(needs_reason) <> 0 OR sum(amount) <> 0 OR sum(amount_sq) <> 0
+                OR coalesce(sum(cycle_seconds), 0) <> 0$sql$, tbl, keys);
+        GET DIAGNOSTICS repaired = ROW_COUNT;
+        total := total + repaired;
+    END LOOP;
+    RETURN total;
+END
+$function$;
+
+-- Refills both rollups from the stored facts at once (a migration that adds a measure or a grain),
+-- in the order the figures read them (a grouping's months or days lie together, few pages each).
+CREATE OR REPLACE FUNCTION insights_rollup_refill()
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('insights_rollup_compact'));
+    LOCK TABLE insights_dealfact, insights_rollup, insights_rollupday IN EXCLUSIVE MODE;
+    TRUNCATE insights_rollup, insights_rollupday;
     INSERT INTO insights_rollup (
         settled, grouping, month, team_id, owner_id, pipeline_id, status, currency, reason_id, stage_id,
         competitor_id, industry, band, first_lost_reason_id, sequence_id, reopened,
-        deals, needs_reason, amount, cycle_seconds)
-    SELECT false, grouping, month, team_id, owner_id, pipeline_id, status, currency, reason_id, stage_id,
+        deals, needs_reason, amount, amount_sq, cycle_seconds)
+    SELECT true, grouping, month, team_id, owner_id, pipeline_id, status, currency, reason_id, stage_id,
            competitor_id, industry, band, first_lost_reason_id, sequence_id, reopened,
-           sum(deals), sum(needs_reason), sum(amount),
-           CASE WHEN count(cycle_seconds) > 0 THEN sum(cycle_seconds) END
-      FROM (SELECT grouping, month, team_id, owner_id, pipeline_id, status, currency, reason_id, stage_id,
-                   competitor_id, industry, band, first_lost_reason_id, sequence_id, reopened,
-                   deals, needs_reason, amount, cycle_seconds
-              FROM insights_rollup_expected
-             UNION ALL
-            SELECT grouping, month, team_id, owner_id, pipeline_id, status, currency, reason_id, stage_id,
-                   competitor_id, industry, band, first_lost_reason_id, sequence_id, reopened,
-                   -deals, -needs_reason, -amount, -cycle_seconds
-              FROM insights_rollup) d
-     GROUP BY grouping, month, team_id, owner_id, pipeline_id, status, currency, reason_id, stage_id,
-              competitor_id, industry, band, first_lost_reason_id, sequence_id, reopened
-    HAVING sum(deals) <> 0 OR sum(needs_reason) <> 0 OR sum(amount) <> 0 OR coalesce(sum(cycle_seconds), 0) <> 0;
-    GET DIAGNOSTICS repaired = ROW_COUNT;
-    RETURN repaired;
+           deals, needs_reason, amount, amount_sq, cycle_seconds
+      FROM insights_rollup_expected
+     ORDER BY grouping, month, team_id;
+    INSERT INTO insights_rollupday (
+        settled, grouping, day, team_id, owner_id, pipeline_id, status, currency, reason_id, stage_id,
+        competitor_id, industry, band, first_lost_reason_id, sequence_id, reopened,
+        deals, needs_reason, amount, amount_sq, cycle_seconds)
+    SELECT true, grouping, day, team_id, owner_id, pipeline_id, status, currency, reason_id, stage_id,
+           competitor_id, industry, band, first_lost_reason_id, sequence_id, reopened,
+           deals, needs_reason, amount, amount_sq, cycle_seconds
+      FROM insights_rollupday_expected
+     ORDER BY grouping, day, team_id;
 END
 $function$;
 
@@ -171,8 +201,8 @@ CREATE OR REPLACE FUNCTION insights_facts_rebuild()
 AS $function$
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('insights_rollup_compact'));
-    LOCK TABLE insights_losshistory, insights_dealfact, insights_rollup IN EXCLUSIVE MODE;
-    TRUNCATE insights_losshistory, insights_dealfact, insights_rollup;
+    LOCK TABLE insights_losshistory, insights_dealfact, insights_rollup, insights_rollupday IN EXCLUSIVE MODE;
+    TRUNCATE insights_losshistory, insights_dealfact, insights_rollup, insights_rollupday;
     INSERT INTO insights_losshistory (deal_id, first_lost_closure_id, first_lost_reason_id, reopened, last_closed_at)
     SELECT DISTINCT ON (l.deal_id) l.deal_id, l.id, l.reason_id, r.deal_id IS NOT NULL, a.last_closed_at
       FROM deals_closure l
@@ -192,13 +222,6 @@ BEGIN
       FROM insights_facts_compute(ARRAY(
           SELECT id FROM deals_deal WHERE status <> 'open'
           UNION SELECT deal_id FROM insights_losshistory)) n;
-    INSERT INTO insights_rollup (
-        settled, grouping, month, team_id, owner_id, pipeline_id, status, currency, reason_id, stage_id,
-        competitor_id, industry, band, first_lost_reason_id, sequence_id, reopened,
-        deals, needs_reason, amount, cycle_seconds)
-    SELECT true, grouping, month, team_id, owner_id, pipeline_id, status, currency, reason_id, stage_id,
-           competitor_id, industry, band, first_lost_reason_id, sequence_id, reopened,
-           deals, needs_reason, amount, cycle_seconds
-      FROM insights_rollup_expected;
+    PERFORM insights_rollup_refill();
 END
 $function$;

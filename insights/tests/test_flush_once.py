@@ -27,4 +27,4 @@ def test_marks_after_a_flush_are_flushed_again(world):
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM insights_dirtydeal")
         assert cursor.fetchone()[0] == 0
-    assert rollup.rollup_drift() == {"facts": 0, "rollup": 0}
+    assert rollup.rollup_drift() == {"facts": 0, "rollup": 0, "rollup_day": 0}

@@ -69,7 +69,7 @@ def test_a_slice_holds_only_the_deals_it_repairs(world):
     assert rollup.rollup_drift()["facts"] == 0
     with connection.cursor() as cursor:  # the spoiled fact's difference, as rollup_rebuild ends
         cursor.execute("SELECT insights_rollup_repair()")
-    assert rollup.rollup_drift() == {"facts": 0, "rollup": 0}
+    assert rollup.rollup_drift() == {"facts": 0, "rollup": 0, "rollup_day": 0}
     assert set(DealFact.objects.values_list("deal_id", "status")) == {
         (wrong.pk, "open"),
         (right.pk, "open"),
@@ -84,9 +84,10 @@ def test_the_rebuild_repairs_in_slices_and_writes_nothing_when_all_agree(world):
         cursor.execute("DELETE FROM insights_losshistory WHERE deal_id % 7 = 0")
         cursor.execute("UPDATE insights_dealfact SET band = 'unknown' WHERE deal_id % 5 = 0")
         cursor.execute("DELETE FROM insights_rollup WHERE id % 3 = 0")
+        cursor.execute("DELETE FROM insights_rollupday WHERE id % 4 = 0")
     assert rollup.rollup_drift()["facts"] > 0
     done = rollup.rollup_rebuild(slice_size=17)
     assert done["deals"] > 0 and done["rollup"] > 0
-    assert rollup.rollup_drift() == {"facts": 0, "rollup": 0}
+    assert rollup.rollup_drift() == {"facts": 0, "rollup": 0, "rollup_day": 0}
     assert list(LossHistory.objects.order_by("deal_id").values_list()) == history
     assert rollup.rollup_rebuild(slice_size=50)["rollup"] == 0  # nothing left to repair

@@ -30,7 +30,7 @@ def stored_sums() -> dict:
 
 
 def assert_agrees() -> None:
-    assert rollup.rollup_drift() == {"facts": 0, "rollup": 0}
+    assert rollup.rollup_drift() == {"facts": 0, "rollup": 0, "rollup_day": 0}
 
 
 def test_the_period_plan_reads_whole_months_from_the_rollup():
@@ -39,9 +39,10 @@ def test_the_period_plan_reads_whole_months_from_the_rollup():
     # A few days of a month come from the facts; most of a month is the month less the rest.
     plan = period_plan(date(2026, 1, 28), date(2026, 3, 24), rollup=True)
     assert plan.months == (date(2026, 2, 1), date(2026, 3, 1))
-    (first, first_end, first_sign), (rest, rest_end, rest_sign) = plan.ranges
-    assert (first.date(), first_end.date(), first_sign) == (date(2026, 1, 28), date(2026, 1, 31), 1)
-    assert (rest.date(), rest_end.date(), rest_sign) == (date(2026, 3, 25), date(2026, 3, 31), -1)
+    assert plan.ranges == (
+        (date(2026, 1, 28), date(2026, 1, 31), 1),
+        (date(2026, 3, 25), date(2026, 3, 31), -1),
+    )
     assert period_plan(date(2026, 1, 28), date(2026, 3, 24), rollup=False).months == ()
 
 
@@ -72,6 +73,42 @@ def test_every_source_gives_the_same_figures(world):
         live = dashboard_figures(Dashboard(user=user, filters=filters, source="live"))
         assert dashboard_figures(Dashboard(user=user, filters=filters)) == live, label
     assert_agrees()
+
+
+def test_partial_months_read_the_daily_rollup_and_give_the_live_figures(world, django_assert_max_num_queries):
+    """As on the first and on the last day of a month (the default period, the last 90 and 30
+    days, with their comparison periods): a manager's and an admin's partial months come from the
+    daily rollup, never from the facts, and every figure and comparison value equals the live
+    path's (a rep's too)."""
+    from django.test.utils import CaptureQueriesContext
+
+    from insights.comparison import Comparison, comparison_dates, figures_compared
+    from insights.forms import period_dates
+
+    dataset.build(world, deals=1200, seed=5)
+    checked = 0
+    for today in (date(2026, 3, 1), date(2026, 2, 28), date(2025, 12, 31)):
+        for period in ("last-12-months", "last-90-days", "last-30-days"):
+            filters = dataset.period(*period_dates(period, today))
+            for user in (world.bob, world.carol, world.alice):
+                comparison = Comparison(
+                    "previous", *comparison_dates("previous", filters.date_from, filters.date_to)
+                )
+                with CaptureQueriesContext(connection) as queries:
+                    summary = figures_compared(Dashboard(user=user, filters=filters), comparison)
+                live = figures_compared(Dashboard(user=user, filters=filters, source="live"), comparison)
+                assert summary == live, (today, period, user.username)
+                reads = [q["sql"] for q in queries.captured_queries]
+                # Facts only for a rep's own deals, or a manager's own outside the teams managed.
+                facts = sum(sql.count("FROM insights_dealfact") for sql in reads)
+                own = sum(sql.count(" AND NOT team_id = ANY(") for sql in reads)
+                expected = own if user == world.bob else 0 if user == world.carol else facts
+                assert facts == expected, (today, period, user.username)
+                partial = filters.date_from.day != 1 or today.day == 1  # a partial month at either edge
+                if partial and user != world.alice:
+                    assert any("insights_rollupday" in sql for sql in reads), (today, period, user.username)
+                checked += 1
+    assert checked == 27
 
 
 def test_the_summary_follows_every_kind_of_write(world, competitor):
@@ -174,4 +211,4 @@ def test_the_nightly_check_repairs_a_summary_that_drifted(world):
     assert_agrees()
     assert dashboard_figures(Dashboard(user=world.carol, filters=filters)) == right
     call_command("rollup", "--compact", stdout=out)
-    assert "Rows that disagree: facts 0, rollup 0." in out.getvalue()
+    assert "Rows that disagree: facts 0, rollup 0, daily rollup 0." in out.getvalue()

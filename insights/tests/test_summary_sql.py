@@ -35,7 +35,8 @@ def assert_installed_equals_files():
 
 def test_the_installed_functions_view_and_triggers_are_the_files():
     assert_installed_equals_files()
-    assert len(summary_sql.file_definitions()["functions"]) == 21
+    assert len(summary_sql.file_definitions()["functions"]) == 22
+    assert len(summary_sql.file_definitions()["views"]) == 2
     assert len(summary_sql.file_definitions()["triggers"]) == 13
 
 
@@ -51,7 +52,7 @@ def test_a_function_changed_in_the_database_is_told_apart_and_installing_puts_it
     rollup.summary_install()  # twice: nothing changes
     assert_installed_equals_files()
     assert "Installed the summary's SQL" in out.getvalue()
-    assert "Rows that disagree: facts 0, rollup 0." in out.getvalue()
+    assert "Rows that disagree: facts 0, rollup 0, daily rollup 0." in out.getvalue()
 
 
 def test_the_facts_function_returns_every_column_of_the_facts_by_name():

@@ -36,6 +36,9 @@ class Command(BaseCommand):
         if compact:
             self.stdout.write(f"Folded {rollup.rollup_compact()} appended rows.")
         drift = rollup.rollup_drift()
-        self.stdout.write(f"Rows that disagree: facts {drift['facts']}, rollup {drift['rollup']}.")
+        self.stdout.write(
+            f"Rows that disagree: facts {drift['facts']}, rollup {drift['rollup']},"
+            f" daily rollup {drift['rollup_day']}."
+        )
         if any(drift.values()):
             raise CommandError("The summary disagrees with the deals; run with --rebuild.")
