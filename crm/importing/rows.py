@@ -266,6 +266,16 @@ class Close:
     needs_reason: bool = False
     unmapped: str = ""  # the CRM text to queue for classification
 
+    @property
+    def text_field(self) -> str:
+        """The row's field its reason text came from (and the classification queue's outcome)."""
+        return "won_reason" if self.outcome == WON else "reason"
+
+    @property
+    def unmapped_key(self) -> tuple[str, str] | None:
+        """(the CRM field's outcome, "won" or "lost"; the text) to queue for classification."""
+        return (WON if self.outcome == WON else LOST, self.unmapped) if self.unmapped else None
+
 
 class Reasons:
     """Reason lookups of one import run, cached by (kinds, text)."""
@@ -285,11 +295,17 @@ class Reasons:
 
     def close_of(self, row: Row, outcome: str | None = None) -> Close:
         """The close a closed row asks for. A loss reason that needs a competitor the row does not
-        name leaves the deal "needs a reason" (with the CRM's text), as a webhook would."""
+        name, or a win reason that does not map, leaves the deal "needs a reason" (with the CRM's
+        text), as a webhook would."""
         outcome = outcome or row.outcome
         if outcome == WON:
+            # The CRM decides the outcome: a win whose reason does not map (or is missing where the
+            # pipeline asks for one) is won here too, waiting for its reason, as from a webhook.
             reason, competitor = self.get(row.won_reason_text, (ReasonKind.WIN,))
-            return Close(WON, reason, row.competitor or competitor)
+            competitor = row.competitor or competitor
+            if reason is not None or not (row.won_reason_text or row.pipeline.win_reason_required):
+                return Close(WON, reason, competitor)
+            return Close(WON, None, competitor, needs_reason=True, unmapped=row.won_reason_text)
         reason, competitor = self.get(row.reason_text)
         competitor = row.competitor or competitor
         if reason is not None and reason.kind == ReasonKind.NO_DECISION:

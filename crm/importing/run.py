@@ -51,8 +51,8 @@ def _parse_chunk(job: ImportJob, chunk, columns: dict, look: Lookups, undecodabl
 
 def _chunk_done(job, errors, unmapped, counts, totals) -> None:
     """Inside the chunk's transaction: errors, the classification queue, and the totals."""
-    for text, count in unmapped.items():
-        unmapped_reason_record(kind=job.kind, text=text, count=count)
+    for (outcome, text), count in unmapped.items():
+        unmapped_reason_record(kind=job.kind, text=text, count=count, outcome=outcome)
     ImportRowError.objects.bulk_create(sorted(errors, key=lambda e: e.row))
     job.error_count += sum(1 for error in errors if not error.warning)
     for key, value in counts.items():
