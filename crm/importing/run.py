@@ -123,7 +123,7 @@ def import_job_run(*, job_id: int) -> str:
         _number, header = next(rows, (1, []))
         index = {column: i for i, column in enumerate(header if isinstance(header, list) else [])}
         columns = {field: index[column] for field, column in job.column_map.items() if column in index}
-        look, reasons = lookups(job.stage_map), Reasons(job.kind)
+        look, reasons = lookups(job.stage_map, job.column_map), Reasons(job.kind)
         undecodable = _has_undecodable(job.pk)
         totals = {"created": 0, "updated": 0, "unchanged": 0}
         processed = 0
