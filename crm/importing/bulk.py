@@ -34,8 +34,12 @@ from followups.models import ClosureSequence
 STATUS = {LOST: DealStatus.LOST, WON: DealStatus.WON, NO_DECISION: DealStatus.NO_DECISION}
 
 
+KIND_LABELS = dict(ImportJob._meta.get_field("kind").flatchoices)
+
+
 def note_for(job: ImportJob, text: str) -> str:
-    return f"Imported from {job.get_kind_display()}: “{text}”" if text else ""
+    """What the services' route notes (job.get_kind_display(), without its per-row lookups)."""
+    return f"Imported from {KIND_LABELS.get(job.kind, job.kind)}: “{text}”" if text else ""
 
 
 def bulk_close(job: ImportJob, row: Row, reasons: Reasons) -> Close | None | bool:
