@@ -417,6 +417,10 @@ CELERY_BEAT_SCHEDULE: dict = {
 
 # Dashboards: the nightly repair rests this long between slices of deals, so closes keep a core.
 ROLLUP_REBUILD_PAUSE_MS = envint("ROLLUP_REBUILD_PAUSE_MS", 20)
+# Deals an import put off refreshing (insights.rollup.defer_refresh): the compaction refreshes
+# those still waiting after this many seconds (their import's worker died; one running refreshes
+# its own at its end).
+ROLLUP_PENDING_AFTER = envint("ROLLUP_PENDING_AFTER", 3600)
 
 # Follow-ups: links in emails, retries with backoff, and when a handed-out row is handed out again.
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")

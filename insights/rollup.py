@@ -58,11 +58,37 @@ def flush() -> None:
             cursor.execute("SET CONSTRAINTS insights_rollup_flush DEFERRED")
 
 
+def defer_refresh() -> None:
+    """For a long writer (a CSV import), inside each of its transactions: the deals this
+    transaction changes are kept in insights_pendingdeal instead of being refreshed at its commit.
+    The writer calls `refresh_pending` once at its end (and when it fails); the figures of those
+    deals are the ones from before the writer until then."""
+    if summary_available() and connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('insights.deferred', 'on', true)")
+
+
+def refresh_pending(*, older_than: int = 0) -> int:
+    """Refresh the deals whose refresh was put off (those waiting at least `older_than` seconds),
+    in one transaction whose commit refreshes them as a close would; returns how many."""
+    if not summary_available():
+        return 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT insights_facts_refresh_pending(now() - make_interval(secs => %s))", [older_than]
+        )
+        taken = cursor.fetchone()[0]
+        flush()  # now, also when a caller's transaction holds this one
+        return taken
+
+
 def rollup_compact() -> int:
-    """Fold the rows the triggers appended into one settled row per key; returns how many folded."""
+    """Fold the rows the triggers appended into one settled row per key; returns how many folded.
+    First the deals an import put off refreshing whose worker died (ROLLUP_PENDING_AFTER)."""
     if not summary_available():
         return 0
     flush()
+    refresh_pending(older_than=settings.ROLLUP_PENDING_AFTER)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT insights_rollup_compact()")
         return cursor.fetchone()[0]

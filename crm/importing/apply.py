@@ -4,7 +4,7 @@ deal, and the fallback for any row the set-based route (crm.importing.bulk) does
 from datetime import datetime
 
 from crm.changes import crm_lost_reason_record
-from crm.importing.columns import LOST, NO_DECISION, OPEN, WON, RowError
+from crm.importing.columns import LOST, NO_DECISION, OPEN, WON
 from crm.importing.rows import Close, Lookups, Reasons, Row, earlier_outcome
 from crm.models import EXTERNAL_ID_FIELD, ImportJob
 from deals import services as deal_services
@@ -40,12 +40,16 @@ def is_unchanged(deal: Deal, row: Row, reasons: Reasons) -> bool:
     if _reopens(deal, row, reasons):
         return False
     # A closed deal only changes when it waits for a reason and the row now gives one that maps.
-    return not (deal.needs_reason and _resolving_close(row, reasons))
+    return not (deal.needs_reason and _resolving_close(deal, row, reasons))
 
 
-def _resolving_close(row: Row, reasons: Reasons) -> Close | None:
-    """The close that answers a deal waiting for a reason: a loss or no-decision reason that maps."""
-    if not row.reason_text or row.outcome not in (LOST, NO_DECISION):
+def _resolving_close(deal: Deal, row: Row, reasons: Reasons) -> Close | None:
+    """The close that answers a deal waiting for a reason: for a lost one a loss or no-decision
+    reason that maps, for a won one a win reason that maps."""
+    wanted = (WON,) if deal.status == DealStatus.WON else (LOST, NO_DECISION)
+    if not deal.needs_reason or row.outcome not in wanted:
+        return None
+    if not (row.won_reason_text if row.outcome == WON else row.reason_text):
         return None
     close = reasons.close_of(row)
     return close if close.reason is not None and not close.needs_reason else None
@@ -68,23 +72,27 @@ def _note(job: ImportJob, text: str) -> str:
     return f"Imported from {job.get_kind_display()}: “{text}”" if text else ""
 
 
-def close_deal(*, job: ImportJob, deal: Deal, row: Row, close: Close, at: datetime) -> str:
-    """Close an open deal as the row says, through the services; returns the unmapped text or ""."""
+def close_deal(*, job: ImportJob, deal: Deal, row: Row, close: Close, at: datetime):
+    """Close an open deal as the row says, through the services; returns the unmapped
+    (outcome, text) or None."""
     if close.outcome == WON:
-        try:
-            deal_services.deal_mark_won(
-                deal=deal, reason=close.reason, actor=None, competitor=close.competitor,
-                note=_note(job, row.won_reason_text), closed_at=at, via_crm=True,
-            )  # fmt: skip
-        except deal_services.DealAlreadyClosed:
-            raise
-        except deal_services.DealError as exc:
-            text = f" “{row.won_reason_text}”" if row.won_reason_text else ""
-            raise RowError(
-                "won_reason" if row.won_reason_text else "status",
-                f"won{text}, but {exc.message[0].lower()}{exc.message[1:]} Map the CRM's win reason.",
-            ) from exc
-        return ""
+        if not close.needs_reason:
+            try:
+                deal_services.deal_mark_won(
+                    deal=deal, reason=close.reason, actor=None, competitor=close.competitor,
+                    note=_note(job, row.won_reason_text), closed_at=at, via_crm=True,
+                )  # fmt: skip
+                return None
+            except deal_services.DealAlreadyClosed:
+                raise
+            except deal_services.DealError:
+                pass  # e.g. the win reason needs a competitor the row does not name: ask the rep
+        # The CRM says won: won here too, waiting in "needs a reason" (never refused, never open).
+        deal_services.deal_mark_won_from_crm(
+            deal=deal, crm_reason_text=row.won_reason_text, closed_at=at, competitor=close.competitor
+        )
+        crm_lost_reason_record(deal=deal, kind=job.kind, text=row.won_reason_text)
+        return close.unmapped_key
     if close.reason is not None:
         close_with = (
             deal_services.deal_mark_no_decision
@@ -97,7 +105,7 @@ def close_deal(*, job: ImportJob, deal: Deal, row: Row, close: Close, at: dateti
                 note=_note(job, row.reason_text), closed_at=at, via_crm=True,
                 skip_nurture=True,  # a historical close: no nurture e-mails now
             )  # fmt: skip
-            return ""
+            return None
         except deal_services.DealAlreadyClosed:
             raise
         except deal_services.DealError:
@@ -106,7 +114,7 @@ def close_deal(*, job: ImportJob, deal: Deal, row: Row, close: Close, at: dateti
         deal=deal, crm_reason_text=row.reason_text, closed_at=at, competitor=close.competitor
     )
     crm_lost_reason_record(deal=deal, kind=job.kind, text=row.reason_text)
-    return close.unmapped if close.reason is None else ""
+    return close.unmapped_key if close.reason is None else None
 
 
 def _create(*, job: ImportJob, row: Row, look: Lookups) -> Deal:
@@ -125,7 +133,7 @@ def _create(*, job: ImportJob, row: Row, look: Lookups) -> Deal:
 
 
 def apply_row(*, job: ImportJob, row: Row, deal: Deal | None, look: Lookups, reasons: Reasons):
-    """Write one row (inside its savepoint). Returns (result, deal, unmapped text or "")."""
+    """Write one row (inside its savepoint). Returns (result, deal, unmapped (outcome, text) or None)."""
     if deal is None and row.external_id in job.links:
         deal = Deal.objects.get(pk=job.links[row.external_id])  # confirmed on the review page
         deal = deal_services.deal_link_crm(
@@ -152,9 +160,9 @@ def apply_row(*, job: ImportJob, row: Row, deal: Deal | None, look: Lookups, rea
         deal = deal_services.deal_reopen(deal=deal, actor=None, stage=stage, reopened_at=at, via_crm=True)
     elif deal.is_open and row.outcome == OPEN and row.stage is not None and row.stage.pk != deal.stage_id:
         deal = deal_services.deal_change_stage(deal=deal, stage=row.stage, actor=None)
-    close = _resolving_close(row, reasons) if deal.status == DealStatus.LOST and deal.needs_reason else None
+    close = _resolving_close(deal, row, reasons)
     if close is not None:
-        deal_services.deal_give_reason(  # a no-decision reason makes it No Decision
+        deal_services.deal_give_reason(  # a no-decision reason makes a lost deal No Decision
             deal=deal, reason=close.reason, competitor=close.competitor, actor=None, via_crm=True
         )
     unmapped = _close_as_row(job=job, deal=deal, row=row, reasons=reasons)
@@ -175,10 +183,10 @@ def _reopen_history(deal: Deal, row: Row) -> None:
         )
 
 
-def _close_as_row(*, job: ImportJob, deal: Deal, row: Row, reasons: Reasons) -> str:
+def _close_as_row(*, job: ImportJob, deal: Deal, row: Row, reasons: Reasons):
     """An open deal the row has closed: at the stage it closed at, then closed as the CRM says."""
     if not deal.is_open or row.outcome == OPEN:
-        return ""
+        return None
     if row.stage is not None and row.stage.pk != deal.stage_id:
         deal_services.deal_change_stage(deal=deal, stage=row.stage, actor=None, changed_at=row.closed)
     return close_deal(job=job, deal=deal, row=row, close=reasons.close_of(row), at=row.closed)

@@ -10,8 +10,9 @@ would for them (crm.importing.apply for everything else):
   deal_closed signal on commit (deal_closing's receivers have nothing to do for a new deal a CRM
   closed: no write-back goes to the CRM it came from, and the nurture choice is written here);
 - the rules: the reason comes from reason_for_crm_text (active, of the close's kind); a reason
-  that needs a competitor or a note the row cannot give, and a won row without a win reason where
-  the pipeline asks for one, go to the services instead, which decide and report;
+  that needs a competitor or a note the row cannot give goes to the services instead, which
+  decide; a won row whose win reason does not map (or is missing where the pipeline asks for one)
+  is won, waiting for its reason (deal_mark_won_from_crm);
 - the database still checks every constraint, and the dashboards' summary is kept by the same
   statement triggers (they see these INSERTs like any other; tests compare it with a rebuild).
 """
@@ -33,8 +34,12 @@ from followups.models import ClosureSequence
 STATUS = {LOST: DealStatus.LOST, WON: DealStatus.WON, NO_DECISION: DealStatus.NO_DECISION}
 
 
+KIND_LABELS = dict(ImportJob._meta.get_field("kind").flatchoices)
+
+
 def note_for(job: ImportJob, text: str) -> str:
-    return f"Imported from {job.get_kind_display()}: “{text}”" if text else ""
+    """What the services' route notes (job.get_kind_display(), without its per-row lookups)."""
+    return f"Imported from {KIND_LABELS.get(job.kind, job.kind)}: “{text}”" if text else ""
 
 
 def bulk_close(job: ImportJob, row: Row, reasons: Reasons) -> Close | None | bool:
@@ -44,8 +49,6 @@ def bulk_close(job: ImportJob, row: Row, reasons: Reasons) -> Close | None | boo
     close = reasons.close_of(row, LOST if row.reopened else None)  # reopened: its earlier loss
     reason = close.reason
     if reason is None:
-        if close.outcome == WON and row.pipeline.win_reason_required:
-            return False  # the services report it
         return close
     if reason.requires_competitor and close.competitor is None:
         return False
@@ -110,6 +113,11 @@ def _deal(job: ImportJob, row: Row, close: Close | None, look: Lookups) -> dict:
     return deal
 
 
+def _waiting_note(close: Close, text: str) -> str:
+    """What deal_mark_lost_from_crm / deal_mark_won_from_crm note for a deal waiting for a reason."""
+    return f"CRM {'win ' if close.outcome == WON else ''}reason: {text}" if text else ""
+
+
 def _closure(job: ImportJob, deal_id: int, row: Row, close: Close, look: Lookups) -> dict:
     text = row.won_reason_text if close.outcome == WON else row.reason_text
     return {
@@ -118,7 +126,7 @@ def _closure(job: ImportJob, deal_id: int, row: Row, close: Close, look: Lookups
         "reason_id": close.reason.pk if close.reason else None,
         "reason_kind": close.reason.kind if close.reason else None,
         "competitor_id": close.competitor.pk if close.competitor else None,
-        "note": f"CRM reason: {text}" if close.needs_reason and text else note_for(job, text),
+        "note": _waiting_note(close, text) if close.needs_reason else note_for(job, text),
         "stage_at_close_id": (row.closed_stage or row.stage or look.first_stage[row.pipeline.pk]).pk,
         "amount_at_close": row.amount,
         "currency": row.currency,
@@ -153,7 +161,8 @@ def _events(closed: list, closure_ids: list[int], look: Lookups) -> list[dict]:
 
 
 def bulk_create_rows(*, job: ImportJob, rows: list[tuple[Row, Close | None]], look: Lookups) -> dict:
-    """Write the rows' deals (and closes); returns {unmapped CRM text: rows}. Call in a transaction."""
+    """Write the rows' deals (and closes); returns {(outcome, unmapped CRM text): rows}. Call in a
+    transaction."""
     deal_ids = insert_rows(Deal, [_deal(job, row, close, look) for row, close in rows])
     closed = [(pk, row, close) for pk, (row, close) in zip(deal_ids, rows, strict=True) if close is not None]
     closure_ids = insert_rows(Closure, [_closure(job, pk, row, close, look) for pk, row, close in closed])
@@ -167,17 +176,14 @@ def bulk_create_rows(*, job: ImportJob, rows: list[tuple[Row, Close | None]], lo
         ],
         returning=False,
     )
+    waiting = [(pk, row.won_reason_text if close.outcome == WON else row.reason_text)
+               for pk, row, close in closed if close.needs_reason]  # fmt: skip
     insert_rows(
         CrmLostReason,
         [
-            {
-                "deal_id": pk,
-                "kind": job.kind,
-                "crm_value": normalise_reason_text(row.reason_text),
-                "text": row.reason_text,
-            }
-            for pk, row, close in closed
-            if close.needs_reason and row.reason_text
+            {"deal_id": pk, "kind": job.kind, "crm_value": normalise_reason_text(text), "text": text}
+            for pk, text in waiting
+            if text
         ],
         returning=False,
     )
@@ -186,6 +192,6 @@ def bulk_create_rows(*, job: ImportJob, rows: list[tuple[Row, Close | None]], lo
         transaction.on_commit(
             partial(deal_closed.send, sender=Deal, deal_id=deal_id, closure_id=closure_id, via_crm=True)
         )
-        if close.unmapped:
-            unmapped[close.unmapped] = unmapped.get(close.unmapped, 0) + 1
+        if key := close.unmapped_key:
+            unmapped[key] = unmapped.get(key, 0) + 1
     return unmapped

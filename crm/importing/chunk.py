@@ -34,7 +34,7 @@ def row_error(job: ImportJob, line: int, exc: Exception) -> ImportRowError:
 
 
 def rows_upsert(*, job, parsed, look, reasons, careful: bool):
-    """Apply the parsed rows of one chunk; returns (counts, errors, unmapped texts).
+    """Apply the parsed rows of one chunk; returns (counts, errors, {(outcome, unmapped text): rows}).
 
     Not `careful` (the fast path): new plain rows in bulk, the first failing row raises ChunkRedo.
     `careful`: each row through the services in its own savepoint; a failing row is recorded.
@@ -56,8 +56,8 @@ def rows_upsert(*, job, parsed, look, reasons, careful: bool):
             bulk.append((row, close))
     accounts_ready([row for _, row in parsed], look)
     if bulk:
-        for text, count in bulk_create_rows(job=job, rows=bulk, look=look).items():
-            unmapped[text] = unmapped.get(text, 0) + count
+        for key, count in bulk_create_rows(job=job, rows=bulk, look=look).items():
+            unmapped[key] = unmapped.get(key, 0) + count
         counts["created"] += len(bulk)
         existing.update({row.external_id: None for row, _ in bulk})  # later duplicates re-read them
     for line, row in one_by_one:
@@ -70,9 +70,9 @@ def rows_upsert(*, job, parsed, look, reasons, careful: bool):
         try:
             if careful:
                 with transaction.atomic():
-                    result, deal, text = apply_row(job=job, row=row, deal=deal, look=look, reasons=reasons)
+                    result, deal, key = apply_row(job=job, row=row, deal=deal, look=look, reasons=reasons)
             else:
-                result, deal, text = apply_row(job=job, row=row, deal=deal, look=look, reasons=reasons)
+                result, deal, key = apply_row(job=job, row=row, deal=deal, look=look, reasons=reasons)
         except (RowError, deal_services.DealError) as exc:
             if not careful:
                 raise ChunkRedo from exc
@@ -80,8 +80,8 @@ def rows_upsert(*, job, parsed, look, reasons, careful: bool):
             continue
         existing[row.external_id] = deal
         counts[result] += 1
-        if text:
-            unmapped[text] = unmapped.get(text, 0) + 1
+        if key:
+            unmapped[key] = unmapped.get(key, 0) + 1
     return counts, errors, unmapped
 
 

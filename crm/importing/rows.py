@@ -2,7 +2,7 @@
 without writing anything, and what its close means in our taxonomy."""
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -36,13 +36,17 @@ class Lookups:
     team_names: dict  # lower name -> Team
     competitors: dict  # lower name or alias -> active Competitor
     stage_map: dict  # lower CRM stage value -> our stage name (the review page's choices)
+    column_names: dict = field(default_factory=dict)  # our field -> the file's column (for warnings)
+
+    def column(self, name: str) -> str:
+        return f"“{self.column_names.get(name, name)}”"
 
     def stage(self, pipeline: Pipeline, value: str) -> Stage | None:
         key = word(value)
         return self.stages.get((pipeline.pk, word(self.stage_map.get(key, value))))
 
 
-def lookups(stage_map: dict | None = None) -> Lookups:
+def lookups(stage_map: dict | None = None, column_map: dict | None = None) -> Lookups:
     users = {}
     for user in User.objects.all():
         for key in {user.username, user.email, user.get_full_name()}:
@@ -79,6 +83,7 @@ def lookups(stage_map: dict | None = None) -> Lookups:
         team_names={word(t.name): t for t in team_rows.values()},
         competitors=competitors,
         stage_map={word(k): v for k, v in (stage_map or {}).items()},
+        column_names=dict(column_map or {}),
     )
 
 
@@ -192,6 +197,8 @@ def parse_row(values: dict, look: Lookups) -> Row:
     created = parse_when(values.get("created", ""), "created")
     closed = parse_when(values.get("closed", ""), "closed")
     reopened = parse_when(values.get("reopened", ""), "reopened")
+    if values.get("won_date", "").strip() or values.get("lost_date", "").strip():
+        closed = _outcome_date(values, look, outcome, closed, reopened is not None, warnings)
     if outcome != OPEN and closed is None:
         raise RowError("closed", "is needed for a closed deal")
     if created is not None and closed is not None and outcome != OPEN and created > closed:
@@ -246,6 +253,48 @@ def parse_row(values: dict, look: Lookups) -> Row:
     )
 
 
+SAID = {WON: "won", LOST: "lost", NO_DECISION: "no decision", OPEN: "open"}
+
+
+def _outcome_date(values: dict, look: Lookups, outcome: str, closed, reopened: bool, warnings: list):
+    """The close date of a row with separate won-date and lost-date columns: the outcome the
+    stage (or status) column says decides, and the date that belongs to it (won: the won date;
+    lost or no decision: the lost date), else the close date column, else the other outcome's date
+    (the only close date the row gives). Every disagreement is a warning naming the columns."""
+    dates = {}
+    for name in ("won_date", "lost_date"):
+        raw = values.get(name, "").strip()
+        try:
+            dates[name] = parse_when(raw, name)
+        except RowError as exc:  # a date we cannot read: the row imports without it
+            warnings.append((name, exc.problem + ": imported without it", raw))
+            dates[name] = None
+    said_by = look.column("status" if said_outcome(values.get("status", "")) else "stage")
+    if outcome == OPEN:
+        if reopened and closed is None:  # closed once, reopened since: that close's date
+            return dates["lost_date"] or dates["won_date"]
+        for name, when in dates.items():
+            if when is not None and not reopened:
+                problem = f"says the deal closed on {when.date()} but {said_by} says open: imported open"
+                warnings.append((name, problem, values[name]))
+        return closed
+    own, other = ("won_date", "lost_date") if outcome == WON else ("lost_date", "won_date")
+    said, own_date, other_date = SAID[outcome], dates[own], dates[other]
+    chosen = own_date or closed or other_date
+    if other_date is not None:
+        problem = (
+            f"{look.column(other)} says {SAID[WON if other == 'won_date' else LOST]} on {other_date.date()}"
+        )
+        problem += f" but {said_by} says {said}: imported {said} on {chosen.date()}"
+        if own_date is None and closed is None:
+            problem += ", the only close date the row gives"
+        warnings.append((other, problem, values[other]))
+    if own_date is not None and closed is not None and own_date.date() != closed.date():
+        problem = f"is {closed.date()} but {look.column(own)} says {own_date.date()}: imported {said} on"
+        warnings.append(("closed", f"{problem} {own_date.date()}", values["closed"]))
+    return chosen
+
+
 def earlier_outcome(row: Row) -> str:
     """What a reopened-and-closed-again row was before its reopen: the other outcome whose reason
     column it still carries (HubSpot keeps a won reason after the deal is lost), else its own."""
@@ -266,6 +315,16 @@ class Close:
     needs_reason: bool = False
     unmapped: str = ""  # the CRM text to queue for classification
 
+    @property
+    def text_field(self) -> str:
+        """The row's field its reason text came from (and the classification queue's outcome)."""
+        return "won_reason" if self.outcome == WON else "reason"
+
+    @property
+    def unmapped_key(self) -> tuple[str, str] | None:
+        """(the CRM field's outcome, "won" or "lost"; the text) to queue for classification."""
+        return (WON if self.outcome == WON else LOST, self.unmapped) if self.unmapped else None
+
 
 class Reasons:
     """Reason lookups of one import run, cached by (kinds, text)."""
@@ -285,11 +344,17 @@ class Reasons:
 
     def close_of(self, row: Row, outcome: str | None = None) -> Close:
         """The close a closed row asks for. A loss reason that needs a competitor the row does not
-        name leaves the deal "needs a reason" (with the CRM's text), as a webhook would."""
+        name, or a win reason that does not map, leaves the deal "needs a reason" (with the CRM's
+        text), as a webhook would."""
         outcome = outcome or row.outcome
         if outcome == WON:
+            # The CRM decides the outcome: a win whose reason does not map (or is missing where the
+            # pipeline asks for one) is won here too, waiting for its reason, as from a webhook.
             reason, competitor = self.get(row.won_reason_text, (ReasonKind.WIN,))
-            return Close(WON, reason, row.competitor or competitor)
+            competitor = row.competitor or competitor
+            if reason is not None or not (row.won_reason_text or row.pipeline.win_reason_required):
+                return Close(WON, reason, competitor)
+            return Close(WON, None, competitor, needs_reason=True, unmapped=row.won_reason_text)
         reason, competitor = self.get(row.reason_text)
         competitor = row.competitor or competitor
         if reason is not None and reason.kind == ReasonKind.NO_DECISION:

@@ -1,5 +1,10 @@
 """Running an import job: the file streamed in chunks, each chunk in one transaction.
 
+The dashboards' summary is refreshed once per import, not at each chunk's commit: the chunks put
+their deals' refresh off (insights.rollup.defer_refresh) and the run refreshes them all in its
+last step, or when it fails; a run whose worker died is refreshed by the next run of the job (the
+outbox gives it out again) or by the compaction, whichever comes first.
+
 New plain rows go the set-based route (crm.importing.bulk), the others through the services one
 by one (crm.importing.apply). If anything in a chunk fails after writing, the chunk is undone and
 run again row by row, each in its own savepoint, so a bad row is only reported.
@@ -19,6 +24,7 @@ from crm.importing.people import attach_people, people_apply
 from crm.importing.reading import UNDECODABLE, records, row_values, stored_pieces
 from crm.importing.rows import Lookups, Reasons, lookups, parse_row
 from crm.models import ImportJob, ImportRowError
+from insights.rollup import defer_refresh, refresh_pending
 
 CHUNK = 2000  # rows per transaction (crm.importing.chunk writes them)
 
@@ -45,8 +51,8 @@ def _parse_chunk(job: ImportJob, chunk, columns: dict, look: Lookups, undecodabl
 
 def _chunk_done(job, errors, unmapped, counts, totals) -> None:
     """Inside the chunk's transaction: errors, the classification queue, and the totals."""
-    for text, count in unmapped.items():
-        unmapped_reason_record(kind=job.kind, text=text, count=count)
+    for (outcome, text), count in unmapped.items():
+        unmapped_reason_record(kind=job.kind, text=text, count=count, outcome=outcome)
     ImportRowError.objects.bulk_create(sorted(errors, key=lambda e: e.row))
     job.error_count += sum(1 for error in errors if not error.warning)
     for key, value in counts.items():
@@ -58,6 +64,7 @@ def _run_chunk(job, chunk, columns, look, reasons, totals, undecodable: bool = T
     accounts = dict(look.accounts)
     try:
         with transaction.atomic():
+            defer_refresh()
             counts, errors, unmapped = rows_upsert(
                 job=job, parsed=parsed, look=look, reasons=reasons, careful=False
             )
@@ -66,6 +73,7 @@ def _run_chunk(job, chunk, columns, look, reasons, totals, undecodable: bool = T
     except (ChunkRedo, IntegrityError, DataError):
         look.accounts = accounts  # accounts made by the undone attempt are gone
         with transaction.atomic():
+            defer_refresh()
             counts, errors, unmapped = rows_upsert(
                 job=job, parsed=parsed, look=look, reasons=reasons, careful=True
             )
@@ -115,7 +123,7 @@ def import_job_run(*, job_id: int) -> str:
         _number, header = next(rows, (1, []))
         index = {column: i for i, column in enumerate(header if isinstance(header, list) else [])}
         columns = {field: index[column] for field, column in job.column_map.items() if column in index}
-        look, reasons = lookups(job.stage_map), Reasons(job.kind)
+        look, reasons = lookups(job.stage_map, job.column_map), Reasons(job.kind)
         undecodable = _has_undecodable(job.pk)
         totals = {"created": 0, "updated": 0, "unchanged": 0}
         processed = 0
@@ -131,11 +139,13 @@ def import_job_run(*, job_id: int) -> str:
                 unchanged_count=totals["unchanged"],
                 error_count=job.error_count,
             )
+        refresh_pending()  # the figures count every imported row before the job says done
         ImportJob.objects.filter(pk=job.pk).update(
             status=ImportJob.Status.DONE, finished_at=timezone.now(), total_rows=processed
         )
         return "done"
     except Exception as exc:
+        refresh_pending()  # the chunks committed before the failure count in the figures
         ImportJob.objects.filter(pk=job.pk).update(
             status=ImportJob.Status.FAILED,
             error=f"{type(exc).__name__}: {exc}"[:2000],

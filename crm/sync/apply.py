@@ -199,8 +199,8 @@ def deals_apply(*, connection: CrmConnection, mirror: Mirror, deals: list[CrmDea
     for error in errors:
         deal = deals[error.row]
         applied.skipped.append((deal.external_id, deal.name, f"{error.field} {error.problem}"))
-    for text, count in unmapped.items():
-        unmapped_reason_record(kind=connection.kind, text=text, count=count)
+    for (outcome, text), count in unmapped.items():
+        unmapped_reason_record(kind=connection.kind, text=text, count=count, outcome=outcome)
     applied.created, applied.updated, applied.unchanged = (
         counts["created"],
         counts["updated"],

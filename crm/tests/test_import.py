@@ -3,11 +3,12 @@
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
 from crm import imports
 from crm.models import CrmLostReason, ImportJob, UnmappedReason
 from crm.tests.exports import BAD_ROWS, HUBSPOT_COLUMNS, hubspot_export
-from deals.models import Closure, Deal, DealEvent, DealStatus
+from deals.models import Closure, Deal, DealEvent, DealStatus, Stage
 
 # A bad amount is a warning (the deal imports without it); the other bad rows are refused.
 REFUSED = {line: bad for line, bad in BAD_ROWS.items() if bad[2] != "amount"}
@@ -210,20 +211,25 @@ def test_import_runs_in_a_real_worker(client, importing_world, crm_worker):
 
 
 def test_a_row_failing_after_writes_is_undone_alone(world):
-    """The pipeline asks for a win reason, which an export cannot give: the won row is
-    reported and leaves nothing behind; the rows around it (same chunk) are imported."""
+    """A later export moves an open deal to a stage retired since: its new name and amount are
+    written before the stage move is refused, so the row is reported and leaves nothing behind;
+    the rows around it (same chunk) are imported."""
     header = ",".join(HUBSPOT_COLUMNS) + "\n"
+    run(world, header + "1,First,Demo,New business,100,,2026-01-02,alice,,Fresh Co\n")
+    Stage.objects.filter(pipeline=world.pipeline, name="Proposal").update(removed_at=timezone.now())
     content = header + (
-        "1,First,Demo,New business,100,,2026-01-02,alice,,Fresh Co\n"
-        "2,Second,Closed Won,New business,200,2026-10-01,2026-01-02,alice,,Fresh Co 2\n"
+        "2,Second,Demo,New business,200,,2026-01-02,alice,,Fresh Co 2\n"
+        "1,First renamed,Proposal,New business,150,,2026-01-02,alice,,Fresh Co\n"
         "3,Third,Closed Lost,New business,300,2026-10-02,2026-01-02,alice,no-budget,Fresh Co 3\n"
     )
     job = run(world, content)
     assert (job.created_count, job.error_count) == (2, 1)
     [error] = job.row_errors.all()
-    assert (error.row, error.field) == (3, "status")
-    assert "win reason" in error.problem or "reason" in error.problem
-    assert set(Deal.objects.values_list("hubspot_id", flat=True)) == {"1", "3"}
+    assert (error.row, error.field) == (3, "stage")
+    assert "retired" in error.problem
+    first = Deal.objects.get(hubspot_id="1")
+    assert (first.name, first.amount, first.stage.name) == ("First", 100, "Demo")
+    assert set(Deal.objects.values_list("hubspot_id", flat=True)) == {"1", "2", "3"}
     assert Deal.objects.get(hubspot_id="3").close_reason.code == "no-budget"
     again = run(world, content)
     assert (again.created_count, again.unchanged_count, again.error_count) == (0, 2, 1)

@@ -69,13 +69,14 @@ def import_through_the_pages(client, text: str) -> ImportJob:
     page = client.get(response["Location"])
     chosen = {name: field.initial for name, field in page.context["form"].fields.items() if field.initial}
     response = client.post(reverse("crm:import-map", args=[job.pk]), chosen)
-    review = client.get(response["Location"])
-    form = review.context["form"]
-    answers = {
-        f"stage_{n}": INTERNAL_STAGES.get(value, "") for n, (value, _rows) in enumerate(form.stage_values)
-    }
-    response = client.post(review.request["PATH_INFO"], answers)
-    assert response["Location"] == reverse("crm:import-detail", args=[job.pk])
+    if response["Location"] != reverse("crm:import-detail", args=[job.pk]):  # something to review
+        review = client.get(response["Location"])
+        form = review.context["form"]
+        answers = {
+            f"stage_{n}": INTERNAL_STAGES.get(value, "") for n, (value, _rows) in enumerate(form.stage_values)
+        }
+        response = client.post(review.request["PATH_INFO"], answers)
+        assert response["Location"] == reverse("crm:import-detail", args=[job.pk])
     imports.import_job_run(job_id=job.pk)  # what the queued worker task does
     job.refresh_from_db()
     return job

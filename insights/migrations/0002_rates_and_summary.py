@@ -37,6 +37,7 @@ SELECT format('DROP TRIGGER %I ON %s', tgname, tgrelid::regclass) FROM pg_trigge
  WHERE NOT tgisinternal AND tgname LIKE 'insights\\_%'
 UNION ALL SELECT 'DROP VIEW IF EXISTS insights_rollup_expected'
 UNION ALL SELECT 'DROP TABLE IF EXISTS insights_dirtydeal'
+UNION ALL SELECT 'DROP TABLE IF EXISTS insights_pendingdeal'
 UNION ALL SELECT format('DROP FUNCTION %s', p.oid::regprocedure) FROM pg_proc p
   JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE n.nspname = 'public' AND p.proname LIKE 'insights\\_%'

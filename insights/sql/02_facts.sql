@@ -184,14 +184,51 @@ $function$;
 -- The row's key also queues two transactions that touch the same deal.
 CREATE UNLOGGED TABLE IF NOT EXISTS insights_dirtydeal (deal_id bigint PRIMARY KEY);
 
+-- Deals whose refresh a long writer (a CSV import) puts off to its end: a writing transaction that
+-- sets insights.deferred = 'on' (transaction-local) marks its deals here instead, and the writer
+-- refreshes them all once (insights_facts_refresh_pending), in its last step or when it fails; a
+-- writer that died leaves them to the next compaction. Logged, so a crash keeps the list.
+CREATE TABLE IF NOT EXISTS insights_pendingdeal (
+    deal_id bigint PRIMARY KEY,
+    since timestamp with time zone NOT NULL DEFAULT now()
+);
+
 CREATE OR REPLACE FUNCTION insights_facts_mark(ids bigint[])
  RETURNS void
- LANGUAGE sql
+ LANGUAGE plpgsql
 AS $function$
+BEGIN
+    IF current_setting('insights.deferred', true) = 'on' THEN
+        INSERT INTO insights_pendingdeal (deal_id) SELECT DISTINCT id FROM unnest(ids) AS id
+        ON CONFLICT DO NOTHING;
+        RETURN;
+    END IF;
     INSERT INTO insights_dirtydeal (deal_id) SELECT DISTINCT id FROM unnest(ids) AS id
     ON CONFLICT DO NOTHING;
     -- A flush is due again in this transaction (see insights_facts_flush).
-    SELECT set_config('insights.flushed', 'off', true);
+    PERFORM set_config('insights.flushed', 'off', true);
+END
+$function$;
+
+-- Takes the pending deals marked before `before` and marks them dirty in this transaction, so
+-- that its commit refreshes them as it would a close (the dirty rows queue a close of the same
+-- deal behind it). Returns how many it took.
+CREATE OR REPLACE FUNCTION insights_facts_refresh_pending(before timestamp with time zone)
+ RETURNS integer
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+    ids bigint[];
+BEGIN
+    PERFORM set_config('insights.deferred', 'off', true);
+    WITH taken AS (DELETE FROM insights_pendingdeal WHERE since <= before RETURNING deal_id)
+    SELECT array_agg(deal_id) INTO ids FROM taken;
+    IF ids IS NULL THEN
+        RETURN 0;
+    END IF;
+    PERFORM insights_facts_mark(ids);
+    RETURN cardinality(ids);
+END
 $function$;
 
 -- Fired (deferred) once per dirty row; the first firing refreshes every dirty deal. The others
