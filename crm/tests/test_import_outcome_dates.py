@@ -83,4 +83,4 @@ def test_won_and_lost_date_columns_give_the_stage_s_outcome_its_own_date_and_war
 
     figures = dashboard_now(world)
     assert (figures["status"]["won"], figures["status"]["lost"], figures["status"]["open"]) == (2, 2, 1)
-    assert rollup.rollup_drift() == {"facts": 0, "rollup": 0}
+    assert rollup.rollup_drift() == {"facts": 0, "rollup": 0, "rollup_day": 0}

@@ -72,4 +72,4 @@ def test_a_win_without_a_reason_that_maps_imports_won_and_waits_for_its_reason(c
     figures = dashboard_now(world)
     assert (figures["status"]["won"], figures["status"]["lost"]) == (4, 1)
     assert figures["win_rate"] == 4 / 5
-    assert rollup.rollup_drift() == {"facts": 0, "rollup": 0}
+    assert rollup.rollup_drift() == {"facts": 0, "rollup": 0, "rollup_day": 0}

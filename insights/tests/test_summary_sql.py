@@ -35,7 +35,7 @@ def assert_installed_equals_files():
 
 def test_the_installed_functions_view_and_triggers_are_the_files():
     assert_installed_equals_files()
-    assert len(summary_sql.file_definitions()["functions"]) == 22
+    assert len(summary_sql.file_definitions()["functions"]) == 23
     assert len(summary_sql.file_definitions()["views"]) == 2
     assert len(summary_sql.file_definitions()["triggers"]) == 13
 
