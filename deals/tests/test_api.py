@@ -609,7 +609,10 @@ def test_two_closes_at_once_over_http_make_one_closure(live_server, world, reaso
     barrier = threading.Barrier(2)
     answers = {}
 
-    tokens = {user.username: api_token_issue(user=user).key for user in (world.alice, world.bob)}
+    tokens = {
+        user.username: api_token_issue(user=user, created_via="command").key
+        for user in (world.alice, world.bob)
+    }
 
     def close(username, reason_code):  # no ORM here: a thread's own connection would outlive the test
         barrier.wait()
