@@ -132,7 +132,9 @@ class ConnectionForm(forms.ModelForm):
                   "token_kind", "api_version", "reason_field", "win_reason_field", "competitor_field",
                   "reason_value", "write_back", "primary_contact_label"]  # fmt: skip
         labels = {"token_kind": "API token kind", "win_reason_field": "Win-reason field",
-                  "reason_field": "Loss-reason field", "competitor_field": "Competitor field"}  # fmt: skip
+                  "reason_field": "Loss-reason field", "competitor_field": "Competitor field",
+                  "base_url": "API address", "account_id": "Account ID", "api_token": "API token",
+                  "api_version": "API version", "webhook_username": "Webhook user name"}  # fmt: skip
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
