@@ -94,7 +94,7 @@ def api_as(db):
         client = APIClient()
         if user is not None:
             if user.pk not in tokens:
-                tokens[user.pk] = api_token_issue(user=user).key
+                tokens[user.pk] = api_token_issue(user=user, created_via="command").key
             client.credentials(HTTP_AUTHORIZATION=f"Token {tokens[user.pk]}")
         return client
 

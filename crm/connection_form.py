@@ -132,7 +132,9 @@ class ConnectionForm(forms.ModelForm):
                   "token_kind", "api_version", "reason_field", "win_reason_field", "competitor_field",
                   "reason_value", "write_back", "primary_contact_label"]  # fmt: skip
         labels = {"token_kind": "API token kind", "win_reason_field": "Win-reason field",
-                  "reason_field": "Loss-reason field", "competitor_field": "Competitor field"}  # fmt: skip
+                  "reason_field": "Loss-reason field", "competitor_field": "Competitor field",
+                  "base_url": "API address", "account_id": "Account ID", "api_token": "API token",
+                  "api_version": "API version", "webhook_username": "Webhook user name"}  # fmt: skip
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -213,7 +215,20 @@ class ConnectionForm(forms.ModelForm):
             self.add_error("won_stages", f"A stage cannot mean both lost and won: {', '.join(sorted(both))}.")
         return cleaned
 
-    def save(self, commit=True):
-        for name in ("lost_stages", "won_stages", "stage_out", "stage_map", "owner_map"):
-            setattr(self.instance, name, self.cleaned_data[name])
-        return super().save(commit=commit)
+    def values(self) -> dict:
+        """The connection's fields as saved (crm.services.connection_update): owner-map entries of
+        people the page does not list (deactivated, or not in a team yet) are kept."""
+        values = {name: self.cleaned_data[name] for name in self.Meta.fields if name in self.fields}
+        if "base_url" not in self.changed_data:  # a stored address is not looked up again
+            del values["base_url"]
+        for name in ("lost_stages", "won_stages", "stage_out", "stage_map"):
+            values[name] = self.cleaned_data[name]
+        typed = self.cleaned_data["owner_map"]
+        listed = set(self.fields["owner_map"].usernames)
+        kept = {
+            crm_id: name
+            for crm_id, name in (self.instance.owner_map or {}).items()
+            if name not in listed and crm_id not in typed
+        }
+        values["owner_map"] = {**kept, **typed}
+        return values

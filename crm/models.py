@@ -505,3 +505,7 @@ class CrmSyncRun(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
+
+
+# The connection's history lives in its own module; imported here so Django sees it.
+from crm.connection_history import ConnectionChange  # noqa: E402,F401

@@ -4,8 +4,8 @@ map, which says which of our people each CRM owner id is.
 - `crm_owners_read`: the CRM's owners through its adapter (CrmUnavailable / CrmRefused when
   the CRM cannot be read: the page says so, never a 500);
 - `owner_map_assign`: the one service that adds entries to the owner map, under the connection's
-  row lock, through `connection_save`; a person holds one CRM owner id per CRM (as on the
-  connection page), so an entry replaces the person's earlier id;
+  row lock, through `connection_update` (with a history row); a person holds one CRM owner id
+  per CRM (as on the connection page), so an entry replaces the person's earlier id;
 - `owner_crm_id`: the CRM owner id of one of our people (for the owner write-back).
 """
 
@@ -17,7 +17,7 @@ from django.db import transaction
 from crm.adapters import adapter_for
 from crm.adapters.base import CrmOwner
 from crm.models import CrmConnection
-from crm.services import connection_save
+from crm.services import connection_update
 from crm.sync.fetch import CrmNotFound, CrmRefused, CrmUnavailable, sync_fetcher
 from teams.models import User
 
@@ -43,10 +43,13 @@ class OwnerMapChange:
     before_user: str  # who the id named before, "" if nobody
 
 
-def owner_map_assign(*, kind: str, assignments: dict[str, str]) -> list[OwnerMapChange]:
+def owner_map_assign(
+    *, kind: str, assignments: dict[str, str], actor: User | None, note: str = ""
+) -> list[OwnerMapChange]:
     """Give each CRM owner id (key) to one of our people (value: their user name), in one
-    transaction under the connection's row lock. The person's earlier id is dropped; an id that
-    named someone else names this person now. Unchanged entries are left out of the result."""
+    transaction under the connection's row lock, with a history row (the connection's). The
+    person's earlier id is dropped; an id that named someone else names this person now.
+    Unchanged entries are left out of the result."""
     for crm_id, username in assignments.items():
         if not str(crm_id).strip() or len(str(crm_id)) > 64 or not username:
             raise ValidationError({"owner_map": f"“{crm_id}” → “{username}” is not an owner map entry."})
@@ -67,7 +70,7 @@ def owner_map_assign(*, kind: str, assignments: dict[str, str]) -> list[OwnerMap
             owner_map[crm_id] = username
             changes.append(OwnerMapChange(crm_id, username, ", ".join(earlier), before_user))
         if changes:
-            connection_save(kind=kind, owner_map=owner_map)
+            connection_update(kind=kind, actor=actor, note=note, owner_map=owner_map)
     return changes
 
 

@@ -5,6 +5,7 @@ from urllib.parse import urlencode
 from django.db.models import Count, QuerySet
 from django.urls import reverse
 
+from crm.connection_history import ConnectionChange
 from crm.models import (
     CrmConnection,
     CrmKind,
@@ -74,6 +75,11 @@ def integrations_overview(*, base_url: str) -> dict:
         "failed_syncs": DealSync.objects.filter(state=DealSync.State.FAILED).count(),
         "handoffs": outbox_backlog(),
     }
+
+
+def connection_changes(*, kind: str, limit: int = 20) -> list[ConnectionChange]:
+    """The latest changes of one connection's settings and owner map, newest first."""
+    return list(ConnectionChange.objects.filter(kind=kind).select_related("actor")[:limit])
 
 
 def webhook_events(*, status: str, limit: int = 200) -> list[WebhookEvent]:

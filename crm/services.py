@@ -36,6 +36,7 @@ from crm.changes import (  # noqa: F401
     reason_for_crm_text,
     unmapped_reason_record,
 )
+from crm.connection_history import connection_change_record
 from crm.http import CrmAddressRefused, CrmHttpError, CrmRequestFailed, crm_request
 from crm.models import (
     CONNECTION_DEFAULTS,
@@ -66,6 +67,7 @@ from deals import services as deal_services
 from deals.models import Deal, DealStatus
 from outbox.services import handoff_enqueue
 from reasons.models import Reason
+from teams.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +120,21 @@ def connection_save(*, kind: str, **fields) -> tuple[CrmConnection, bool]:
             except ValidationError as exc:
                 raise ValidationError({"base_url": exc.messages}) from exc
         connection.save()
+    return connection, created
+
+
+def connection_update(
+    *, kind: str, actor: User | None, note: str = "", **fields
+) -> tuple[CrmConnection, bool]:
+    """`connection_save`, and in the same transaction the history rows (crm.connection_history)
+    saying who changed what: the owner map entry by entry, the other settings field by field
+    (secrets only as set or cleared)."""
+    with transaction.atomic():
+        current = CrmConnection.objects.select_for_update().filter(kind=kind).first()
+        old = {name: getattr(current, name) for name in fields} if current else {}
+        connection, created = connection_save(kind=kind, **fields)
+        new = {name: getattr(connection, name) for name in fields}
+        connection_change_record(kind=kind, actor=actor, old=old, new=new, note=note)
     return connection, created
 
 

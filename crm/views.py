@@ -11,7 +11,7 @@ from functools import wraps
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
@@ -202,9 +202,13 @@ def connection_edit(request, kind: str):
         connection = CrmConnection(kind=kind, **services.CONNECTION_DEFAULTS[kind])
     form = ConnectionForm(request.POST if request.method == "POST" else None, instance=connection)
     if request.method == "POST" and form.is_valid():
-        form.save()
-        messages.success(request, f"{connection} connection saved.")
-        return redirect("crm:integrations")
+        try:
+            services.connection_update(kind=kind, actor=request.user, **form.values())
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"{connection} connection saved.")
+            return redirect("crm:integrations")
     return render(
         request,
         "crm/connection_form.html",
@@ -213,6 +217,7 @@ def connection_edit(request, kind: str):
             "connection": connection,
             "sync": sync_latest(kind=kind) if connection.pk else None,
             "sync_form": SyncStartForm(),
+            "changes": selectors.connection_changes(kind=kind) if connection.pk else [],
         },
         status=400 if request.method == "POST" else 200,
     )

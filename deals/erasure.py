@@ -40,6 +40,8 @@ NOT_SWEPT = {
     "deals.pipelinechange",
     "deals.contacterasure",
     "reasons.taxonomychange",
+    "followups.nurturechange",  # the admins' step texts, no buyer's data
+    "crm.connectionchange",  # connection settings and owner map, no buyer's data
     "deals.contact",  # emptied field by field above
     "sessions.session",
     "contenttypes.contenttype",

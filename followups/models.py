@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from closedlost.dbrules import append_only
 from deals.models import Closure, Contact, Deal
 from reasons.models import Reason
 
@@ -289,14 +290,22 @@ class DigestSent(models.Model):
 
 
 class NurtureChange(models.Model):
-    """Append-only history of the admins' changes to nurture steps (who, when, before, after)."""
+    """Append-only history of the admins' changes to nurture steps (who, when, before, after).
+
+    Written only by followups.setup.nurture_change; UPDATE and DELETE are refused here and, on
+    PostgreSQL, by a trigger."""
 
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     at = models.DateTimeField(default=timezone.now)
-    # A sequence nobody used may be removed: its rows keep its name (and the removal row its
-    # steps and reasons), so the history outlives it.
+    # A sequence nobody used may be removed: its rows keep its id and name (and the removal row its
+    # steps and reasons), so the history outlives it. No database key, so no row is rewritten then.
     sequence = models.ForeignKey(
-        NurtureSequence, on_delete=models.SET_NULL, null=True, blank=True, related_name="changes"
+        NurtureSequence,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="changes",
     )
     sequence_name = models.CharField(max_length=120, blank=True)
     step_id = models.PositiveIntegerField(null=True, blank=True)
@@ -308,6 +317,7 @@ class NurtureChange(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
+        triggers = [append_only("nurturechange_append_only")]
 
     WHAT = {
         "sequence_created": "Sequence added",
@@ -325,6 +335,14 @@ class NurtureChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.what} {self.sequence_name} by {self.actor_id} at {self.at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("NurtureChange rows are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("NurtureChange rows are append-only.")
 
     @property
     def what_display(self) -> str:

@@ -113,7 +113,10 @@ def crm_people_import(
             return result
         label = connection.get_kind_display()
         changes = owner_map_assign(
-            kind=connection.kind, assignments={crm_id: user.username for crm_id, user in people.items()}
+            kind=connection.kind,
+            assignments={crm_id: user.username for crm_id, user in people.items()},
+            actor=actor,
+            note="matched by e-mail with the CRM's user list",
         )
         by_name = {user.username: (crm_id, user) for crm_id, user in people.items()}
         for change in changes:

@@ -5,6 +5,7 @@ import hashlib
 import re
 import secrets
 from hmac import compare_digest
+from typing import NamedTuple
 
 from django.db import transaction
 from django.utils import timezone
@@ -14,6 +15,7 @@ from signin.config import SigninConfig, settings_row
 from signin.config import current as signin_current
 from signin.models import SigninChange, SigninSettings, SsoIdentity
 from teams.models import User
+from teams.services import api_tokens_from_password, api_tokens_revoke
 
 SECRET_FIELDS = {"client_secret"}
 
@@ -104,21 +106,43 @@ def _masked(field: str, value):
 PASSWORD_BACKENDS = {"signin.backends.PasswordBackend", "django.contrib.auth.backends.ModelBackend"}
 
 
-def password_sessions_end(*, keep_user_ids: frozenset[int]) -> int:
-    """Delete every live session signed in with a password (not single sign-on) of anyone but
-    `keep_user_ids` (the break-glass admins). Returns how many."""
+def _password_session_keys(*, keep_user_ids: frozenset[int]) -> list[str]:
     from django.contrib.sessions.models import Session
 
-    ended = []
+    keys = []
     for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
         data = session.get_decoded()
         user_id = data.get("_auth_user_id")
         if user_id is None or data.get("_auth_user_backend") not in PASSWORD_BACKENDS:
             continue
         if int(user_id) not in keep_user_ids:
-            ended.append(session.session_key)
-    Session.objects.filter(session_key__in=ended).delete()
-    return len(ended)
+            keys.append(session.session_key)
+    return keys
+
+
+class PasswordAccess(NamedTuple):
+    sessions: int
+    tokens: int
+
+
+def password_access_count(*, keep_user_ids: frozenset[int]) -> PasswordAccess:
+    """How many live password sessions and API tokens made with a password turning password
+    sign-in off would end (all but `keep_user_ids`'s, the break-glass admins)."""
+    return PasswordAccess(
+        sessions=len(_password_session_keys(keep_user_ids=keep_user_ids)),
+        tokens=api_tokens_from_password(keep_user_ids=keep_user_ids).count(),
+    )
+
+
+def password_access_end(*, keep_user_ids: frozenset[int]) -> PasswordAccess:
+    """End every live session signed in with a password (not single sign-on) and revoke every API
+    token made with a password, of anyone but `keep_user_ids` (the break-glass admins)."""
+    from django.contrib.sessions.models import Session
+
+    keys = _password_session_keys(keep_user_ids=keep_user_ids)
+    Session.objects.filter(session_key__in=keys).delete()
+    tokens = api_tokens_revoke(tokens=api_tokens_from_password(keep_user_ids=keep_user_ids))
+    return PasswordAccess(sessions=len(keys), tokens=tokens)
 
 
 @transaction.atomic
@@ -161,9 +185,11 @@ def signin_settings_update(
     if after:
         now = signin_current()
         if passwords_were_allowed and not (now.password_signin or not now.sso_ready):
-            # Password sign-in just went off: the password sessions of all but the break-glass
-            # admins end now, not when they next sign in.
-            after["password_sessions_ended"] = password_sessions_end(keep_user_ids=now.break_glass_ids)
+            # Password sign-in just went off: the password sessions and tokens of all but the
+            # break-glass admins end now, not when they next sign in or the token expires.
+            ended = password_access_end(keep_user_ids=now.break_glass_ids)
+            after["password_sessions_ended"] = ended.sessions
+            after["password_tokens_revoked"] = ended.tokens
         SigninChange.objects.create(
             actor=actor, action="settings_changed", detail={"before": before, "after": after}
         )

@@ -11,7 +11,13 @@ from django.views.decorators.http import require_POST
 from signin import config as signin_config
 from signin.forms import SigninForm, SigninSettingsForm
 from signin.models import SigninChange
-from signin.services import SigninSettingsError, scim_token_issue, scim_token_revoke, signin_settings_update
+from signin.services import (
+    SigninSettingsError,
+    password_access_count,
+    scim_token_issue,
+    scim_token_revoke,
+    signin_settings_update,
+)
 
 
 class SigninLoginView(LoginView):
@@ -49,6 +55,14 @@ def signin_settings(request):
     initial["allowed_domains"] = ", ".join(row.allowed_domains)
     initial["break_glass"] = list(row.break_glass.all())
     form = SigninSettingsForm(request.POST or None, initial=initial, from_environment=config.from_environment)
+    if config.password_signin or not config.sso_ready:
+        # Said before saving: what turning passwords off ends at once.
+        ending = password_access_count(keep_user_ids=config.break_glass_ids)
+        form.fields["password_signin"].help_text = (
+            f"Turning this off ends at once {ending.sessions} password session(s) and revokes "
+            f"{ending.tokens} API token(s) made with a password, of everyone but the break-glass "
+            "admins saved now; single sign-on sessions and tokens go on."
+        )
     if request.method == "POST" and form.is_valid():
         values = {name: form.cleaned_data[name] for name in FIELDS if not form.fields[name].disabled}
         if not form.fields["client_secret"].disabled:

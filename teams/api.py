@@ -2,8 +2,9 @@
 
 Only a hash of a token is stored: the answer that issues it is the one time it is shown."""
 
-from django.contrib.auth import authenticate
+from django.contrib.auth import BACKEND_SESSION_KEY, authenticate
 from drf_spectacular.utils import extend_schema
+from knox.models import AuthToken
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
@@ -11,7 +12,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from closedlost.api_errors import FIELD_ERRORS
+from teams.models import ApiTokenOrigin
 from teams.services import IssuedToken, api_token_issue, api_token_rotate
+
+# Sessions these backends sign in prove the person by single sign-on; any other session by a password.
+SSO_BACKENDS = {"signin.oidc.SsoBackend"}
 
 
 class CredentialsSerializer(serializers.Serializer):
@@ -39,6 +44,16 @@ class RotateSerializer(serializers.Serializer):
         max_length=25,
         help_text="Revoke only your token with this prefix (its first 15 characters); by default, all.",
     )
+
+
+def _proof(request) -> str:
+    """How the caller proved who they are: their token's own origin, or their session's backend.
+    A token of unknown origin counts as a password one."""
+    if isinstance(request.auth, AuthToken):
+        origin = ApiTokenOrigin.objects.filter(token=request.auth).values_list("created_via", flat=True)
+        return origin.first() or ApiTokenOrigin.Via.PASSWORD
+    backend = request.session.get(BACKEND_SESSION_KEY, "")
+    return ApiTokenOrigin.Via.SSO if backend in SSO_BACKENDS else ApiTokenOrigin.Via.PASSWORD
 
 
 def _answer(issued: IssuedToken, user) -> Response:
@@ -69,7 +84,7 @@ class TokenView(APIView):
             raise ValidationError(
                 {"non_field_errors": ["Unable to sign in with that username and password."]}
             )
-        return _answer(api_token_issue(user=user), user)
+        return _answer(api_token_issue(user=user, created_via=ApiTokenOrigin.Via.PASSWORD), user)
 
 
 class TokenRotateView(APIView):
@@ -85,5 +100,7 @@ class TokenRotateView(APIView):
     def post(self, request):
         choice = RotateSerializer(data=request.data)
         choice.is_valid(raise_exception=True)
-        issued = api_token_rotate(user=request.user, prefix=choice.validated_data.get("prefix"))
+        issued = api_token_rotate(
+            user=request.user, created_via=_proof(request), prefix=choice.validated_data.get("prefix")
+        )
         return _answer(issued, request.user)

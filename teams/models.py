@@ -71,3 +71,34 @@ class ApiTokenUse(models.Model):
 
     def __str__(self) -> str:
         return f"{self.token_id[:8]}… last used {self.last_used_at:%Y-%m-%d %H:%M}"
+
+
+class ApiTokenOrigin(models.Model):
+    """How an API token's maker proved who they were: a password (POST /api/token/, or rotating from a
+    password session or token), single sign-on (rotating from such a session or token), or a server
+    command. Turning password sign-in off revokes the password ones (but the break-glass admins')."""
+
+    class Via(models.TextChoices):
+        PASSWORD = "password", "Password"
+        SSO = "sso", "Single sign-on"
+        COMMAND = "command", "Server command"
+
+    token = models.OneToOneField(
+        "knox.AuthToken",
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="origin",
+        db_constraint=True,
+    )
+    created_via = models.CharField(max_length=16, choices=Via.choices)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(created_via__in=["password", "sso", "command"]),
+                name="api_token_origin_known_via",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.token_id[:8]}… made via {self.created_via}"

@@ -6,11 +6,12 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from knox.models import AuthToken
 
 from closedlost.errors import ServiceError
-from teams.models import Membership, Team, User
+from teams.models import ApiTokenOrigin, Membership, Team, User
 
 INTEGRATION_PREFIX = "integration-"
 INTEGRATION_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,59}$")
@@ -45,42 +46,55 @@ def api_tokens_delete_expired(*, now: datetime | None = None) -> int:
     daily). Until then an expired token still answers 401 saying when it expired."""
     now = now or timezone.now()
     keep = timedelta(days=settings.API_TOKEN_EXPIRED_KEEP_DAYS)
-    deleted, _by_model = AuthToken.objects.filter(expiry__lte=now - keep).delete()
-    return deleted
+    _total, by_model = AuthToken.objects.filter(expiry__lte=now - keep).delete()
+    return by_model.get(AuthToken._meta.label, 0)  # the tokens, not their use and origin rows
 
 
 def api_tokens_revoke(*, tokens) -> int:
     """Revoke tokens (a queryset or list of AuthToken): they stop working at once."""
     pks = [token.pk for token in tokens]
-    deleted, _by_model = AuthToken.objects.filter(pk__in=pks).delete()
-    return deleted
+    _total, by_model = AuthToken.objects.filter(pk__in=pks).delete()
+    return by_model.get(AuthToken._meta.label, 0)  # the tokens, not their use and origin rows
 
 
-def _issue(*, user: User, lifetime: timedelta) -> IssuedToken:
+def api_tokens_from_password(*, keep_user_ids: frozenset[int]):
+    """Live tokens made with a password (or of unknown origin) of anyone but `keep_user_ids`."""
+    made_with_password = Q(origin__created_via=ApiTokenOrigin.Via.PASSWORD) | Q(origin__isnull=True)
+    return AuthToken.objects.filter(made_with_password, expiry__gt=timezone.now()).exclude(
+        user_id__in=keep_user_ids
+    )
+
+
+def _issue(*, user: User, lifetime: timedelta, created_via: str) -> IssuedToken:
     AuthToken.objects.filter(user=user, expiry__lte=timezone.now()).delete()
     keep = max(settings.API_TOKENS_PER_USER - 1, 0)
     oldest = AuthToken.objects.filter(user=user).order_by("-created").values_list("pk", flat=True)[keep:]
     AuthToken.objects.filter(pk__in=list(oldest)).delete()
     record, key = AuthToken.objects.create(user=user, expiry=lifetime)
+    ApiTokenOrigin.objects.create(token=record, created_via=created_via)
     return IssuedToken(key=key, prefix=record.token_key, expires_at=record.expiry)
 
 
 @transaction.atomic
-def api_token_issue(*, user: User, days: int | None = None) -> IssuedToken:
-    """A new API token for the user, expiring after `days` (API_TOKEN_TTL_DAYS by default).
+def api_token_issue(*, user: User, created_via: str, days: int | None = None) -> IssuedToken:
+    """A new API token for the user, expiring after `days` (API_TOKEN_TTL_DAYS by default);
+    `created_via` (an `ApiTokenOrigin.Via`) says how they proved who they are.
 
     The user's other tokens keep working, but expired ones are removed and, beyond
     API_TOKENS_PER_USER live ones, the oldest are revoked.
     """
     lifetime = _token_lifetime(days)
     User.objects.select_for_update().filter(pk=user.pk).first()  # one change of their tokens at a time
-    return _issue(user=user, lifetime=lifetime)
+    return _issue(user=user, lifetime=lifetime, created_via=created_via)
 
 
 @transaction.atomic
-def api_token_rotate(*, user: User, prefix: str | None = None, days: int | None = None) -> IssuedToken:
+def api_token_rotate(
+    *, user: User, created_via: str, prefix: str | None = None, days: int | None = None
+) -> IssuedToken:
     """Revoke the user's tokens (only the one named by `prefix`, if given) and issue a new one:
-    the revoked ones stop working at once."""
+    the revoked ones stop working at once. `created_via` is how the caller proved who they are
+    (rotating with a password token or session makes a password token)."""
     lifetime = _token_lifetime(days)
     User.objects.select_for_update().filter(pk=user.pk).first()
     tokens = AuthToken.objects.filter(user=user)
@@ -89,7 +103,7 @@ def api_token_rotate(*, user: User, prefix: str | None = None, days: int | None 
         if not tokens.exists():
             raise TokenError("You have no live token that starts with this.", field="prefix")
     tokens.delete()
-    return _issue(user=user, lifetime=lifetime)
+    return _issue(user=user, lifetime=lifetime, created_via=created_via)
 
 
 @transaction.atomic

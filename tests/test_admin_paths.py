@@ -99,7 +99,10 @@ def test_expired_tokens_of_every_user_are_deleted_by_the_scheduled_job(world, se
     assert CELERY_BEAT_SCHEDULE["teams-delete-expired-tokens"]["task"] == delete_expired_tokens.name
     settings.API_TOKEN_EXPIRED_KEEP_DAYS = 7
     now = timezone.now()
-    tokens = {name: api_token_issue(user=getattr(world, name)) for name in ("alice", "bob", "dave")}
+    tokens = {
+        name: api_token_issue(user=getattr(world, name), created_via="command")
+        for name in ("alice", "bob", "dave")
+    }
     expiry = {
         "alice": now - timedelta(days=8),
         "bob": now - timedelta(days=2),
@@ -115,8 +118,8 @@ def test_expired_tokens_of_every_user_are_deleted_by_the_scheduled_job(world, se
 
 
 def test_the_token_list_shows_each_tokens_last_use(client, world, api_as):
-    issued = api_token_issue(user=world.alice)
-    unused = api_token_issue(user=world.bob)
+    issued = api_token_issue(user=world.alice, created_via="command")
+    unused = api_token_issue(user=world.bob, created_via="command")
     from rest_framework.test import APIClient
 
     api = APIClient()

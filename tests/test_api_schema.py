@@ -50,7 +50,10 @@ def api_world(world, competitor):
 @pytest.fixture
 def api_tokens(api_world) -> dict[str, str]:
     """bob's and carol's tokens by username; the fuzzer puts in a rotated one as it gets it."""
-    return {user.username: api_token_issue(user=user).key for user in (api_world.bob, api_world.carol)}
+    return {
+        user.username: api_token_issue(user=user, created_via="command").key
+        for user in (api_world.bob, api_world.carol)
+    }
 
 
 @pytest.fixture

@@ -23,6 +23,8 @@ def test_every_declared_trigger_is_installed_as_declared_and_enabled():
         "personevent_append_only",
         "teamchange_append_only",
         "wordingchange_append_only",
+        "nurturechange_append_only",
+        "connectionchange_append_only",
     }
     for model, trigger in declared:
         assert trigger.get_installation_status(model) == ("INSTALLED", True), trigger.name

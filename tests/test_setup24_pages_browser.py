@@ -4,6 +4,8 @@ and a screenshot of each in test-output/ to look at."""
 import pytest
 from django.urls import reverse
 
+from crm.models import CrmKind
+from crm.services import connection_create, connection_update
 from followups.models import NurtureSequence, NurtureStep, StepAction
 
 
@@ -18,6 +20,9 @@ def test_new_set_up_pages_have_no_axe_violations(browser, live_server, world):
         subject="Hi {{ contact.first_name }}", body="Any news at {{ account.name }}?",
     )  # fmt: skip
     reason = world.reasons["no-budget"]
+    # A connection whose owner map was changed: its page shows the history table.
+    connection_create(kind=CrmKind.HUBSPOT, account_id="62515", api_token="hs-token-1234")
+    connection_update(kind=CrmKind.HUBSPOT, actor=world.carol, owner_map={"311": "erin"})
     pages = {
         "teams": reverse("people:teams"),
         "team": reverse("people:team", args=[world.east.pk]),
@@ -31,6 +36,7 @@ def test_new_set_up_pages_have_no_axe_violations(browser, live_server, world):
         "wording-reason": reverse("surveys:wording-reason", args=[reason.pk]),
         "wording-category": reverse("surveys:wording-category", args=[reason.category.pk]),
         "signin-settings": "/signin/settings/",
+        "crm-connection": reverse("crm:connection", args=["hubspot"]),
     }
     context = browser.new_context(base_url=live_server.url, bypass_csp=True)
     tab = context.new_page()
@@ -43,10 +49,19 @@ def test_new_set_up_pages_have_no_axe_violations(browser, live_server, world):
     for name, url in pages.items():
         response = tab.goto(url)
         assert response.status == 200, (name, url)
+        if name == "crm-connection":
+            assert "owner id 311" in tab.content()  # the history row
         tab.add_script_tag(path=str(AXE))
         result = tab.evaluate("t => axe.run(document, {runOnly: {type: 'tag', values: t}})", TAGS)
         found[name] = [v["id"] for v in result["violations"]]
         tab.screenshot(path=f"test-output/setup24-{name}.png", full_page=True)
+    # The admins' set-up menu, open.
+    tab.goto(reverse("deals:list"))
+    tab.get_by_role("button", name="Set-up").click()
+    assert tab.get_by_role("link", name="Exchange rates").is_visible()
+    tab.add_script_tag(path=str(AXE))
+    result = tab.evaluate("t => axe.run(document, {runOnly: {type: 'tag', values: t}})", TAGS)
+    found["setup-menu"] = [v["id"] for v in result["violations"]]
     # A refused form too: a taken team name.
     tab.goto(reverse("people:teams"))
     tab.get_by_label("Team name").fill("west")

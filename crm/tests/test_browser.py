@@ -60,6 +60,7 @@ def test_admin_sees_dead_letters_and_import_progress(browser_page, world, connec
     )
     imports.import_job_run(job_id=job.pk)
     page.sign_in("carol")
+    page.get_by_role("button", name="Set-up").click()  # the admins' set-up menu
     page.get_by_role("link", name="Integrations").click()
     assert page.locator("#dead-count").inner_text() == "1"
     page.get_by_role("link", name="Inspect and replay").click()

@@ -25,6 +25,7 @@ def admin_makes_pipeline(page, *, name: str, stages: list[tuple[str, int, bool]]
     """carol (signed in) makes pipeline `name` with `stages` (name, probability, means lost) on the
     pages; returns axe-core's findings on each page she passed."""
     found = []
+    page.get_by_role("button", name="Set-up").click()  # the admins' set-up menu
     page.get_by_role("link", name="Pipelines").click()
     page.wait_for_url("**/pipelines/")
     found += _axe_violations(page)

@@ -3,6 +3,7 @@ followups.sequences_setup, each change a NurtureChange row. What a close used is
 never deleted; what nobody used is deleted, its last state kept in the history."""
 
 import pytest
+from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 
 from deals import services as deal_services
@@ -169,7 +170,7 @@ def test_a_sequence_nobody_used_is_deleted_with_its_history_kept(client, world, 
     assert not ReasonSequenceDefault.objects.filter(reason=world.reasons["bad-timing"]).exists()
     rows = list(NurtureChange.objects.order_by("pk"))
     assert [r.what for r in rows] == ["sequence_changed", "sequence_removed"]
-    assert all(r.sequence_id is None and r.sequence_name == "Test nurture" for r in rows)
+    assert all(r.sequence_id == sequence.pk and r.sequence_name == "Test nurture" for r in rows)
     assert [s["subject"] for s in rows[1].before["steps"]][1] == "What changed at {{ account.name }}?"
     assert rows[1].before["reasons"] == ["bad-timing"]
     assert "Sequence removed" in client.get(reverse("followups:setup")).content.decode()
@@ -195,3 +196,18 @@ def test_a_sequence_a_close_used_is_deactivated_not_deleted(client, world, seque
                 {"name": "Test nurture", "description": "", "active": "on"})  # fmt: skip
     sequence.refresh_from_db()
     assert sequence.active and NurtureChange.objects.filter(what="sequence_reactivated").count() == 1
+
+
+def test_the_nurture_history_is_append_only(client, world, sequence):
+    client.force_login(world.carol)
+    client.post(reverse("followups:setup-sequence", args=[sequence.pk]),
+                {"name": "Renamed", "description": "Changed", "active": "on"})  # fmt: skip
+    change = NurtureChange.objects.get(what="sequence_changed")
+    for statement in ("UPDATE followups_nurturechange SET what = 'x'", "DELETE FROM followups_nurturechange"):
+        with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"{statement} WHERE id = %s", [change.pk])
+    with pytest.raises(ValueError, match="append-only"):
+        change.save()
+    with pytest.raises(ValueError, match="append-only"):
+        change.delete()
+    assert NurtureChange.objects.get(pk=change.pk).what == "sequence_changed"

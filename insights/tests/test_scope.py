@@ -83,7 +83,7 @@ def test_api_needs_authentication(client, data):
 def test_api_answers_a_token_with_the_tokens_users_scope(client, data):
     from teams.services import api_token_issue
 
-    token = api_token_issue(user=data.grace)
+    token = api_token_issue(user=data.grace, created_via="command")
     answer = client.get("/api/figures/by-rep/", PERIOD, HTTP_AUTHORIZATION=f"Token {token.key}")
     assert answer.status_code == 200
     owners = {row["owner_id"] for row in answer.json()["data"]["rows"]}

@@ -20,6 +20,7 @@ def test_carol_retires_and_merges_then_alice_no_longer_sees_them(browser_page, w
     open_deal = world.deal(owner="alice", name="Birch Health: Expansion")
 
     page.sign_in("carol")
+    page.get_by_role("button", name="Set-up").click()  # the admins' set-up menu
     page.get_by_role("link", name="Taxonomy").click()
     page.wait_for_url("**/taxonomy/")
     assert page.get_by_role("heading", name="Reason taxonomy").is_visible()

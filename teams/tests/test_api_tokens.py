@@ -90,7 +90,7 @@ def test_rotation_of_one_chosen_token_leaves_the_others(world):
 
 def test_issuing_beyond_the_limit_revokes_the_oldest(world, settings):
     settings.API_TOKENS_PER_USER = 2
-    oldest, middle, newest = (api_token_issue(user=world.alice).key for _ in range(3))
+    oldest, middle, newest = (api_token_issue(user=world.alice, created_via="command").key for _ in range(3))
     assert [_client(t).get("/api/reasons/").status_code for t in (oldest, middle, newest)] == [401, 200, 200]
 
 
@@ -133,7 +133,7 @@ def test_a_garbled_token_is_refused_not_an_error(world):
 
 
 def test_the_admin_lists_tokens_by_prefix_and_revokes_but_cannot_mint_one(world, admin_client):
-    issued = api_token_issue(user=world.alice)
+    issued = api_token_issue(user=world.alice, created_via="command")
     page = admin_client.get("/admin/knox/authtoken/").content.decode()
     assert issued.prefix in page and "alice" in page
     assert issued.key not in page  # (its hash names the row in links: useless without the token)

@@ -64,7 +64,9 @@ class Command(BaseCommand):
             if options[name]:
                 fields[name] = self._pairs(options[name], f"--{name.replace('_', '-')}")
         try:
-            connection, created = services.connection_save(kind=kind, **fields)
+            connection, created = services.connection_update(
+                kind=kind, actor=None, note="the crm_connect command", **fields
+            )
         except ValidationError as exc:
             problems = "; ".join(f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items())
             raise CommandError(f"Nothing saved. {problems}") from exc

@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from teams.models import Team
+from teams.models import ApiTokenOrigin, Team
 from teams.selectors import api_tokens_live
 from teams.services import (
     IntegrationError,
@@ -54,7 +54,7 @@ class Command(BaseCommand):
             return
         try:
             make = api_token_rotate if rotate else api_token_issue
-            issued = make(user=user, days=days)
+            issued = make(user=user, created_via=ApiTokenOrigin.Via.COMMAND, days=days)
         except TokenError as exc:
             raise CommandError(f"--days: {exc.message}") from exc
         self.stderr.write(
