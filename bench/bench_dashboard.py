@@ -471,8 +471,7 @@ def main() -> None:
             )
         live_ms = median_ms(lambda w=scope: _run_sql("recovery-live-sql", w, bounds), args.repeat)
         print(f"{'(recovery, live SQL)':<22}{'':>12}{live_ms:>10.1f}  from the closures, without LossHistory")
-        client = Client()
-        client.force_login(user)
+        (client := Client()).force_login(user)
         for period in ("last-12-months", "last-90-days"):
             first, last = period_dates(period, today)
             period_bounds = _bounds(first, last)

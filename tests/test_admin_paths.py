@@ -15,7 +15,10 @@ from knox.models import AuthToken
 from teams.models import ApiTokenUse, User
 from teams.services import api_token_issue, api_tokens_delete_expired
 
-PRODUCT_APPS = {"teams", "reasons", "deals", "followups", "insights", "crm", "surveys", "outbox", "knox"}
+PRODUCT_APPS = {
+    "teams", "reasons", "deals", "followups", "insights", "crm", "surveys", "outbox", "knox",
+    "people", "signin", "alerts", "reviews",
+}  # fmt: skip
 
 # Admins that may write, each saving (or deleting) through the services named.
 SERVICE_BACKED = {
