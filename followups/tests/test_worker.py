@@ -132,6 +132,7 @@ def test_killing_the_worker_mid_batch_loses_and_duplicates_nothing(
     wait_for(
         lambda: smtp_inbox.count() >= 3 and smtp_inbox.sessions_just_started_waiting(within=0.1) == 2,
         interval=0.005,
+        timeout=90,  # a loaded machine may take a while to have both pool processes mid-session
         message="both sending",
     )
     workers.kill(worker)
