@@ -85,17 +85,18 @@ class Inbox:
         self.messages: list[email.message.EmailMessage] = []
         self.refuse: set[str] = set()
         self.refused: list[tuple[str, float]] = []  # (address, time.monotonic()) of each refusal
-        self.rcpt_delay = 0.0
-        self.waiting: dict[int, float] = {}  # SMTP sessions in the RCPT delay: when they entered it
+        self.hold_from: int | None = None  # once this many arrived, every RCPT waits for release()
+        self.held: set[int] = set()  # SMTP sessions waiting in RCPT
         self._lock = threading.Lock()
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if self.rcpt_delay:
-            self.waiting[id(session)] = time.monotonic()
+        if self.hold_from is not None and self.count() >= self.hold_from:
+            self.held.add(id(session))
             try:
-                await asyncio.sleep(self.rcpt_delay)
+                while self.hold_from is not None:
+                    await asyncio.sleep(0.01)
             finally:
-                self.waiting.pop(id(session), None)
+                self.held.discard(id(session))
         if address.lower() in self.refuse:
             self.refused.append((address.lower(), time.monotonic()))
             return "550 5.1.1 Mailbox unavailable: refused by the test server"
@@ -112,9 +113,8 @@ class Inbox:
         with self._lock:
             return [m for m in self.messages if address in m["To"]]
 
-    def sessions_just_started_waiting(self, within: float) -> int:
-        now = time.monotonic()
-        return sum(1 for started in list(self.waiting.values()) if now - started < within)
+    def release(self) -> None:
+        self.hold_from = None
 
     def count(self) -> int:
         with self._lock:

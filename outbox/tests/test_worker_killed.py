@@ -31,7 +31,7 @@ def test_a_worker_killed_mid_batch_is_recovered_within_two_minutes_without_dupli
     emails = FollowUp.objects.filter(kind=FollowUpKind.CONTACT_EMAIL, step__position=2)
     FollowUp.objects.exclude(pk__in=emails.values("pk")).update(state=FollowUpState.CANCELLED)
     emails.update(due_at=timezone.now() - timedelta(minutes=1))
-    smtp_inbox.rcpt_delay = 0.05  # a slow server: the kill lands while mail is going out
+    smtp_inbox.hold_from = 30  # after 30 e-mails the server holds every session at RCPT
 
     first = workers.start(concurrency=2)
     assert services.followups_dispatch() == 200
@@ -39,16 +39,12 @@ def test_a_worker_killed_mid_batch_is_recovered_within_two_minutes_without_dupli
     # Kill while both pool processes wait in an SMTP session, their earlier e-mails committed. (A
     # kill in the few milliseconds between the server's "250 accepted" and the row's COMMIT would
     # send that one e-mail again, with the same Message-ID: at-least-once, as in followups.)
-    wait_for(
-        lambda: smtp_inbox.count() >= 30 and smtp_inbox.sessions_just_started_waiting(within=0.02) == 2,
-        interval=0.002,
-        message="the batch under way, both processes sending",
-    )
+    wait_for(lambda: len(smtp_inbox.held) == 2, timeout=60, message="both pool processes held mid-session")
     workers.kill(first)
     sent_before = smtp_inbox.count()
     assert sent_before < 200
 
-    smtp_inbox.rcpt_delay = 0
+    smtp_inbox.release()
     workers.start(concurrency=2, beat=True)  # beat's sweep: every OUTBOX_SWEEP_EVERY (10 s) by default
     wait_for(
         lambda: FollowUp.objects.filter(pk__in=emails.values("pk"), state=FollowUpState.SENT).count() == 200,
