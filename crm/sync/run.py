@@ -6,6 +6,11 @@ also moves the run's cursor and counts: a run stopped anywhere (the CRM down, th
 resumes after the last page written, and a page is never written twice. A CRM that does not
 answer makes the run wait and retry with backoff (the outbox hands it out again); one that
 refuses us (token, address) fails the run until an admin resumes it.
+
+As with a CSV import, the pages put their deals' summary refresh off
+(insights.rollup.defer_refresh). The last page refreshes them in the transaction that marks the
+run done (so a run shown done has its figures whole); a call that ends otherwise (paused,
+waiting, failed) refreshes them as it returns, and the compaction takes what a killed worker left.
 """
 
 import logging
@@ -23,6 +28,7 @@ from crm.services import retry_delay
 from crm.sync.apply import Mirror, deals_apply
 from crm.sync.fetch import CrmRefused, CrmUnavailable, sync_fetcher
 from crm.sync.mirror import pipelines_mirror
+from insights.rollup import defer_refresh, refresh_pending
 from outbox.services import handoff_enqueue
 
 logger = logging.getLogger(__name__)
@@ -116,10 +122,14 @@ def _page(run: CrmSyncRun, connection: CrmConnection, fetch, mirror: Mirror) -> 
         if locked.cursor != run.cursor or locked.status not in CrmSyncRun.ACTIVE:
             run.cursor = locked.cursor  # another worker wrote these pages meanwhile: read on from there
             return locked.status in CrmSyncRun.ACTIVE
+        done = cursor is None
+        if done:
+            refresh_pending()  # the earlier pages' deals: the figures are whole when the run is done
+        else:
+            defer_refresh()
         applied = deals_apply(connection=connection, mirror=mirror, deals=deals)
         skipped = read_skipped + applied.skipped
         kept = locked.skipped + [{"id": i, "name": n[:100], "why": w[:200]} for i, n, w in skipped]
-        done = cursor is None
         CrmSyncRun.objects.filter(pk=run.pk).update(
             cursor=cursor or "",
             pages=F("pages") + pages,
@@ -153,6 +163,13 @@ def sync_run(*, run_id: int, max_pages: int | None = None, fetch=None) -> float 
     )
     fetch = fetch or sync_fetcher(connection)
     try:
+        return _run_pages(run, connection, fetch, max_pages)
+    finally:
+        refresh_pending()
+
+
+def _run_pages(run: CrmSyncRun, connection: CrmConnection, fetch, max_pages: int | None) -> float | None:
+    try:
         if not run.pipelines_done:
             _pipelines(run, connection, fetch)
         mirror = Mirror.load(connection)
@@ -166,10 +183,10 @@ def sync_run(*, run_id: int, max_pages: int | None = None, fetch=None) -> float 
     except CrmRefused as exc:
         _fail(run, str(exc))
     except Exception as exc:  # noqa: BLE001 - recorded on the run for the admin, then resumable
-        logger.exception("CRM sync %s failed", run_id)
+        logger.exception("CRM sync %s failed", run.pk)
         _fail(run, f"{type(exc).__name__}: {exc}")
     else:
-        logger.info("CRM sync %s of %s done", run_id, connection)
+        logger.info("CRM sync %s of %s done", run.pk, connection)
     return None
 
 

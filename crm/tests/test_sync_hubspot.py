@@ -17,6 +17,7 @@ from crm.tests.fake_hubspot import Portal
 from crm.tests.sync_world import NOW, connect, expected_figures, period_query
 from deals.models import Account, Contact, Deal, DealContact, DealEvent, DealStatus, Pipeline, Stage
 from followups.models import ContactOptOut, FollowUp, FollowUpKind, FollowUpState
+from insights.rollup import rollup_drift
 
 pytestmark = pytest.mark.django_db
 
@@ -236,12 +237,14 @@ def test_first_sync_brings_the_portal_and_the_dashboard_agrees(client, api_as, p
 
 
 def test_an_interrupted_first_sync_resumes_where_it_stopped_without_duplicates(
-    settings, client, people, hubspot, fake_crm
+    settings, client, api_as, people, hubspot, fake_crm
 ):
     _portal, expected, _connection = hubspot
     run = bring_in(client, people)
     settings.CRM_SYNC_BATCH = 1  # each CRM page written on its own
     assert sync_run(run_id=run.pk, max_pages=1) == 0.0  # one page written, then the worker died
+    # The pages put their deals' summary refresh off; each call refreshes them as it returns.
+    assert Deal.objects.exists() and rollup_drift() == {"facts": 0, "rollup": 0, "rollup_day": 0}
     fake_crm.fail_reads(3)  # HubSpot answers 500 for a while
     waits = [sync_run(run_id=run.pk) for _ in range(3)]
     assert all(w and w > 0 for w in waits)
@@ -258,6 +261,16 @@ def test_an_interrupted_first_sync_resumes_where_it_stopped_without_duplicates(
     assert DealContact.objects.count() == sum(len(e["contacts"]) for e in kept)
     lists = [r.path for r in fake_crm.requests[before:] if r.path.startswith("/crm/v3/objects/deals?")]
     assert "after=1050" in lists[0]  # the first page was not read again
+    # The run shown done has its figures whole: every page's deals, refreshed with its last page.
+    assert rollup_drift() == {"facts": 0, "rollup": 0, "rollup_day": 0}
+    figures = api_as(people["carol"]).get("/api/figures/", period_query()).json()["figures"]
+    want = expected_figures([e for e in kept if e["outcome"] != "open"])
+    assert (figures["headline"]["won"], figures["headline"]["lost"], figures["headline"]["needs_reason"]) == (
+        want["won"],
+        want["lost"],
+        want["needs_reason"],
+    )
+    assert {r["reason_code"]: r["lost"] for r in figures["loss-by-reason"]["rows"]} == want["by_reason"]
 
 
 def test_stages_follow_the_portal_and_a_removed_contact_leaves_the_deal(client, people, hubspot, fake_crm):
