@@ -154,7 +154,7 @@ def main() -> None:
     from crm.models import CrmSyncRun
     from crm.sync.run import sync_run, sync_start
     from deals.models import Contact, Deal, DealContact
-    from insights.rollup import rollup_drift
+    from insights.rollup import pending_count, rollup_drift
     from reasons.taxonomy import load_starter_taxonomy_now
     from teams.models import Membership, Team, User
 
@@ -182,9 +182,6 @@ def main() -> None:
     run = CrmSyncRun.objects.get(pk=run.pk)
     ours = wall - hubspot.crm_seconds
     written = Deal.objects.count()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM insights_pendingdeal")
-        pending = cursor.fetchone()[0]
     print(
         json.dumps(
             {
@@ -200,7 +197,7 @@ def main() -> None:
                 "crm_requests": hubspot.requests,
                 # The summary agrees with the deals when the run is done (all 0, none left pending).
                 "summary_drift": rollup_drift(),
-                "summary_pending": pending,
+                "summary_pending": pending_count(),
                 "wall_seconds": round(wall, 2),
                 "hubspot_side_seconds": round(hubspot.crm_seconds, 2),
                 "our_seconds": round(ours, 2),

@@ -82,6 +82,15 @@ def refresh_pending(*, older_than: int = 0) -> int:
         return taken
 
 
+def pending_count() -> int:
+    """How many deals wait for their put-off refresh (0 once every writer has refreshed them)."""
+    if not summary_available():
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM insights_pendingdeal")
+        return cursor.fetchone()[0]
+
+
 def rollup_compact() -> int:
     """Fold the rows the triggers appended into one settled row per key; returns how many folded.
     First the deals an import put off refreshing whose worker died (ROLLUP_PENDING_AFTER)."""

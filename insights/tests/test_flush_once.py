@@ -30,12 +30,6 @@ def test_marks_after_a_flush_are_flushed_again(world):
     assert rollup.rollup_drift() == {"facts": 0, "rollup": 0, "rollup_day": 0}
 
 
-def _pending() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM insights_pendingdeal")
-        return cursor.fetchone()[0]
-
-
 def test_a_deferred_writer_refreshes_its_deals_once_at_its_end(world):
     """An import's chunks put their deals' refresh off; refresh_pending counts them all at once."""
     first, second = world.deal(), world.deal()
@@ -45,10 +39,10 @@ def test_a_deferred_writer_refreshes_its_deals_once_at_its_end(world):
         services.deal_mark_no_decision(deal=second, reason=world.reasons["status-quo"], actor=world.alice)
         rollup.flush()  # nothing is dirty: the deals wait in insights_pendingdeal
         assert not DealFact.objects.filter(deal__in=[first, second]).exists()
-    assert _pending() == 2
+    assert rollup.pending_count() == 2
     assert rollup.refresh_pending() == 2
     assert set(DealFact.objects.values_list("deal_id", flat=True)) == {first.pk, second.pk}
-    assert _pending() == 0
+    assert rollup.pending_count() == 0
     assert rollup.rollup_drift() == {"facts": 0, "rollup": 0, "rollup_day": 0}
 
 
@@ -59,8 +53,8 @@ def test_the_compaction_refreshes_the_deals_a_dead_writer_left_waiting(world, se
         services.deal_mark_lost(deal=deal, reason=world.reasons["no-budget"], actor=world.alice)
     settings.ROLLUP_PENDING_AFTER = 3600
     rollup.rollup_compact()  # a writer may still be running: its deals wait
-    assert _pending() == 1
+    assert rollup.pending_count() == 1
     settings.ROLLUP_PENDING_AFTER = 0
     rollup.rollup_compact()
-    assert _pending() == 0 and DealFact.objects.filter(deal=deal).exists()
+    assert rollup.pending_count() == 0 and DealFact.objects.filter(deal=deal).exists()
     assert rollup.rollup_drift() == {"facts": 0, "rollup": 0, "rollup_day": 0}
